@@ -2,9 +2,38 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import click
 
 from fastgw import __version__
+
+LOG_LEVELS = click.Choice(["trace", "debug", "info", "warn", "warning", "error"], case_sensitive=False)
+
+
+def _setup_logging(level: str, fmt: str) -> None:
+    lvl = {"trace": "DEBUG", "warn": "WARNING"}.get(level.lower(), level.upper())
+    if fmt == "json":
+        f = '{"level":"%(levelname)s","time":"%(asctime)s","scope":"%(name)s","message":"%(message)s"}'
+    else:
+        f = "%(asctime)s\t%(levelname)s\t%(name)s\t%(message)s"
+    logging.basicConfig(level=lvl, format=f, stream=sys.stderr)
+
+
+def _loader(path: str, text: str | None):  # type: ignore[no-untyped-def]
+    """A callable building the Runtime from the file (re-read on every reload)."""
+    from fastgw.config.compile import compile_config
+    from fastgw.config.load import load_config
+
+    def load():  # type: ignore[no-untyped-def]
+        cfg = load_config(path, text=text)
+        return compile_config(cfg, "<stdin>" if path == "-" else path)
+
+    return load
 
 
 @click.group()
@@ -13,6 +42,99 @@ def main() -> None:
 
 
 @main.command()
+@click.option("-f", "--file", "path", required=True, help="Config file (YAML or JSON); '-' reads stdin.")
+@click.option("-w", "--workers", type=click.IntRange(1, 250), default=None, help="Worker processes [CPU count].")
+@click.option("--log-level", type=LOG_LEVELS, default=None, help="Log level [config, else info].")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None, help="Log format.")
+@click.option("--watch", is_flag=True, help="Reload when the config file changes.")
+def serve(path: str, workers: int | None, log_level: str | None, log_format: str | None, watch: bool) -> None:
+    """Run the gateway: a supervisor and N worker processes."""
+    from fastgw.config.compile import CompileError
+    from fastgw.config.load import ConfigError
+    from fastgw.process.supervisor import Supervisor
+
+    text = sys.stdin.read() if path == "-" else None
+    load = _loader(path, text)
+    try:
+        runtime = load()
+    except (ConfigError, CompileError) as exc:
+        click.echo(f"fastgw: invalid config:\n{exc}", err=True)
+        sys.exit(2)
+    _setup_logging(log_level or runtime.log.level, log_format or runtime.log.format)
+    if log_format or log_level:
+        from dataclasses import replace
+
+        base = load
+
+        def load_with_overrides():  # type: ignore[no-untyped-def]
+            rt = base()
+            return replace(rt, log=replace(rt.log, format=log_format or rt.log.format))
+
+        load = load_with_overrides
+    n = workers or os.cpu_count() or 1
+    sup = Supervisor(load, n, watch=path if watch and path != "-" else None)
+    sys.exit(sup.run())
+
+
+@main.command()
+@click.option("-f", "--file", "path", required=True, help="Config file; '-' reads stdin.")
+def validate(path: str) -> None:
+    """Check a config file; print every error and exit non-zero if there are any."""
+    from fastgw.config.compile import CompileError
+    from fastgw.config.load import ConfigError
+
+    text = sys.stdin.read() if path == "-" else None
+    try:
+        _loader(path, text)()
+    except (ConfigError, CompileError) as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    click.echo(f"{path}: ok")
+
+
+@main.command()
 def version() -> None:
     """Print the version."""
     click.echo(f"fastgw {__version__}")
+
+
+@main.command("fake-provider")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=4010, show_default=True)
+@click.option("--token-latency", default="0ms", help="Delay between streamed tokens, e.g. 5ms.")
+@click.option("--ttft", default="0ms", help="Delay before the first token.")
+@click.option("--error-rate", type=float, default=0.0, help="Fraction of requests answered with a 5xx.")
+@click.option("--require-key", default=None, help="Answer 401 unless this API key is sent.")
+def fake_provider(
+    host: str, port: int, token_latency: str, ttft: str, error_rate: float, require_key: str | None
+) -> None:
+    """Run the bundled fake LLM provider (OpenAI + Anthropic wire formats)."""
+    from fastgw.config.duration import parse_duration
+    from fastgw.devtools.fake_provider import FakeOptions, run
+
+    opts = FakeOptions(
+        token_latency=parse_duration(token_latency),
+        ttft=parse_duration(ttft),
+        error_rate=error_rate,
+        require_key=require_key,
+    )
+    run(host, port, opts)
+
+
+@main.command()
+@click.option("-w", "--workers", type=click.IntRange(1, 250), default=2, show_default=True)
+def demo(workers: int) -> None:
+    """Start the fake provider and the gateway on configs/demo.yaml (no API key needed)."""
+    config = Path("configs/demo.yaml")
+    if not config.exists():
+        config = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
+    if not config.exists():
+        raise click.ClickException(f"demo config not found at {config}")
+    fake = subprocess.Popen([sys.executable, "-m", "fastgw", "fake-provider", "--port", "4010"])
+    click.echo("fake provider on 127.0.0.1:4010; gateway on :3000 (see README for curl examples)", err=True)
+    try:
+        code = subprocess.call([sys.executable, "-m", "fastgw", "serve", "-w", str(workers), "-f", str(config)])
+    finally:
+        fake.terminate()
+        fake.wait()
+    sys.exit(code)

@@ -1,0 +1,21 @@
+"""Request-phase policies. `ORDER` is the one ordered table: a route's policies always run in
+this order, whatever order the config lists them in (the reasons are inline)."""
+
+from __future__ import annotations
+
+ORDER: tuple[str, ...] = (
+    # CORS first: preflights need no credentials, and rejected responses still need CORS headers
+    "cors",
+    # authentication, then authorization (who, then what they may do)
+    "apiKey",
+    "basicAuth",
+    "jwtAuth",
+    "authorization",
+    # rate limits after auth, so anonymous floods are rejected before they spend tokens
+    "localRateLimit",
+    "remoteRateLimit",
+    # request edits, then the responses that replace forwarding
+    "urlRewrite",
+    "requestRedirect",
+    "directResponse",
+)

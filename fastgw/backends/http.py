@@ -1,0 +1,105 @@
+"""Plain reverse proxy backend (`host: "h:p"`): forward the request, stream the response back."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from fastgw.context import RequestContext
+from fastgw.errors import GatewayError
+from fastgw.http.headers import Headers, strip_hop_by_hop
+from fastgw.upstream.client import request_head, send
+from fastgw.upstream.connection import Exchange
+from fastgw.upstream.pool import Origin
+
+
+class ProxyExchange(Exchange):
+    """Pushes the upstream response straight into the client's ResponseWriter, pausing the
+    upstream socket while the client's socket buffer is full."""
+
+    __slots__ = ("ctx", "held", "hold")
+
+    def __init__(self, ctx: RequestContext, hold: frozenset[int] = frozenset()) -> None:
+        super().__init__(asyncio.get_running_loop())
+        self.ctx = ctx
+        self.hold = hold  # statuses the caller may retry: don't commit them to the client
+        self.held = False
+        self.head_only = ctx.request.method == b"HEAD"
+
+    def on_head(self, status: int, headers: Headers) -> None:
+        if status in self.hold:
+            self.held = True
+            return
+        length: int | None = None
+        for n, v in headers:
+            if n == b"content-length":
+                length = int(v)
+                break
+        nominated = None
+        for n, v in headers:
+            if n == b"connection":
+                nominated = {t.strip().lower() for t in v.split(b",")}
+        ctx = self.ctx
+        ctx.writer.start(status, ctx.response_headers(strip_hop_by_hop(headers, nominated)), length)
+
+    def on_body(self, chunk: bytes) -> None:
+        if self.held:
+            return
+        writer = self.ctx.writer
+        writer.write(chunk)
+        if writer.paused and self.conn is not None:
+            conn = self.conn
+            conn.pause_reading()
+            writer.add_resume_callback(conn.resume_reading)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpBackend:
+    name: str
+    origin: Origin
+    #: the Host sent upstream; None keeps the client's
+    host_header: bytes | None
+
+    async def serve(self, ctx: RequestContext) -> None:
+        await forward(ctx, self.origin, self.host_header)
+
+
+def upstream_headers(ctx: RequestContext, host: bytes | None) -> tuple[Headers, bool]:
+    """The request headers to send upstream and whether the body must be chunk-framed."""
+    req = ctx.request
+    headers = strip_hop_by_hop(req.headers, req.nominated)
+    route = ctx.route
+    if route is not None and route.request_modifier is not None:
+        headers = route.request_modifier(headers)
+    out: Headers = [(b"host", host if host is not None else req.host)]
+    out += headers
+    body = req.body
+    chunked = False
+    if body.complete and body.error is None:
+        if body.received or req.content_length is not None or req.method in (b"POST", b"PUT", b"PATCH"):
+            out.append((b"content-length", str(body.received).encode()))
+    elif req.content_length is not None:
+        out.append((b"content-length", str(req.content_length).encode()))
+    else:
+        out.append((b"transfer-encoding", b"chunked"))
+        chunked = True
+    return out, chunked
+
+
+async def forward(
+    ctx: RequestContext, origin: Origin, host: bytes | None, *, hold: frozenset[int] = frozenset()
+) -> ProxyExchange:
+    """Proxy ctx's request to `origin` and stream the answer to the client."""
+    req = ctx.request
+    headers, chunked = upstream_headers(ctx, host)
+    target = ctx.path + (b"?" + req.query if req.query else b"")
+    head = request_head(req.method, target, headers)
+    ex = ProxyExchange(ctx, hold)
+    ctx.endpoint = origin.authority
+    route = ctx.route
+    timeout = route.backend_timeout if route is not None else None
+    try:
+        await send(ctx.worker.pool, origin, head, req.body, ex, timeout, chunked=chunked)
+    except GatewayError:
+        raise
+    return ex

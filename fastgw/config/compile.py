@@ -1,0 +1,375 @@
+"""schema.Config -> Runtime: the route table, per-route policy chains, backends and limits.
+
+Runs in the supervisor (at start and on every reload) and does no network I/O. A policy that
+fastgw parses but does not enforce yet is a compile error, never silently ignored: a gateway
+that drops an auth policy it cannot run must not start.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import accumulate
+from typing import Any
+
+import msgspec
+
+from fastgw.backends.http import HttpBackend
+from fastgw.config import schema
+from fastgw.http.connection import HttpLimits
+from fastgw.http.headers import Headers
+from fastgw.policies import ORDER
+from fastgw.policies.cors import Cors
+from fastgw.policies.direct import DirectResponse
+from fastgw.policies.headers import build_modifier, chain
+from fastgw.policies.rewrite import UrlRewrite
+from fastgw.routing import (
+    EXACT,
+    PREFIX,
+    REGEX,
+    BindRoutes,
+    Entry,
+    HostPattern,
+    ListenerRoutes,
+    Match,
+    StringMatcher,
+)
+from fastgw.runtime import (
+    Addresses,
+    Backend,
+    BindRuntime,
+    HeaderEdit,
+    LogSettings,
+    RequestPolicy,
+    RetrySpec,
+    RouteRuntime,
+    Runtime,
+)
+from fastgw.upstream.pool import Origin, PoolLimits
+
+# route-level policy keys enforced by the gateway today
+_SUPPORTED_ROUTE_POLICIES = frozenset(
+    {
+        "cors",
+        "request_header_modifier",
+        "response_header_modifier",
+        "url_rewrite",
+        "direct_response",
+        "timeout",
+        "retry",
+        "backend_auth",
+        "backend_tls",
+    }
+)
+_SECRET_KEYS = frozenset({"key", "apiKey", "token", "secret", "password", "clientSecret", "value", "htpasswd"})
+
+
+class CompileError(Exception):
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+def compile_config(cfg: schema.Config, source: str = "<config>") -> Runtime:
+    errors: list[str] = []
+    binds = tuple(_bind(b, i, errors) for i, b in enumerate(cfg.binds))
+    _unsupported_blocks(cfg, errors)
+    if errors:
+        raise CompileError([f"{source}: {e}" for e in errors])
+    proc = cfg.config
+    return Runtime(
+        binds=binds,
+        limits=_limits(cfg),
+        pool=PoolLimits(),
+        addresses=_addresses(proc),
+        log=_log_settings(proc),
+        drain_timeout=_drain_timeout(proc),
+        source=source,
+        dump=redacted_dump(cfg),
+    )
+
+
+def _unsupported_blocks(cfg: schema.Config, errors: list[str]) -> None:
+    if getattr(cfg, "llm", None) is not None:
+        errors.append("llm: not supported yet: the `llm:` block")
+    if getattr(cfg, "mcp", None) is not None:
+        errors.append("mcp: not supported yet: the `mcp:` block")
+
+
+# -- binds, listeners, routes ------------------------------------------------------------------
+def _bind(bind: Any, index: int, errors: list[str]) -> BindRuntime:
+    listeners = []
+    for li, lst in enumerate(bind.listeners):
+        lname = lst.name or f"listener{li}"
+        entries: list[Entry[RouteRuntime]] = []
+        for ri, route in enumerate(lst.routes):
+            path = f"binds[{index}].listeners[{li}].routes[{ri}]"
+            rt = _route(route, ri, lname, f"bind/{bind.port}", path, errors)
+            hosts = tuple(HostPattern.parse(h) for h in (route.hostnames or []))
+            for m in route.matches or [None]:
+                entries.append(Entry(rt, hosts, _match(m)))
+        listeners.append(ListenerRoutes(HostPattern.parse(lst.hostname), entries))
+    return BindRuntime(port=bind.port, name=f"bind/{bind.port}", routes=BindRoutes(listeners))
+
+
+def _match(m: Any) -> Match:
+    if m is None:
+        return Match()
+    kind, value, rx = PREFIX, b"/", None
+    if m.path is not None:
+        if m.path.exact is not None:
+            kind, value = EXACT, m.path.exact.encode()
+        elif m.path.path_prefix is not None:
+            kind, value = PREFIX, (m.path.path_prefix or "/").encode()
+        elif m.path.regex is not None:
+            kind, rx = REGEX, re.compile(m.path.regex.encode())
+    headers = tuple((h.name.lower().encode(), _string_matcher(h.value)) for h in (m.headers or []))
+    query = tuple((q.name, _string_matcher(q.value)) for q in (m.query or []))
+    method = m.method.upper().encode() if m.method else None
+    return Match(path_kind=kind, path=value, path_regex=rx, method=method, headers=headers, query=query)
+
+
+def _string_matcher(v: Any) -> StringMatcher:
+    if v.exact is not None:
+        return StringMatcher(exact=v.exact.encode())
+    return StringMatcher(regex=re.compile(v.regex.encode()))
+
+
+def _route(route: Any, index: int, listener: str, gateway: str, path: str, errors: list[str]) -> RouteRuntime:
+    name = route.name or f"route{index}"
+    pol = route.policies
+    _check_supported(pol, f"{path}.policies", errors)
+    policies = _request_policies(pol)
+    req_mod: HeaderEdit | None = None
+    resp_mod: HeaderEdit | None = None
+    request_timeout = backend_timeout = None
+    retry = None
+    if pol is not None:
+        if pol.request_header_modifier is not None:
+            m = pol.request_header_modifier
+            req_mod = build_modifier(m.add, m.set, m.remove)
+        if pol.response_header_modifier is not None:
+            m = pol.response_header_modifier
+            resp_mod = build_modifier(m.add, m.set, m.remove)
+        if pol.timeout is not None:
+            request_timeout = pol.timeout.request_timeout
+            backend_timeout = pol.timeout.backend_request_timeout
+        if pol.retry is not None:
+            r = pol.retry
+            retry = RetrySpec(attempts=r.attempts, codes=frozenset(r.codes), backoff=r.backoff or 0.0)
+        if pol.backend_auth is not None:
+            req_mod = chain(req_mod, _backend_auth(pol.backend_auth, f"{path}.policies.backendAuth", errors))
+    backends: list[Backend] = []
+    weights: list[float] = []
+    for bi, b in enumerate(route.backends or []):
+        be = _backend(b, pol, f"{path}.backends[{bi}]", errors)
+        if be is not None:
+            backends.append(be)
+            weights.append(float(b.weight if b.weight is not None else 1))
+    return RouteRuntime(
+        name=name,
+        rule=f"{name}/default",
+        listener=listener,
+        gateway=gateway,
+        policies=policies,
+        backends=tuple(backends),
+        weights=tuple(accumulate(weights)),
+        request_modifier=req_mod,
+        response_modifier=resp_mod,
+        request_timeout=request_timeout,
+        backend_timeout=backend_timeout,
+        retry=retry,
+    )
+
+
+def _check_supported(pol: Any, path: str, errors: list[str]) -> None:
+    if pol is None:
+        return
+    for f in msgspec.structs.fields(pol):
+        if getattr(pol, f.name) is not None and f.name not in _SUPPORTED_ROUTE_POLICIES:
+            errors.append(f"{path}.{f.encode_name}: not supported yet: {f.encode_name}")
+
+
+def _request_policies(pol: Any) -> tuple[RequestPolicy, ...]:
+    if pol is None:
+        return ()
+    found: dict[str, RequestPolicy] = {}
+    if pol.cors is not None:
+        c = pol.cors
+        found["cors"] = Cors.build(
+            c.allow_origins,
+            c.allow_methods,
+            c.allow_headers,
+            c.expose_headers,
+            c.allow_credentials,
+            c.max_age,
+        )
+    if pol.url_rewrite is not None:
+        found["urlRewrite"] = _url_rewrite(pol.url_rewrite)
+    if pol.direct_response is not None:
+        d = pol.direct_response
+        hdrs = [(k.lower().encode(), v.encode()) for k, v in d.headers.items()]
+        found["directResponse"] = DirectResponse(d.status, d.body.encode(), hdrs)
+    return tuple(found[k] for k in ORDER if k in found)
+
+
+_CLIENT_CREDENTIALS = frozenset({b"authorization", b"x-api-key", b"api-key"})
+
+
+def _backend_auth(auth: Any, path: str, errors: list[str]) -> HeaderEdit | None:
+    """Inject the backend credential; whatever credential the client sent is never forwarded."""
+    if auth.key is None:
+        errors.append(f"{path}: not supported yet: backendAuth other than `key`")
+        return None
+    key = auth.key
+    header, prefix = b"authorization", b"Bearer "
+    if not isinstance(key, str):
+        loc = getattr(key, "location", None)
+        hdr = getattr(loc, "header", None) if loc is not None else None
+        if hdr is not None:
+            header, prefix = hdr.name.lower().encode(), (hdr.prefix or "").encode()
+        elif loc is not None:
+            errors.append(f"{path}.key.location: not supported yet: non-header key locations")
+        key = _secret_value(key.file if getattr(key, "file", None) else key.value, f"{path}.key", errors)
+    value = prefix + key.encode()
+    pair = [(header, value)]
+
+    def edit(headers: Headers) -> Headers:
+        return [(n, v) for n, v in headers if n not in _CLIENT_CREDENTIALS and n != header] + pair
+
+    return edit
+
+
+def _secret_value(v: Any, path: str, errors: list[str]) -> str:
+    if isinstance(v, str):
+        return v
+    file = getattr(v, "file", None)
+    try:
+        with open(file if file is not None else v, encoding="utf-8") as fh:
+            return fh.read().strip()
+    except OSError as exc:
+        errors.append(f"{path}: cannot read key file: {exc.strerror}")
+        return ""
+
+
+def _url_rewrite(u: Any) -> UrlRewrite:
+    prefix = full = authority = None
+    keep = False
+    if u.path is not None:
+        if u.path.full is not None:
+            full = u.path.full.encode()
+        elif u.path.prefix is not None:
+            prefix = u.path.prefix.encode()
+    a = u.authority
+    if a == "none":
+        keep = True
+    elif a is not None and a != "auto":
+        if a.full is not None:
+            authority = a.full.encode()
+        elif a.host is not None:
+            authority = a.host.encode()
+        elif a.port is not None:
+            authority = None  # port-only rewrites keep the backend host; handled by the backend
+    return UrlRewrite(prefix=prefix, full=full, authority=authority, keep_authority=keep)
+
+
+# -- backends ------------------------------------------------------------------------------------
+def _backend(b: Any, route_pol: Any, path: str, errors: list[str]) -> Backend | None:
+    if b.host is not None:
+        host, port = split_host_port(b.host)
+        bpol = b.policies
+        tls = _tls(route_pol) or _tls(bpol)
+        origin = Origin(
+            host=host,
+            port=port,
+            tls=tls is not None,
+            sni=tls[0] if tls else None,
+            verify=tls[1] if tls else True,
+        )
+        return HttpBackend(name=b.host, origin=origin, host_header=origin.authority.encode())
+    kind = next((k for k in ("ai", "mcp", "backend") if getattr(b, k, None) is not None), "backend")
+    errors.append(f"{path}.{kind}: not supported yet: {kind} backends")
+    return None
+
+
+def _tls(pol: Any) -> tuple[str | None, bool] | None:
+    t = getattr(pol, "backend_tls", None) if pol is not None else None
+    if t is None:
+        return None
+    return (getattr(t, "hostname", None), not getattr(t, "insecure", False))
+
+
+def split_host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+# -- process-level settings ----------------------------------------------------------------------
+def _limits(cfg: schema.Config) -> HttpLimits:
+    proc = cfg.config
+    http = getattr(proc, "http", None) if proc is not None else None
+    base = HttpLimits()
+    values: dict[str, Any] = {}
+    if http is not None:
+        for f in msgspec.structs.fields(http):
+            v = getattr(http, f.name)
+            if v is not None and hasattr(base, f.name):
+                values[f.name] = v
+    fe = getattr(getattr(cfg, "frontend_policies", None), "http", None)
+    if fe is not None:
+        if getattr(fe, "max_buffer_size", None):
+            values.setdefault("max_body_bytes", fe.max_buffer_size)
+        if getattr(fe, "http1_max_headers", None):
+            values.setdefault("max_headers", fe.http1_max_headers)
+        if getattr(fe, "http1_idle_timeout", None):
+            values.setdefault("idle_timeout", fe.http1_idle_timeout)
+    return HttpLimits(**{**_asdict(base), **values})
+
+
+def _asdict(limits: HttpLimits) -> dict[str, Any]:
+    return {name: getattr(limits, name) for name in HttpLimits.__slots__}
+
+
+def _addresses(proc: Any) -> Addresses:
+    if proc is None:
+        return Addresses()
+    base = Addresses()
+    return Addresses(
+        admin=_addr(getattr(proc, "admin_addr", None), base.admin),
+        stats=_addr(getattr(proc, "stats_addr", None), base.stats),
+        readiness=_addr(getattr(proc, "readiness_addr", None), base.readiness),
+    )
+
+
+def _addr(value: str | None, default: str | None) -> str | None:
+    if value is None:
+        return default
+    return None if value == "off" else value
+
+
+def _log_settings(proc: Any) -> LogSettings:
+    logging_cfg = getattr(proc, "logging", None) if proc is not None else None
+    if logging_cfg is None:
+        return LogSettings()
+    return LogSettings(
+        level=getattr(logging_cfg, "level", None) or "info",
+        format=getattr(logging_cfg, "format", None) or "text",
+    )
+
+
+def _drain_timeout(proc: Any) -> float:
+    v = getattr(proc, "connection_termination_deadline", None) if proc is not None else None
+    return float(v) if v else 30.0
+
+
+def redacted_dump(cfg: Any) -> dict[str, Any]:
+    """The config as plain data with every secret replaced by "<redacted>" (for /config_dump)."""
+    data = msgspec.to_builtins(cfg)
+    return _redact(data) if isinstance(data, dict) else {}
+
+
+def _redact(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: ("<redacted>" if k in _SECRET_KEYS and isinstance(v, str) else _redact(v)) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_redact(v) for v in obj]
+    return obj

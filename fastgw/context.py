@@ -1,0 +1,82 @@
+"""RequestContext: everything one request carries through the pipeline (per-request tier)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastgw.errors import Dialect, GatewayError, render
+from fastgw.http.headers import Headers
+from fastgw.http.request import Request
+from fastgw.http.response import ResponseWriter
+
+if TYPE_CHECKING:
+    from fastgw.runtime import BindRuntime, RouteRuntime
+    from fastgw.worker_state import WorkerState
+
+
+class RequestContext:
+    __slots__ = (
+        "bind",
+        "dialect",
+        "endpoint",
+        "error",
+        "extra_response_headers",
+        "log_fields",
+        "matched_prefix",
+        "path",
+        "reason",
+        "request",
+        "route",
+        "upstream_authority",
+        "upstream_start",
+        "worker",
+        "writer",
+    )
+
+    def __init__(self, worker: WorkerState, bind: BindRuntime, request: Request, writer: ResponseWriter) -> None:
+        self.worker = worker
+        self.bind = bind
+        self.request = request
+        self.writer = writer
+        self.route: RouteRuntime | None = None
+        self.dialect = Dialect.PLAIN
+        #: the path sent upstream (policies such as urlRewrite change it)
+        self.path = request.path
+        #: the route match's pathPrefix, when it matched by prefix (for urlRewrite.path.prefix)
+        self.matched_prefix: bytes | None = None
+        self.upstream_authority: bytes | None = None
+        self.extra_response_headers: Headers = []
+        self.error: GatewayError | None = None
+        self.reason = "upstream"
+        self.endpoint = ""
+        self.upstream_start = 0.0
+        self.log_fields: dict[str, object] | None = None
+
+    @property
+    def status(self) -> int:
+        return self.writer.status
+
+    def response_headers(self, headers: Headers) -> Headers:
+        """Headers as sent to the client: route response modifiers and policy extras applied."""
+        if self.extra_response_headers:
+            headers = headers + self.extra_response_headers
+        route = self.route
+        if route is not None and route.response_modifier is not None:
+            headers = route.response_modifier(headers)
+        return headers
+
+    def respond(self, status: int, headers: Headers, body: bytes) -> None:
+        self.writer.respond(status, self.response_headers(headers), body)
+
+    def fail(self, err: GatewayError) -> None:
+        """Answer `err` in the client's dialect (or cut the response if its head went out)."""
+        self.error = err
+        self.reason = err.reason
+        if self.writer.started:
+            self.writer.abort()
+            return
+        ctype, body = render(err, self.dialect)
+        headers: Headers = [(b"content-type", ctype), *err.extra_headers]
+        if err.close_connection:
+            self.writer.keep_alive = False
+        self.respond(err.status, headers, body)

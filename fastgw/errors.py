@@ -1,0 +1,207 @@
+"""One error family for the whole gateway.
+
+Inner code raises a `GatewayError` subclass; the connection boundary catches it once and renders it
+with `render()` in the client's API dialect. Each class carries the HTTP status, a stable lowercase
+`reason` label (used by metrics and access logs), whether a retry could help, and extra headers.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import orjson
+
+
+class Dialect(Enum):
+    """The API family a client speaks; errors are rendered in its shape."""
+
+    PLAIN = "plain"
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    JSONRPC = "jsonrpc"
+
+
+class GatewayError(Exception):
+    status: int = 500
+    reason: str = "internal"
+    retryable: bool = False
+    #: the error "type" used in OpenAI/Anthropic error objects
+    api_type: str = "api_error"
+
+    def __init__(self, message: str | None = None, *, headers: list[tuple[bytes, bytes]] | None = None):
+        super().__init__(message or self.default_message())
+        self.message = message or self.default_message()
+        self.extra_headers: list[tuple[bytes, bytes]] = headers or []
+
+    @classmethod
+    def default_message(cls) -> str:
+        return cls.reason.replace("_", " ")
+
+    #: whether the downstream connection must be closed after this error (framing is unknown)
+    close_connection: bool = False
+
+
+class BadRequest(GatewayError):
+    status = 400
+    reason = "bad_request"
+    api_type = "invalid_request_error"
+
+
+class MalformedRequest(BadRequest):
+    """The HTTP framing itself is broken: answer and close, never forward."""
+
+    reason = "malformed_request"
+    close_connection = True
+
+
+class NotImplementedFraming(MalformedRequest):
+    status = 501
+    reason = "not_implemented"
+
+
+class MethodNotAllowed(MalformedRequest):
+    status = 405
+    reason = "method_not_allowed"
+
+
+class UriTooLong(MalformedRequest):
+    status = 414
+    reason = "uri_too_long"
+
+
+class HeadersTooLarge(MalformedRequest):
+    status = 431
+    reason = "headers_too_large"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    reason = "payload_too_large"
+    api_type = "request_too_large"
+    close_connection = True
+
+
+class RequestTimeout(GatewayError):
+    status = 408
+    reason = "request_read_timeout"
+    api_type = "timeout_error"
+    close_connection = True
+
+
+class RouteNotFound(GatewayError):
+    status = 404
+    reason = "route_not_found"
+    api_type = "not_found_error"
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "route not found"
+
+
+class UpstreamConnectError(GatewayError, ConnectionError):
+    status = 502
+    reason = "upstream_connect"
+    retryable = True
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "upstream connect error"
+
+
+class UpstreamProtocolError(GatewayError):
+    status = 502
+    reason = "upstream_protocol"
+    retryable = True
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "upstream sent an invalid response"
+
+
+class UpstreamTimeout(GatewayError, TimeoutError):
+    status = 504
+    reason = "upstream_timeout"
+    retryable = True
+    api_type = "timeout_error"
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "upstream request timeout"
+
+
+class GatewayTimeout(GatewayError, TimeoutError):
+    status = 504
+    reason = "request_timeout"
+    api_type = "timeout_error"
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "request timeout"
+
+
+class ServiceUnavailable(GatewayError):
+    status = 503
+    reason = "no_healthy_backend"
+    retryable = True
+    api_type = "overloaded_error"
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "no healthy backends"
+
+
+class RateLimited(GatewayError):
+    status = 429
+    reason = "rate_limited"
+    retryable = True
+    api_type = "rate_limit_error"
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "rate limit exceeded"
+
+
+class Forbidden(GatewayError):
+    status = 403
+    reason = "authorization"
+    api_type = "permission_error"
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "authorization failed"
+
+
+class Unauthorized(GatewayError):
+    status = 401
+    reason = "authentication"
+    api_type = "authentication_error"
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "authentication failure"
+
+
+_OPENAI_TYPES = {"api_error": "server_error"}
+
+
+def render(err: GatewayError, dialect: Dialect) -> tuple[bytes, bytes]:
+    """Return (content-type, body) for `err` in the client's dialect. The only error renderer."""
+    body: dict[str, object]
+    if dialect is Dialect.OPENAI:
+        body = {
+            "error": {
+                "message": err.message,
+                "type": _OPENAI_TYPES.get(err.api_type, err.api_type),
+                "param": None,
+                "code": err.reason,
+            }
+        }
+        return b"application/json", orjson.dumps(body)
+    if dialect is Dialect.ANTHROPIC:
+        body = {"type": "error", "error": {"type": err.api_type, "message": err.message}}
+        return b"application/json", orjson.dumps(body)
+    if dialect is Dialect.JSONRPC:
+        code = -32000 - err.status % 1000
+        body = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": err.message}}
+        return b"application/json", orjson.dumps(body)
+    return b"text/plain", err.message.encode()

@@ -1,0 +1,104 @@
+"""The compiled, immutable form of a config. Built once per (re)load in the supervisor, inherited
+by the workers it forks; holds no sockets, threads or other per-process resources."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from fastgw.http.connection import HttpLimits
+from fastgw.http.headers import Headers
+from fastgw.routing import BindRoutes
+from fastgw.upstream.pool import PoolLimits
+
+if TYPE_CHECKING:
+    from fastgw.context import RequestContext
+
+
+class Backend(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    async def serve(self, ctx: RequestContext) -> None: ...
+
+
+class RequestPolicy(Protocol):
+    """A request-phase policy. Returns None when done, or an awaitable to wait for."""
+
+    @property
+    def name(self) -> str: ...
+
+    def on_request(self, ctx: RequestContext) -> Awaitable[None] | None: ...
+
+
+HeaderEdit = Callable[[Headers], Headers]
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySpec:
+    attempts: int  # retries after the first try (agentgateway meaning)
+    codes: frozenset[int]
+    backoff: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRuntime:
+    name: str
+    rule: str
+    listener: str
+    gateway: str
+    policies: tuple[RequestPolicy, ...]
+    backends: tuple[Backend, ...]
+    weights: tuple[float, ...] = ()
+    response_modifier: HeaderEdit | None = None
+    request_modifier: HeaderEdit | None = None
+    request_timeout: float | None = None
+    backend_timeout: float | None = None
+    retry: RetrySpec | None = None
+
+    def pick(self) -> Backend | None:
+        backends = self.backends
+        if len(backends) == 1:
+            return backends[0]
+        if not backends:
+            return None
+        return random.choices(backends, cum_weights=self.weights)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class BindRuntime:
+    port: int
+    name: str  # "bind/<port>", the gateway label in logs and metrics
+    routes: BindRoutes[RouteRuntime]
+
+
+@dataclass(frozen=True, slots=True)
+class Addresses:
+    admin: str | None = "127.0.0.1:15000"
+    stats: str | None = "0.0.0.0:15020"
+    readiness: str | None = "0.0.0.0:15021"
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    level: str = "info"
+    format: str = "text"
+    access_log: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    binds: tuple[BindRuntime, ...]
+    limits: HttpLimits = field(default_factory=HttpLimits)
+    pool: PoolLimits = field(default_factory=PoolLimits)
+    addresses: Addresses = field(default_factory=Addresses)
+    log: LogSettings = field(default_factory=LogSettings)
+    drain_timeout: float = 30.0
+    source: str = "<config>"
+    dump: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return tuple(b.port for b in self.binds)

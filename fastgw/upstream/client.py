@@ -1,0 +1,84 @@
+"""Send one request through the pool: pick a connection, write head and body, wait for the
+response to be pushed into its Exchange. Retries once, transparently, when a reused keep-alive
+connection turns out to have been closed by the upstream before it answered anything."""
+
+from __future__ import annotations
+
+from fastgw.errors import UpstreamConnectError
+from fastgw.http.request import Body
+from fastgw.upstream.connection import Exchange, UpstreamConnection
+from fastgw.upstream.pool import Origin, Pool
+
+_CRLF = b"\r\n"
+
+
+async def send(
+    pool: Pool,
+    origin: Origin,
+    head: bytes,
+    body: Body | bytes,
+    exchange: Exchange,
+    timeout: float | None,
+    *,
+    chunked: bool = False,
+) -> None:
+    """`head` ends with the blank line. A `Body` still arriving is streamed (chunk-framed when
+    `chunked`), with backpressure; bytes are sent with the head in one write."""
+    if not isinstance(body, bytes) and not body.complete:
+        await body.fill(body.high_water)
+    for attempt in (0, 1):
+        conn, reused = await pool.acquire(origin)
+        try:
+            if isinstance(body, bytes):
+                conn.start(exchange, head + body if body else head, timeout)
+            elif body.complete and body.error is None:
+                data = body.take()
+                if chunked:
+                    data = (b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data)) if data else b"0\r\n\r\n"
+                conn.start(exchange, head + data, timeout)
+            else:
+                conn.start(exchange, head, timeout)
+                await _stream_body(conn, body, chunked)
+            await exchange.done
+            return
+        except UpstreamConnectError:
+            replayable = isinstance(body, bytes) or not body.consumed
+            if attempt == 0 and reused and exchange.status == 0 and not exchange.got_bytes and replayable:
+                exchange.reset()
+                continue
+            raise
+        except BaseException:
+            # cancelled (client went away) or failed mid-way: this connection's state is unknown
+            if conn.exchange is exchange or conn.writing:
+                conn.exchange = None
+                conn.abort()
+            raise
+
+
+async def _stream_body(conn: UpstreamConnection, body: Body, chunked: bool) -> None:
+    conn.writing = True
+    try:
+        while True:
+            chunk = await body.next_chunk()
+            if not chunk:
+                if chunked:
+                    conn.write(b"0\r\n\r\n")
+                break
+            conn.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+            if conn.write_paused:
+                await conn.drain()
+            if conn.closed:
+                break
+    finally:
+        conn.writing = False
+
+
+def request_head(method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
+    for n, v in headers:
+        parts += (n, b": ", v, _CRLF)
+    parts.append(_CRLF)
+    return b"".join(parts)
+
+
+__all__ = ["request_head", "send"]

@@ -1,0 +1,238 @@
+"""Keep-alive connection pool: idle connections per origin, per-origin and global limits, FIFO
+waiters, idle expiry. Built inside each worker after fork (it owns sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from dataclasses import dataclass
+
+from fastgw.errors import UpstreamConnectError, UpstreamTimeout
+from fastgw.upstream.connection import UpstreamConnection
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a connection goes. Two requests share connections only if their Origin is equal."""
+
+    host: str
+    port: int
+    tls: bool = False
+    sni: str | None = None
+    verify: bool = True
+
+    @property
+    def authority(self) -> str:
+        default = 443 if self.tls else 80
+        h = f"[{self.host}]" if ":" in self.host else self.host
+        return h if self.port == default else f"{h}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class PoolLimits:
+    max_connections: int = 4096
+    max_per_origin: int = 1024
+    idle_timeout: float = 90.0
+    connect_timeout: float = 10.0
+
+
+class _OriginState:
+    __slots__ = ("count", "idle", "waiters")
+
+    def __init__(self) -> None:
+        self.idle: list[UpstreamConnection] = []  # LIFO: the warmest connection first
+        self.waiters: deque[asyncio.Future[UpstreamConnection | None]] = deque()
+        self.count = 0  # open + connecting
+
+
+class Pool:
+    def __init__(self, limits: PoolLimits) -> None:
+        self.limits = limits
+        self._origins: dict[Origin, _OriginState] = {}
+        self._total = 0
+        self._ssl: dict[bool, ssl.SSLContext] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    # -- acquire / release ----------------------------------------------------------------------
+    async def acquire(self, origin: Origin) -> tuple[UpstreamConnection, bool]:
+        """A connection to `origin` and whether it was reused from the idle list."""
+        st = self._origins.get(origin)
+        if st is None:
+            st = self._origins[origin] = _OriginState()
+        while True:
+            idle = st.idle
+            while idle:
+                conn = idle.pop()
+                if not conn.closed:
+                    return conn, True
+            if st.count < self.limits.max_per_origin and self._make_room():
+                return await self._connect(origin, st), False
+            fut: asyncio.Future[UpstreamConnection | None] = asyncio.get_running_loop().create_future()
+            st.waiters.append(fut)
+            try:
+                conn_or_none = await fut
+            except asyncio.CancelledError:
+                if fut.done() and not fut.cancelled():
+                    handed = fut.result()
+                    if handed is not None:
+                        self.release(handed)
+                else:
+                    try:
+                        st.waiters.remove(fut)
+                    except ValueError:
+                        pass
+                raise
+            if conn_or_none is not None and not conn_or_none.closed:
+                return conn_or_none, True
+            # woken because a slot freed up: loop and connect
+
+    def _make_room(self) -> bool:
+        if self._total < self.limits.max_connections:
+            return True
+        # at the global limit: close the longest-idle connection of any origin
+        oldest: UpstreamConnection | None = None
+        for st in self._origins.values():
+            if st.idle and (oldest is None or st.idle[0].idle_since < oldest.idle_since):
+                oldest = st.idle[0]
+        if oldest is None:
+            return False
+        self._origins[oldest.origin].idle.remove(oldest)
+        oldest.close()
+        self._forget(oldest)
+        return True
+
+    async def _connect(self, origin: Origin, st: _OriginState) -> UpstreamConnection:
+        st.count += 1
+        self._total += 1
+        loop = asyncio.get_running_loop()
+        ok = False
+        try:
+            ctx = self._ssl_context(origin.verify) if origin.tls else None
+            try:
+                async with asyncio.timeout(self.limits.connect_timeout):
+                    _, conn = await loop.create_connection(
+                        lambda: UpstreamConnection(self, origin),
+                        origin.host,
+                        origin.port,
+                        ssl=ctx,
+                        server_hostname=(origin.sni or origin.host) if ctx is not None else None,
+                    )
+            except TimeoutError:
+                raise UpstreamTimeout(f"timed out connecting to {origin.authority}") from None
+            except (OSError, ssl.SSLError) as exc:
+                raise UpstreamConnectError(f"cannot connect to {origin.authority}: {exc}") from None
+            ok = True
+            self._arm_sweeper()
+            return conn
+        finally:
+            if not ok:
+                st.count -= 1
+                self._total -= 1
+                self._wake(st)
+
+    def release(self, conn: UpstreamConnection) -> None:
+        """The exchange on `conn` finished cleanly: hand it to a waiter or keep it idle."""
+        if conn.closed or self._closed:
+            conn.close()
+            return
+        st = self._origins[conn.origin]
+        while st.waiters:
+            fut = st.waiters.popleft()
+            if not fut.done():
+                fut.set_result(conn)
+                return
+        conn.idle_since = asyncio.get_running_loop().time()
+        st.idle.append(conn)
+
+    def connection_closed(self, conn: UpstreamConnection) -> None:
+        st = self._origins.get(conn.origin)
+        if st is None:
+            return
+        try:
+            st.idle.remove(conn)
+        except ValueError:
+            pass
+        self._forget(conn)
+        self._wake(st)
+
+    def _forget(self, conn: UpstreamConnection) -> None:
+        st = self._origins[conn.origin]
+        st.count -= 1
+        self._total -= 1
+        conn.pool = _DETACHED  # its connection_lost must not count it twice
+
+    def _wake(self, st: _OriginState) -> None:
+        while st.waiters:
+            fut = st.waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+        if self._total < self.limits.max_connections:
+            for other in self._origins.values():
+                if other.waiters:
+                    fut = other.waiters.popleft()
+                    if not fut.done():
+                        fut.set_result(None)
+                    return
+
+    # -- TLS -------------------------------------------------------------------------------------
+    def _ssl_context(self, verify: bool) -> ssl.SSLContext:
+        ctx = self._ssl.get(verify)
+        if ctx is None:
+            ctx = ssl.create_default_context()  # system CAs
+            if not verify:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            ctx.set_alpn_protocols(["http/1.1"])
+            self._ssl[verify] = ctx
+        return ctx
+
+    # -- idle expiry -----------------------------------------------------------------------------
+    def _arm_sweeper(self) -> None:
+        if self._sweeper is None and not self._closed:
+            loop = asyncio.get_running_loop()
+            self._sweeper = loop.call_later(1.0, self._sweep)
+
+    def _sweep(self) -> None:
+        self._sweeper = None
+        loop = asyncio.get_running_loop()
+        cutoff = loop.time() - self.limits.idle_timeout
+        for st in self._origins.values():
+            while st.idle and st.idle[0].idle_since < cutoff:
+                st.idle.pop(0).close()
+        if self._total > 0:
+            self._arm_sweeper()
+
+    def close(self) -> None:
+        self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for st in self._origins.values():
+            for conn in st.idle:
+                conn.close()
+            st.idle.clear()
+            for fut in st.waiters:
+                if not fut.done():
+                    fut.set_exception(UpstreamConnectError("gateway shutting down"))
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return {
+            "total": self._total,
+            "idle": sum(len(st.idle) for st in self._origins.values()),
+        }
+
+
+class _Detached:
+    """Stand-in pool for a connection already forgotten by its pool."""
+
+    def connection_closed(self, conn: UpstreamConnection) -> None:
+        pass
+
+    def release(self, conn: UpstreamConnection) -> None:
+        conn.close()
+
+
+_DETACHED = _Detached()

@@ -1,0 +1,20 @@
+"""Per-worker resources (the server-wide tier): created in the worker after fork, never shared."""
+
+from __future__ import annotations
+
+from fastgw.runtime import Runtime
+from fastgw.telemetry.access_log import AccessLog
+from fastgw.upstream.pool import Pool
+
+
+class WorkerState:
+    __slots__ = ("access_log", "pool", "runtime", "worker_id")
+
+    def __init__(self, runtime: Runtime, worker_id: int, access_log: AccessLog) -> None:
+        self.runtime = runtime
+        self.worker_id = worker_id
+        self.pool = Pool(runtime.pool)
+        self.access_log = access_log
+
+    def close(self) -> None:
+        self.pool.close()
