@@ -7,7 +7,7 @@ attributes for camelCase keys, `NOT_SUPPORTED`, `ONE_OF`, `problems()`, value ki
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -203,7 +203,9 @@ class Listener(Spec, frozen=True, kw_only=True):
     """Listener name (default `listener<N>`)."""
     hostname: str | None = None
     """Host served (wildcards allowed); unset = any."""
-    protocol: Literal["HTTP"] = "HTTP"
+    protocol: Annotated[
+        Literal["HTTP"], msgspec.Meta(extra={"not_supported_values": ("HTTPS", "TLS", "TCP", "HBONE")})
+    ] = "HTTP"
     """Only HTTP for now (HTTPS, TLS, TCP, HBONE are not supported yet)."""
     routes: list[Route] = []
     """Routes, matched most-specific first."""
