@@ -1,0 +1,682 @@
+"""Policies: the traffic policies (agentgateway `FilterOrPolicy`) and the containers that hold them.
+
+`RoutePolicies` is the full set a route accepts; `BackendPolicies` the set on a backend;
+`ListenerPolicies` the gateway-phase set on a listener; `TransportPolicies` the set for side
+services (ext_authz, rate-limit service, MCP targets). What runs, and in which order, is decided by
+the pipeline, not here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from fastgw.config.schema_base import (
+    BackendRef,
+    Duration,
+    FileInlineOrRemote,
+    FileOrInline,
+    HeaderModifier,
+    HostPort,
+    HttpStatus,
+    KeyLocation,
+    Port,
+    Problems,
+    Secret,
+    SecretOrFile,
+    Spec,
+)
+
+AuthMode = Literal["strict", "optional", "permissive"]
+
+
+class Cors(Spec, frozen=True, kw_only=True):
+    """CORS: preflights answered by the gateway, CORS headers added to allowed responses."""
+
+    allow_origins: list[str] = []
+    """Allowed origins; `*` allows any."""
+    allow_headers: list[str] = []
+    """Request headers allowed in preflights; `*` allows any."""
+    allow_methods: list[str] = []
+    """Methods allowed in preflights; `*` allows any."""
+    expose_headers: list[str] = []
+    """Response headers exposed to the browser."""
+    allow_credentials: bool = False
+    """Send `Access-Control-Allow-Credentials: true`."""
+    max_age: Duration | None = None
+    """How long browsers may cache a preflight answer."""
+
+
+class SecretKey(Spec, frozen=True, kw_only=True):
+    """Long form of a backend key: the value (inline or file) and where to put it."""
+
+    value: SecretOrFile
+    """The credential."""
+    location: KeyLocation | None = None
+    """Where to send it (default: the provider's auth header, `Authorization: Bearer` for plain hosts)."""
+
+
+class Passthrough(Spec, frozen=True, kw_only=True):
+    """Forward the validated inbound JWT to the backend."""
+
+    location: KeyLocation | None = None
+    """Where to put it on the backend request."""
+
+
+class BackendCredential(Spec, frozen=True, kw_only=True):
+    """An extra credential sent to the backend."""
+
+    location: KeyLocation
+    """Where it goes."""
+    key: SecretOrFile
+    """The credential."""
+
+
+class BackendAuth(Spec, frozen=True, kw_only=True):
+    """Credential the gateway sends to the backend; whatever the client sent is not forwarded.
+
+    Short form `{key: "$OPENAI_API_KEY"}` sends it in the provider's usual header (OpenAI
+    `Authorization: Bearer`, Anthropic `x-api-key`).
+    """
+
+    NOT_SUPPORTED = frozenset({"gcp", "aws", "azure", "jwtSign", "oauthTokenExchange", "crossAppAccess"})
+    NOT_SUPPORTED_SCALARS = frozenset({"copilot"})
+    ONE_OF = (
+        (
+            "key",
+            "passthrough",
+            "credentials",
+            "gcp",
+            "aws",
+            "azure",
+            "jwtSign",
+            "oauthTokenExchange",
+            "crossAppAccess",
+        ),
+    )
+    key: Secret | FileRefOrSecretKey | None = None
+    """The credential: inline string, `{file: path}`, or `{value: ..., location: {header: {name, prefix}}}`."""
+    passthrough: Passthrough | None = None
+    """Forward the inbound JWT instead."""
+    credentials: list[BackendCredential] | None = None
+    """Several credentials, each with its location."""
+
+
+class FileRefOrSecretKey(Spec, frozen=True, kw_only=True):
+    """`{file: path}` or `{value: ..., location: ...}` (two dict shapes of backendAuth.key)."""
+
+    ONE_OF = (("file", "value"),)
+    file: str | None = None
+    """Read the key from this file."""
+    value: SecretOrFile | None = None
+    """The key, inline or `{file: path}`."""
+    location: KeyLocation | None = None
+    """Where to send the key (only with `value`)."""
+
+    def problems(self) -> Problems:
+        if self.file is not None and self.location is not None:
+            yield "location", "use {value: {file: ...}, location: ...} to give a location for a file key"
+
+
+class LocalRateLimit(Spec, frozen=True, kw_only=True):
+    """A token bucket: starts full with `maxTokens`, gains `tokensPerFill` every `fillInterval`."""
+
+    max_tokens: int = 0
+    """Bucket capacity."""
+    tokens_per_fill: int = 0
+    """Tokens added each interval (must be <= maxTokens)."""
+    fill_interval: Duration
+    """Refill period."""
+    type: Literal["requests", "tokens"] = "requests"
+    """`requests`: one token per request; `tokens`: LLM tokens (input estimated up front, settled after)."""
+
+    def problems(self) -> Problems:
+        if self.max_tokens < 1:
+            yield "maxTokens", "must be at least 1"
+        if self.tokens_per_fill < 1:
+            yield "tokensPerFill", "must be at least 1"
+        if self.tokens_per_fill > self.max_tokens:
+            yield "tokensPerFill", f"must be <= maxTokens ({self.tokens_per_fill} > {self.max_tokens})"
+        if self.fill_interval <= 0:
+            yield "fillInterval", "must be greater than 0"
+
+
+class DescriptorEntry(Spec, frozen=True, kw_only=True):
+    """One key/value of a rate-limit descriptor; `value` is a CEL expression."""
+
+    key: str
+    """Descriptor key."""
+    value: str
+    """CEL expression giving the value."""
+
+
+class Descriptor(Spec, frozen=True, kw_only=True):
+    """A descriptor sent to the rate-limit service."""
+
+    entries: list[DescriptorEntry]
+    """Key/value entries."""
+    type: Literal["requests", "tokens"] = "requests"
+    """What is counted."""
+    cost: str | None = None
+    """CEL cost expression (default 1 per request, or total tokens)."""
+    limit_override: str | None = None
+    """CEL expression giving a dynamic limit."""
+
+
+class RemoteRateLimit(Spec, frozen=True, kw_only=True):
+    """Global rate limiting through an Envoy RLS-compatible service."""
+
+    NOT_SUPPORTED = frozenset({"service"})
+    ONE_OF = (("host", "backend", "service"),)
+    host: HostPort | None = None
+    """Rate-limit service address."""
+    backend: str | None = None
+    """Name of a top-level backend."""
+    domain: str
+    """RLS domain."""
+    descriptors: list[Descriptor]
+    """Descriptors sent per request."""
+    failure_mode: Literal["failClosed", "failOpen", "FailClosed", "FailOpen"] = "failClosed"
+    """On service failure: deny with 500 (failClosed) or allow (failOpen)."""
+    policies: TransportPolicies | None = None
+    """TLS/auth for reaching the service."""
+
+
+class Retry(Spec, frozen=True, kw_only=True):
+    """Retry failed upstream attempts. As in agentgateway, the request is tried `attempts + 1` times."""
+
+    attempts: int = 1
+    """Number of retries after the first try (1..255)."""
+    codes: list[HttpStatus]
+    """Upstream statuses that trigger a retry."""
+    backoff: Duration | None = None
+    """Pause between attempts."""
+    precondition: str | None = None
+    """CEL on the request; false disables retries for it."""
+    condition: str | None = None
+    """CEL on the response; true triggers a retry."""
+
+    def problems(self) -> Problems:
+        if not 1 <= self.attempts <= 255:
+            yield "attempts", "must be between 1 and 255"
+
+
+class Timeout(Spec, frozen=True, kw_only=True):
+    """Deadlines: whole request (504 "request timeout") and each upstream call."""
+
+    request_timeout: Duration | None = None
+    """Whole downstream request, response included."""
+    backend_request_timeout: Duration | None = None
+    """Each upstream attempt."""
+
+
+class PathRewrite(Spec, frozen=True, kw_only=True):
+    """Exactly one of `prefix` (replace the matched prefix) or `full` (replace the path)."""
+
+    ONE_OF = (("prefix", "full"),)
+    prefix: str | None = None
+    """Replacement for the matched `pathPrefix` ("" strips it)."""
+    full: str | None = None
+    """Replacement for the whole path."""
+
+
+class AuthorityRewrite(Spec, frozen=True, kw_only=True):
+    """Exactly one of `full` ("host:port"), `host`, or `port`."""
+
+    ONE_OF = (("full", "host", "port"),)
+    full: str | None = None
+    """New authority."""
+    host: str | None = None
+    """New host, keeping the port."""
+    port: Port | None = None
+    """New port, keeping the host."""
+
+
+Authority = Literal["auto", "none"] | AuthorityRewrite
+
+
+class UrlRewrite(Spec, frozen=True, kw_only=True):
+    """Rewrite the path and/or authority before forwarding."""
+
+    path: PathRewrite | None = None
+    """Path rewrite."""
+    authority: Authority | None = None
+    """Authority rewrite; `auto` = the backend host (the default), `none` = keep the client's."""
+
+
+class RequestRedirect(Spec, frozen=True, kw_only=True):
+    """Answer with a redirect instead of forwarding."""
+
+    scheme: str | None = None
+    """New scheme."""
+    authority: Authority | None = None
+    """New authority."""
+    path: PathRewrite | None = None
+    """New path."""
+    status: HttpStatus | None = None
+    """Redirect status (default 302)."""
+
+
+class DirectResponse(Spec, frozen=True, kw_only=True):
+    """Answer with a fixed response instead of forwarding."""
+
+    status: HttpStatus
+    """Response status."""
+    body: str = ""
+    """Response body."""
+    body_expression: str | None = None
+    """CEL expression giving the body."""
+    headers: dict[str, str] = {}
+    """Response headers (values are CEL expressions)."""
+
+
+class RequestMirror(Spec, frozen=True, kw_only=True):
+    """Send a copy of a fraction of requests to another backend; its response is discarded."""
+
+    backend: BackendRef
+    """Where copies go."""
+    percentage: float
+    """Fraction mirrored, 0.0..1.0."""
+
+    def problems(self) -> Problems:
+        if not 0.0 <= self.percentage <= 1.0:
+            yield "percentage", "must be between 0.0 and 1.0"
+
+
+class Delay(Spec, frozen=True, kw_only=True):
+    """Fault injection: wait before forwarding."""
+
+    duration: str
+    """A duration ("2s") or a CEL expression returning one."""
+
+
+class BufferBody(Spec, frozen=True, kw_only=True):
+    """Buffer a body up to a size."""
+
+    max_bytes: int | None = None
+    """Largest body buffered."""
+    failure_mode: Literal["failClosed", "failOpen"] = "failClosed"
+    """On a larger body: reject (failClosed) or stream it unbuffered (failOpen)."""
+
+
+class Buffer(Spec, frozen=True, kw_only=True):
+    """Buffer request and/or response bodies."""
+
+    request: BufferBody | None = None
+    """Request body buffering."""
+    response: BufferBody | None = None
+    """Response body buffering."""
+
+
+class Csrf(Spec, frozen=True, kw_only=True):
+    """Reject cross-site state-changing requests (Sec-Fetch-Site / Origin vs Host)."""
+
+    additional_origins: list[str] = []
+    """Extra trusted origins."""
+
+
+class Transform(Spec, frozen=True, kw_only=True):
+    """CEL-computed header/body edits for one direction."""
+
+    add: dict[str, str] = {}
+    """Headers appended (values are CEL)."""
+    set: dict[str, str] = {}
+    """Headers set (values are CEL)."""
+    remove: list[str] = []
+    """Headers removed."""
+    replace: str | None = None
+    """CEL map replacing all headers."""
+    body: str | None = None
+    """CEL expression giving the new body."""
+    metadata: dict[str, str] = {}
+    """Values stored under `metadata.*` for later expressions."""
+
+
+class Transformations(Spec, frozen=True, kw_only=True):
+    """CEL transformations of the request and the response."""
+
+    request: Transform | None = None
+    """Applied before forwarding."""
+    response: Transform | None = None
+    """Applied before answering."""
+
+
+class AuthzRule(Spec, frozen=True, kw_only=True):
+    """An explicit rule: exactly one of allow, deny, require (CEL)."""
+
+    ONE_OF = (("allow", "deny", "require"),)
+    allow: str | None = None
+    """Allow when true (allows are OR'ed)."""
+    deny: str | None = None
+    """Deny when true (any deny denies)."""
+    require: str | None = None
+    """Deny unless true (all requires must hold)."""
+
+
+class RuleSet(Spec, frozen=True, kw_only=True):
+    """CEL authorization rules; a bare string is an allow rule."""
+
+    rules: list[str | AuthzRule]
+    """The rules."""
+
+
+class JwtValidationOptions(Spec, frozen=True, kw_only=True):
+    """Claim requirements."""
+
+    required_claims: list[str] = msgspec.field(default_factory=lambda: ["exp"])
+    """Claims that must be present (exp, nbf, aud, iss, sub are enforced)."""
+
+
+class JwtProvider(Spec, frozen=True, kw_only=True):
+    """One trusted issuer."""
+
+    issuer: str
+    """Expected `iss`."""
+    audiences: list[str] | None = None
+    """Accepted `aud` values."""
+    jwks: FileInlineOrRemote
+    """Signing keys: inline JSON, `{file}` or `{url}`."""
+    jwt_validation_options: JwtValidationOptions | None = None
+    """Claim requirements."""
+
+
+class JwtAuth(Spec, frozen=True, kw_only=True):
+    """Validate JWT bearer tokens; claims become `jwt.*` in CEL. Single-issuer or `providers` form."""
+
+    ONE_OF = (("issuer", "providers"),)
+    mode: AuthMode = "optional"
+    """strict: token required; optional (agentgateway default): validated when present; permissive: never rejects."""
+    location: KeyLocation | None = None
+    """Where the token is read (default `Authorization: Bearer`)."""
+    providers: list[JwtProvider] | None = None
+    """Several trusted issuers."""
+    issuer: str | None = None
+    """Single-issuer form: expected `iss`."""
+    audiences: list[str] | None = None
+    """Single-issuer form: accepted audiences."""
+    jwks: FileInlineOrRemote | None = None
+    """Single-issuer form: signing keys."""
+    jwt_validation_options: JwtValidationOptions | None = None
+    """Single-issuer form: claim requirements."""
+
+    def problems(self) -> Problems:
+        if self.issuer is not None and self.jwks is None:
+            yield "jwks", "required with issuer"
+
+
+class ApiKey(Spec, frozen=True, kw_only=True):
+    """One accepted API key (inline or as a hash)."""
+
+    ONE_OF = (("key", "keyHash"),)
+    key: Secret | None = None
+    """The key itself."""
+    key_hash: str | None = None
+    """`sha256:<hex>` of the key."""
+    metadata: dict[str, Any] | None = None
+    """Exposed to CEL as `apiKey.*` (e.g. team, name)."""
+    allowed_models: list[str] | None = None
+    """Model patterns this key may use (`[]` denies all)."""
+
+
+class ApiKeys(Spec, frozen=True, kw_only=True):
+    """Authenticate clients with API keys."""
+
+    keys: list[ApiKey]
+    """Accepted keys."""
+    mode: AuthMode = "optional"
+    """strict: key required; optional (agentgateway default): checked when present; permissive: never rejects."""
+    location: KeyLocation | None = None
+    """Where the key is read (default `Authorization: Bearer`)."""
+
+
+class BasicAuth(Spec, frozen=True, kw_only=True):
+    """HTTP Basic authentication against an htpasswd database."""
+
+    htpasswd: FileOrInline
+    """htpasswd content or `{file}`."""
+    realm: str | None = None
+    """Realm in `WWW-Authenticate`."""
+    mode: Literal["strict", "optional"] = "optional"
+    """strict: credentials required; optional: checked when present."""
+    authorization_location: KeyLocation | None = None
+    """Where credentials are read."""
+
+
+class GrpcAuthz(Spec, frozen=True, kw_only=True):
+    """Envoy ext_authz gRPC protocol."""
+
+    context: dict[str, str] | None = None
+    """Context extensions sent with each check."""
+    metadata: dict[str, str] | None = None
+    """Metadata (CEL values) sent with each check."""
+
+
+class HttpAuthz(Spec, frozen=True, kw_only=True):
+    """Plain HTTP authorization protocol."""
+
+    path: str | None = None
+    """CEL giving the check path."""
+    redirect: str | None = None
+    """CEL giving a redirect location on denial."""
+    body: str | None = None
+    """CEL giving the check body."""
+    include_response_headers: list[str] = []
+    """Headers of the check response copied to the request."""
+    add_request_headers: dict[str, str] = {}
+    """Headers (CEL values) added to the check request."""
+    metadata: dict[str, str] = {}
+    """Values (CEL over the check response) stored as `extauthz.*`."""
+
+
+class AuthzProtocol(Spec, frozen=True, kw_only=True):
+    """Exactly one of grpc or http."""
+
+    ONE_OF = (("grpc", "http"),)
+    grpc: GrpcAuthz | None = None
+    """gRPC ext_authz."""
+    http: HttpAuthz | None = None
+    """HTTP check."""
+
+
+class DenyWithStatus(Spec, frozen=True, kw_only=True):
+    """Deny with a specific status when the authz service fails."""
+
+    deny_with_status: HttpStatus
+    """The status."""
+
+
+class BodyOptions(Spec, frozen=True, kw_only=True):
+    """How much of the request body the authz service sees."""
+
+    max_request_bytes: int = 8192
+    """Body bytes sent."""
+    allow_partial_message: bool = False
+    """Send a truncated body instead of failing on larger ones."""
+    pack_as_bytes: bool = False
+    """gRPC: send raw bytes."""
+
+
+class AuthzCache(Spec, frozen=True, kw_only=True):
+    """Cache of authorization decisions."""
+
+    key: list[str]
+    """CEL expressions forming the cache key."""
+    ttl: str | None = None
+    """CEL giving the entry lifetime."""
+    max_entries: int | None = None
+    """Cache size."""
+
+
+class ExtAuthz(Spec, frozen=True, kw_only=True):
+    """Ask an external service whether to allow each request."""
+
+    NOT_SUPPORTED = frozenset({"service"})
+    ONE_OF = (("host", "backend", "service"),)
+    host: HostPort | None = None
+    """Authz service address."""
+    backend: str | None = None
+    """Name of a top-level backend."""
+    protocol: AuthzProtocol | None = None
+    """grpc (default) or http."""
+    failure_mode: Literal["allow", "deny"] | DenyWithStatus = "deny"
+    """Behaviour when the service fails."""
+    include_request_headers: list[str] = []
+    """Headers sent to the service."""
+    include_request_body: BodyOptions | None = None
+    """Send the body too."""
+    cache: AuthzCache | None = None
+    """Decision cache."""
+    policies: TransportPolicies | None = None
+    """TLS/auth for reaching the service."""
+
+
+class McpIdentityProvider(Spec, frozen=True, kw_only=True):
+    """IdP adapter for MCP OAuth metadata (exactly one)."""
+
+    ONE_OF = (("auth0", "keycloak", "okta", "descope", "authentik", "entra"),)
+    auth0: dict[str, Any] | None = None
+    """Auth0."""
+    keycloak: dict[str, Any] | None = None
+    """Keycloak."""
+    okta: dict[str, Any] | None = None
+    """Okta."""
+    descope: dict[str, Any] | None = None
+    """Descope."""
+    authentik: dict[str, Any] | None = None
+    """authentik."""
+    entra: dict[str, Any] | None = None
+    """Microsoft Entra ID."""
+
+
+class McpAuthentication(Spec, frozen=True, kw_only=True):
+    """MCP OAuth resource server (MCP authorization spec)."""
+
+    issuer: str
+    """Expected `iss`."""
+    audiences: list[str]
+    """Accepted `aud` values."""
+    resource_metadata: dict[str, Any]
+    """Protected-resource metadata returned to clients."""
+    provider: McpIdentityProvider | None = None
+    """IdP adapter."""
+    jwks: FileInlineOrRemote | None = None
+    """Signing keys (derived from the issuer when omitted)."""
+    mode: AuthMode = "strict"
+    """strict (default) | optional | permissive."""
+    authorization_location: KeyLocation | None = None
+    """Where the token is read."""
+    jwt_validation_options: JwtValidationOptions | None = None
+    """Claim requirements."""
+    client_id: str | None = None
+    """Pre-registered client id advertised to clients."""
+    client_secret: Secret | None = None
+    """Client secret for confidential clients."""
+
+
+class A2aPolicy(Spec, frozen=True, kw_only=True):
+    """`a2a: {}` marks A2A traffic (agent-card URL rewriting, A2A telemetry)."""
+
+
+class BackendTls(Spec, frozen=True, kw_only=True):
+    """TLS to the backend. `backendTLS: {}` = TLS with the system CA bundle."""
+
+    NOT_SUPPORTED = frozenset({"spiffe", "keyExchangeGroups"})
+    cert: str | None = None
+    """Client certificate file (mTLS)."""
+    key: str | None = None
+    """Client key file (mTLS)."""
+    root: str | None = None
+    """CA bundle file used instead of the system roots."""
+    hostname: str | None = None
+    """SNI and verification name."""
+    insecure: bool = False
+    """Skip certificate verification entirely."""
+    insecure_host: bool = False
+    """Verify the chain but not the hostname."""
+    alpn: list[str] | None = None
+    """ALPN protocols offered."""
+    subject_alt_names: list[str] | None = None
+    """Extra accepted SANs."""
+
+    def problems(self) -> Problems:
+        if (self.cert is None) != (self.key is None):
+            yield "", "cert and key must be given together"
+
+
+class BackendHttp(Spec, frozen=True, kw_only=True):
+    """HTTP settings towards the backend."""
+
+    version: str | None = None
+    """HTTP version (fastgw speaks HTTP/1.1 upstream)."""
+    request_timeout: Duration | None = None
+    """Deadline for each backend request."""
+
+
+class Keepalives(Spec, frozen=True, kw_only=True):
+    """TCP keepalive probes."""
+
+    enabled: bool = True
+    """Send keepalive probes."""
+    time: Duration = 180.0
+    """Idle time before the first probe."""
+    interval: Duration = 180.0
+    """Time between probes."""
+    retries: int = 9
+    """Unanswered probes before the connection is dropped."""
+
+
+class BackendTcp(Spec, frozen=True, kw_only=True):
+    """TCP settings towards the backend."""
+
+    keepalives: Keepalives | None = None
+    """Keepalive probes."""
+    connect_timeout: Duration | None = None
+    """Connect deadline."""
+
+
+class Eviction(Spec, frozen=True, kw_only=True):
+    """Temporary removal of an unhealthy backend/provider."""
+
+    duration: Duration | None = None
+    """Eviction time (default: from Retry-After / rate-limit reset headers, else 3s)."""
+    restore_health: float | None = None
+    """Health score on return."""
+    consecutive_failures: int | None = None
+    """Failures in a row before eviction."""
+    health_threshold: float | None = None
+    """Score below which an unhealthy response evicts."""
+
+
+class Health(Spec, frozen=True, kw_only=True):
+    """Outlier detection; required for provider failover to evict."""
+
+    unhealthy_expression: str | None = None
+    """CEL on the response; true = unhealthy (default: 5xx or connection failure)."""
+    eviction: Eviction | None = None
+    """Eviction settings."""
+
+
+class SessionAffinity(Spec, frozen=True, kw_only=True):
+    """Best-effort stickiness keyed by a CEL expression."""
+
+    source: str
+    """CEL giving the affinity key."""
+
+
+class TransportPolicies(Spec, frozen=True, kw_only=True):
+    """Policies for reaching a side service or MCP target (agentgateway `SimpleLocalBackendPolicies`)."""
+
+    NOT_SUPPORTED = frozenset({"backendTunnel"})
+    request_header_modifier: HeaderModifier | None = None
+    """Header edits."""
+    transformations: Transformations | None = None
+    """CEL transformations."""
+    backend_tls: BackendTls | None = msgspec.field(default=None, name="backendTLS")
+    """TLS to the service."""
+    backend_auth: BackendAuth | None = None
+    """Credential sent to the service."""
+    http: BackendHttp | None = None
+    """HTTP settings."""
+    tcp: BackendTcp | None = None
+    """TCP settings."""

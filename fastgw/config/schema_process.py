@@ -1,0 +1,220 @@
+"""The `config:` block: process-level settings, read at startup."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from fastgw.config.schema_base import Duration, Problems, Secret, Spec
+from fastgw.config.schema_policies import Keepalives
+
+MiB = 1024 * 1024
+
+
+class HttpLimits(Spec, frozen=True, kw_only=True):
+    """fastgw's downstream HTTP/1.1 limits (`config.http`). Defaults are sized for LLM traffic.
+
+    `frontendPolicies.http` (maxBufferSize, http1MaxHeaders, http1IdleTimeout) overrides the
+    matching limits when set, so agentgateway configs keep their meaning.
+    """
+
+    max_request_line: int = 8 * 1024
+    """Longest request line (method + target + version) in bytes; longer -> 414. 8 KiB, as nginx."""
+    max_header_bytes: int = 64 * 1024
+    """Largest header block in bytes; larger -> 431. 64 KiB leaves room for big cookies and the long
+    `anthropic-beta`/tracing headers agent clients send."""
+    max_headers: int = 100
+    """Most header fields; more -> 431. 100, agentgateway's (hyper's) default."""
+    max_body_bytes: int = 32 * MiB
+    """Largest request body; larger -> 413 before reading it. 32 MiB is Anthropic's Messages request
+    limit and above OpenAI's per-request image payloads, so any body a provider accepts gets through,
+    while a runaway upload cannot exhaust a worker's memory."""
+    header_read_timeout: Duration = 10.0
+    """Deadline for a request's head once its first byte arrived; over -> 408 (slowloris guard)."""
+    body_read_timeout: Duration = 60.0
+    """Deadline for reading the whole request body; over -> 408 (32 MiB needs ~4.5 Mbit/s)."""
+    idle_timeout: Duration = 60.0
+    """Keep-alive idle time before the gateway closes a connection; longer than SDK pool expiry
+    (httpx: 5s) so a client never reuses a connection the gateway is closing."""
+    max_pipelined: int = 16
+    """Requests queued behind the one in progress on a pipelining connection; reading pauses above."""
+    drain_timeout: Duration = 30.0
+    """On SIGTERM/reload, how long in-flight requests (streams included) may finish
+    (`config.connectionTerminationDeadline` overrides it)."""
+
+    def problems(self) -> Problems:
+        for key, value in (
+            ("maxRequestLine", self.max_request_line),
+            ("maxHeaderBytes", self.max_header_bytes),
+            ("maxHeaders", self.max_headers),
+            ("maxBodyBytes", self.max_body_bytes),
+            ("maxPipelined", self.max_pipelined),
+        ):
+            if value < 1:
+                yield key, "must be at least 1"
+        for key, secs in (
+            ("headerReadTimeout", self.header_read_timeout),
+            ("bodyReadTimeout", self.body_read_timeout),
+            ("idleTimeout", self.idle_timeout),
+        ):
+            if secs <= 0:
+                yield key, "must be greater than 0"
+        if self.max_request_line > self.max_header_bytes:
+            yield "maxRequestLine", "must not exceed maxHeaderBytes"
+
+
+class LogFields(Spec, frozen=True, kw_only=True):
+    """Fields added (CEL values) or removed."""
+
+    add: dict[str, str] = {}
+    """Field name -> CEL expression."""
+    remove: list[str] = []
+    """Field names removed."""
+
+
+class Logging(Spec, frozen=True, kw_only=True):
+    """Process logging and (older spelling) access-log shaping."""
+
+    NOT_SUPPORTED = frozenset({"database"})
+    level: str | list[str] | None = None
+    """`info`, `debug`... or per-module `info,fastgw.http=debug` (string or list)."""
+    format: Literal["text", "json"] | None = None
+    """Log line format (default text)."""
+    filter: str | None = None
+    """CEL; only matching requests are logged (older spelling of frontendPolicies.accessLog.filter)."""
+    fields: LogFields | None = None
+    """Access-log fields (older spelling of frontendPolicies.accessLog.add/remove)."""
+
+
+class Tracing(Spec, frozen=True, kw_only=True):
+    """OTLP trace export (older spelling of frontendPolicies.tracing)."""
+
+    otlp_endpoint: str | None = None
+    """Collector URL, e.g. `http://127.0.0.1:4317`."""
+    otlp_protocol: Literal["grpc", "http"] | None = None
+    """OTLP transport (default grpc)."""
+    headers: dict[str, str] = {}
+    """Headers on export requests (e.g. auth)."""
+    path: str | None = None
+    """OTLP/HTTP path (default /v1/traces)."""
+    fields: LogFields | None = None
+    """Span attributes added (CEL) or removed; `span.name` renames the span."""
+    random_sampling: bool | float | str | None = None
+    """Sampling of new traces: true/false, a ratio, or a string ('true', '0.25', CEL)."""
+    client_sampling: bool | float | str | None = None
+    """Whether to honour a client's sampled trace context."""
+
+
+class MetricFields(Spec, frozen=True, kw_only=True):
+    """Extra metric labels."""
+
+    add: dict[str, str] = {}
+    """Label -> CEL expression, added to request/LLM/MCP metrics."""
+
+
+class Metrics(Spec, frozen=True, kw_only=True):
+    """Metric shaping."""
+
+    remove: list[str] = []
+    """Metric families not exported."""
+    fields: MetricFields | None = None
+    """Extra labels."""
+
+
+class UpstreamPool(Spec, frozen=True, kw_only=True):
+    """Upstream connection pool (`config.backend`)."""
+
+    keepalives: Keepalives | None = None
+    """TCP keepalives."""
+    connect_timeout: Duration = 10.0
+    """Connect deadline (-> 502 on expiry)."""
+    pool_idle_timeout: Duration = 90.0
+    """Idle pooled connections are closed after this."""
+    pool_max_size: int | None = None
+    """Most idle connections kept per origin."""
+
+
+class Session(Spec, frozen=True, kw_only=True):
+    """Session token protection (MCP sessions)."""
+
+    key: Secret
+    """AES-256-GCM key, hex (`openssl rand -hex 32`)."""
+
+
+class ProcessMcp(Spec, frozen=True, kw_only=True):
+    """MCP process settings."""
+
+    session_ttl: Duration | None = None
+    """Idle MCP session lifetime (default 30m)."""
+
+
+class ProcessConfig(Spec, frozen=True, kw_only=True):
+    """`config:`: process-level settings; read at startup."""
+
+    NOT_SUPPORTED = frozenset(
+        {
+            "dns",
+            "localXdsPath",
+            "modelCatalog",
+            "database",
+            "storage",
+            "caAddress",
+            "caAuthToken",
+            "xdsAddress",
+            "xdsAuthToken",
+            "spiffe",
+            "namespace",
+            "gateway",
+            "trustDomain",
+            "additionalTrustDomains",
+            "skipValidateTrustDomain",
+            "serviceAccount",
+            "clusterId",
+            "network",
+            "standardAttributes",
+            "customFunctions",
+            "hbone",
+        }
+    )
+    admin_addr: str = "127.0.0.1:15000"
+    """Admin API address ("ip:port" or "off")."""
+    stats_addr: str = "0.0.0.0:15020"
+    """Prometheus `/metrics` address ("ip:port" or "off")."""
+    readiness_addr: str = "0.0.0.0:15021"
+    """`GET /healthz/ready` address: 200 once every worker serves ("ip:port" or "off")."""
+    worker_threads: int | str | None = None
+    """Worker processes: a number, or "50%" of CPUs (CLI `-w` wins; default CPU count)."""
+    enable_ipv6: bool | None = None
+    """Resolve and bind IPv6 (default true)."""
+    histograms: Literal["classic", "native", "both"] | None = None
+    """Histogram kind (fastgw exports classic)."""
+    logging: Logging | None = None
+    """Logging."""
+    tracing: Tracing | None = None
+    """Trace export."""
+    metrics: Metrics | None = None
+    """Metric shaping."""
+    backend: UpstreamPool | None = None
+    """Upstream connection pool."""
+    session: Session | None = None
+    """Session token key."""
+    mcp: ProcessMcp | None = None
+    """MCP settings."""
+    sensitive_headers: list[str] = []
+    """Extra request headers redacted in traces and logs."""
+    connection_termination_deadline: Duration | None = None
+    """Longest graceful drain on shutdown/reload (overrides http.drainTimeout)."""
+    connection_min_termination_deadline: Duration | None = None
+    """Shortest drain: keep serving this long after SIGTERM even when idle."""
+    http: HttpLimits = msgspec.field(default_factory=HttpLimits)
+    """fastgw HTTP/1.1 limits and timeouts."""
+
+    def problems(self) -> Problems:
+        if isinstance(self.worker_threads, int) and self.worker_threads < 1:
+            yield "workerThreads", "must be at least 1"
+        if isinstance(self.worker_threads, str):
+            text = self.worker_threads.strip()
+            ok = text.isdigit() or (text.endswith("%") and text[:-1].isdigit()) or text == "auto"
+            if not ok:
+                yield "workerThreads", 'expected a number, "auto" or a percentage such as "50%"'
