@@ -40,7 +40,9 @@ class ProxyExchange(Exchange):
             if n == b"connection":
                 nominated = {t.strip().lower() for t in v.split(b",")}
         ctx = self.ctx
-        ctx.writer.start(status, ctx.response_headers(strip_hop_by_hop(headers, nominated)), length)
+        # our writer adds its own Date; the upstream's would be a duplicate
+        kept = [(n, v) for n, v in strip_hop_by_hop(headers, nominated) if n != b"date"]
+        ctx.writer.start(status, ctx.response_headers(kept), length)
 
     def on_body(self, chunk: bytes) -> None:
         if self.held:

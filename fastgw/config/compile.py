@@ -13,8 +13,8 @@ from typing import Any
 
 import msgspec
 
+import fastgw.config.schema as schema
 from fastgw.backends.http import HttpBackend
-from fastgw.config import schema
 from fastgw.http.connection import HttpLimits
 from fastgw.http.headers import Headers
 from fastgw.policies import ORDER
@@ -357,8 +357,10 @@ def _log_settings(proc: Any) -> LogSettings:
 
 
 def _drain_timeout(proc: Any) -> float:
-    v = getattr(proc, "connection_termination_deadline", None) if proc is not None else None
-    return float(v) if v else 30.0
+    if proc is None:
+        return 30.0
+    v = getattr(proc, "connection_termination_deadline", None)
+    return float(v) if v else float(proc.http.drain_timeout)
 
 
 def redacted_dump(cfg: Any) -> dict[str, Any]:

@@ -82,9 +82,7 @@ class RequestGuard(Spec, frozen=True, kw_only=True):
     """One guard applied to requests before they reach the provider."""
 
     NOT_SUPPORTED = frozenset({"openAIModeration", "bedrockGuardrails", "googleModelArmor", "azureContentSafety"})
-    ONE_OF = (
-        ("regex", "webhook", "openAIModeration", "bedrockGuardrails", "googleModelArmor", "azureContentSafety"),
-    )
+    ONE_OF = (("regex", "webhook", "openAIModeration", "bedrockGuardrails", "googleModelArmor", "azureContentSafety"),)
     regex: RegexGuard | None = None
     """Regex masking or rejection."""
     webhook: WebhookGuard | None = None
@@ -160,4 +158,4 @@ class AiPolicy(Spec, frozen=True, kw_only=True):
     def problems(self) -> Problems:
         for suffix in self.routes:
             if suffix != "*" and not suffix:
-                yield "routes", "empty path suffix (use \"*\" for the fallback)"
+                yield "routes", 'empty path suffix (use "*" for the fallback)'

@@ -94,7 +94,7 @@ class _Walker:
         if not ok:
             hint = ""
             if isinstance(t, mi.StrType) and isinstance(value, int | float | bool):
-                hint = f" (quote it: \"{value if not isinstance(value, bool) else str(value).lower()}\")"
+                hint = f' (quote it: "{value if not isinstance(value, bool) else str(value).lower()}")'
             self.error(path, f"expected {describe(t)}, got {kind_of(value)}{hint}")
             return _INVALID
         if isinstance(t, mi.IntType | mi.FloatType):

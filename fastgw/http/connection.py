@@ -96,6 +96,7 @@ class HttpConnection(asyncio.Protocol):
         "_read_paused_body",
         "_read_paused_pipeline",
         "_resume_callbacks",
+        "_saw_last",
         "_state",
         "_task",
         "_timer",
@@ -124,6 +125,7 @@ class HttpConnection(asyncio.Protocol):
         self._active_req: Request | None = None
         self._task: asyncio.Task[None] | None = None
         self._broken = False
+        self._saw_last = False
         self._deferred: GatewayError | None = None
         self._closing = False
         self.closing_after_response = False
@@ -170,8 +172,8 @@ class HttpConnection(asyncio.Protocol):
             cause = exc.__context__
             self._fail(cause if isinstance(cause, GatewayError) else MalformedRequest(f"bad request: {cause}"))
         except httptools.HttpParserError as exc:
-            if self.closing_after_response and self._active is not None and not self._pending:
-                # data after `Connection: close`: ignore it, the connection ends with this response
+            if self._saw_last:
+                # data after a `Connection: close` request: ignore it, the connection ends there
                 self._pause_reading()
                 return
             msg = str(exc)
@@ -250,6 +252,9 @@ class HttpConnection(asyncio.Protocol):
         headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
+        if self._saw_last:
+            self._body = None  # pipelined after a `Connection: close` request: never served
+            return
         parser = self._parser
         limits = self.server.limits
         method = parser.get_method()
@@ -295,7 +300,7 @@ class HttpConnection(asyncio.Protocol):
         req.expect_continue = expect
         req.nominated = self._nominated
         if not req.keep_alive:
-            self.closing_after_response = True
+            self._saw_last = True  # nothing after this request will be served
         expected = content_length if not chunked else None
         if expected is None and not chunked:
             expected = 0
@@ -446,9 +451,12 @@ class HttpConnection(asyncio.Protocol):
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def drain_gracefully(self) -> None:
+        """Finish the current response with `connection: close`. An idle keep-alive connection
+        gets a short grace instead of an immediate close: a busy client is usually about to send
+        its next request, which is then answered (with `connection: close`) rather than lost."""
         self.closing_after_response = True
         if self._active is None and not self._pending and self._state == _IDLE:
-            self._close()
+            self._set_deadline(min(self.server.limits.idle_timeout, 1.0))
 
     def transport_write(self, data: bytes) -> None:
         if self.transport is not None and not self._closing:

@@ -1,0 +1,224 @@
+"""The process model with real processes: respawn, reload under load, bad reloads, drain."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.procs import Gateway, Upstream, bind_config, free_port, http_status, wait_until
+
+
+@pytest.fixture(scope="module")
+def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("process")
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp: Path) -> Iterator[Upstream]:
+    up = Upstream(tmp)
+    yield up
+    up.stop()
+
+
+def make(tmp: Path, upstream: Upstream, workers: int = 2, header: str = "v1", **kw: object) -> Gateway:
+    port = free_port()
+    routes = [
+        {
+            "policies": {"responseHeaderModifier": {"set": {"x-config": header}}},
+            "backends": [{"host": f"127.0.0.1:{upstream.port}"}],
+        }
+    ]
+    g = Gateway(tmp, bind_config(port, routes, **kw), workers=workers)
+    g.port = port  # type: ignore[attr-defined]
+    return g
+
+
+def get(port: int, path: str = "/x", timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+class Load:
+    """Keep-alive clients hammering the gateway from threads, bounded in time; counts failures."""
+
+    def __init__(self, port: int, clients: int = 8) -> None:
+        self.port = port
+        self.stop = threading.Event()
+        self.ok = 0
+        self.failures: list[str] = []
+        self.seen: set[str] = set()
+        self._lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
+
+    def _run(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        deadline = time.monotonic() + 60
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            try:
+                conn.request("POST", "/load", body=b'{"x": 1}', headers={"content-type": "application/json"})
+                r = conn.getresponse()
+                r.read()
+                with self._lock:
+                    if r.status == 200:
+                        self.ok += 1
+                        self.seen.add(r.getheader("x-config") or "")
+                    else:
+                        self.failures.append(f"status {r.status}")
+                if r.getheader("connection", "").lower() == "close":
+                    conn.close()
+            except Exception as exc:  # every failure counts
+                with self._lock:
+                    self.failures.append(repr(exc))
+                conn.close()
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(15)
+
+
+def test_killed_worker_is_replaced_within_a_second(tmp: Path, upstream: Upstream) -> None:
+    g = make(tmp, upstream, workers=2)
+    try:
+        pids = g.worker_pids()
+        assert len(pids) == 2
+        os.kill(pids[0], signal.SIGKILL)
+        t0 = time.monotonic()
+        wait_until(
+            lambda: len(set(g.worker_pids()) - set(pids)) == 1 and len(g.worker_pids()) == 2,
+            timeout=5,
+            what="replacement worker",
+        )
+        assert time.monotonic() - t0 < 1.0
+        g.wait_ready(5)
+        assert get(g.port)[0] == 200  # type: ignore[attr-defined]
+    finally:
+        assert g.stop() == 0
+
+
+def test_sighup_reload_under_load_fails_no_request(tmp: Path, upstream: Upstream) -> None:
+    g = make(tmp, upstream, workers=2, header="v1")
+    try:
+        old_pids = set(g.worker_pids())
+        with Load(g.port) as load:  # type: ignore[attr-defined]
+            wait_until(lambda: load.ok > 200, what="load to start")
+            cfg = bind_config(
+                g.port,  # type: ignore[attr-defined]
+                [
+                    {
+                        "policies": {"responseHeaderModifier": {"set": {"x-config": "v2"}}},
+                        "backends": [{"host": f"127.0.0.1:{upstream.port}"}],
+                    }
+                ],
+                config={
+                    "readinessAddr": f"127.0.0.1:{g.ready_port}",
+                    "statsAddr": f"127.0.0.1:{g.stats_port}",
+                    "adminAddr": f"127.0.0.1:{g.admin_port}",
+                },
+            )
+            g.write_config(cfg)
+            g.signal(signal.SIGHUP)
+            wait_until(
+                lambda: "v2" in load.seen and not (set(g.worker_pids()) & old_pids),
+                timeout=30,
+                what="the new generation to serve and the old one to exit",
+            )
+            before = load.ok
+            wait_until(lambda: load.ok > before + 200, what="load after the reload")
+        assert load.failures == [], load.failures[:5]
+        assert {"v1", "v2"} <= load.seen
+        assert get(g.port)[1]["x-config"] == "v2"  # type: ignore[attr-defined]
+    finally:
+        assert g.stop() == 0
+
+
+def test_bad_config_on_reload_keeps_the_old_config(tmp: Path, upstream: Upstream) -> None:
+    g = make(tmp, upstream, workers=1, header="good")
+    try:
+        pids = g.worker_pids()
+        good = g.config_path.read_text()
+        g.config_path.write_text(good + "\n  bogus: [unclosed\n")
+        g.signal(signal.SIGHUP)
+        wait_until(lambda: "reload failed" in g.output(), what="the reload error in the log")
+        assert str(g.config_path) in g.output()
+        g.config_path.write_text(good.replace("backends:", "backendz:"))
+        g.signal(signal.SIGHUP)
+        wait_until(lambda: g.output().count("reload failed") >= 2, what="the second reload error")
+        out = g.output()
+        assert "backendz" in out and f"{g.config_path}:" in out
+        assert g.worker_pids() == pids
+        status, headers, _ = get(g.port)  # type: ignore[attr-defined]
+        assert status == 200 and headers["x-config"] == "good"
+    finally:
+        assert g.stop() == 0
+
+
+def test_invalid_config_at_start_exits_nonzero_with_location(tmp: Path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp / "bad.yaml"
+    bad.write_text("binds:\n- port: 3000\n  listeners:\n  - routes:\n    - backends:\n      - host: nohostport\n")
+    r = subprocess.run(
+        [sys.executable, "-m", "fastgw", "serve", "-f", str(bad)], capture_output=True, text=True, timeout=30
+    )
+    assert r.returncode != 0
+    assert f"{bad}:6:" in r.stderr and "host" in r.stderr
+
+
+def test_sigterm_drains_an_inflight_stream_then_exits_zero(tmp: Path, upstream: Upstream) -> None:
+    g = make(tmp, upstream, workers=2)
+    conn = http.client.HTTPConnection("127.0.0.1", g.port, timeout=20)  # type: ignore[attr-defined]
+    conn.request("GET", "/stream?n=10&delay=0.2")
+    r = conn.getresponse()
+    first = r.read1(65536)
+    assert first.startswith(b"data: 0")
+    g.signal(signal.SIGTERM)
+    # readiness fails at once, and no new connection is accepted for long
+    wait_until(lambda: http_status(g.ready_url, 0.5) != 200, timeout=2, what="readiness to fail")
+    rest = r.read()
+    assert (first + rest).endswith(b"data: [DONE]\n\n"), "the in-flight stream must finish"
+    assert r.getheader("connection") is None or True
+    g.proc.wait(20)
+    assert g.proc.returncode == 0
+    g.stop()
+
+
+def test_crash_looping_worker_backs_off(tmp: Path, upstream: Upstream) -> None:
+    g = make(tmp, upstream, workers=1)
+    try:
+        spawned = 0
+        seen: set[int] = set()
+        t_end = time.monotonic() + 3
+        while time.monotonic() < t_end:
+            for pid in g.worker_pids():
+                if pid not in seen:
+                    seen.add(pid)
+                    spawned += 1
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            time.sleep(0.01)
+        assert spawned < 15, f"{spawned} workers in 3 s: no back-off"
+        assert "crash-looping" in g.output()
+        assert g.proc.poll() is None, "the supervisor keeps running"
+    finally:
+        g.stop()
