@@ -46,8 +46,8 @@ HttpStatus = Annotated[int, msgspec.Meta(ge=100, le=599)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 """A TCP port."""
 
-Problems = Iterator[tuple[str, str]]
-"""(YAML key of the offending field, or "" for the object itself; message)."""
+Problems = Iterator[tuple[str | tuple[str | int, ...], str]]
+"""(YAML key of the offending field, "" for the object itself, or a relative key path; message)."""
 
 
 class Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, rename="camel"):

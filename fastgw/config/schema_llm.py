@@ -252,7 +252,7 @@ class LlmConfig(Spec, frozen=True, kw_only=True):
         for i, model in enumerate(self.models):
             ref = model.provider
             if isinstance(ref, ProviderRef) and ref.reference is not None and ref.reference not in known:
-                yield "models", f"[{i}].provider.reference: no provider named {ref.reference!r} in llm.providers"
+                yield ("models", i, "provider", "reference"), f"no provider named {ref.reference!r} in llm.providers"
 
 
 class McpConfig(Spec, frozen=True, kw_only=True):
