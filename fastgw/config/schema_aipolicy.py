@@ -81,9 +81,18 @@ class Rejection(Spec, frozen=True, kw_only=True):
 class RequestGuard(Spec, frozen=True, kw_only=True):
     """One guard applied to requests before they reach the provider."""
 
-    NOT_SUPPORTED = frozenset({"openAIModeration", "bedrockGuardrails", "googleModelArmor", "azureContentSafety"})
+    NOT_SUPPORTED = frozenset(
+        {"openAIModeration", "bedrockGuardrails", "googleModelArmor", "azureContentSafety"}
+    )
     ONE_OF = (
-        ("regex", "webhook", "openAIModeration", "bedrockGuardrails", "googleModelArmor", "azureContentSafety"),
+        (
+            "regex",
+            "webhook",
+            "openAIModeration",
+            "bedrockGuardrails",
+            "googleModelArmor",
+            "azureContentSafety",
+        ),
     )
     regex: RegexGuard | None = None
     """Regex masking or rejection."""
@@ -160,4 +169,4 @@ class AiPolicy(Spec, frozen=True, kw_only=True):
     def problems(self) -> Problems:
         for suffix in self.routes:
             if suffix != "*" and not suffix:
-                yield "routes", "empty path suffix (use \"*\" for the fallback)"
+                yield "routes", 'empty path suffix (use "*" for the fallback)'

@@ -259,4 +259,3 @@ class FrontendPolicies(Spec, frozen=True, kw_only=True):
     """Alias of accessLog."""
     tracing: FrontendTracing | None = None
     """Tracing export."""
-

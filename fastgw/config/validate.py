@@ -91,17 +91,18 @@ class _Walker:
             (isinstance(t, mi.StrType) and isinstance(value, str))
             or (isinstance(t, mi.BoolType) and isinstance(value, bool))
             or (isinstance(t, mi.IntType) and isinstance(value, int) and not isinstance(value, bool))
-            or (isinstance(t, mi.FloatType) and isinstance(value, int | float) and not isinstance(value, bool))
+            or (
+                isinstance(t, mi.FloatType) and isinstance(value, int | float) and not isinstance(value, bool)
+            )
             or (isinstance(t, mi.NoneType) and value is None)
         )
         if not ok:
             return self._type_error(value, t, path)
         if isinstance(t, mi.IntType | mi.FloatType):
             return self._bounds(value, t, path)
-        if isinstance(t, mi.StrType):
-            if t.min_length is not None and len(value) < t.min_length:
-                self.error(path, f"must be at least {t.min_length} characters")
-                return _INVALID
+        if isinstance(t, mi.StrType) and t.min_length is not None and len(value) < t.min_length:
+            self.error(path, f"must be at least {t.min_length} characters")
+            return _INVALID
         return value
 
     def _bounds(self, value: float, t: mi.IntType | mi.FloatType, path: Path) -> Any:
@@ -169,7 +170,11 @@ class _Walker:
 
     def _type_error(self, value: Any, t: mi.Type, path: Path) -> Any:
         members = t.types if isinstance(t, mi.UnionType) else (t,)
-        if isinstance(value, dict) and "conditional" in value and any(isinstance(m, mi.ListType) for m in members):
+        if (
+            isinstance(value, dict)
+            and "conditional" in value
+            and any(isinstance(m, mi.ListType) for m in members)
+        ):
             self.error(path, "not supported yet: conditional form (give a plain list)")
             return _INVALID
         hint = ""
@@ -208,7 +213,7 @@ class _Walker:
         return self.check(value, member, path)
 
     def _struct(self, value: Any, t: mi.StructType, path: Path) -> Any:
-        cls: type[Spec] = t.cls
+        cls: Any = t.cls
         if isinstance(value, str) and value in getattr(cls, "NOT_SUPPORTED_SCALARS", ()):
             self.error(path, f"not supported yet: {value}")
             return _INVALID
@@ -232,7 +237,9 @@ class _Walker:
                 unknown_keys = True
                 self.error(path, _unknown(key, list(by_key), self._is_secret(at)), at)
         for group in getattr(cls, "ONE_OF", ()):
-            present = [k for k in group if k in value and (value[k] is not None or _null_is_empty(by_key.get(k)))]
+            present = [
+                k for k in group if k in value and (value[k] is not None or _null_is_empty(by_key.get(k)))
+            ]
             if len(present) > 1:
                 self.error(path, f"set only one of {', '.join(present)}")
             elif not present and not unknown_keys:  # a misspelt choice was already reported

@@ -56,7 +56,8 @@ EXPECTED = [
     'got an integer (write e.g. "30s" or "30ms")',
     f'config.yaml:26: {ROUTE}.backends[0].host: invalid host:port "localhost": missing port',
     f'config.yaml:29: {ROUTE}.backends[1].ai.provider: unknown field "openai" (did you mean "openAI"?)',
-    f'config.yaml:30: {ROUTE}.backends[1].ai.routes["/v1/messages"]: invalid value "Messages": expected one of '
+    f'config.yaml:30: {ROUTE}.backends[1].ai.routes["/v1/messages"]: invalid value "Messages": '
+    "expected one of "
     "anthropicTokenCount, completions, detect, embeddings, geminiCountTokens, generateContent, messages, "
     'models, passthrough, realtime, rerank, responses (did you mean "messages"?)',
     "config.yaml:31: environment variable UPSTREAM is not set (give a default with ${UPSTREAM:-...})",
@@ -179,7 +180,8 @@ llm:
     fixed = text.replace("reference: nope", "reference: p").replace("port: 4000", "port: 4001")
     fixed += "  providers: [{name: p, provider: anthropic}]\n"
     assert errors_of(fixed) == [
-        "config.yaml:7: binds[0].listeners[0].routes[0].backends[0].backend: no backend named 'sharde' in backends"
+        "config.yaml:7: binds[0].listeners[0].routes[0].backends[0].backend: "
+        "no backend named 'sharde' in backends"
     ]
 
 

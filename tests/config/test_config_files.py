@@ -36,11 +36,20 @@ def test_seed_openai_rate_limit() -> None:
     ai = route.backends[0].ai
     assert ai is not None and ai.provider is not None
     assert ai.provider.kind == "openAI" and ai.provider.spec.model == "gpt-3.5-turbo"
-    assert ai.routes == {"/v1/chat/completions": "completions", "/v1/models": "passthrough", "*": "passthrough"}
+    assert ai.routes == {
+        "/v1/chat/completions": "completions",
+        "/v1/models": "passthrough",
+        "*": "passthrough",
+    }
     assert route.policies is not None and route.policies.backend_auth is not None
     assert route.policies.backend_auth.key == "sk-test-openai"
     (limit,) = route.policies.local_rate_limit or []
-    assert (limit.max_tokens, limit.tokens_per_fill, limit.fill_interval, limit.type) == (1, 1, 100.0, "tokens")
+    assert (limit.max_tokens, limit.tokens_per_fill, limit.fill_interval, limit.type) == (
+        1,
+        1,
+        100.0,
+        "tokens",
+    )
     assert route.policies.cors is not None and route.policies.cors.allow_origins == ["*"]
 
 

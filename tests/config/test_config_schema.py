@@ -15,7 +15,8 @@ from fastgw.config.schema import AiBackend, Config, HttpLimits, ProcessConfig, c
 def test_schema_and_loader_import_nothing_heavy() -> None:
     code = (
         "import sys, fastgw.config.load, fastgw.config.schema\n"
-        "heavy = [m for m in ('uvloop', 'redis', 'opentelemetry', 'aiohttp', 'httptools') if m in sys.modules]\n"
+        "names = ('uvloop', 'redis', 'opentelemetry', 'aiohttp', 'httptools')\n"
+        "heavy = [m for m in names if m in sys.modules]\n"
         "print(heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
@@ -56,11 +57,14 @@ def test_effective_policies_prefer_current_spelling() -> None:
     policies = ai.effective_policies()
     assert policies.backend_auth is not None and policies.backend_auth.key == "new"
     assert policies.ai is not None
-    assert policies.ai.routes == {"*": "passthrough"} and policies.ai.model_aliases == {"fast": "claude-haiku"}
+    assert policies.ai.routes == {"*": "passthrough"} and policies.ai.model_aliases == {
+        "fast": "claude-haiku"
+    }
 
 
 def test_empty_provider_kind_means_defaults() -> None:
-    text = "binds: [{port: 1, listeners: [{routes: [{backends: [{ai: {name: a, provider: {anthropic: }}}]}]}]}]\n"
+    backend = "{ai: {name: a, provider: {anthropic: }}}"
+    text = f"binds: [{{port: 1, listeners: [{{routes: [{{backends: [{backend}]}}]}}]}}]\n"
     config = load_config("c.yaml", text=text, env={})
     ai = config.binds[0].listeners[0].routes[0].backends[0].ai
     assert ai is not None and ai.provider is not None and ai.provider.kind == "anthropic"
