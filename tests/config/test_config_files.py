@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import msgspec
@@ -116,3 +117,43 @@ def test_seed_misindented_anthropic_reports_its_line() -> None:
     assert issue.line == bad_line == 19
     assert "invalid YAML" in issue.message and "indentation" in issue.message
     assert str(issue).startswith(f"{path}:19: invalid YAML")
+
+
+def test_json_and_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = '{"host": "${H:-127.0.0.1:9}"}'
+    text = '{"binds": [{"port": 3000, "listeners": [{"routes": [{"backends": [%s]}]}]}]}' % backend
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    config = load_config("-", env={})
+    assert config.binds[0].listeners[0].routes[0].backends[0].host == "127.0.0.1:9"
+    with pytest.raises(ConfigError) as info:
+        load_config("-", text=text.replace("3000", '"x"'), env={})
+    assert str(info.value) == "<stdin>:1: binds[0].port: expected an integer, got a string"
+
+
+def test_anchors_and_merge_keys() -> None:
+    text = """\
+x-cors: &cors {allowOrigins: ["*"], allowHeaders: ["*"]}
+"""
+    with pytest.raises(ConfigError, match='unknown field "x-cors"'):
+        load_config("c.yaml", text=text, env={})
+    text = """\
+binds:
+- port: 3000
+  listeners:
+  - routes:
+    - name: a
+      policies: &common
+        cors: {allowOrigins: ["*"]}
+        timeout: {requestTimeout: 30s}
+      backends: [{host: "a:1"}]
+    - name: b
+      policies:
+        <<: *common
+        timeout: {requestTimeout: 5s}
+      backends: [{host: "b:1"}]
+"""
+    routes = load_config("c.yaml", text=text, env={}).binds[0].listeners[0].routes
+    a, b = (r.policies for r in routes)
+    assert a is not None and b is not None and a.cors == b.cors
+    assert a.timeout is not None and a.timeout.request_timeout == 30.0
+    assert b.timeout is not None and b.timeout.request_timeout == 5.0

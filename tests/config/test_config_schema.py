@@ -83,3 +83,24 @@ def test_json_schema_documents_fields() -> None:
     assert defs["Config"]["additionalProperties"] is False
     assert schema["$ref"].endswith("/Config")
     assert Config.__name__ in defs
+
+
+def test_http_limits_take_agentgateway_knobs() -> None:
+    base = load_config("c.yaml", text="config: {http: {maxBodyBytes: 1000, idleTimeout: 5s}}\n", env={})
+    limits = base.http_limits()
+    assert (limits.max_body_bytes, limits.idle_timeout, limits.max_headers) == (1000, 5.0, 100)
+    text = """\
+config:
+  connectionTerminationDeadline: 2m
+  http: {maxBodyBytes: 1000}
+frontendPolicies:
+  http: {maxBufferSize: 20971520, http1MaxHeaders: 50, http1IdleTimeout: 10m}
+"""
+    limits = load_config("c.yaml", text=text, env={}).http_limits()
+    assert (limits.max_body_bytes, limits.max_headers, limits.idle_timeout, limits.drain_timeout) == (
+        20971520,
+        50,
+        600.0,
+        120.0,
+    )
+    assert Config().http_limits() == HttpLimits()
