@@ -121,7 +121,8 @@ def test_seed_misindented_anthropic_reports_its_line() -> None:
 
 def test_json_and_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     backend = '{"host": "${H:-127.0.0.1:9}"}'
-    text = '{"binds": [{"port": 3000, "listeners": [{"routes": [{"backends": [%s]}]}]}]}' % backend
+    route = '{"routes": [{"backends": [' + backend + "]}]}"
+    text = '{"binds": [{"port": 3000, "listeners": [' + route + "]}]}"
     monkeypatch.setattr("sys.stdin", io.StringIO(text))
     config = load_config("-", env={})
     assert config.binds[0].listeners[0].routes[0].backends[0].host == "127.0.0.1:9"
