@@ -4,7 +4,7 @@ Loading never stops at the first problem: the loader collects a `ConfigIssue` pe
 one `ConfigError` holding all of them, so a user fixes a file in one round trip. Rendered, one issue
 per line::
 
-    config.yaml:14: binds[0].listeners[0].routes[1].policies.localRateLimit[0].fillInterval: invalid duration "100x"
+    config.yaml:14: binds[0].listeners[0].routes[1].policies.localRateLimit[0].fillInterval: invalid ...
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
 
 
 def render_path(path: Sequence[PathPart]) -> str:
-    """`("binds", 0, "listeners")` -> `binds[0].listeners`; odd map keys are quoted: `routes["/v1/models"]`."""
+    """`("binds", 0, "listeners")` -> `binds[0].listeners`; odd map keys are quoted: `routes["/v1"]`."""
     out: list[str] = []
     for part in path:
         if isinstance(part, int):
@@ -38,7 +38,7 @@ def _quote(text: str) -> str:
 
 
 class ConfigIssue(msgspec.Struct, frozen=True, kw_only=True):
-    """One problem in a config file. `line` is 1-based; None when no line is known (e.g. stdin read failed)."""
+    """One problem in a config file. `line` is 1-based; None when no line is known (e.g. unreadable)."""
 
     file: str
     line: int | None

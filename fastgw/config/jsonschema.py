@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import itertools
 from typing import Any
 
 import msgspec
@@ -27,7 +28,7 @@ def field_docs(cls: type) -> dict[str, str]:
             continue
         tree = ast.parse(inspect.cleandoc("\n" + source) if source.startswith((" ", "\t")) else source)
         body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-        for stmt, nxt in zip(body, body[1:], strict=False):
+        for stmt, nxt in itertools.pairwise(body):
             if (
                 isinstance(stmt, ast.AnnAssign)
                 and isinstance(stmt.target, ast.Name)

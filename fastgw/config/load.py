@@ -51,7 +51,10 @@ class SourceMap:
     def issue(self, path: Path, message: str, at: Path | None = None) -> ConfigIssue:
         """A ConfigIssue for `path` (YAML key names, list indexes); `at` picks another path's line."""
         return ConfigIssue(
-            file=self.file, line=self.line(path if at is None else at), path=render_path(path), message=message
+            file=self.file,
+            line=self.line(path if at is None else at),
+            path=render_path(path),
+            message=message,
         )
 
 
@@ -109,7 +112,9 @@ def _read(source: str, name: str) -> str:
             return f.read()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError([ConfigIssue(file=name, line=None, path="", message=f"cannot read: {reason}")]) from None
+        raise ConfigError(
+            [ConfigIssue(file=name, line=None, path="", message=f"cannot read: {reason}")]
+        ) from None
 
 
 _FAILED: Any = object()
@@ -162,7 +167,9 @@ class _Builder:
     def _fail(self, node: yaml.Node, path: Path, message: str) -> None:
         self.failed = True
         line = self._expansion.line_of(node.start_mark.index)
-        self._issues.append(ConfigIssue(file=self._smap.file, line=line, path=render_path(path), message=message))
+        self._issues.append(
+            ConfigIssue(file=self._smap.file, line=line, path=render_path(path), message=message)
+        )
 
     def _note(self, node: yaml.Node, path: Path) -> None:
         self._smap.lines.setdefault(path, self._expansion.line_of(node.start_mark.index))

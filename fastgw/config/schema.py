@@ -279,7 +279,9 @@ class PolicyAttachment(Spec, frozen=True, kw_only=True):
 class Config(Spec, frozen=True, kw_only=True):
     """Root of a config file (agentgateway standalone format, generations A and B)."""
 
-    NOT_SUPPORTED = frozenset({"workloads", "services", "routeGroups", "gateways", "routes", "tcpRoutes", "ui"})
+    NOT_SUPPORTED = frozenset(
+        {"workloads", "services", "routeGroups", "gateways", "routes", "tcpRoutes", "ui"}
+    )
     config: ProcessConfig | None = None
     """Process settings."""
     binds: list[Bind] = []
@@ -308,6 +310,25 @@ class Config(Spec, frozen=True, kw_only=True):
         dupe_names = sorted({n for n in names if names.count(n) > 1})
         if dupe_names:
             yield "backends", f"duplicate backend names: {', '.join(dupe_names)}"
+
+    def http_limits(self) -> HttpLimits:
+        """Downstream HTTP limits: `config.http`, overridden by agentgateway's own knobs when set
+        (`frontendPolicies.http.maxBufferSize/http1MaxHeaders/http1IdleTimeout`,
+        `config.connectionTerminationDeadline`)."""
+        process = self.config or ProcessConfig()
+        limits = process.http
+        changes: dict[str, Any] = {}
+        front = self.frontend_policies.http if self.frontend_policies is not None else None
+        if front is not None:
+            if front.max_buffer_size is not None:
+                changes["max_body_bytes"] = front.max_buffer_size
+            if front.http1_max_headers is not None:
+                changes["max_headers"] = front.http1_max_headers
+            if front.http1_idle_timeout is not None:
+                changes["idle_timeout"] = front.http1_idle_timeout
+        if process.connection_termination_deadline is not None:
+            changes["drain_timeout"] = process.connection_termination_deadline
+        return msgspec.structs.replace(limits, **changes) if changes else limits
 
 
 def config_json_schema() -> dict[str, Any]:

@@ -81,8 +81,19 @@ class Rejection(Spec, frozen=True, kw_only=True):
 class RequestGuard(Spec, frozen=True, kw_only=True):
     """One guard applied to requests before they reach the provider."""
 
-    NOT_SUPPORTED = frozenset({"openAIModeration", "bedrockGuardrails", "googleModelArmor", "azureContentSafety"})
-    ONE_OF = (("regex", "webhook", "openAIModeration", "bedrockGuardrails", "googleModelArmor", "azureContentSafety"),)
+    NOT_SUPPORTED = frozenset(
+        {"openAIModeration", "bedrockGuardrails", "googleModelArmor", "azureContentSafety"}
+    )
+    ONE_OF = (
+        (
+            "regex",
+            "webhook",
+            "openAIModeration",
+            "bedrockGuardrails",
+            "googleModelArmor",
+            "azureContentSafety",
+        ),
+    )
     regex: RegexGuard | None = None
     """Regex masking or rejection."""
     webhook: WebhookGuard | None = None

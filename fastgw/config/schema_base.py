@@ -31,7 +31,9 @@ Duration = Annotated[
 ]
 """A duration written as a string with units ("100ms", "5s", "1m", "1h", "1m30s"); stored as float seconds."""
 
-HostPort = Annotated[str, msgspec.Meta(extra={"fastgw": "hostport"}, extra_json_schema={"format": "host-port"})]
+HostPort = Annotated[
+    str, msgspec.Meta(extra={"fastgw": "hostport"}, extra_json_schema={"format": "host-port"})
+]
 """An upstream address "host:port" (IPv6 as "[::1]:8080"); the port is required."""
 
 Regex = Annotated[str, msgspec.Meta(extra={"fastgw": "regex"}, extra_json_schema={"format": "regex"})]
@@ -46,8 +48,8 @@ HttpStatus = Annotated[int, msgspec.Meta(ge=100, le=599)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 """A TCP port."""
 
-Problems = Iterator[tuple[str, str]]
-"""(YAML key of the offending field, or "" for the object itself; message)."""
+Problems = Iterator[tuple[str | tuple[str | int, ...], str]]
+"""(YAML key of the offending field, "" for the object itself, or a relative key path; message)."""
 
 
 class Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, rename="camel"):

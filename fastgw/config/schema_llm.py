@@ -8,7 +8,15 @@ import msgspec
 
 from fastgw.config.schema_aipolicy import PromptCaching, PromptGuard
 from fastgw.config.schema_backends import McpTarget
-from fastgw.config.schema_base import HeaderMatch, HeaderModifier, JsonObject, Port, Problems, SecretOrFile, Spec
+from fastgw.config.schema_base import (
+    HeaderMatch,
+    HeaderModifier,
+    JsonObject,
+    Port,
+    Problems,
+    SecretOrFile,
+    Spec,
+)
 from fastgw.config.schema_policies import BackendAuth, BackendTls, Health, RuleSet
 from fastgw.config.schema_policysets import LlmPolicies, RoutePolicies
 
@@ -252,7 +260,10 @@ class LlmConfig(Spec, frozen=True, kw_only=True):
         for i, model in enumerate(self.models):
             ref = model.provider
             if isinstance(ref, ProviderRef) and ref.reference is not None and ref.reference not in known:
-                yield "models", f"[{i}].provider.reference: no provider named {ref.reference!r} in llm.providers"
+                yield (
+                    ("models", i, "provider", "reference"),
+                    f"no provider named {ref.reference!r} in llm.providers",
+                )
 
 
 class McpConfig(Spec, frozen=True, kw_only=True):

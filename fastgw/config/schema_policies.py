@@ -96,7 +96,7 @@ class BackendAuth(Spec, frozen=True, kw_only=True):
         ),
     )
     key: Secret | FileRefOrSecretKey | None = None
-    """The credential: inline string, `{file: path}`, or `{value: ..., location: {header: {name, prefix}}}`."""
+    """The credential: a string, `{file: path}`, or `{value: ..., location: {header: {name, prefix}}}`."""
     passthrough: Passthrough | None = None
     """Forward the inbound JWT instead."""
     credentials: list[BackendCredential] | None = None
@@ -386,7 +386,7 @@ class JwtAuth(Spec, frozen=True, kw_only=True):
 
     ONE_OF = (("issuer", "providers"),)
     mode: AuthMode = "optional"
-    """strict: token required; optional (agentgateway default): validated when present; permissive: never rejects."""
+    """strict: token required; optional (the default): checked when present; permissive: never rejects."""
     location: KeyLocation | None = None
     """Where the token is read (default `Authorization: Bearer`)."""
     providers: list[JwtProvider] | None = None
@@ -425,7 +425,7 @@ class ApiKeys(Spec, frozen=True, kw_only=True):
     keys: list[ApiKey]
     """Accepted keys."""
     mode: AuthMode = "optional"
-    """strict: key required; optional (agentgateway default): checked when present; permissive: never rejects."""
+    """strict: key required; optional (the default): checked when present; permissive: never rejects."""
     location: KeyLocation | None = None
     """Where the key is read (default `Authorization: Bearer`)."""
 

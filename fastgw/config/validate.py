@@ -45,13 +45,16 @@ class _Walker:
         self._report = report
         self._is_secret = is_secret
         self.count = 0
+        self.structural = 0  # problems that leave no well-typed value (all but problems() findings)
 
     @property
     def failed(self) -> bool:
         return self.count > 0
 
-    def error(self, path: Path, message: str, at: Path | None = None) -> None:
+    def error(self, path: Path, message: str, at: Path | None = None, semantic: bool = False) -> None:
         self.count += 1
+        if not semantic:
+            self.structural += 1
         self._report(path, message, path if at is None else at)
 
     def show(self, value: Any, path: Path) -> str:
@@ -88,21 +91,18 @@ class _Walker:
             (isinstance(t, mi.StrType) and isinstance(value, str))
             or (isinstance(t, mi.BoolType) and isinstance(value, bool))
             or (isinstance(t, mi.IntType) and isinstance(value, int) and not isinstance(value, bool))
-            or (isinstance(t, mi.FloatType) and isinstance(value, int | float) and not isinstance(value, bool))
+            or (
+                isinstance(t, mi.FloatType) and isinstance(value, int | float) and not isinstance(value, bool)
+            )
             or (isinstance(t, mi.NoneType) and value is None)
         )
         if not ok:
-            hint = ""
-            if isinstance(t, mi.StrType) and isinstance(value, int | float | bool):
-                hint = f' (quote it: "{value if not isinstance(value, bool) else str(value).lower()}")'
-            self.error(path, f"expected {describe(t)}, got {kind_of(value)}{hint}")
-            return _INVALID
+            return self._type_error(value, t, path)
         if isinstance(t, mi.IntType | mi.FloatType):
             return self._bounds(value, t, path)
-        if isinstance(t, mi.StrType):
-            if t.min_length is not None and len(value) < t.min_length:
-                self.error(path, f"must be at least {t.min_length} characters")
-                return _INVALID
+        if isinstance(t, mi.StrType) and t.min_length is not None and len(value) < t.min_length:
+            self.error(path, f"must be at least {t.min_length} characters")
+            return _INVALID
         return value
 
     def _bounds(self, value: float, t: mi.IntType | mi.FloatType, path: Path) -> Any:
@@ -168,13 +168,25 @@ class _Walker:
 
     # -- containers -----------------------------------------------------------------------------
 
+    def _type_error(self, value: Any, t: mi.Type, path: Path) -> Any:
+        members = t.types if isinstance(t, mi.UnionType) else (t,)
+        if (
+            isinstance(value, dict)
+            and "conditional" in value
+            and any(isinstance(m, mi.ListType) for m in members)
+        ):
+            self.error(path, "not supported yet: conditional form (give a plain list)")
+            return _INVALID
+        hint = ""
+        if any(isinstance(m, mi.StrType) for m in members) and isinstance(value, int | float | bool):
+            shown = str(value).lower() if isinstance(value, bool) else str(value)
+            hint = f' (quote it: "{shown}")'
+        self.error(path, f"expected {describe(t)}, got {kind_of(value)}{hint}")
+        return _INVALID
+
     def _list(self, value: Any, t: mi.ListType, path: Path) -> Any:
         if not isinstance(value, list):
-            if isinstance(value, dict) and "conditional" in value:
-                self.error(path, "not supported yet: conditional form (give a plain list)")
-            else:
-                self.error(path, f"expected a list, got {kind_of(value)}")
-            return _INVALID
+            return self._type_error(value, t, path)
         out = [self.check(item, t.item_type, (*path, i)) for i, item in enumerate(value)]
         return _INVALID if any(v is _INVALID for v in out) else out
 
@@ -197,12 +209,11 @@ class _Walker:
     def _union(self, value: Any, t: mi.UnionType, path: Path) -> Any:
         member = _pick_member(value, t.types)
         if member is None:
-            self.error(path, f"expected {describe(t)}, got {kind_of(value)}")
-            return _INVALID
+            return self._type_error(value, t, path)
         return self.check(value, member, path)
 
     def _struct(self, value: Any, t: mi.StructType, path: Path) -> Any:
-        cls: type[Spec] = t.cls
+        cls: Any = t.cls
         if isinstance(value, str) and value in getattr(cls, "NOT_SUPPORTED_SCALARS", ()):
             self.error(path, f"not supported yet: {value}")
             return _INVALID
@@ -212,7 +223,7 @@ class _Walker:
         if "conditional" in value and "conditional" not in {f.encode_name for f in t.fields}:
             self.error(path, "not supported yet: conditional form")
             return _INVALID
-        before = self.count
+        before = self.structural
         by_key = {f.encode_name: f for f in t.fields}
         unknown_keys = False
         not_supported: frozenset[str] = getattr(cls, "NOT_SUPPORTED", frozenset())
@@ -226,7 +237,9 @@ class _Walker:
                 unknown_keys = True
                 self.error(path, _unknown(key, list(by_key), self._is_secret(at)), at)
         for group in getattr(cls, "ONE_OF", ()):
-            present = [k for k in group if k in value and (value[k] is not None or _null_is_empty(by_key.get(k)))]
+            present = [
+                k for k in group if k in value and (value[k] is not None or _null_is_empty(by_key.get(k)))
+            ]
             if len(present) > 1:
                 self.error(path, f"set only one of {', '.join(present)}")
             elif not present and not unknown_keys:  # a misspelt choice was already reported
@@ -247,12 +260,14 @@ class _Walker:
                     self.error((*path, f.encode_name), f"expected {describe(f.type)}, got null")
                 continue  # `key: ` (null) on an optional field means "unset", as serde's Option does
             kwargs[f.name] = self.check(raw, f.type, (*path, f.encode_name))
-        if self.count > before or any(v is _INVALID for v in kwargs.values()):
+        if self.structural > before or any(v is _INVALID for v in kwargs.values()):
             return _INVALID
         built = cls(**kwargs)
         for key, message in built.problems():
-            self.error((*path, key) if key else path, message)
-        return _INVALID if self.count > before else built
+            where = (*path, *key) if isinstance(key, tuple) else ((*path, key) if key else path)
+            self.error(where, message, semantic=True)
+        # Semantic problems leave a well-typed object: parents still build and run their own checks.
+        return built
 
 
 def _null_is_empty(f: mi.Field | None) -> bool:
@@ -291,7 +306,8 @@ def _accepts(value: Any, t: mi.Type) -> bool:
     """Whether `t` is the union member meant for a value of this Python type."""
     if isinstance(t, mi.Metadata):
         if (t.extra or {}).get("fastgw") == "duration":
-            return isinstance(value, str)
+            # Numbers are routed here too, to get the "give a unit" hint rather than a type error.
+            return isinstance(value, str | int | float) and not isinstance(value, bool)
         return _accepts(value, t.type)
     if isinstance(t, mi.AnyType):
         return True
