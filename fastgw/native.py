@@ -67,12 +67,33 @@ def bucket_key(*parts: bytes) -> bytes:
     return h.digest()
 
 
+# ---------------------------------------------------------------------------------------------------
+# Incremental SSE scanner (native/sse.c; twin and rule summary: fastgw/_twins/sse.py)
+#
+#   scanner = SSEScanner(max_event_size=1 << 20)     # one per stream
+#   for ev in scanner.feed(chunk): ev.event, ev.data (bytes), ev.id, ev.retry
+#   scanner.close() -> []                             # spec: an unfinished event at EOF is discarded
+#   scanner.pending / .empty_blocks / .last_event_id / .retry
+#
+# SSEEvent is a 4-tuple subclass (a struct sequence in C, a NamedTuple in the twin); the two compare
+# equal field by field. SSEEventTooLarge (a ValueError) ends the stream.
+# ---------------------------------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from fastgw._twins.sse import SSEEvent, SSEScanner
+else:
+    SSEEvent = _impl.SSEEvent
+    SSEScanner = _impl.SSEScanner
+
+
 __all__ = [
     "BUCKET_KEY_MAX",
     "IMPLEMENTATION",
     "BucketTable",
     "BucketTableFull",
+    "SSEEvent",
     "SSEEventTooLarge",
+    "SSEScanner",
     "bucket_key",
     "implementation",
 ]

@@ -6,5 +6,6 @@ against both and checks they agree.
 """
 
 from fastgw._twins.buckets import BucketTable
+from fastgw._twins.sse import SSEEvent, SSEScanner
 
-__all__ = ["BucketTable"]
+__all__ = ["BucketTable", "SSEEvent", "SSEScanner"]
