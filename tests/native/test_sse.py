@@ -29,7 +29,7 @@ CASES: list[tuple[str, bytes, list[Ev]]] = [
             ("message", b"second event", None, None),
             ("message", b" third event", None, None),
         ],
-    ),  # fmt: skip
+    ),
     (
         "spec: bare data lines",
         b"data\n\ndata\ndata\n\ndata:",
@@ -63,7 +63,7 @@ CASES: list[tuple[str, bytes, list[Ev]]] = [
         "bad retry ignored",
         b"retry: 15x\ndata: a\n\nretry:\ndata: b\n\nretry: -1\ndata: c\n\n",
         [("message", b"a", None, None), ("message", b"b", None, None), ("message", b"c", None, None)],
-    ),  # fmt: skip
+    ),
     (
         "huge retry",
         b"retry: 123456789012345678901234567890\ndata: a\n\n",
