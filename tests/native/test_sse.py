@@ -2,6 +2,7 @@
 at every point; plus size limits, end of stream and the provider transcripts."""
 
 import json
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -9,7 +10,8 @@ import pytest
 
 from fastgw import native
 from fastgw.native_errors import SSEEventTooLarge
-from tests.native.sse_corpus import anthropic_messages_stream, openai_chat_stream
+
+DATA = Path(__file__).parent / "data"
 
 Ev = tuple[str, bytes, str | None, int | None]
 
@@ -167,17 +169,26 @@ def test_rejects_bad_limits(impl: ModuleType) -> None:
         impl.SSEScanner(1.5)
 
 
-@pytest.mark.parametrize("transcript", [openai_chat_stream, anthropic_messages_stream])
-def test_provider_transcripts(impl: ModuleType, transcript: Any) -> None:
-    stream = transcript(50)
+def test_openai_transcript(impl: ModuleType) -> None:
+    stream = (DATA / "openai_chat.sse").read_bytes()
     for size in (1, 7, 64, 1000, len(stream)):
         s = impl.SSEScanner()
         events = [e for i in range(0, len(stream), size) for e in s.feed(stream[i : i + size])]
-        payloads = [json.loads(e.data) for e in events if e.data != b"[DONE]"]
-        if transcript is openai_chat_stream:
-            assert len(events) == 52 and events[-1].data == b"[DONE]"
-            assert payloads[-1]["usage"]["completion_tokens"] == 50
-        else:
-            assert [e.event for e in events[:3]] == ["message_start", "content_block_start", "ping"]
-            assert all(p["type"] == e.event for p, e in zip(payloads, events, strict=True))
-            assert events[-1].event == "message_stop" and len(events) == 3 + 50 + 3
+        assert len(events) == 52 and events[-1].data == b"[DONE]"
+        assert {e.event for e in events} == {"message"}
+        payloads = [json.loads(e.data) for e in events[:-1]]
+        assert "".join(p["choices"][0]["delta"]["content"] for p in payloads[:-1]) == "".join(
+            f" word{i}" for i in range(1, 50)
+        )
+        assert payloads[-1]["usage"]["completion_tokens"] == 50
+
+
+def test_anthropic_transcript(impl: ModuleType) -> None:
+    stream = (DATA / "anthropic_messages.sse").read_bytes()
+    for size in (1, 7, 64, 1000, len(stream)):
+        s = impl.SSEScanner()
+        events = [e for i in range(0, len(stream), size) for e in s.feed(stream[i : i + size])]
+        assert len(events) == 3 + 50 + 3
+        assert [e.event for e in events[:3]] == ["message_start", "content_block_start", "ping"]
+        assert all(json.loads(e.data)["type"] == e.event for e in events)
+        assert events[-1].event == "message_stop"
