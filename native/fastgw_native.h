@@ -7,4 +7,8 @@ int fastgw_init_buckets(PyObject *module); /* buckets.c: shared-memory token buc
 int fastgw_init_sse(PyObject *module);     /* sse.c: incremental SSE scanner */
 int fastgw_init_tokens(PyObject *module);  /* tokens.c: BPE token counting */
 
+/* New reference to the exception class `name` of fastgw.native_errors (the classes both the C
+ * code and the pure-Python twins raise, so callers catch one class whichever is active). */
+PyObject *fastgw_native_error(const char *name);
+
 #endif

@@ -1,5 +1,5 @@
-/* fastgw._native: module init and method table only. Each concern lives in its own file and
- * registers its types/functions through an init hook declared in fastgw_native.h. */
+/* fastgw._native: module init only. Each concern lives in its own file and registers its
+ * types/functions through an init hook declared in fastgw_native.h. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -12,6 +12,14 @@ static struct PyModuleDef native_module = {
     -1,
     NULL,
 };
+
+PyObject *fastgw_native_error(const char *name) {
+    PyObject *mod = PyImport_ImportModule("fastgw.native_errors");
+    if (mod == NULL) return NULL;
+    PyObject *cls = PyObject_GetAttrString(mod, name);
+    Py_DECREF(mod);
+    return cls;
+}
 
 PyMODINIT_FUNC PyInit__native(void) {
     PyObject *m = PyModule_Create(&native_module);

@@ -1,0 +1,11 @@
+"""Pure-Python twins of fastgw._native, selected by FASTGW_NO_NATIVE=1 (see fastgw/native.py).
+
+This package mirrors the extension's namespace (same names, same behaviour; for buckets the same
+memory layout) so fastgw.native can pick either as a whole. The test suite runs every native test
+against both and checks they agree.
+"""
+
+from fastgw._twins.buckets import BucketTable
+from fastgw._twins.sse import SSEEvent, SSEScanner
+
+__all__ = ["BucketTable", "SSEEvent", "SSEScanner"]

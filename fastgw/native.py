@@ -1,0 +1,99 @@
+"""The one importer of the C extension fastgw._native and of its pure-Python twins.
+
+The implementation is chosen once, at import: the C extension, or the twins in fastgw._twins when
+the environment variable FASTGW_NO_NATIVE=1 is set. A missing extension is an import error, never a
+silent fallback. Both implementations raise the classes of fastgw.native_errors. Sections below:
+one per concern (buckets, SSE; tokens are added by their own section). native/README.md has the
+design, memory layout and figures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+from types import ModuleType
+from typing import TYPE_CHECKING, Final, Literal
+
+from fastgw.native_errors import BucketTableFull, SSEEventTooLarge
+
+ImplementationName = Literal["native", "python"]
+
+IMPLEMENTATION: Final[ImplementationName] = (
+    "python" if os.environ.get("FASTGW_NO_NATIVE") == "1" else "native"
+)
+
+
+def implementation(name: ImplementationName) -> ModuleType:
+    """The namespace of one implementation (for tests and benchmarks that compare both)."""
+    return importlib.import_module("fastgw._native" if name == "native" else "fastgw._twins")
+
+
+_impl: Final = implementation(IMPLEMENTATION)
+
+# ---------------------------------------------------------------------------------------------------
+# Shared-memory token buckets (native/bucket_core.h, native/buckets.c; twin: fastgw/_twins/buckets.py)
+#
+#   table = BucketTable.create(slots)            # in the supervisor, before fork; fixed capacity
+#   h = table.bucket(key, max_tokens, tokens_per_fill, fill_interval_s)   # find or insert, any process
+#   table.try_take(h, n=1) -> bool; table.give_back(h, n); table.charge(h, n, floor) -> remaining
+#   table.remaining(h) -> int; table.time_to_refill(h) -> s; table.time_until(h, n) -> s (inf: never)
+#   table.limits(h) -> (max_tokens, tokens_per_fill, fill_interval_s); table.slots; table.used
+#
+# A bucket's identity is (key, spec): the same key and spec after a reload finds the same bucket
+# (limits are not reset); a changed spec gets a fresh, full bucket in a new slot. Slots are never
+# freed, so size the table for config buckets x reload headroom + dynamic keys. BucketTableFull is
+# raised when all slots are taken. Every op takes an optional now_ns (CLOCK_MONOTONIC ns) for tests.
+# ---------------------------------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from fastgw._twins.buckets import BucketTable
+else:
+    BucketTable = _impl.BucketTable
+
+BUCKET_KEY_MAX: Final = 64
+
+
+def bucket_key(*parts: bytes) -> bytes:
+    """A fixed-size table key for a dynamic identity (route, policy, API key, user...).
+
+    Digesting keeps secrets such as API keys out of the shared region and any identity within the
+    64-byte key limit; length prefixes keep (b"a", b"bc") and (b"ab", b"c") apart.
+    """
+    h = hashlib.blake2b(digest_size=32)
+    for p in parts:
+        h.update(len(p).to_bytes(4, "little"))
+        h.update(p)
+    return h.digest()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Incremental SSE scanner (native/sse.c; twin and rule summary: fastgw/_twins/sse.py)
+#
+#   scanner = SSEScanner(max_event_size=1 << 20)     # one per stream
+#   for ev in scanner.feed(chunk): ev.event, ev.data (bytes), ev.id, ev.retry
+#   scanner.close() -> []                             # spec: an unfinished event at EOF is discarded
+#   scanner.pending / .empty_blocks / .last_event_id / .retry
+#
+# SSEEvent is a 4-tuple subclass (a struct sequence in C, a NamedTuple in the twin); the two compare
+# equal field by field. SSEEventTooLarge (a ValueError) ends the stream.
+# ---------------------------------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from fastgw._twins.sse import SSEEvent, SSEScanner
+else:
+    SSEEvent = _impl.SSEEvent
+    SSEScanner = _impl.SSEScanner
+
+
+__all__ = [
+    "BUCKET_KEY_MAX",
+    "IMPLEMENTATION",
+    "BucketTable",
+    "BucketTableFull",
+    "SSEEvent",
+    "SSEEventTooLarge",
+    "SSEScanner",
+    "bucket_key",
+    "implementation",
+]

@@ -1,0 +1,13 @@
+"""Errors raised by fastgw.native, whichever implementation (C or pure-Python twin) is active.
+
+They live in a module of their own, imported by both the C extension and the twins, so callers catch
+one class and tests can compare both implementations error for error.
+"""
+
+
+class BucketTableFull(RuntimeError):
+    """Every slot of a shared bucket table is taken; size the table for the keys it must hold."""
+
+
+class SSEEventTooLarge(ValueError):
+    """An SSE event grew past the scanner's max_event_size; the stream cannot be scanned further."""
