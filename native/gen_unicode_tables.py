@@ -6,10 +6,12 @@ ranges for the pure-Python twin) from the same data, so both implementations cla
 The classes are exactly what the cl100k_base and o200k_base split patterns ask about: \\s (the Unicode
 White_Space property, as the Rust regex crate uses), \\p{N}, and the letter/mark categories o200k
 distinguishes. The Unicode version must match the one compiled into tiktoken's Rust regex crate, not
-the one of whatever Python runs this script: pass --unicodedata2 to use the `unicodedata2` backport
-(tests/native/test_tokens_unicode.py checks every code point against tiktoken).
+the one of whatever Python runs this script. tiktoken 0.14 (regex-syntax 0.8.11) classifies by Unicode
+16.0: probing every code point whose category differs between Unicode 14 and 15.1/16/17/18 against
+tiktoken matched 16.0.0 exactly and no other version (tests/native/test_tokens_unicode.py keeps
+checking). So the committed tables come from the `unicodedata2` backport pinned to that version:
 
-    python native/gen_unicode_tables.py [--unicodedata2]
+    pip install unicodedata2==16.0.0 && python native/gen_unicode_tables.py --unicodedata2
 """
 
 from __future__ import annotations
