@@ -41,7 +41,7 @@ static inline uint64_t tk_hash(const uint8_t *p, size_t n) {
         n -= 8;
     }
     uint64_t w = 0;
-    memcpy(&w, p, n);
+    for (size_t k = 0; k < n; k++) w |= (uint64_t)p[k] << (8 * k); /* no libc call for the tail */
     h = (h ^ w) * 0x94d049bb133111ebull;
     h ^= h >> 32;
     h *= 0xff51afd7ed558ccdull;
@@ -53,6 +53,8 @@ static inline uint64_t tk_hash(const uint8_t *p, size_t n) {
 typedef struct {
     uint32_t off, len, rank;
 } Entry;
+
+#define FILTER_BITS 20
 
 /* Piece -> count cache entries: pieces up to CACHE_KEY bytes. */
 #define CACHE_KEY 22
@@ -74,12 +76,17 @@ typedef struct {
     uint64_t *slots;
     size_t mask;
     uint32_t max_len;
+    uint32_t *pair_ranks;  /* rank of every 2-byte string, indexed by its bytes */
+    uint32_t *char3_ranks; /* rank of every 3-byte UTF-8 sequence, indexed by its payload bits */
+    uint64_t *filter;     /* one bit per token hash: most failed lookups stop here, in cache */
     CacheSlot *cache;
 } VocabObject;
 
 static inline uint32_t vocab_rank(const VocabObject *v, const uint8_t *p, size_t n) {
     if (n > v->max_len) return NO_RANK;
     uint64_t h = tk_hash(p, n);
+    uint32_t bit = (uint32_t)(h >> (64 - FILTER_BITS));
+    if (!(v->filter[bit >> 6] >> (bit & 63) & 1)) return NO_RANK;
     uint32_t tag = (uint32_t)(h >> 32);
     size_t i = (size_t)h & v->mask;
     for (;;) {
@@ -103,6 +110,8 @@ static int vocab_insert(VocabObject *v, uint32_t idx) {
     for (;;) {
         uint64_t s = v->slots[i];
         if (s == 0) {
+            uint32_t bit = (uint32_t)(h >> (64 - FILTER_BITS));
+            v->filter[bit >> 6] |= (uint64_t)1 << (bit & 63);
             v->slots[i] = ((uint64_t)tag << 32) | (uint64_t)(idx + 1);
             return 0;
         }
@@ -191,7 +200,8 @@ static int vocab_parse(VocabObject *v, const uint8_t *data, Py_ssize_t size) {
     size_t cap = 1;
     while (cap < (size_t)v->n_entries * 2) cap <<= 1;
     v->slots = PyMem_Calloc(cap, sizeof(uint64_t));
-    if (v->slots == NULL) {
+    v->filter = PyMem_Calloc((size_t)1 << (FILTER_BITS - 6), sizeof(uint64_t));
+    if (v->slots == NULL || v->filter == NULL) {
         PyErr_NoMemory();
         return -1;
     }
@@ -210,26 +220,42 @@ static int vocab_parse(VocabObject *v, const uint8_t *data, Py_ssize_t size) {
             return -1;
         }
     }
+    v->pair_ranks = PyMem_Malloc(sizeof(uint32_t) * 65536);
+    v->char3_ranks = PyMem_Malloc(sizeof(uint32_t) * 65536);
+    if (v->pair_ranks == NULL || v->char3_ranks == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (uint32_t k = 0; k < 65536; k++) {
+        uint8_t two[2] = {(uint8_t)(k >> 8), (uint8_t)k};
+        uint8_t three[3] = {(uint8_t)(0xE0 | k >> 12), (uint8_t)(0x80 | ((k >> 6) & 0x3F)), (uint8_t)(0x80 | (k & 0x3F))};
+        v->pair_ranks[k] = vocab_rank(v, two, 2);
+        v->char3_ranks[k] = vocab_rank(v, three, 3);
+    }
     return 0;
 }
 
 /* ---------------------------------------------------------------- byte-pair merge */
 
-#define BPE_STACK 128
+#define BPE_STACK 24
+#define LONG_LOCAL 256 /* pieces up to this long merge without malloc */
 
-/* Number of tokens BPE produces for a piece, with lowest-rank-pair-first merging. */
-static Py_ssize_t bpe_merge_count(const VocabObject *v, const uint8_t *p, Py_ssize_t n) {
-    uint32_t bstack[BPE_STACK + 1], rstack[BPE_STACK + 1];
-    uint32_t *b = bstack, *r = rstack;
-    if (n > BPE_STACK) {
-        b = PyMem_Malloc(sizeof(uint32_t) * (size_t)(n + 1) * 2);
-        if (b == NULL) return -1;
-        r = b + n + 1;
-    }
+/* Ranks of 2-byte strings and of 3-byte UTF-8 characters come from direct tables: CJK text is made
+ * of those, and their lookups would otherwise dominate (hash, filter, slot, entry: cache misses). */
+static inline uint32_t lookup_rank(const VocabObject *v, const uint8_t *p, uint32_t len) {
+    if (len == 2) return v->pair_ranks[(uint32_t)p[0] << 8 | p[1]];
+    if (len == 3 && (p[0] & 0xF0) == 0xE0 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80)
+        return v->char3_ranks[(uint32_t)(p[0] & 0x0F) << 12 | (uint32_t)(p[1] & 0x3F) << 6 | (p[2] & 0x3F)];
+    return vocab_rank(v, p, len);
+}
+
+/* Tokens BPE leaves of a short piece: lowest-rank pair first, leftmost on ties, by rescanning. */
+static Py_ssize_t bpe_merge_short(const VocabObject *v, const uint8_t *p, Py_ssize_t n) {
+    uint32_t b[BPE_STACK + 1], r[BPE_STACK + 1];
     /* b[k] is where part k starts (b[m-1] == n); r[k] ranks part k joined with part k+1. */
     Py_ssize_t m = n + 1;
     for (Py_ssize_t k = 0; k <= n; k++) b[k] = (uint32_t)k;
-    for (Py_ssize_t k = 0; k + 2 < m; k++) r[k] = vocab_rank(v, p + k, 2);
+    for (Py_ssize_t k = 0; k + 2 < m; k++) r[k] = lookup_rank(v, p + k, 2);
     r[m - 2] = NO_RANK;
     while (m > 2) {
         uint32_t best = NO_RANK;
@@ -244,11 +270,94 @@ static Py_ssize_t bpe_merge_count(const VocabObject *v, const uint8_t *p, Py_ssi
         memmove(b + at + 1, b + at + 2, sizeof(uint32_t) * (size_t)(m - at - 2));
         memmove(r + at + 1, r + at + 2, sizeof(uint32_t) * (size_t)(m - at - 2));
         m--;
-        r[at] = at + 2 < m ? vocab_rank(v, p + b[at], b[at + 2] - b[at]) : NO_RANK;
-        if (at > 0) r[at - 1] = vocab_rank(v, p + b[at - 1], b[at + 1] - b[at - 1]);
+        r[at] = at + 2 < m ? lookup_rank(v, p + b[at], b[at + 2] - b[at]) : NO_RANK;
+        if (at > 0) r[at - 1] = lookup_rank(v, p + b[at - 1], b[at + 1] - b[at - 1]);
     }
-    if (b != bstack) PyMem_Free(b);
     return m - 1;
+}
+
+/* The same merge order for long pieces (CJK sentences, long runs) in O(n log n): parts form a
+ * linked list over byte offsets; a min-heap holds (rank << 32 | left part's offset), so ties pop
+ * leftmost; a stale entry is recognised by its part's version, bumped whenever the pair changes. */
+typedef struct {
+    uint64_t key;
+    uint32_t ver;
+} HeapItem;
+
+static void heap_push(HeapItem *h, Py_ssize_t *len, uint64_t key, uint32_t ver) {
+    Py_ssize_t i = (*len)++;
+    while (i > 0) {
+        Py_ssize_t up = (i - 1) / 2;
+        if (h[up].key <= key) break;
+        h[i] = h[up];
+        i = up;
+    }
+    h[i].key = key;
+    h[i].ver = ver;
+}
+
+static HeapItem heap_pop(HeapItem *h, Py_ssize_t *len) {
+    HeapItem top = h[0], last = h[--(*len)];
+    Py_ssize_t i = 0, n = *len;
+    for (;;) {
+        Py_ssize_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && h[c + 1].key < h[c].key) c++;
+        if (last.key <= h[c].key) break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (n > 0) h[i] = last;
+    return top;
+}
+
+static Py_ssize_t bpe_merge_long(const VocabObject *v, const uint8_t *p, Py_ssize_t n) {
+    /* next/prev: neighbouring part starts (n = end); ver: version of the pair starting here. */
+    size_t words = ((size_t)(n + 1) * 3 + 1) & ~(size_t)1, items = (size_t)n * 3 + 1;
+    size_t bytes = words * sizeof(uint32_t) + items * sizeof(HeapItem);
+    uint64_t local[(LONG_LOCAL + 1) * 8];
+    uint32_t *mem = n <= LONG_LOCAL ? (uint32_t *)local : PyMem_Malloc(bytes);
+    if (mem == NULL) return -1;
+    uint32_t *next = mem, *prev = mem + n + 1, *ver = mem + 2 * (n + 1);
+    HeapItem *heap = (HeapItem *)(mem + words);
+    Py_ssize_t heap_len = 0, parts = n;
+    for (Py_ssize_t k = 0; k <= n; k++) {
+        next[k] = (uint32_t)k + 1;
+        prev[k] = k ? (uint32_t)k - 1 : 0;
+        ver[k] = 0;
+    }
+    for (Py_ssize_t k = 0; k + 1 < n; k++) {
+        uint32_t r = lookup_rank(v, p + k, 2);
+        if (r != NO_RANK) heap_push(heap, &heap_len, (uint64_t)r << 32 | (uint64_t)k, 0);
+    }
+    while (heap_len > 0) {
+        HeapItem it = heap_pop(heap, &heap_len);
+        uint32_t left = (uint32_t)it.key;
+        if (it.ver != ver[left]) continue;
+        uint32_t right = next[left], after = next[right];
+        next[left] = after;
+        if (after < (uint32_t)n) prev[after] = left;
+        ver[right] = UINT32_MAX; /* dead: no entry can match */
+        parts--;
+        uint32_t end = after < (uint32_t)n ? next[after] : 0;
+        ver[left]++;
+        if (after < (uint32_t)n) {
+            uint32_t r = lookup_rank(v, p + left, end - left);
+            if (r != NO_RANK) heap_push(heap, &heap_len, (uint64_t)r << 32 | left, ver[left]);
+        }
+        if (left > 0) {
+            uint32_t before = prev[left];
+            ver[before]++;
+            uint32_t r = lookup_rank(v, p + before, after - before);
+            if (r != NO_RANK) heap_push(heap, &heap_len, (uint64_t)r << 32 | before, ver[before]);
+        }
+    }
+    if (mem != (uint32_t *)local) PyMem_Free(mem);
+    return parts;
+}
+
+static inline Py_ssize_t bpe_merge_count(const VocabObject *v, const uint8_t *p, Py_ssize_t n) {
+    return n <= BPE_STACK ? bpe_merge_short(v, p, n) : bpe_merge_long(v, p, n);
 }
 
 static inline Py_ssize_t bpe_count(const VocabObject *v, const uint8_t *p, Py_ssize_t n) {
@@ -527,6 +636,9 @@ static void vocab_dealloc(VocabObject *self) {
     PyMem_Free(self->entries);
     PyMem_Free(self->slots);
     PyMem_Free(self->cache);
+    PyMem_Free(self->pair_ranks);
+    PyMem_Free(self->char3_ranks);
+    PyMem_Free(self->filter);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
