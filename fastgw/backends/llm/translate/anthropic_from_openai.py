@@ -203,7 +203,9 @@ def _thinking(body: dict[str, Any], out: dict[str, Any], max_tokens: int) -> Non
     if not isinstance(budget, int):
         budget = THINKING_BUDGETS.get(body.get("reasoning_effort") or "", 0)
     budget = min(budget, max_tokens - 1)
-    if budget < MIN_THINKING_BUDGET:
+    # Anthropic rejects thinking together with a tool_choice that forces tool use.
+    forced = out.get("tool_choice", {}).get("type") in ("any", "tool")
+    if budget < MIN_THINKING_BUDGET or forced:
         return
     out["thinking"] = {"type": "enabled", "budget_tokens": budget}
     # Extended thinking rejects a modified temperature/top_k; dropping them beats a certain 400.

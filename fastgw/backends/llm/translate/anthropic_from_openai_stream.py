@@ -34,6 +34,7 @@ class AnthropicToOpenAIStream:
         "_prefix",
         "_tool_count",
         "created",
+        "has_usage",
         "id",
         "include_usage",
         "model",
@@ -47,6 +48,7 @@ class AnthropicToOpenAIStream:
         self.model = model
         self.id = ""
         self.usage = Usage()
+        self.has_usage = False
         self.stop_reason: str | None = None
         # content block index -> [tool index, arguments streamed?]; text/thinking blocks are absent.
         self._blocks: dict[int, list[Any]] = {}
@@ -101,6 +103,7 @@ class AnthropicToOpenAIStream:
         usage = message.get("usage")
         if isinstance(usage, dict):
             update_from_anthropic(self.usage, usage)
+            self.has_usage = True
         return self._chunk(b'{"role":"assistant","content":""}')
 
     def _block_start(self, payload: dict[str, Any]) -> bytes:
@@ -146,6 +149,7 @@ class AnthropicToOpenAIStream:
         usage = payload.get("usage")
         if isinstance(usage, dict):
             update_from_anthropic(self.usage, usage)
+            self.has_usage = True
         stop_reason = (payload.get("delta") or {}).get("stop_reason")
         self.stop_reason = stop_reason
         finish = FINISH_FROM_STOP.get(stop_reason, "stop") if stop_reason else "stop"

@@ -50,8 +50,8 @@ class OpenAIToAnthropicStream:
         "_pending_args",
         "_tool_ids",
         "_tools",
-        "_usage_seen",
-        "id",
+        "has_usage",
+                "id",
         "model",
         "usage",
     )
@@ -60,7 +60,7 @@ class OpenAIToAnthropicStream:
         self.model = model
         self.id = message_id
         self.usage = Usage()
-        self._usage_seen = False
+        self.has_usage = False
         self._finish: str | None = None
         self._next_block = 0
         self._open_kind = ""  # "", "text", "thinking" or "tool"
@@ -92,11 +92,11 @@ class OpenAIToAnthropicStream:
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             self.usage = usage_from_openai(usage)
-            self._usage_seen = True
+            self.has_usage = True
         for choice in chunk.get("choices") or ():
             if choice.get("index", 0) == 0:
                 self._choice(choice, out)
-        if self._finish is not None and self._usage_seen:
+        if self._finish is not None and self.has_usage:
             self._end(out)
         return b"".join(out)
 
