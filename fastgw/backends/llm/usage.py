@@ -78,13 +78,14 @@ def update_from_anthropic(target: Usage, usage: dict[str, Any]) -> None:
     read = usage.get("cache_read_input_tokens")
     write = usage.get("cache_creation_input_tokens")
     output = usage.get("output_tokens")
-    if type(read) is int:
-        target.cache_read_tokens = read
-    if type(write) is int:
-        target.cache_write_tokens = write
     if type(uncached) is int or type(read) is int or type(write) is int:
-        base = uncached if type(uncached) is int else target.uncached_input_tokens
-        target.input_tokens = base + target.cache_read_tokens + target.cache_write_tokens
+        if type(uncached) is not int:
+            uncached = target.uncached_input_tokens
+        if type(read) is int:
+            target.cache_read_tokens = read
+        if type(write) is int:
+            target.cache_write_tokens = write
+        target.input_tokens = uncached + target.cache_read_tokens + target.cache_write_tokens
     if type(output) is int:
         target.output_tokens = output
 
