@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from tests.backends.llm.golden_util import case_id, run_stream, stream_cases
 
 def _split(raw: bytes, cuts: list[int]) -> list[bytes]:
     bounds = [0, *sorted(cuts), len(raw)]
-    return [raw[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [raw[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 @pytest.mark.parametrize("path", stream_cases(), ids=case_id)

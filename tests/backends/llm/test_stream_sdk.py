@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
+from anthropic.types import RawMessageStreamEvent
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionChunk
 from pydantic import TypeAdapter
@@ -20,10 +21,11 @@ from tests.backends.llm.golden_util import GOLDEN, case_id, run_stream
 from tests.backends.llm.sse_util import parse_all
 
 try:  # the accumulator is not exported publicly; this import path is stable across anthropic 0.3x-2.x
-    from anthropic.lib.streaming._messages import accumulate_event
-    from anthropic.types import RawMessageStreamEvent
+    from anthropic.lib.streaming import _messages as anthropic_streaming
 except ImportError:  # pragma: no cover - only with an incompatible SDK
-    accumulate_event = None
+    anthropic_streaming = None  # type: ignore[assignment]
+
+HAVE_ACCUMULATOR = anthropic_streaming is not None
 
 
 def _events(data: bytes) -> list[tuple[str, bytes]]:
@@ -81,7 +83,10 @@ def test_openai_sdk_reads_translated_stream(path: Path) -> None:
 
 
 def _openai_expectation(raw: bytes) -> dict[str, Any]:
-    text, thinking, tools, finish, usage = [], [], {}, None, None
+    text: list[str] = []
+    thinking: list[str] = []
+    tools: dict[int, list[Any]] = {}
+    finish, usage = None, None
     for _, data in _events(raw):
         if data == b"[DONE]":
             continue
@@ -97,16 +102,22 @@ def _openai_expectation(raw: bytes) -> dict[str, Any]:
                 entry[1] += call.get("function", {}).get("arguments") or ""
             finish = choice.get("finish_reason") or finish
     calls = [(name, orjson.loads(args or "{}")) for _, (name, args) in sorted(tools.items())]
-    return {"text": "".join(text), "thinking": "".join(thinking), "calls": calls, "finish": finish, "usage": usage}
+    return {
+        "text": "".join(text),
+        "thinking": "".join(thinking),
+        "calls": calls,
+        "finish": finish,
+        "usage": usage,
+    }
 
 
 @pytest.mark.skipif(
-    accumulate_event is None and os.environ.get("CI") != "true",
+    not HAVE_ACCUMULATOR and os.environ.get("CI") != "true",
     reason="anthropic SDK without the stream accumulator",
 )
 @pytest.mark.parametrize("path", _complete_cases("openai_to_anthropic"), ids=case_id)
 def test_anthropic_sdk_reads_translated_stream(path: Path) -> None:
-    assert accumulate_event is not None, "anthropic SDK stream accumulator is required in CI"
+    assert HAVE_ACCUMULATOR, "the anthropic SDK stream accumulator is required in CI"
     expected = _openai_expectation(path.read_bytes())
     output, _ = run_stream(path)
     adapter: TypeAdapter[Any] = TypeAdapter(RawMessageStreamEvent)
@@ -117,7 +128,7 @@ def test_anthropic_sdk_reads_translated_stream(path: Path) -> None:
         payload = orjson.loads(data)
         assert payload["type"] == event
         names.append(event)
-        snapshot = accumulate_event(
+        snapshot = anthropic_streaming.accumulate_event(
             event=adapter.validate_python(payload), current_snapshot=snapshot, json_bufs=json_bufs
         )
     assert names[0] == "message_start"

@@ -22,7 +22,12 @@ from tests.backends.llm.sse_util import parse_all
 
 def test_anthropic_usage_counts_cache_as_input() -> None:
     usage = usage_from_anthropic(
-        {"input_tokens": 21, "cache_creation_input_tokens": 188, "cache_read_input_tokens": 1024, "output_tokens": 9}
+        {
+            "input_tokens": 21,
+            "cache_creation_input_tokens": 188,
+            "cache_read_input_tokens": 1024,
+            "output_tokens": 9,
+        }
     )
     assert usage == Usage(input_tokens=1233, output_tokens=9, cache_read_tokens=1024, cache_write_tokens=188)
     assert usage.uncached_input_tokens == 21
@@ -88,7 +93,10 @@ def test_openai_sniffer_drops_only_the_forced_usage_chunk() -> None:
 
 
 def test_openai_sniffer_keeps_usage_riding_on_a_choice_chunk() -> None:
-    chunk = b'{"id":"x","model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":4}}'
+    chunk = (
+        b'{"id":"x","model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],'
+        b'"usage":{"prompt_tokens":3,"completion_tokens":4}}'
+    )
     sniffer = OpenAIStreamSniffer(drop_usage_chunk=True)
     assert sniffer.observe("", chunk) is True
     assert sniffer.usage == Usage(input_tokens=3, output_tokens=4)
@@ -96,9 +104,15 @@ def test_openai_sniffer_keeps_usage_riding_on_a_choice_chunk() -> None:
 
 def test_anthropic_sniffer_takes_cumulative_message_delta_usage() -> None:
     sniffer = AnthropicStreamSniffer()
-    start = {"type": "message_start", "message": {"model": "c", "usage": {"input_tokens": 5, "output_tokens": 1}}}
+    start = {
+        "type": "message_start",
+        "message": {"model": "c", "usage": {"input_tokens": 5, "output_tokens": 1}},
+    }
     sniffer.observe("message_start", orjson.dumps(start))
-    delta = {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 30, "cache_read_input_tokens": 100}}
+    delta = {
+        "delta": {"stop_reason": "end_turn"},
+        "usage": {"output_tokens": 30, "cache_read_input_tokens": 100},
+    }
     sniffer.observe("message_delta", orjson.dumps(delta))
     assert sniffer.usage == Usage(input_tokens=105, output_tokens=30, cache_read_tokens=100)
     assert sniffer.stop_reason == "end_turn"

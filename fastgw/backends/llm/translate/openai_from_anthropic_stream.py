@@ -51,7 +51,7 @@ class OpenAIToAnthropicStream:
         "_tool_ids",
         "_tools",
         "has_usage",
-                "id",
+        "id",
         "model",
         "usage",
     )
