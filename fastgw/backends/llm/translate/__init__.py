@@ -1,0 +1,45 @@
+"""Pure OpenAI <-> Anthropic translation: no I/O, no clock, no globals (see README.md beside ``llm``).
+
+Module naming is ``<upstream>_from_<client>``: ``anthropic_from_openai`` serves an OpenAI client from
+an Anthropic provider (request out, response and stream back).
+"""
+
+from fastgw.backends.llm.translate import anthropic_from_openai, openai_from_anthropic
+from fastgw.backends.llm.translate.anthropic_from_openai_stream import AnthropicToOpenAIStream
+from fastgw.backends.llm.translate.count_tokens import (
+    count_tokens_response,
+    count_tokens_text,
+    estimate_input_tokens,
+)
+from fastgw.backends.llm.translate.edits import (
+    ModelAliases,
+    apply_defaults,
+    apply_model,
+    apply_overrides,
+    apply_prompts,
+    client_wants_usage,
+    force_stream_usage,
+    normalize_max_tokens,
+)
+from fastgw.backends.llm.translate.errors import render_error, translate_error
+from fastgw.backends.llm.translate.openai_from_anthropic_stream import OpenAIToAnthropicStream
+
+__all__ = [
+    "AnthropicToOpenAIStream",
+    "ModelAliases",
+    "OpenAIToAnthropicStream",
+    "anthropic_from_openai",
+    "apply_defaults",
+    "apply_model",
+    "apply_overrides",
+    "apply_prompts",
+    "client_wants_usage",
+    "count_tokens_response",
+    "count_tokens_text",
+    "estimate_input_tokens",
+    "force_stream_usage",
+    "normalize_max_tokens",
+    "openai_from_anthropic",
+    "render_error",
+    "translate_error",
+]

@@ -1,0 +1,218 @@
+"""Token usage: one normalized record, extracted from OpenAI and Anthropic responses and streams.
+
+Normalization (agentgateway ``llm.inputTokens``): ``input_tokens`` counts every prompt token, cached or not.
+OpenAI's ``prompt_tokens`` already does; Anthropic's ``input_tokens`` excludes cache reads and writes, so
+those are added back. ``cache_read_tokens``/``cache_write_tokens`` are subsets of ``input_tokens`` and
+``reasoning_tokens`` is a subset of ``output_tokens``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+import msgspec
+import orjson
+
+from fastgw.backends.llm.types import (
+    ANTHROPIC_RESPONSE_VIEW_DECODER,
+    OPENAI_RESPONSE_VIEW_DECODER,
+    AnthropicUsageView,
+    OpenAIUsageView,
+)
+
+
+class Usage(msgspec.Struct, gc=False):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def uncached_input_tokens(self) -> int:
+        """Anthropic's ``input_tokens``: prompt tokens neither read from nor written to the cache."""
+        return max(0, self.input_tokens - self.cache_read_tokens - self.cache_write_tokens)
+
+
+def _int(value: Any) -> int:
+    return value if type(value) is int else 0
+
+
+def usage_from_openai(usage: Any) -> Usage:
+    """From an OpenAI ``usage`` object (dict); missing or null fields count as 0."""
+    if not isinstance(usage, dict):
+        return Usage()
+    prompt = usage.get("prompt_tokens_details")
+    completion = usage.get("completion_tokens_details")
+    prompt = prompt if isinstance(prompt, dict) else {}
+    completion = completion if isinstance(completion, dict) else {}
+    return Usage(
+        input_tokens=_int(usage.get("prompt_tokens")),
+        output_tokens=_int(usage.get("completion_tokens")),
+        cache_read_tokens=_int(prompt.get("cached_tokens")),
+        cache_write_tokens=_int(prompt.get("cache_write_tokens")),
+        reasoning_tokens=_int(completion.get("reasoning_tokens")),
+    )
+
+
+def usage_from_anthropic(usage: Any) -> Usage:
+    """From an Anthropic ``usage`` object (dict)."""
+    if not isinstance(usage, dict):
+        return Usage()
+    result = Usage()
+    update_from_anthropic(result, usage)
+    return result
+
+
+def update_from_anthropic(target: Usage, usage: dict[str, Any]) -> None:
+    """Merge an Anthropic usage object into ``target``; fields absent or null keep their old value.
+
+    ``message_delta`` carries cumulative counts, so a present field replaces rather than adds.
+    """
+    uncached = usage.get("input_tokens")
+    read = usage.get("cache_read_input_tokens")
+    write = usage.get("cache_creation_input_tokens")
+    output = usage.get("output_tokens")
+    if type(uncached) is int or type(read) is int or type(write) is int:
+        if type(uncached) is not int:
+            uncached = target.uncached_input_tokens
+        if type(read) is int:
+            target.cache_read_tokens = read
+        if type(write) is int:
+            target.cache_write_tokens = write
+        target.input_tokens = uncached + target.cache_read_tokens + target.cache_write_tokens
+    if type(output) is int:
+        target.output_tokens = output
+
+
+def _from_openai_view(view: OpenAIUsageView) -> Usage:
+    prompt = view.prompt_tokens_details
+    completion = view.completion_tokens_details
+    return Usage(
+        input_tokens=view.prompt_tokens or 0,
+        output_tokens=view.completion_tokens or 0,
+        cache_read_tokens=(prompt.cached_tokens or 0) if prompt else 0,
+        cache_write_tokens=(prompt.cache_write_tokens or 0) if prompt else 0,
+        reasoning_tokens=(completion.reasoning_tokens or 0) if completion else 0,
+    )
+
+
+def _from_anthropic_view(view: AnthropicUsageView) -> Usage:
+    read = view.cache_read_input_tokens or 0
+    write = view.cache_creation_input_tokens or 0
+    return Usage(
+        input_tokens=(view.input_tokens or 0) + read + write,
+        output_tokens=view.output_tokens or 0,
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+    )
+
+
+def openai_body_usage(body: bytes) -> tuple[Usage | None, str | None]:
+    """(usage, model) of a non-streaming OpenAI response body; (None, None) if it is not JSON."""
+    try:
+        view = OPENAI_RESPONSE_VIEW_DECODER.decode(body)
+    except msgspec.DecodeError:
+        return None, None
+    usage = view.usage
+    return (_from_openai_view(usage) if usage else None), view.model
+
+
+def anthropic_body_usage(body: bytes) -> tuple[Usage | None, str | None]:
+    """(usage, model) of a non-streaming Anthropic response body; (None, None) if it is not JSON."""
+    try:
+        view = ANTHROPIC_RESPONSE_VIEW_DECODER.decode(body)
+    except msgspec.DecodeError:
+        return None, None
+    usage = view.usage
+    return (_from_anthropic_view(usage) if usage else None), view.model
+
+
+# Cheap pre-filter: most chunks say `"usage":null` or nothing; only an object is worth a JSON parse.
+_USAGE_OBJECT: Final = re.compile(rb'"usage"\s*:\s*\{')
+_DONE: Final = b"[DONE]"
+
+
+class OpenAIStreamSniffer:
+    """Reads usage and model from an OpenAI chunk stream that is forwarded unchanged.
+
+    ``observe`` returns whether the event should reach the client: always True unless
+    ``drop_usage_chunk`` is set (the gateway forced ``include_usage`` on a client that did not ask for it)
+    and the event is the usage-only chunk (``choices: []``).
+    """
+
+    __slots__ = ("_first", "drop_usage_chunk", "model", "usage")
+
+    def __init__(self, drop_usage_chunk: bool = False) -> None:
+        self.drop_usage_chunk = drop_usage_chunk
+        self.usage: Usage | None = None
+        self.model: str | None = None
+        self._first = True
+
+    def observe(self, event: str, data: bytes) -> bool:
+        if self._first and data != _DONE:
+            self._first = False
+            chunk = _loads_dict(data)
+            model = chunk.get("model")
+            if isinstance(model, str):
+                self.model = model
+            return self._take_usage(chunk) if _USAGE_OBJECT.search(data) else True
+        if _USAGE_OBJECT.search(data) is None:
+            return True
+        return self._take_usage(_loads_dict(data))
+
+    def _take_usage(self, chunk: dict[str, Any]) -> bool:
+        usage = chunk.get("usage")
+        if not isinstance(usage, dict):
+            return True
+        self.usage = usage_from_openai(usage)
+        return not (self.drop_usage_chunk and not chunk.get("choices"))
+
+
+class AnthropicStreamSniffer:
+    """Reads usage and model from an Anthropic event stream that is forwarded unchanged.
+
+    Only ``message_start`` and ``message_delta`` are parsed; content deltas are skipped by event name.
+    """
+
+    __slots__ = ("model", "stop_reason", "usage")
+
+    def __init__(self) -> None:
+        self.usage: Usage | None = None
+        self.model: str | None = None
+        self.stop_reason: str | None = None
+
+    def observe(self, event: str, data: bytes) -> bool:
+        if event == "message_start":
+            message = _loads_dict(data).get("message")
+            if isinstance(message, dict):
+                model = message.get("model")
+                self.model = model if isinstance(model, str) else self.model
+                self._merge(message.get("usage"))
+        elif event == "message_delta":
+            payload = _loads_dict(data)
+            delta = payload.get("delta")
+            if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
+                self.stop_reason = delta["stop_reason"]
+            self._merge(payload.get("usage"))
+        return True
+
+    def _merge(self, usage: Any) -> None:
+        if not isinstance(usage, dict):
+            return
+        if self.usage is None:
+            self.usage = Usage()
+        update_from_anthropic(self.usage, usage)
+
+
+def _loads_dict(data: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
