@@ -33,7 +33,7 @@ class FakeOptions:
     require_key: str | None = None
     default_tokens: int = 20
     record_limit: int = 1000
-    models: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o", "claude-sonnet-4-5", "claude-haiku-4-5")
+    models: tuple[str, ...] = ("gpt-4o-mini", "gpt-4.1", "claude-sonnet-4-6", "claude-haiku-4-5")
     embedding_dimensions: int = 8
     seed: int | None = None
 
