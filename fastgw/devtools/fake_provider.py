@@ -1,0 +1,218 @@
+"""The bundled fake LLM provider: a real HTTP server speaking the OpenAI chat completions and Anthropic
+messages wire formats, for the demo, the tests and bench/.
+
+Endpoints: POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens,
+POST /v1/embeddings, GET /v1/models[/{id}] (Anthropic shape when `anthropic-version` is sent);
+control: GET /_fake/health, GET|DELETE /_fake/requests (the recorded requests, newest last).
+
+Per-request control headers: `x-fake-status: 503`, `x-fake-token-latency-ms`, `x-fake-ttft-ms`,
+`x-fake-tokens: N`, `x-fake-fail-after-tokens: N` (close the connection after N tokens; a JSON
+answer is cut in the middle of its body), `x-fake-no-usage: 1`. The token rule is in fake_answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import orjson
+from aiohttp import web
+
+from fastgw.devtools import fake_anthropic, fake_openai
+from fastgw.devtools.fake_control import (
+    STATE_KEY,
+    Control,
+    ControlError,
+    Dialect,
+    FakeOptions,
+    FakeState,
+    RecordedRequest,
+    error_response,
+    parse_duration,
+    set_control,
+    state_of,
+)
+
+__all__ = ["FakeOptions", "build_app", "main", "run"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_CONTROL_PREFIX = "/_fake/"
+
+
+def _dialect(request: web.Request) -> Dialect:
+    if request.path.startswith("/v1/messages") or "anthropic-version" in request.headers:
+        return "anthropic"
+    return "openai"
+
+
+def _authorized(request: web.Request, dialect: Dialect, key: str) -> bool:
+    # Anthropic takes `x-api-key` and (as its current SDKs send it) `Authorization: Bearer`; OpenAI
+    # only the latter. A gateway test that must see the key moved asserts on the recorded headers.
+    if dialect == "anthropic" and request.headers.get("x-api-key") == key:
+        return True
+    return request.headers.get("authorization") == f"Bearer {key}"
+
+
+@web.middleware
+async def _front(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Record, then apply the control headers, auth and error injection in that order: a forced
+    status wins over everything so a test can always provoke it."""
+    if request.path.startswith(_CONTROL_PREFIX):
+        return await handler(request)
+    state = state_of(request)
+    body = await request.read()
+    state.recorder.add(
+        RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=request.query_string,
+            headers=tuple(request.headers.items()),
+            body=body,
+            received_at=time.time(),
+        )
+    )
+    dialect = _dialect(request)
+    try:
+        control = Control.from_headers(request.headers, state.options)
+    except ControlError as exc:
+        return error_response(dialect, 400, str(exc))
+    if control.status is not None:
+        return error_response(dialect, control.status, f"injected failure (x-fake-status: {control.status})")
+    key = state.options.require_key
+    if key is not None and not _authorized(request, dialect, key):
+        message = "invalid x-api-key" if dialect == "anthropic" else "Incorrect API key provided."
+        return error_response(dialect, 401, message)
+    if state.options.error_rate > 0 and state.rng.random() < state.options.error_rate:
+        status = 529 if dialect == "anthropic" else 500
+        return error_response(dialect, status, "injected failure (error rate)")
+    set_control(request, control)
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status in (404, 405):
+            return error_response(dialect, exc.status, f"no such endpoint: {request.method} {request.path}")
+        raise
+
+
+async def _models(request: web.Request) -> web.StreamResponse:
+    models = state_of(request).options.models
+    wanted = request.match_info.get("model_id")
+    if wanted is not None and wanted not in models:
+        return error_response(_dialect(request), 404, f"model not found: {wanted}")
+    chosen = [wanted] if wanted is not None else list(models)
+    if _dialect(request) == "anthropic":
+        entries = [
+            {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
+            for m in chosen
+        ]
+        payload: object = (
+            entries[0]
+            if wanted is not None
+            else {"data": entries, "has_more": False, "first_id": chosen[0], "last_id": chosen[-1]}
+        )
+    else:
+        objects = [
+            {"id": m, "object": "model", "created": 1735689600, "owned_by": "fastgw-fake"} for m in chosen
+        ]
+        payload = objects[0] if wanted is not None else {"object": "list", "data": objects}
+    return web.Response(body=orjson.dumps(payload), content_type="application/json")
+
+
+async def _health(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"status": "ok"})
+
+
+async def _recorded(request: web.Request) -> web.StreamResponse:
+    return web.Response(
+        body=orjson.dumps(state_of(request).recorder.to_json()), content_type="application/json"
+    )
+
+
+async def _clear_recorded(request: web.Request) -> web.StreamResponse:
+    state_of(request).recorder.clear()
+    return web.Response(status=204)
+
+
+def build_app(options: FakeOptions) -> web.Application:
+    app = web.Application(middlewares=[_front], client_max_size=64 * 1024 * 1024)
+    app[STATE_KEY] = FakeState(options)
+    app.router.add_post("/v1/chat/completions", fake_openai.chat_completions)
+    app.router.add_post("/v1/embeddings", fake_openai.embeddings)
+    app.router.add_post("/v1/messages", fake_anthropic.messages)
+    app.router.add_post("/v1/messages/count_tokens", fake_anthropic.count_tokens)
+    app.router.add_get("/v1/models", _models)
+    app.router.add_get("/v1/models/{model_id}", _models)
+    app.router.add_get("/_fake/health", _health)
+    app.router.add_get("/_fake/requests", _recorded)
+    app.router.add_delete("/_fake/requests", _clear_recorded)
+    return app
+
+
+async def _serve(host: str, port: int, options: FakeOptions, announce: Callable[[str, int], None]) -> None:
+    runner = web.AppRunner(build_app(options), access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        await site.start()
+        bound = port
+        server = site._server  # aiohttp exposes no public accessor for the bound port (port 0).
+        if isinstance(server, asyncio.Server) and server.sockets:
+            bound = server.sockets[0].getsockname()[1]
+        announce(host, bound)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _print_ready(host: str, port: int) -> None:
+    print(f"fake provider listening on http://{host}:{port}", flush=True)
+
+
+def run(host: str, port: int, options: FakeOptions) -> None:
+    """Serve until SIGINT/SIGTERM. Port 0 picks a free port; the bound one is printed on stdout as
+    `fake provider listening on http://HOST:PORT`."""
+    asyncio.run(_serve(host, port, options, _print_ready))
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m fastgw.devtools.fake_provider` (the same options as `fastgw fake-provider`)."""
+    parser = argparse.ArgumentParser(prog="fake-provider", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--token-latency", type=_duration, default=0.0, help="e.g. 5ms (default 0)")
+    parser.add_argument("--ttft", type=_duration, default=0.0, help="time to first token, e.g. 200ms")
+    parser.add_argument("--error-rate", type=float, default=0.0, help="fraction of requests failed, 0..1")
+    parser.add_argument("--require-key", default=None, help="answer 401 unless this API key is sent")
+    parser.add_argument("--tokens", type=int, default=20, help="output tokens per answer (default 20)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the error-injection RNG")
+    args = parser.parse_args(argv)
+    options = FakeOptions(
+        token_latency=args.token_latency,
+        ttft=args.ttft,
+        error_rate=args.error_rate,
+        require_key=args.require_key,
+        default_tokens=args.tokens,
+        seed=args.seed,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        run(args.host, args.port, options)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
