@@ -82,7 +82,7 @@ async def _serve(spec: WorkerSpec) -> int:
     loop.add_signal_handler(signal.SIGQUIT, stop.set)
 
     states: list[ServerState] = []
-    servers: list[asyncio.Server] = []
+    servers: list[asyncio.Server] = []  # traffic listeners; management ones stay open while draining
     binds = {b.port: b for b in runtime.binds}
     mgmt = _management(runtime, spec.status)
     for (host, port), sock in spec.sockets.items():
@@ -92,9 +92,12 @@ async def _serve(spec: WorkerSpec) -> int:
             if bind is None:
                 continue
             handler = _bind_handler(worker, bind)
-        state = ServerState(handler, admin.plain_error, runtime.limits)
-        states.append(state)
-        servers.append(await loop.create_server(protocol_factory(state), sock=sock, backlog=2048))
+            state = ServerState(handler, admin.plain_error, runtime.limits)
+            states.append(state)
+            servers.append(await loop.create_server(protocol_factory(state), sock=sock, backlog=2048))
+            continue
+        # readiness keeps answering (503) during the drain, so probes see "not ready", not refused
+        await loop.create_server(protocol_factory(ServerState(handler, admin.plain_error, runtime.limits)), sock=sock)
 
     _heartbeat(loop, spec)
     os.write(spec.ready_fd, b"R")
