@@ -8,6 +8,7 @@ that drops an auth policy it cannot run must not start.
 from __future__ import annotations
 
 import re
+import time
 from itertools import accumulate
 from typing import Any
 
@@ -15,6 +16,9 @@ import msgspec
 
 import fastgw.config.schema as schema
 from fastgw.backends.http import HttpBackend
+from fastgw.backends.llm.backend import AiBackend
+from fastgw.backends.llm.build import binds_target, llm_target
+from fastgw.backends.llm.router import LlmRouter
 from fastgw.http.connection import HttpLimits
 from fastgw.http.headers import Headers
 from fastgw.policies import ORDER
@@ -58,6 +62,7 @@ _SUPPORTED_ROUTE_POLICIES = frozenset(
         "retry",
         "backend_auth",
         "backend_tls",
+        "ai",
     }
 )
 _SECRET_KEYS = frozenset({"key", "apiKey", "token", "secret", "password", "clientSecret", "value", "htpasswd"})
@@ -73,6 +78,9 @@ def compile_config(cfg: schema.Config, source: str = "<config>") -> Runtime:
     errors: list[str] = []
     binds = tuple(_bind(b, i, errors) for i, b in enumerate(cfg.binds))
     _unsupported_blocks(cfg, errors)
+    llm = getattr(cfg, "llm", None)
+    if llm is not None:
+        binds += (_llm_bind(llm, {b.port for b in binds}, errors),)
     if errors:
         raise CompileError([f"{source}: {e}" for e in errors])
     proc = cfg.config
@@ -89,8 +97,6 @@ def compile_config(cfg: schema.Config, source: str = "<config>") -> Runtime:
 
 
 def _unsupported_blocks(cfg: schema.Config, errors: list[str]) -> None:
-    if getattr(cfg, "llm", None) is not None:
-        errors.append("llm: not supported yet: the `llm:` block")
     if getattr(cfg, "mcp", None) is not None:
         errors.append("mcp: not supported yet: the `mcp:` block")
 
@@ -156,7 +162,8 @@ def _route(route: Any, index: int, listener: str, gateway: str, path: str, error
         if pol.retry is not None:
             r = pol.retry
             retry = RetrySpec(attempts=r.attempts, codes=frozenset(r.codes), backoff=r.backoff or 0.0)
-        if pol.backend_auth is not None:
+        # ai backends send the key in their provider's own header (backends/llm/build.py)
+        if pol.backend_auth is not None and not any(b.ai is not None for b in route.backends or []):
             req_mod = chain(req_mod, _backend_auth(pol.backend_auth, f"{path}.policies.backendAuth", errors))
     backends: list[Backend] = []
     weights: list[float] = []
@@ -286,9 +293,52 @@ def _backend(b: Any, route_pol: Any, path: str, errors: list[str]) -> Backend | 
             verify=tls[1] if tls else True,
         )
         return HttpBackend(name=b.host, origin=origin, host_header=origin.authority.encode())
-    kind = next((k for k in ("ai", "mcp", "backend") if getattr(b, k, None) is not None), "backend")
+    if b.ai is not None:
+        return _ai_backend(b.ai, [b.policies, route_pol], f"{path}.ai", errors)
+    kind = next((k for k in ("mcp", "backend") if getattr(b, k, None) is not None), "backend")
     errors.append(f"{path}.{kind}: not supported yet: {kind} backends")
     return None
+
+
+def _ai_backend(ai: Any, layers: list[Any], path: str, errors: list[str]) -> Backend | None:
+    """One provider, or failover groups: every entry is checked; the first group's first serves
+    (failover between groups belongs to the resilience work)."""
+    if ai.groups is None:
+        target = binds_target(ai, layers, path, errors)
+        return AiBackend(name=target.name, target=target) if target is not None else None
+    first = None
+    for gi, group in enumerate(ai.groups):
+        for pi, entry in enumerate(group.providers):
+            target = binds_target(entry, layers, f"{path}.groups[{gi}].providers[{pi}]", errors)
+            first = first or target
+    return AiBackend(name=first.name, target=first) if first is not None else None
+
+
+def _llm_bind(llm: Any, taken: set[int], errors: list[str]) -> BindRuntime:
+    """The `llm:` block: one port, one route, the model router as its backend."""
+    if llm.port in taken:
+        errors.append(f"llm.port: port {llm.port} is also used by binds")
+    if llm.virtual_models:
+        errors.append("llm.virtualModels: not supported yet: virtualModels")
+    if llm.policies is not None:
+        errors.append("llm.policies: not supported yet: llm policies")
+    shared = {p.name: p for p in llm.providers}
+    models = []
+    for i, model in enumerate(llm.models):
+        target = llm_target(model, shared, f"llm.models[{i}]", errors)
+        if target is not None:
+            models.append((model.name, target))
+    router = LlmRouter(models, int(time.time()))
+    route = RouteRuntime(
+        name="llm",
+        rule="llm/default",
+        listener="llm",
+        gateway=f"bind/{llm.port}",
+        policies=(),
+        backends=(router,),
+    )
+    listener = ListenerRoutes(HostPattern.parse(None), [Entry(route, (), Match())])
+    return BindRuntime(port=llm.port, name=f"bind/{llm.port}", routes=BindRoutes([listener]))
 
 
 def _tls(pol: Any) -> tuple[str | None, bool] | None:

@@ -1,0 +1,245 @@
+"""``ai`` backends: the one I/O module of ``backends/llm`` (see README.md beside it).
+
+Per request: resolve the route type from the path suffix, set the client's error dialect, read the body
+and decode only a ``RequestView``; forward the original bytes when nothing must change, else edit a
+dict (model, shaping, forced stream usage) or translate it; send with the provider's path, host and
+credential (the client's credential never leaves); stream the answer back through ``LlmExchange``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final
+
+import msgspec
+import orjson
+
+from fastgw.backends.http import ProxyExchange, upstream_headers
+from fastgw.backends.llm.exchange import LlmExchange
+from fastgw.backends.llm.providers import CLIENT_CREDENTIAL_HEADERS
+from fastgw.backends.llm.routes import RouteType
+from fastgw.backends.llm.target import Target
+from fastgw.backends.llm.translate import anthropic_from_openai, openai_from_anthropic
+from fastgw.backends.llm.translate.count_tokens import count_tokens_response, estimate_input_tokens
+from fastgw.backends.llm.translate.edits import apply_model, force_stream_usage
+from fastgw.backends.llm.types import Dialect, RequestView, WireFormat, decode_request_view
+from fastgw.context import RequestContext
+from fastgw.errors import BadRequest, GatewayError, RouteNotFound
+from fastgw.errors import Dialect as ErrorDialect
+from fastgw.http.headers import Headers, strip_hop_by_hop
+from fastgw.tokens import estimate_tokens
+from fastgw.upstream.client import request_head, send
+
+
+class InvalidBody(BadRequest):
+    reason = "invalid_request_body"
+
+
+class RouteNotServed(GatewayError):
+    """The provider has no endpoint for this route type (e.g. embeddings on Anthropic)."""
+
+    status = 404
+    reason = "route_not_supported"
+    api_type = "not_found_error"
+
+
+_ERROR_DIALECT: Final[Mapping[Dialect, ErrorDialect]] = MappingProxyType(
+    {Dialect.OPENAI: ErrorDialect.OPENAI, Dialect.ANTHROPIC: ErrorDialect.ANTHROPIC}
+)
+_ANTHROPIC_CLIENT: Final = frozenset({RouteType.MESSAGES, RouteType.ANTHROPIC_TOKEN_COUNT})
+_CHAT: Final = frozenset({RouteType.COMPLETIONS, RouteType.MESSAGES})
+# Forwarded as received: only host, path override and credential change (agentgateway passthrough).
+_RAW: Final = frozenset(
+    {
+        RouteType.PASSTHROUGH,
+        RouteType.DETECT,
+        RouteType.REALTIME,
+        RouteType.GENERATE_CONTENT,
+        RouteType.GEMINI_COUNT_TOKENS,
+        RouteType.RERANK,
+    }
+)
+_OPERATION: Final[Mapping[RouteType, str]] = MappingProxyType(
+    {
+        RouteType.COMPLETIONS: "chat",
+        RouteType.MESSAGES: "chat",
+        RouteType.RESPONSES: "chat",
+        RouteType.EMBEDDINGS: "embeddings",
+        RouteType.ANTHROPIC_TOKEN_COUNT: "count_tokens",
+    }
+)
+_ANTHROPIC_FORMATS: Final = frozenset({WireFormat.MESSAGES, WireFormat.ANTHROPIC_TOKEN_COUNT})
+# Never forwarded on a parsed request: credentials, framing (recomputed), and accept-encoding (the
+# response must stay readable for usage and translation).
+_DROP: Final = CLIENT_CREDENTIAL_HEADERS | {
+    b"host",
+    b"content-length",
+    b"transfer-encoding",
+    b"expect",
+    b"accept-encoding",
+}
+_JSON: Final = (b"content-type", b"application/json")
+_MODELS_501: Final = b'{"error":"Route \'Models\' not implemented"}'
+
+
+@dataclass(frozen=True, slots=True)
+class AiBackend:
+    """A binds-mode ``ai`` backend (a failover group serves its first group's first provider)."""
+
+    name: str
+    target: Target
+
+    async def serve(self, ctx: RequestContext) -> None:
+        target = self.target
+        await serve_target(ctx, target, target.routes.resolve(ctx.path.decode("latin-1")))
+
+
+def client_dialect(route_type: RouteType | None, target: Target) -> Dialect:
+    if route_type in _ANTHROPIC_CLIENT:
+        return Dialect.ANTHROPIC
+    if route_type is None or route_type in _RAW:
+        return target.spec.chat_dialect
+    return Dialect.OPENAI
+
+
+def read_view(body: bytes) -> RequestView:
+    """The request view, or a 400 in the client's dialect (set ctx.dialect before calling)."""
+    try:
+        return decode_request_view(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidBody(f"invalid request body: {exc}") from None
+
+
+async def serve_target(
+    ctx: RequestContext,
+    target: Target,
+    route_type: RouteType | None,
+    body: bytes | None = None,
+    view: RequestView | None = None,
+) -> None:
+    """Serve one request with ``target``; ``body``/``view`` are given when a router already read them."""
+    client = client_dialect(route_type, target)
+    ctx.dialect = _ERROR_DIALECT[client]
+    if route_type is None:
+        raise RouteNotFound()
+    if route_type is RouteType.MODELS:
+        ctx.respond(501, [_JSON], _MODELS_501)
+        return
+    if route_type in _RAW:
+        await passthrough(ctx, target, body)
+        return
+    if body is None:
+        body = await ctx.request.body.read_all()
+    if view is None:
+        view = read_view(body)
+    spec = target.spec
+    fields = ctx.log_fields
+    if fields is None:
+        fields = ctx.log_fields = {}
+    fields["gen_ai.operation.name"] = _OPERATION.get(route_type, str(route_type))
+    fields["gen_ai.provider.name"] = spec.telemetry_name
+    upstream_format = spec.formats.get(route_type)
+    if upstream_format is None:
+        if route_type is RouteType.ANTHROPIC_TOKEN_COUNT:
+            count_locally(ctx, body, view)
+            return
+        raise RouteNotServed(f"{spec.key} does not serve {route_type} requests")
+    upstream = Dialect.ANTHROPIC if upstream_format in _ANTHROPIC_FORMATS else Dialect.OPENAI
+    chat = route_type in _CHAT
+    translate = chat and client is not upstream
+    forced_usage = chat and not translate and upstream is Dialect.OPENAI and view.is_stream and not view.wants_usage
+    model = view.model
+    if translate or forced_usage or target.shaping.active or (target.model and target.model != model):
+        body, model = _rewrite(body, target, client, upstream, chat, translate, forced_usage)
+    fields["gen_ai.request.model"] = model or ""
+    req = ctx.request
+    path = target.path_for(route_type, ctx.path)
+    if req.query and not translate:
+        path += b"?" + req.query
+    head = request_head(req.method, path, _headers(ctx, target, len(body), upstream is Dialect.OPENAI))
+    ex = LlmExchange(ctx, client, upstream, translate, view.wants_usage, forced_usage, chat, model)
+    ctx.endpoint = target.origin.authority
+    route = ctx.route
+    await send(ctx.worker.pool, target.origin, head, body, ex, route.backend_timeout if route else None)
+
+
+def _rewrite(
+    body: bytes,
+    target: Target,
+    client: Dialect,
+    upstream: Dialect,
+    chat: bool,
+    translate: bool,
+    forced_usage: bool,
+) -> tuple[bytes, str | None]:
+    """Decode, edit and re-encode: unknown fields survive unless the body is translated."""
+    data: Any = orjson.loads(body)
+    target.shaping.apply(data, client, chat)
+    apply_model(data, target.model)
+    model = data.get("model")
+    if translate:
+        if upstream is Dialect.ANTHROPIC:
+            data = anthropic_from_openai.request(data)
+        else:
+            data = openai_from_anthropic.request(data)
+    elif forced_usage:
+        force_stream_usage(data)
+    return orjson.dumps(data), model if isinstance(model, str) else None
+
+
+def _headers(ctx: RequestContext, target: Target, length: int, to_openai: bool) -> Headers:
+    req = ctx.request
+    headers = strip_hop_by_hop(req.headers, req.nominated)
+    route = ctx.route
+    if route is not None and route.request_modifier is not None:
+        headers = route.request_modifier(headers)
+    out: Headers = [(b"host", target.host_header)]
+    for pair in headers:
+        name = pair[0]
+        if name in _DROP or (to_openai and name.startswith(b"anthropic-")):
+            continue
+        out.append(pair)
+    _provider_headers(out, target)
+    out.append((b"content-length", str(length).encode()))
+    return out
+
+
+def _provider_headers(out: Headers, target: Target) -> None:
+    if target.auth is not None:
+        out.append(target.auth)
+    for extra in target.spec.extra_headers:
+        if not any(name == extra[0] for name, _ in out):
+            out.append(extra)
+
+
+def count_locally(ctx: RequestContext, body: bytes, view: RequestView) -> None:
+    """Claude Code calls count_tokens constantly: answer it when the provider cannot count."""
+    try:
+        tokens = estimate_input_tokens(orjson.loads(body), estimate_tokens)
+    except (AttributeError, TypeError) as exc:
+        raise InvalidBody(f"invalid count_tokens request: {exc}") from None
+    fields = ctx.log_fields
+    if fields is not None:
+        fields["gen_ai.request.model"] = view.model or ""
+        fields["gen_ai.usage.input_tokens"] = tokens
+    ctx.respond(200, [_JSON], count_tokens_response(tokens))
+
+
+async def passthrough(ctx: RequestContext, target: Target, body: bytes | None) -> None:
+    """Forward as received: new host, the provider credential instead of the client's, same path."""
+    req = ctx.request
+    headers, chunked = upstream_headers(ctx, target.host_header)
+    headers = [pair for pair in headers if pair[0] not in CLIENT_CREDENTIAL_HEADERS]
+    _provider_headers(headers, target)
+    path = target.path_override or ctx.path
+    if req.query:
+        path += b"?" + req.query
+    ex = ProxyExchange(ctx)
+    ctx.endpoint = target.origin.authority
+    route = ctx.route
+    timeout = route.backend_timeout if route is not None else None
+    payload = body if body is not None else req.body
+    head = request_head(req.method, path, headers)
+    await send(ctx.worker.pool, target.origin, head, payload, ex, timeout, chunked=chunked)

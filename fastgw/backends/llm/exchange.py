@@ -1,0 +1,258 @@
+"""The upstream response of an LLM request, pushed to the client as it arrives.
+
+Four modes, chosen from the response head:
+- proxy: same format, not streamed: bytes go straight to the client (like ``backends/http.py``), and are
+  also kept (by reference) to read usage once complete;
+- stream: ``text/event-stream``: scanned event by event; forwarded as received when the format is the
+  client's (usage sniffed), translated by a stream state machine otherwise;
+- buffer: a whole JSON response that must be translated;
+- error: a non-2xx answer in the other dialect, translated into the client's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Final
+
+import orjson
+
+from fastgw.backends.llm.translate import anthropic_from_openai, openai_from_anthropic
+from fastgw.backends.llm.translate.anthropic_from_openai_stream import AnthropicToOpenAIStream
+from fastgw.backends.llm.translate.errors import translate_error
+from fastgw.backends.llm.translate.openai_from_anthropic_stream import OpenAIToAnthropicStream
+from fastgw.backends.llm.types import Dialect
+from fastgw.backends.llm.usage import (
+    AnthropicStreamSniffer,
+    OpenAIStreamSniffer,
+    Usage,
+    anthropic_body_usage,
+    openai_body_usage,
+)
+from fastgw.context import RequestContext
+from fastgw.errors import UpstreamProtocolError
+from fastgw.http.headers import Headers, strip_hop_by_hop
+from fastgw.native import SSEScanner
+from fastgw.upstream.connection import Exchange
+
+_PROXY: Final = 0
+_STREAM: Final = 1
+_BUFFER: Final = 2
+_ERROR: Final = 3
+
+# Dropped from a response whose body the gateway rewrites (its own framing and type are set).
+_REWRITTEN: Final = frozenset({b"date", b"content-length", b"content-type", b"content-encoding"})
+_JSON: Final = (b"content-type", b"application/json")
+_SSE_HEADERS: Final = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
+
+
+class LlmExchange(Exchange):
+    """Receives one provider response for a client of ``client`` dialect from an ``upstream`` one."""
+
+    __slots__ = (
+        "client",
+        "client_usage_chunk",
+        "collect",
+        "ctx",
+        "forced_usage",
+        "headers",
+        "mode",
+        "model",
+        "parts",
+        "raw",
+        "response_model",
+        "scanner",
+        "sniff",
+        "sniffer",
+        "stream",
+        "translate",
+        "upstream",
+        "usage",
+    )
+
+    def __init__(
+        self,
+        ctx: RequestContext,
+        client: Dialect,
+        upstream: Dialect,
+        translate: bool,
+        client_usage_chunk: bool,
+        forced_usage: bool,
+        sniff: bool,
+        model: str | None,
+    ) -> None:
+        super().__init__(asyncio.get_running_loop())
+        self.ctx = ctx
+        self.client = client
+        self.upstream = upstream
+        self.translate = translate
+        #: an OpenAI streaming client asked for the usage chunk itself (a translated stream shows it)
+        self.client_usage_chunk = client_usage_chunk
+        #: the gateway asked an OpenAI upstream for usage: its usage-only chunk is not forwarded
+        self.forced_usage = forced_usage
+        #: a chat stream forwarded as is: read its usage
+        self.sniff = sniff
+        self.model = model
+        self.mode = _PROXY
+        self.parts: list[bytes] = []
+        self.collect = False
+        self.scanner: SSEScanner | None = None
+        self.stream: AnthropicToOpenAIStream | OpenAIToAnthropicStream | None = None
+        self.sniffer: OpenAIStreamSniffer | AnthropicStreamSniffer | None = None
+        self.raw = True
+        self.headers: Headers = []
+        self.usage: Usage | None = None
+        self.response_model: str | None = None
+
+    # -- head --------------------------------------------------------------------------------------
+    def on_head(self, status: int, headers: Headers) -> None:
+        ctype = b""
+        length: int | None = None
+        nominated: set[bytes] | None = None
+        for n, v in headers:
+            if n == b"content-type":
+                ctype = v
+            elif n == b"content-length":
+                length = int(v)
+            elif n == b"connection":
+                nominated = {t.strip().lower() for t in v.split(b",")}
+        kept = strip_hop_by_hop(headers, nominated)
+        ok = 200 <= status < 300
+        if not ok and self.client is not self.upstream:
+            self.mode = _ERROR
+        elif ok and ctype.startswith(b"text/event-stream"):
+            self._start_stream(status, kept)
+            return
+        elif ok and self.translate:
+            self.mode = _BUFFER
+        if self.mode != _PROXY:
+            self.headers = [(n, v) for n, v in kept if n not in _REWRITTEN]
+            return
+        self.collect = ok
+        self.ctx.writer.start(status, self.ctx.response_headers([(n, v) for n, v in kept if n != b"date"]), length)
+
+    def _start_stream(self, status: int, kept: Headers) -> None:
+        self.mode = _STREAM
+        self.scanner = SSEScanner()
+        model = self.model or ""
+        if self.translate:
+            self.raw = False
+            if self.upstream is Dialect.ANTHROPIC:
+                self.stream = AnthropicToOpenAIStream(int(time.time()), self.client_usage_chunk, model)
+            else:
+                self.stream = OpenAIToAnthropicStream(model)
+        elif not self.sniff:
+            pass
+        elif self.upstream is Dialect.OPENAI:
+            self.sniffer = OpenAIStreamSniffer(drop_usage_chunk=self.forced_usage)
+            self.raw = not self.forced_usage
+        else:
+            self.sniffer = AnthropicStreamSniffer()
+        out = [(n, v) for n, v in kept if n not in _REWRITTEN]
+        out += _SSE_HEADERS
+        self.ctx.writer.start(status, self.ctx.response_headers(out), None)
+
+    # -- body --------------------------------------------------------------------------------------
+    def on_body(self, chunk: bytes) -> None:
+        mode = self.mode
+        if mode == _PROXY:
+            self.ctx.writer.write(chunk)
+            if self.collect:
+                self.parts.append(chunk)
+        elif mode == _STREAM:
+            self._stream_chunk(chunk)
+        else:
+            self.parts.append(chunk)
+            return
+        writer = self.ctx.writer
+        if writer.paused and self.conn is not None:
+            conn = self.conn
+            conn.pause_reading()
+            writer.add_resume_callback(conn.resume_reading)
+
+    def _stream_chunk(self, chunk: bytes) -> None:
+        assert self.scanner is not None
+        events = self.scanner.feed(chunk)
+        writer = self.ctx.writer
+        if self.raw:
+            writer.write(chunk)
+            sniffer = self.sniffer
+            if sniffer is not None:
+                for ev in events:
+                    sniffer.observe(ev.event, ev.data)
+            return
+        out: list[bytes] = []
+        stream = self.stream
+        if stream is not None:
+            for ev in events:
+                piece = stream.feed(ev.event, ev.data)
+                if piece:
+                    out.append(piece)
+        else:
+            sniffer = self.sniffer
+            assert sniffer is not None
+            for ev in events:
+                if sniffer.observe(ev.event, ev.data):
+                    out.append(b"data: " + ev.data + b"\n\n")
+        if out:
+            writer.write(b"".join(out))
+
+    # -- end ---------------------------------------------------------------------------------------
+    def on_end(self) -> None:
+        try:
+            self._end()
+        except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError) as exc:
+            # a 2xx body that is not the JSON it claims: the client gets a 502 in its dialect
+            self.ctx.fail(UpstreamProtocolError(f"invalid provider response: {exc}"))
+
+    def _end(self) -> None:
+        mode = self.mode
+        ctx = self.ctx
+        if mode == _PROXY:
+            if self.collect and self.parts:
+                body = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+                self.parts = []
+                if self.upstream is Dialect.OPENAI:
+                    self.usage, self.response_model = openai_body_usage(body)
+                else:
+                    self.usage, self.response_model = anthropic_body_usage(body)
+        elif mode == _STREAM:
+            stream = self.stream
+            if stream is not None:
+                tail = stream.finish()
+                if tail:
+                    ctx.writer.write(tail)
+                self.usage = stream.usage if stream.has_usage else None
+                self.response_model = stream.model or None
+            elif self.sniffer is not None:
+                self.usage = self.sniffer.usage
+                self.response_model = self.sniffer.model
+        elif mode == _BUFFER:
+            body = b"".join(self.parts)
+            data: Any = orjson.loads(body)
+            if self.upstream is Dialect.ANTHROPIC:
+                out = anthropic_from_openai.response(data, int(time.time()))
+                self.usage, self.response_model = anthropic_body_usage(body)
+            else:
+                out = openai_from_anthropic.response(data)
+                self.usage, self.response_model = openai_body_usage(body)
+            ctx.respond(self.status, [*self.headers, _JSON], orjson.dumps(out))
+        else:
+            body = translate_error(self.status, b"".join(self.parts), self.upstream, self.client)
+            ctx.respond(self.status, [*self.headers, _JSON], body)
+        self._record()
+
+    def _record(self) -> None:
+        fields = self.ctx.log_fields
+        if fields is None:
+            return
+        if self.response_model:
+            fields["gen_ai.response.model"] = self.response_model
+        usage = self.usage
+        if usage is not None:
+            fields["gen_ai.usage.input_tokens"] = usage.input_tokens
+            fields["gen_ai.usage.cache_creation.input_tokens"] = usage.cache_write_tokens
+            fields["gen_ai.usage.cache_read.input_tokens"] = usage.cache_read_tokens
+            fields["gen_ai.usage.output_tokens"] = usage.output_tokens
+            if usage.reasoning_tokens:
+                fields["gen_ai.usage.reasoning_tokens"] = usage.reasoning_tokens
