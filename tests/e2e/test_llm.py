@@ -317,7 +317,7 @@ def test_models_route_is_501_in_binds_mode(base: str, fake: FakeProvider) -> Non
 def test_anthropic_sdk_messages_create_and_stream(base: str, fake: FakeProvider) -> None:
     client = ant(base, "anthropic")
     msg = client.messages.create(
-        model="claude-sonnet-4-5", max_tokens=100, messages=[{"role": "user", "content": "Hello Anthropic"}]
+        model="claude-test-model", max_tokens=100, messages=[{"role": "user", "content": "Hello Anthropic"}]
     )
     assert msg.content[0].text.startswith("Hello Anthropic")  # type: ignore[union-attr]
     up = fake.last()
@@ -326,7 +326,7 @@ def test_anthropic_sdk_messages_create_and_stream(base: str, fake: FakeProvider)
     assert up["headers"]["x-api-key"] == ANTHROPIC_KEY
     assert_no_client_key(up["headers"])
     with client.messages.stream(
-        model="claude-sonnet-4-5",
+        model="claude-test-model",
         max_tokens=100,
         messages=[{"role": "user", "content": "use get_weather please"}],
         tools=[WEATHER_TOOL_ANTHROPIC],
@@ -340,7 +340,7 @@ def test_anthropic_sdk_messages_create_and_stream(base: str, fake: FakeProvider)
 
 def test_anthropic_count_tokens_forwarded(base: str, fake: FakeProvider) -> None:
     count = ant(base, "anthropic").messages.count_tokens(
-        model="claude-sonnet-4-5", messages=[{"role": "user", "content": "one two three"}]
+        model="claude-test-model", messages=[{"role": "user", "content": "one two three"}]
     )
     assert count.input_tokens > 0
     assert fake.last()["path"] == "/v1/messages/count_tokens"
