@@ -160,7 +160,7 @@ async def serve_target(
         path += b"?" + req.query
     head = request_head(req.method, path, _headers(ctx, target, len(body), upstream is Dialect.OPENAI))
     ex = LlmExchange(ctx, client, upstream, translate, view.wants_usage, forced_usage, chat, model)
-    ctx.endpoint = target.origin.authority
+    ctx.endpoint = target.endpoint
     route = ctx.route
     await send(ctx.worker.pool, target.origin, head, body, ex, route.backend_timeout if route else None)
 
@@ -237,7 +237,7 @@ async def passthrough(ctx: RequestContext, target: Target, body: bytes | None) -
     if req.query:
         path += b"?" + req.query
     ex = ProxyExchange(ctx)
-    ctx.endpoint = target.origin.authority
+    ctx.endpoint = target.endpoint
     route = ctx.route
     timeout = route.backend_timeout if route is not None else None
     payload = body if body is not None else req.body

@@ -39,6 +39,10 @@ _PROXY: Final = 0
 _STREAM: Final = 1
 _BUFFER: Final = 2
 _ERROR: Final = 3
+_WHOLE: Final = 4
+# A same-format 2xx body up to this size is written with its head in one write (it nearly always
+# arrives in the same read as the head, so holding it costs no latency and saves a syscall).
+_WHOLE_LIMIT: Final = 256 * 1024
 
 # Dropped from a response whose body the gateway rewrites (its own framing and type are set).
 _REWRITTEN: Final = frozenset({b"date", b"content-length", b"content-type", b"content-encoding"})
@@ -125,6 +129,10 @@ class LlmExchange(Exchange):
             return
         elif ok and self.translate:
             self.mode = _BUFFER
+        elif ok and length is not None and length <= _WHOLE_LIMIT:
+            self.mode = _WHOLE
+            self.headers = [(n, v) for n, v in kept if n != b"date" and n != b"content-length"]
+            return
         if self.mode != _PROXY:
             self.headers = [(n, v) for n, v in kept if n not in _REWRITTEN]
             return
@@ -208,10 +216,12 @@ class LlmExchange(Exchange):
     def _end(self) -> None:
         mode = self.mode
         ctx = self.ctx
-        if mode == _PROXY:
-            if self.collect and self.parts:
-                body = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
-                self.parts = []
+        if mode == _WHOLE or mode == _PROXY:
+            parts = self.parts
+            body = parts[0] if len(parts) == 1 else b"".join(parts)
+            if mode == _WHOLE:
+                ctx.respond(self.status, self.headers, body)
+            if self.collect or mode == _WHOLE:
                 if self.upstream is Dialect.OPENAI:
                     self.usage, self.response_model = openai_body_usage(body)
                 else:

@@ -6,7 +6,7 @@ Built once per config load (``build.py``), shared read-only by every request of 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -71,16 +71,28 @@ class Target:
     path_override: bytes | None = None
     path_prefix: str | None = None
     shaping: Shaping = NO_SHAPING
+    #: derived: the access log's endpoint, and the upstream path per route type
+    endpoint: str = field(init=False)
+    paths: Mapping[RouteType, bytes] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "endpoint", self.origin.authority)
+        paths = {}
+        for route_type in RouteType:
+            path = upstream_path(self.spec, route_type)
+            if path is not None:
+                paths[route_type] = self._rebase(path).encode()
+        object.__setattr__(self, "paths", MappingProxyType(paths))
+
+    def _rebase(self, path: str) -> str:
+        if self.path_prefix is not None:
+            base = _BASE_PATHS.get(self.spec.key, "")
+            if base and path.startswith(base):
+                return self.path_prefix.rstrip("/") + path[len(base) :]
+        return path
 
     def path_for(self, route_type: RouteType, client_path: bytes) -> bytes:
         """The upstream path: pathOverride, else the provider's path (re-based by pathPrefix), else the client's."""
         if self.path_override is not None:
             return self.path_override
-        path = upstream_path(self.spec, route_type)
-        if path is None:
-            return client_path
-        if self.path_prefix is not None:
-            base = _BASE_PATHS.get(self.spec.key, "")
-            if base and path.startswith(base):
-                path = self.path_prefix.rstrip("/") + path[len(base) :]
-        return path.encode()
+        return self.paths.get(route_type, client_path)
