@@ -216,7 +216,7 @@ class LlmExchange(Exchange):
     def _end(self) -> None:
         mode = self.mode
         ctx = self.ctx
-        if mode == _WHOLE or mode == _PROXY:
+        if mode in (_WHOLE, _PROXY):
             parts = self.parts
             body = parts[0] if len(parts) == 1 else b"".join(parts)
             if mode == _WHOLE:
