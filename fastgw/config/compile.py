@@ -162,8 +162,11 @@ def _route(route: Any, index: int, listener: str, gateway: str, path: str, error
         if pol.retry is not None:
             r = pol.retry
             retry = RetrySpec(attempts=r.attempts, codes=frozenset(r.codes), backoff=r.backoff or 0.0)
+        has_ai = any(b.ai is not None for b in route.backends or [])
+        if pol.ai is not None and not has_ai:
+            errors.append(f"{path}.policies.ai: only applies to routes with ai backends")
         # ai backends send the key in their provider's own header (backends/llm/build.py)
-        if pol.backend_auth is not None and not any(b.ai is not None for b in route.backends or []):
+        if pol.backend_auth is not None and not has_ai:
             req_mod = chain(req_mod, _backend_auth(pol.backend_auth, f"{path}.policies.backendAuth", errors))
     backends: list[Backend] = []
     weights: list[float] = []
