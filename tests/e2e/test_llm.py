@@ -12,6 +12,7 @@ import anthropic
 import httpx2 as httpx
 import openai
 import pytest
+import yaml
 
 from tests.e2e.llm_util import CLIENT_KEY, FakeProvider, assert_no_client_key
 from tests.e2e.procs import Gateway, bind_config, free_port
@@ -152,14 +153,14 @@ def gw(tmp: Path, fake: FakeProvider) -> Iterator[Gateway]:
             },
         ),
     ]
-    g = Gateway(tmp, bind_config(free_port(), routes), workers=1)
+    g = Gateway(tmp, bind_config(free_port(), routes, config={"http": {"maxBodyBytes": 65536}}), workers=1)
     yield g
     g.stop()
 
 
 def _port(gw: Gateway) -> int:
-    cfg = gw.config_path.read_text()
-    return int(cfg.split("port: ", 1)[1].split()[0])
+    cfg = yaml.safe_load(gw.config_path.read_text())
+    return int(cfg["binds"][0]["port"])
 
 
 @pytest.fixture(scope="module")
@@ -462,3 +463,19 @@ def test_access_log_has_gen_ai_fields(gw: Gateway, base: str, fake: FakeProvider
         "gen_ai.usage.cache_creation.input_tokens=",
     ):
         assert key in line
+
+
+def test_body_over_the_limit_is_413_in_the_clients_dialect(base: str, fake: FakeProvider) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"'
+        for _ in range(20):
+            yield b"x" * 8192
+        yield b'"}]}'
+
+    r = httpx.post(f"{base}/anthropic/v1/messages", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert r.json() == {
+        "type": "error",
+        "error": {"type": "request_too_large", "message": r.json()["error"]["message"]},
+    }
+    assert fake.requests() == []
