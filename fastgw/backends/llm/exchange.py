@@ -54,6 +54,7 @@ class LlmExchange(Exchange):
     """Receives one provider response for a client of ``client`` dialect from an ``upstream`` one."""
 
     __slots__ = (
+        "aligned",
         "client",
         "client_usage_chunk",
         "collect",
@@ -104,6 +105,7 @@ class LlmExchange(Exchange):
         self.stream: AnthropicToOpenAIStream | OpenAIToAnthropicStream | None = None
         self.sniffer: OpenAIStreamSniffer | AnthropicStreamSniffer | None = None
         self.raw = True
+        self.aligned = True
         self.headers: Headers = []
         self.usage: Usage | None = None
         self.response_model: str | None = None
@@ -199,9 +201,16 @@ class LlmExchange(Exchange):
         else:
             sniffer = self.sniffer
             assert sniffer is not None
-            for ev in events:
-                if sniffer.observe(ev.event, ev.data):
-                    out.append(b"data: " + ev.data + b"\n\n")
+            kept = [ev for ev in events if sniffer.observe(ev.event, ev.data)]
+            # Nearly every chunk holds whole events and nothing to drop: send it as received. Only a
+            # chunk that starts and ends on event boundaries may go raw, so raw and rebuilt output
+            # never mix inside one event.
+            aligned = self.aligned
+            self.aligned = self.scanner.pending == 0 and chunk.endswith((b"\n", b"\r"))
+            if aligned and self.aligned and len(kept) == len(events):
+                writer.write(chunk)
+                return
+            out = [b"data: " + ev.data + b"\n\n" for ev in kept]
         if out:
             writer.write(b"".join(out))
 

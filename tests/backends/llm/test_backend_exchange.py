@@ -1,0 +1,188 @@
+"""LlmExchange (the response half of an ai backend) driven directly: chunk boundaries anywhere in the
+upstream bytes never change what the client gets, usage is recorded, errors change dialect."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any, cast
+
+import orjson
+import pytest
+
+from fastgw.backends.llm.exchange import LlmExchange
+from fastgw.backends.llm.types import Dialect
+from fastgw.context import RequestContext
+from fastgw.errors import GatewayError
+from fastgw.http.headers import Headers
+
+GOLDEN = Path(__file__).parent / "golden"
+OPENAI_STREAM = (GOLDEN / "openai_to_anthropic" / "stream_text.in.sse").read_bytes()
+ANTHROPIC_STREAM = (GOLDEN / "anthropic_to_openai" / "stream_tools_parallel.in.sse").read_bytes()
+SSE_HEAD: Headers = [(b"content-type", b"text/event-stream")]
+
+
+class FakeWriter:
+    def __init__(self) -> None:
+        self.status = 0
+        self.headers: Headers = []
+        self.length: int | None = None
+        self.body: list[bytes] = []
+        self.paused = False
+        self.writes = 0
+
+    def start(self, status: int, headers: Headers, length: int | None = None) -> None:
+        assert self.status == 0, "second head"
+        self.status, self.headers, self.length = status, headers, length
+        self.writes += 1
+
+    def write(self, data: bytes) -> None:
+        self.body.append(data)
+        self.writes += 1
+
+
+class FakeCtx:
+    def __init__(self) -> None:
+        self.writer = FakeWriter()
+        self.log_fields: dict[str, object] = {}
+        self.failed: GatewayError | None = None
+
+    def response_headers(self, headers: Headers) -> Headers:
+        return headers
+
+    def respond(self, status: int, headers: Headers, body: bytes) -> None:
+        self.writer.start(status, headers, len(body))
+        self.writer.body.append(body)
+
+    def fail(self, err: GatewayError) -> None:
+        self.failed = err
+
+
+def run(
+    pieces: list[bytes],
+    *,
+    client: Dialect,
+    upstream: Dialect,
+    status: int = 200,
+    head: Headers = SSE_HEAD,
+    translate: bool = False,
+    include_usage: bool = False,
+    forced_usage: bool = False,
+) -> FakeCtx:
+    ctx = FakeCtx()
+    ex = LlmExchange(cast(RequestContext, ctx), client, upstream, translate, include_usage, forced_usage, True, "m")
+    ex.status = status
+    ex.on_head(status, head)
+    for piece in pieces:
+        ex.on_body(piece)
+    ex.on_end()
+    return ctx
+
+
+def splits(data: bytes) -> list[list[bytes]]:
+    """Every split in two, byte by byte, and a few random multi-splits."""
+    rng = random.Random(7)
+    out = [[data[:i], data[i:]] for i in range(1, len(data), 7)]
+    out.append([data[i : i + 1] for i in range(len(data))])
+    for _ in range(5):
+        cuts = sorted(rng.sample(range(1, len(data)), 12))
+        out.append([data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)])
+    return out
+
+
+async def test_forced_usage_chunk_is_dropped_at_any_chunking() -> None:
+    events = [e for e in OPENAI_STREAM.split(b"\n\n") if e]
+    expected = b"".join(e + b"\n\n" for e in events if b'"choices":[]' not in e)
+    whole = run([OPENAI_STREAM], client=Dialect.OPENAI, upstream=Dialect.OPENAI, forced_usage=True)
+    assert b"".join(whole.writer.body) == expected
+    assert whole.log_fields["gen_ai.usage.input_tokens"] == 1117
+    assert whole.log_fields["gen_ai.usage.cache_read.input_tokens"] == 1024
+    for pieces in splits(OPENAI_STREAM):
+        ctx = run(pieces, client=Dialect.OPENAI, upstream=Dialect.OPENAI, forced_usage=True)
+        assert b"".join(ctx.writer.body) == expected
+        assert ctx.log_fields == whole.log_fields
+
+
+async def test_stream_the_client_asked_usage_for_is_forwarded_verbatim() -> None:
+    pieces = [OPENAI_STREAM[:100], OPENAI_STREAM[100:]]
+    ctx = run(pieces, client=Dialect.OPENAI, upstream=Dialect.OPENAI)
+    assert ctx.writer.body == pieces
+    assert ctx.log_fields["gen_ai.response.model"] == "gpt-4o-mini-2024-07-18"
+
+
+async def test_translated_stream_is_chunking_invariant() -> None:
+    def translated(pieces: list[bytes]) -> bytes:
+        ctx = run(pieces, client=Dialect.OPENAI, upstream=Dialect.ANTHROPIC, translate=True, include_usage=True)
+        assert (b"content-type", b"text/event-stream") in ctx.writer.headers
+        assert ctx.writer.length is None
+        return b"".join(ctx.writer.body)
+
+    whole = translated([ANTHROPIC_STREAM])
+    assert whole.endswith(b"data: [DONE]\n\n")
+    chunks = [orjson.loads(e[6:]) for e in whole.split(b"\n\n") if e.startswith(b"data: {")]
+    assert any(c["choices"] and c["choices"][0]["delta"].get("tool_calls") for c in chunks)
+    assert chunks[-1]["usage"]["completion_tokens"] > 0
+    for pieces in splits(ANTHROPIC_STREAM)[::5]:
+        assert translated(pieces) == whole
+
+
+async def test_same_format_json_goes_out_in_one_write_with_usage() -> None:
+    body = orjson.dumps({"model": "gpt-x", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}})
+    head: Headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    ctx = run([body[:10], body[10:]], client=Dialect.OPENAI, upstream=Dialect.OPENAI, head=head)
+    assert ctx.writer.writes == 1 and ctx.writer.body == [body]
+    assert (b"content-length", str(len(body)).encode()) not in ctx.writer.headers  # the writer frames it
+    assert ctx.log_fields["gen_ai.usage.input_tokens"] == 3
+    assert ctx.log_fields["gen_ai.usage.output_tokens"] == 4
+    assert ctx.log_fields["gen_ai.response.model"] == "gpt-x"
+
+
+async def test_translated_json_response() -> None:
+    body = orjson.dumps(
+        {
+            "id": "msg_1",
+            "type": "message",
+            "model": "claude-x",
+            "content": [{"type": "text", "text": "hi"}],
+            "stop_reason": "end_turn",
+            "usage": {"input_tokens": 5, "output_tokens": 2, "cache_read_input_tokens": 10},
+        }
+    )
+    head: Headers = [(b"content-type", b"application/json"), (b"x-request-id", b"r1")]
+    ctx = run([body], client=Dialect.OPENAI, upstream=Dialect.ANTHROPIC, head=head, translate=True)
+    out: Any = orjson.loads(b"".join(ctx.writer.body))
+    assert out["object"] == "chat.completion" and out["choices"][0]["message"]["content"] == "hi"
+    assert (b"x-request-id", b"r1") in ctx.writer.headers
+    assert ctx.log_fields["gen_ai.usage.input_tokens"] == 15
+
+
+@pytest.mark.parametrize(
+    ("client", "upstream", "body", "check"),
+    [
+        (
+            Dialect.OPENAI,
+            Dialect.ANTHROPIC,
+            b'{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}',
+            lambda out: out["error"]["message"] == "slow down" and out["error"]["code"] == "rate_limit_error",
+        ),
+        (
+            Dialect.ANTHROPIC,
+            Dialect.OPENAI,
+            b'{"error":{"message":"slow down","type":"rate_limit_error"}}',
+            lambda out: out == {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}},
+        ),
+    ],
+)
+async def test_provider_errors_change_dialect_and_keep_status(
+    client: Dialect, upstream: Dialect, body: bytes, check: Any
+) -> None:
+    head: Headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    ctx = run([body], client=client, upstream=upstream, status=429, head=head, translate=True)
+    assert ctx.writer.status == 429
+    assert check(orjson.loads(b"".join(ctx.writer.body)))
+
+
+async def test_non_json_success_body_is_a_502_in_the_clients_dialect() -> None:
+    head: Headers = [(b"content-type", b"application/json")]
+    ctx = run([b"<html>oops"], client=Dialect.OPENAI, upstream=Dialect.ANTHROPIC, head=head, translate=True)
+    assert ctx.failed is not None and ctx.failed.status == 502
