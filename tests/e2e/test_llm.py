@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anthropic
 import httpx2 as httpx
@@ -153,6 +153,13 @@ def gw(tmp: Path, fake: FakeProvider) -> Iterator[Gateway]:
             },
         ),
     ]
+    routes.append(
+        _route(
+            "dead",
+            {"name": "d", "provider": {"anthropic": {}}, "hostOverride": f"127.0.0.1:{free_port()}"},
+            ai={"routes": {"/v1/messages": "messages", "*": "completions"}},
+        )
+    )
     g = Gateway(tmp, bind_config(free_port(), routes, config={"http": {"maxBodyBytes": 65536}}), workers=1)
     yield g
     g.stop()
@@ -454,7 +461,7 @@ def test_access_log_has_gen_ai_fields(gw: Gateway, base: str, fake: FakeProvider
     wait_until(logged, timeout=5, what="access log line")
     line = next(ln for ln in gw.output().splitlines() if "gen_ai.provider.name=anthropic" in ln)
     for key in (
-        "gen_ai.operation.name=chat",
+        "protocol=llm gen_ai.operation.name=chat",
         "gen_ai.request.model=claude-configured",
         "gen_ai.response.model=",
         "gen_ai.usage.input_tokens=",
@@ -479,3 +486,13 @@ def test_body_over_the_limit_is_413_in_the_clients_dialect(base: str, fake: Fake
         "error": {"type": "request_too_large", "message": r.json()["error"]["message"]},
     }
     assert fake.requests() == []
+
+
+def test_unreachable_provider_is_a_502_in_the_clients_dialect(base: str) -> None:
+    r = httpx.post(f"{base}/dead/v1/chat/completions", json={"model": "m", "messages": []})
+    assert r.status_code == 502
+    assert r.json()["error"]["type"] == "server_error"
+    with pytest.raises(anthropic.APIStatusError) as info:
+        ant(base, "dead").messages.create(model="m", max_tokens=1, messages=[{"role": "user", "content": "x"}])
+    assert info.value.status_code == 502
+    assert cast(Any, info.value.body)["type"] == "error"

@@ -138,6 +138,7 @@ async def serve_target(
     fields = ctx.log_fields
     if fields is None:
         fields = ctx.log_fields = {}
+    fields["protocol"] = "llm"
     fields["gen_ai.operation.name"] = _OPERATION.get(route_type, str(route_type))
     fields["gen_ai.provider.name"] = spec.telemetry_name
     upstream_format = spec.formats.get(route_type)
