@@ -17,7 +17,7 @@ import msgspec
 import fastgw.config.schema as schema
 from fastgw.backends.http import HttpBackend
 from fastgw.backends.llm.backend import AiBackend
-from fastgw.backends.llm.build import binds_target, llm_target
+from fastgw.backends.llm.build import binds_target, check_backend_policies, llm_target
 from fastgw.backends.llm.router import LlmRouter
 from fastgw.http.connection import HttpLimits
 from fastgw.http.headers import Headers
@@ -297,6 +297,7 @@ def _backend(b: Any, route_pol: Any, path: str, errors: list[str]) -> Backend | 
         )
         return HttpBackend(name=b.host, origin=origin, host_header=origin.authority.encode())
     if b.ai is not None:
+        check_backend_policies(b.policies, f"{path}.policies", errors)
         return _ai_backend(b.ai, [b.policies, route_pol], f"{path}.ai", errors)
     kind = next((k for k in ("mcp", "backend") if getattr(b, k, None) is not None), "backend")
     errors.append(f"{path}.{kind}: not supported yet: {kind} backends")

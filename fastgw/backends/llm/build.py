@@ -145,6 +145,15 @@ def _spec_and_host(provider: Any, path: str, errors: list[str]) -> tuple[Provide
     return spec, None
 
 
+def check_backend_policies(pol: Any, path: str, errors: list[str]) -> None:
+    """Backend-level policies an ai backend cannot enforce are errors, never silently dropped."""
+    if pol is None:
+        return
+    for f in msgspec.structs.fields(pol):
+        if getattr(pol, f.name) is not None and f.name not in _SUPPORTED_BACKEND_POLICIES:
+            errors.append(f"{path}.{f.encode_name}: not supported yet on ai backends: {f.encode_name}")
+
+
 def binds_target(entry: Any, layers: Sequence[Any], path: str, errors: list[str]) -> Target | None:
     """A binds-mode provider (an ``ai`` backend or a group entry).
 
@@ -152,9 +161,7 @@ def binds_target(entry: Any, layers: Sequence[Any], path: str, errors: list[str]
     then the route's); the entry's own ``policies`` and older spellings win over them.
     """
     pol = entry.effective_policies()
-    for f in msgspec.structs.fields(pol):
-        if getattr(pol, f.name) is not None and f.name not in _SUPPORTED_BACKEND_POLICIES:
-            errors.append(f"{path}.policies.{f.encode_name}: not supported yet on ai backends: {f.encode_name}")
+    check_backend_policies(pol, f"{path}.policies", errors)
     ai_layers = [pol.ai, *(getattr(layer, "ai", None) for layer in layers)]
     for ai in ai_layers:
         for name in _UNSUPPORTED_AI_POLICY:

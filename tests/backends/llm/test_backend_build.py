@@ -158,6 +158,11 @@ def test_shaping_from_policies_ai() -> None:
             "backendAuth other than `key`",
         ),
         ({"host": "127.0.0.1:1"}, {"ai": {"routes": {"*": "passthrough"}}}, "only applies to routes with ai backends"),
+        (
+            {"ai": {"provider": {"openAI": {}}}, "policies": {"requestHeaderModifier": {"set": {"a": "b"}}}},
+            {},
+            "backends[0].policies.requestHeaderModifier: not supported yet on ai backends",
+        ),
     ],
 )
 def test_unsupported_is_a_compile_error(backend: dict[str, Any], route_policies: dict[str, Any], message: str) -> None:
