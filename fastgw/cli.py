@@ -6,11 +6,19 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from fastgw import __version__
+
+if TYPE_CHECKING:
+    from fastgw.native import BucketTable
+    from fastgw.runtime import Runtime
+
+BUCKET_SLOTS = 16384
 
 LOG_LEVELS = click.Choice(["trace", "debug", "info", "warn", "warning", "error"], case_sensitive=False)
 
@@ -24,14 +32,14 @@ def _setup_logging(level: str, fmt: str) -> None:
     logging.basicConfig(level=lvl, format=f, stream=sys.stderr)
 
 
-def _loader(path: str, text: str | None):  # type: ignore[no-untyped-def]
+def _loader(path: str, text: str | None, buckets: BucketTable | None = None) -> Callable[[], Runtime]:
     """A callable building the Runtime from the file (re-read on every reload)."""
     from fastgw.config.compile import compile_config
     from fastgw.config.load import load_config
 
-    def load():  # type: ignore[no-untyped-def]
+    def load() -> Runtime:
         cfg = load_config(path, text=text)
-        return compile_config(cfg, "<stdin>" if path == "-" else path)
+        return compile_config(cfg, "<stdin>" if path == "-" else path, buckets)
 
     return load
 
@@ -51,10 +59,12 @@ def serve(path: str, workers: int | None, log_level: str | None, log_format: str
     """Run the gateway: a supervisor and N worker processes."""
     from fastgw.config.compile import CompileError
     from fastgw.config.load import ConfigError
+    from fastgw.native import BucketTable
     from fastgw.process.supervisor import Supervisor
 
     text = sys.stdin.read() if path == "-" else None
-    load = _loader(path, text)
+    # created before any fork: every worker (and every reload) shares the same buckets
+    load = _loader(path, text, BucketTable.create(BUCKET_SLOTS))
     try:
         runtime = load()
     except (ConfigError, CompileError) as exc:
@@ -66,7 +76,7 @@ def serve(path: str, workers: int | None, log_level: str | None, log_format: str
 
         base = load
 
-        def load_with_overrides():  # type: ignore[no-untyped-def]
+        def load_with_overrides() -> Runtime:
             rt = base()
             return replace(rt, log=replace(rt.log, format=log_format or rt.log.format))
 

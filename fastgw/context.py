@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fastgw.errors import Dialect, GatewayError, render
@@ -21,6 +22,7 @@ class RequestContext:
         "endpoint",
         "error",
         "extra_response_headers",
+        "finish_hooks",
         "log_fields",
         "matched_prefix",
         "path",
@@ -46,6 +48,8 @@ class RequestContext:
         self.matched_prefix: bytes | None = None
         self.upstream_authority: bytes | None = None
         self.extra_response_headers: Headers = []
+        #: called once the response is done (or failed): token settlement, telemetry
+        self.finish_hooks: list[Callable[[RequestContext], None]] = []
         self.error: GatewayError | None = None
         self.reason = "upstream"
         self.endpoint = ""

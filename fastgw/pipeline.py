@@ -47,4 +47,6 @@ async def handle(worker: WorkerState, bind: BindRuntime, req: Request, writer: R
         ctx.reason = "client_disconnected"
         writer.abort()
     finally:
+        for hook in ctx.finish_hooks:
+            hook(ctx)
         worker.access_log.record(ctx)

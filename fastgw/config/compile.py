@@ -8,6 +8,7 @@ that drops an auth policy it cannot run must not start.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
@@ -17,10 +18,13 @@ import fastgw.config.schema as schema
 from fastgw.backends.http import HttpBackend
 from fastgw.http.connection import HttpLimits
 from fastgw.http.headers import Headers
+from fastgw.native import BucketTable, bucket_key
+from fastgw.native_errors import BucketTableFull
 from fastgw.policies import ORDER
 from fastgw.policies.cors import Cors
 from fastgw.policies.direct import DirectResponse
 from fastgw.policies.headers import build_modifier, chain
+from fastgw.policies.ratelimit_local import Bucket, LocalRateLimit
 from fastgw.policies.rewrite import UrlRewrite
 from fastgw.routing import (
     EXACT,
@@ -58,6 +62,7 @@ _SUPPORTED_ROUTE_POLICIES = frozenset(
         "retry",
         "backend_auth",
         "backend_tls",
+        "local_rate_limit",
     }
 )
 _SECRET_KEYS = frozenset({"key", "apiKey", "token", "secret", "password", "clientSecret", "value", "htpasswd"})
@@ -69,9 +74,12 @@ class CompileError(Exception):
         self.errors = errors
 
 
-def compile_config(cfg: schema.Config, source: str = "<config>") -> Runtime:
+def compile_config(cfg: schema.Config, source: str = "<config>", buckets: BucketTable | None = None) -> Runtime:
+    """`buckets` is the shared-memory table created by the supervisor before it forks (a private
+    one is made for validation)."""
     errors: list[str] = []
-    binds = tuple(_bind(b, i, errors) for i, b in enumerate(cfg.binds))
+    ctx = _Compile(buckets if buckets is not None else BucketTable.create(1024), errors)
+    binds = tuple(_bind(b, i, ctx) for i, b in enumerate(cfg.binds))
     _unsupported_blocks(cfg, errors)
     if errors:
         raise CompileError([f"{source}: {e}" for e in errors])
@@ -95,15 +103,21 @@ def _unsupported_blocks(cfg: schema.Config, errors: list[str]) -> None:
         errors.append("mcp: not supported yet: the `mcp:` block")
 
 
+@dataclass
+class _Compile:
+    buckets: BucketTable
+    errors: list[str]
+
+
 # -- binds, listeners, routes ------------------------------------------------------------------
-def _bind(bind: Any, index: int, errors: list[str]) -> BindRuntime:
+def _bind(bind: Any, index: int, cc: _Compile) -> BindRuntime:
     listeners = []
     for li, lst in enumerate(bind.listeners):
         lname = lst.name or f"listener{li}"
         entries: list[Entry[RouteRuntime]] = []
         for ri, route in enumerate(lst.routes):
             path = f"binds[{index}].listeners[{li}].routes[{ri}]"
-            rt = _route(route, ri, lname, f"bind/{bind.port}", path, errors)
+            rt = _route(route, ri, lname, f"bind/{bind.port}", path, cc)
             hosts = tuple(HostPattern.parse(h) for h in (route.hostnames or []))
             for m in route.matches or [None]:
                 entries.append(Entry(rt, hosts, _match(m)))
@@ -134,11 +148,12 @@ def _string_matcher(v: Any) -> StringMatcher:
     return StringMatcher(regex=re.compile(v.regex.encode()))
 
 
-def _route(route: Any, index: int, listener: str, gateway: str, path: str, errors: list[str]) -> RouteRuntime:
+def _route(route: Any, index: int, listener: str, gateway: str, path: str, cc: _Compile) -> RouteRuntime:
+    errors = cc.errors
     name = route.name or f"route{index}"
     pol = route.policies
     _check_supported(pol, f"{path}.policies", errors)
-    policies = _request_policies(pol)
+    policies = _request_policies(pol, cc, f"{gateway}/{listener}/{name}", f"{path}.policies")
     req_mod: HeaderEdit | None = None
     resp_mod: HeaderEdit | None = None
     request_timeout = backend_timeout = None
@@ -189,10 +204,12 @@ def _check_supported(pol: Any, path: str, errors: list[str]) -> None:
             errors.append(f"{path}.{f.encode_name}: not supported yet: {f.encode_name}")
 
 
-def _request_policies(pol: Any) -> tuple[RequestPolicy, ...]:
+def _request_policies(pol: Any, cc: _Compile, identity: str, path: str) -> tuple[RequestPolicy, ...]:
     if pol is None:
         return ()
     found: dict[str, RequestPolicy] = {}
+    if pol.local_rate_limit:
+        found["localRateLimit"] = _local_rate_limit(pol.local_rate_limit, cc, identity, f"{path}.localRateLimit")
     if pol.cors is not None:
         c = pol.cors
         found["cors"] = Cors.build(
@@ -210,6 +227,19 @@ def _request_policies(pol: Any) -> tuple[RequestPolicy, ...]:
         hdrs = [(k.lower().encode(), v.encode()) for k, v in d.headers.items()]
         found["directResponse"] = DirectResponse(d.status, d.body.encode(), hdrs)
     return tuple(found[k] for k in ORDER if k in found)
+
+
+def _local_rate_limit(specs: Any, cc: _Compile, identity: str, path: str) -> LocalRateLimit:
+    buckets = []
+    for i, spec in enumerate(specs):
+        key = bucket_key(b"localRateLimit", identity.encode(), str(i).encode())
+        try:
+            h = cc.buckets.bucket(key, spec.max_tokens, spec.tokens_per_fill, spec.fill_interval)
+        except BucketTableFull:
+            cc.errors.append(f"{path}[{i}]: too many rate-limit buckets (shared table full)")
+            h = 0
+        buckets.append(Bucket(handle=h, max_tokens=spec.max_tokens, tokens=spec.type == "tokens"))
+    return LocalRateLimit(cc.buckets, tuple(buckets))
 
 
 _CLIENT_CREDENTIALS = frozenset({b"authorization", b"x-api-key", b"api-key"})
