@@ -48,6 +48,12 @@ def test_request_bucket_is_shared_by_all_workers(tmp_path: Path, upstream: Upstr
         assert body == b"rate limit exceeded"
         assert headers["x-ratelimit-remaining"] == "0"
         assert 90 <= int(headers["retry-after"]) <= 100
+        # the access log says why, in agentgateway's words (seed 000's expected log line)
+        from tests.e2e.procs import wait_until
+
+        wait_until(lambda: 'http.status=429 error="rate limit exceeded"' in g.output(), timeout=5, what="log")
+        line = next(ln for ln in g.output().splitlines() if "http.status=429" in ln)
+        assert "\tinfo\trequest gateway=bind/" in line and " route=route0 " in line and "http.method=GET" in line
     finally:
         g.stop()
 
