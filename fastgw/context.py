@@ -17,17 +17,21 @@ if TYPE_CHECKING:
 
 class RequestContext:
     __slots__ = (
+        "attempt",
         "bind",
+        "body_bytes",
         "dialect",
         "endpoint",
         "error",
         "extra_response_headers",
         "finish_hooks",
+        "held",
         "log_fields",
         "matched_prefix",
         "path",
         "reason",
         "request",
+        "retry_hold",
         "route",
         "upstream_authority",
         "upstream_start",
@@ -55,6 +59,12 @@ class RequestContext:
         self.endpoint = ""
         self.upstream_start = 0.0
         self.log_fields: dict[str, object] | None = None
+        #: retries: the whole body when it must be replayable, statuses a try must not commit to
+        #: the client (the pipeline retries them), whether the last try was held back, its number
+        self.body_bytes: bytes | None = None
+        self.retry_hold: frozenset[int] = frozenset()
+        self.held = False
+        self.attempt = 0
 
     @property
     def status(self) -> int:

@@ -6,7 +6,6 @@ import asyncio
 from dataclasses import dataclass
 
 from fastgw.context import RequestContext
-from fastgw.errors import GatewayError
 from fastgw.http.headers import Headers, strip_hop_by_hop
 from fastgw.upstream.client import request_head, send
 from fastgw.upstream.connection import Exchange
@@ -63,7 +62,8 @@ class HttpBackend:
     host_header: bytes | None
 
     async def serve(self, ctx: RequestContext) -> None:
-        await forward(ctx, self.origin, self.host_header)
+        ex = await forward(ctx, self.origin, self.host_header, hold=ctx.retry_hold)
+        ctx.held = ex.held
 
 
 def upstream_headers(ctx: RequestContext, host: bytes | None) -> tuple[Headers, bool]:
@@ -77,7 +77,9 @@ def upstream_headers(ctx: RequestContext, host: bytes | None) -> tuple[Headers, 
     out += headers
     body = req.body
     chunked = False
-    if body.complete and body.error is None:
+    if ctx.body_bytes is not None:
+        out.append((b"content-length", str(len(ctx.body_bytes)).encode()))
+    elif body.complete and body.error is None:
         if body.received or req.content_length is not None or req.method in (b"POST", b"PUT", b"PATCH"):
             out.append((b"content-length", str(body.received).encode()))
     elif req.content_length is not None:
@@ -100,8 +102,6 @@ async def forward(
     ctx.endpoint = origin.authority
     route = ctx.route
     timeout = route.backend_timeout if route is not None else None
-    try:
-        await send(ctx.worker.pool, origin, head, req.body, ex, timeout, chunked=chunked)
-    except GatewayError:
-        raise
+    body = req.body if ctx.body_bytes is None else ctx.body_bytes
+    await send(ctx.worker.pool, origin, head, body, ex, timeout, chunked=chunked and ctx.body_bytes is None)
     return ex

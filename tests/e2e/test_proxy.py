@@ -54,6 +54,12 @@ def gw(tmp: Path, upstream: Upstream) -> Iterator[Gateway]:
             "backends": [{"host": f"127.0.0.1:{upstream.port}"}],
         },
         {
+            "name": "retry",
+            "matches": [{"path": {"pathPrefix": "/flaky"}}],
+            "policies": {"retry": {"attempts": 2, "codes": [503]}},
+            "backends": [{"host": f"127.0.0.1:{upstream.port}"}],
+        },
+        {
             "name": "dead",
             "matches": [{"path": {"pathPrefix": "/dead"}}],
             "backends": [{"host": f"127.0.0.1:{free_port()}"}],
@@ -266,3 +272,11 @@ def test_client_disconnect_cancels_the_upstream_request(gw: Gateway, upstream: U
             return
         time.sleep(0.05)
     pytest.fail("the upstream request was not cancelled after the client went away")
+
+
+def test_retry_replays_the_body_and_hides_failed_tries(gw: Gateway) -> None:
+    status, _, body = request(gw, "POST", "/flaky?key=a&fail=2", b"x" * 5000)
+    assert status == 200
+    assert json.loads(body) == {"tries": 3, "len": 5000}
+    status, _, body = request(gw, "POST", "/flaky?key=b&fail=5", b"y")
+    assert status == 503 and body == b"try 3 failed", "after attempts+1 tries the last answer is returned"
