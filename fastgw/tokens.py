@@ -39,7 +39,7 @@ class _VocabImpl(Protocol):
 
 
 class _NativeTokens(Protocol):
-    def Vocabulary(self, data: bytes, pattern: str = ..., /) -> _VocabImpl: ...  # noqa: N802
+    def Vocabulary(self, data: bytes, pattern: str = ..., /) -> _VocabImpl: ...
     def estimate_tokens(self, text: str, /) -> int: ...
 
 

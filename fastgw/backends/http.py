@@ -62,7 +62,8 @@ class HttpBackend:
     host_header: bytes | None
 
     async def serve(self, ctx: RequestContext) -> None:
-        ex = await forward(ctx, self.origin, self.host_header, hold=ctx.retry_hold)
+        host = ctx.upstream_authority if ctx.upstream_authority is not None else self.host_header
+        ex = await forward(ctx, self.origin, host, hold=ctx.retry_hold)
         ctx.held = ex.held
 
 

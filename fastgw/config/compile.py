@@ -282,7 +282,7 @@ def _secret_value(v: Any, path: str, errors: list[str]) -> str:
 
 
 def _url_rewrite(u: Any) -> UrlRewrite:
-    prefix = full = authority = None
+    prefix = full = authority = port = None
     keep = False
     if u.path is not None:
         if u.path.full is not None:
@@ -298,34 +298,44 @@ def _url_rewrite(u: Any) -> UrlRewrite:
         elif a.host is not None:
             authority = a.host.encode()
         elif a.port is not None:
-            authority = None  # port-only rewrites keep the backend host; handled by the backend
-    return UrlRewrite(prefix=prefix, full=full, authority=authority, keep_authority=keep)
+            port = str(a.port).encode()
+    return UrlRewrite(prefix=prefix, full=full, authority=authority, keep_authority=keep, port=port)
 
 
 # -- backends ------------------------------------------------------------------------------------
 def _backend(b: Any, route_pol: Any, path: str, errors: list[str]) -> Backend | None:
     if b.host is not None:
         host, port = split_host_port(b.host)
-        bpol = b.policies
-        tls = _tls(route_pol) or _tls(bpol)
-        origin = Origin(
-            host=host,
-            port=port,
-            tls=tls is not None,
-            sni=tls[0] if tls else None,
-            verify=tls[1] if tls else True,
-        )
+        t = _tls_spec(b.policies) or _tls_spec(route_pol)
+        origin = _origin(host, port, t, f"{path}.policies.backendTLS", errors)
         return HttpBackend(name=b.host, origin=origin, host_header=origin.authority.encode())
     kind = next((k for k in ("ai", "mcp", "backend") if getattr(b, k, None) is not None), "backend")
     errors.append(f"{path}.{kind}: not supported yet: {kind} backends")
     return None
 
 
-def _tls(pol: Any) -> tuple[str | None, bool] | None:
-    t = getattr(pol, "backend_tls", None) if pol is not None else None
-    if t is None:
-        return None
-    return (getattr(t, "hostname", None), not getattr(t, "insecure", False))
+def _tls_spec(pol: Any) -> Any:
+    return getattr(pol, "backend_tls", None) if pol is not None else None
+
+
+def _origin(host: str, port: int, tls: Any, path: str, errors: list[str]) -> Origin:
+    """An upstream origin; `tls` is a backendTLS spec (None: plain HTTP)."""
+    if tls is None:
+        return Origin(host=host, port=port)
+    for unsupported in ("alpn", "subject_alt_names"):
+        if getattr(tls, unsupported, None):
+            errors.append(f"{path}: not supported yet: {unsupported}")
+    return Origin(
+        host=host,
+        port=port,
+        tls=True,
+        sni=tls.hostname,
+        verify=not tls.insecure,
+        verify_host=not tls.insecure_host,
+        ca=tls.root,
+        cert=tls.cert,
+        key=tls.key,
+    )
 
 
 def split_host_port(text: str) -> tuple[str, int]:

@@ -20,7 +20,11 @@ class Origin:
     port: int
     tls: bool = False
     sni: str | None = None
-    verify: bool = True
+    verify: bool = True  # check the certificate chain
+    verify_host: bool = True  # check the certificate's name
+    ca: str | None = None  # a CA bundle file instead of the system roots
+    cert: str | None = None  # client certificate (mTLS)
+    key: str | None = None
 
     @property
     def authority(self) -> str:
@@ -51,7 +55,7 @@ class Pool:
         self.limits = limits
         self._origins: dict[Origin, _OriginState] = {}
         self._total = 0
-        self._ssl: dict[bool, ssl.SSLContext] = {}
+        self._ssl: dict[tuple[bool, bool, str | None, str | None, str | None], ssl.SSLContext] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed = False
 
@@ -109,7 +113,7 @@ class Pool:
         loop = asyncio.get_running_loop()
         ok = False
         try:
-            ctx = self._ssl_context(origin.verify) if origin.tls else None
+            ctx = self._ssl_context(origin) if origin.tls else None
             try:
                 async with asyncio.timeout(self.limits.connect_timeout):
                     _, conn = await loop.create_connection(
@@ -178,15 +182,19 @@ class Pool:
                     return
 
     # -- TLS -------------------------------------------------------------------------------------
-    def _ssl_context(self, verify: bool) -> ssl.SSLContext:
-        ctx = self._ssl.get(verify)
+    def _ssl_context(self, origin: Origin) -> ssl.SSLContext:
+        key = (origin.verify, origin.verify_host, origin.ca, origin.cert, origin.key)
+        ctx = self._ssl.get(key)
         if ctx is None:
-            ctx = ssl.create_default_context()  # system CAs
-            if not verify:
+            ctx = ssl.create_default_context(cafile=origin.ca)  # system CAs unless a bundle is given
+            if not origin.verify_host or not origin.verify:
                 ctx.check_hostname = False
+            if not origin.verify:
                 ctx.verify_mode = ssl.CERT_NONE
+            if origin.cert is not None:
+                ctx.load_cert_chain(origin.cert, origin.key)
             ctx.set_alpn_protocols(["http/1.1"])
-            self._ssl[verify] = ctx
+            self._ssl[key] = ctx
         return ctx
 
     # -- idle expiry -----------------------------------------------------------------------------

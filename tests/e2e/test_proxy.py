@@ -54,6 +54,18 @@ def gw(tmp: Path, upstream: Upstream) -> Iterator[Gateway]:
             "backends": [{"host": f"127.0.0.1:{upstream.port}"}],
         },
         {
+            "name": "authority",
+            "matches": [{"path": {"pathPrefix": "/authority"}}],
+            "policies": {"urlRewrite": {"authority": {"full": "internal.example:8443"}, "path": {"full": "/fixed"}}},
+            "backends": [{"host": f"127.0.0.1:{upstream.port}"}],
+        },
+        {
+            "name": "keephost",
+            "matches": [{"path": {"pathPrefix": "/keephost"}}],
+            "policies": {"urlRewrite": {"authority": "none"}},
+            "backends": [{"host": f"127.0.0.1:{upstream.port}"}],
+        },
+        {
             "name": "retry",
             "matches": [{"path": {"pathPrefix": "/flaky"}}],
             "policies": {"retry": {"attempts": 2, "codes": [503]}},
@@ -280,3 +292,10 @@ def test_retry_replays_the_body_and_hides_failed_tries(gw: Gateway) -> None:
     assert json.loads(body) == {"tries": 3, "len": 5000}
     status, _, body = request(gw, "POST", "/flaky?key=b&fail=5", b"y")
     assert status == 503 and body == b"try 3 failed", "after attempts+1 tries the last answer is returned"
+
+
+def test_authority_rewrites(gw: Gateway) -> None:
+    doc = json.loads(request(gw, "GET", "/authority/x", headers={"Host": "client.example"})[2])
+    assert doc["headers"]["host"] == "internal.example:8443" and doc["path"] == "/fixed"
+    doc = json.loads(request(gw, "GET", "/keephost", headers={"Host": "client.example"})[2])
+    assert doc["headers"]["host"] == "client.example"
