@@ -88,4 +88,18 @@ def app() -> web.Application:
 
 
 if __name__ == "__main__":
-    web.run_app(app(), host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None, handler_cancellation=True)
+    ssl_ctx = None
+    if len(sys.argv) > 3:  # PORT CERT KEY: serve HTTPS
+        import ssl
+
+        ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+    web.run_app(
+        app(),
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        print=None,
+        access_log=None,
+        handler_cancellation=True,
+        ssl_context=ssl_ctx,
+    )

@@ -299,3 +299,34 @@ def test_authority_rewrites(gw: Gateway) -> None:
     assert doc["headers"]["host"] == "internal.example:8443" and doc["path"] == "/fixed"
     doc = json.loads(request(gw, "GET", "/keephost", headers={"Host": "client.example"})[2])
     assert doc["headers"]["host"] == "client.example"
+
+
+def test_https_upstream_with_backend_tls(tmp: Path) -> None:
+    import subprocess
+
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    up = Upstream(tmp, extra=[str(cert), str(key)])
+    port = free_port()
+    routes = [
+        {"matches": [{"path": {"pathPrefix": "/verified"}}],
+         "policies": {"backendTLS": {"root": str(cert), "hostname": "localhost"}},
+         "backends": [{"host": f"127.0.0.1:{up.port}"}]},
+        {"matches": [{"path": {"pathPrefix": "/system-roots"}}],
+         "policies": {"backendTLS": {}},
+         "backends": [{"host": f"127.0.0.1:{up.port}"}]},
+    ]
+    g = Gateway(tmp, bind_config(port, routes), workers=1)
+    g.port = port  # type: ignore[attr-defined]
+    try:
+        status, _, body = request(g, "GET", "/verified/x")
+        assert status == 200 and json.loads(body)["path"] == "/verified/x"
+        # a self-signed certificate is not trusted by the system roots: 502, never plaintext
+        assert request(g, "GET", "/system-roots")[0] == 502
+    finally:
+        g.stop()
+        up.stop()
