@@ -81,7 +81,10 @@ class Service:
 def start_service(name: str, argv: list[str], workdir: Path) -> Service:
     log = workdir / f"{name}.log"
     with log.open("wb") as sink:
-        process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        # cwd is the scratch dir: `python -m fastgw` from a checkout would import that checkout first.
+        process = subprocess.Popen(
+            argv, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True, cwd=workdir
+        )
     return Service(name, process, log)
 
 
@@ -608,6 +611,24 @@ def _llm_ratios(rows: list[Row]) -> list[str]:
     return lines
 
 
+def _cpu_times() -> tuple[int, int]:
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def background_busy(seconds: float = 2.0) -> float | None:
+    """The fraction of all CPUs busy before the run starts: anything else running on this box lands
+    on the pinned cores too and skews every figure."""
+    try:
+        busy0, total0 = _cpu_times()
+        time.sleep(seconds)
+        busy1, total1 = _cpu_times()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (busy1 - busy0) / max(1, total1 - total0)
+
+
 def describe(args: argparse.Namespace, tools: Tools) -> str:
     def version(argv: list[str]) -> str:
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
@@ -689,12 +710,26 @@ def main(argv: list[str] | None = None) -> int:
         )
     if tools.taskset is None:
         print("bench: taskset not found: running unpinned (numbers are not comparable)", file=sys.stderr)
+    busy = background_busy()
+    idle_note = "n/a" if busy is None else f"{busy:.0%}"
+    if busy is not None and busy > 0.05:
+        print(
+            f"bench: warning: the box is {busy:.0%} busy before the run: figures will be skewed",
+            file=sys.stderr,
+        )
     with tempfile.TemporaryDirectory(prefix="fastgw-bench-") as tmp:
         workdir = Path(tmp)
         os.chmod(workdir, 0o755)  # nginx workers drop root and must traverse the prefix
         rows = run_all(args, tools, workdir)
     report = "\n".join(
-        [f"### Run {describe(args, tools)}", "", table(rows, args.rate), "", *ratios(rows), ""]
+        [
+            f"### Run {describe(args, tools)}; CPU busy before the run: {idle_note}",
+            "",
+            table(rows, args.rate),
+            "",
+            *ratios(rows),
+            "",
+        ]
     )
     print(report)
     if args.results is not None:
