@@ -552,7 +552,7 @@ def table(rows: list[Row], rate: int) -> str:
     by_name = {row.name: row for row in rows}
     head = (
         f"| scenario | target | cores | req/s | p50 ms | p99 ms | @{rate}/s p50 ms | @{rate}/s p99 ms "
-        f"| @{rate}/s mean ms | added p99 ms | added mean ms | errors | note |"
+        f"| @{rate}/s mean ms | added p99 ms | added mean ms | errors (load / fixed) | note |"
     )
     lines = [head, "|" + "---|" * 13]
     for row in rows:
@@ -564,7 +564,10 @@ def table(rows: list[Row], rate: int) -> str:
             added_mean = fixed.mean_ms - base.fixed.mean_ms
         errors = "n/a"
         if load is not None:
-            failed = f" / {fixed.failed:.1%} failed, {fixed.dropped} dropped" if fixed is not None else ""
+            failed = ""
+            if fixed is not None:
+                dropped = f", {fixed.dropped} dropped" if fixed.dropped else ""
+                failed = f" / {fixed.failed:.1%}{dropped}"
             errors = f"{load.errors}{failed}"
         lines.append(
             f"| {row.group} | {row.name} | {row.cores} | {_f(load.rps if load else None, 0)} "

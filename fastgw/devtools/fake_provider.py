@@ -184,10 +184,8 @@ async def _serve(host: str, port: int, options: FakeOptions, announce: Callable[
     try:
         site = web.TCPSite(runner, host, port, reuse_address=True)
         await site.start()
-        bound = port
-        server = site._server  # aiohttp exposes no public accessor for the bound port (port 0).
-        if isinstance(server, asyncio.Server) and server.sockets:
-            bound = server.sockets[0].getsockname()[1]
+        # With port 0 the kernel picks the port: announce the one actually bound.
+        bound = next((int(addr[1]) for addr in runner.addresses if isinstance(addr, tuple)), port)
         announce(host, bound)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
