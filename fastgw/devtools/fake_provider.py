@@ -40,7 +40,7 @@ from fastgw.devtools.fake_control import (
     state_of,
 )
 
-__all__ = ["FakeOptions", "build_app", "main", "run"]
+__all__ = ["FakeOptions", "build_app", "main", "parse_duration", "run"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _CONTROL_PREFIX = "/_fake/"
