@@ -23,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import orjson
+import uvloop
 from aiohttp import web
 
 from fastgw.devtools import fake_anthropic, fake_openai
@@ -203,7 +204,8 @@ def _print_ready(host: str, port: int) -> None:
 def run(host: str, port: int, options: FakeOptions) -> None:
     """Serve until SIGINT/SIGTERM. Port 0 picks a free port; the bound one is printed on stdout as
     `fake provider listening on http://HOST:PORT`."""
-    asyncio.run(_serve(host, port, options, _print_ready))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_serve(host, port, options, _print_ready))
 
 
 def _duration(text: str) -> float:
