@@ -113,7 +113,9 @@ _ANTHROPIC_TYPES = {
 }
 
 
-def error_response(dialect: Dialect, status: int, message: str, *, param: str | None = None) -> web.Response:
+def error_response(
+    dialect: Dialect, status: int, message: str, *, param: str | None = None, retry_after: str | None = None
+) -> web.Response:
     """An error in the provider's own wire format (OpenAI `{"error": {...}}`, Anthropic
     `{"type": "error", ...}`)."""
     if dialect == "anthropic":
@@ -131,6 +133,8 @@ def error_response(dialect: Dialect, status: int, message: str, *, param: str | 
             "error": {"message": message, "type": kind, "param": param, "code": _OPENAI_CODES.get(status)}
         }
         headers = {}
+    if retry_after is not None:
+        headers["retry-after"] = retry_after
     return web.Response(
         status=status, body=orjson.dumps(payload), content_type="application/json", headers=headers
     )
@@ -209,6 +213,7 @@ class FakeState:
         self.recorder = Recorder(options.record_limit)
         self.prompt_cache = PromptCache()
         self.rng = random.Random(options.seed)
+        self.queued_failures: collections.deque[int] = collections.deque()
         self._counter = 0
 
     def next_id(self, prefix: str, body: bytes) -> str:

@@ -545,7 +545,8 @@ def test_token_latency_paces_the_stream(oai: openai.OpenAI) -> None:
     arrivals = [time.monotonic() - started for c in stream if c.choices and c.choices[0].delta.content]
     assert len(arrivals) == 6
     assert arrivals[0] >= 0.055
-    assert arrivals[-1] - arrivals[0] >= 5 * 0.030 * 0.9
+    # Lower bounds only: the server cannot send the last token before TTFT + 5 gaps have passed.
+    assert arrivals[-1] >= 0.060 + 5 * 0.030
 
 
 def is_connection_cut(error: BaseException) -> bool:
@@ -617,3 +618,15 @@ def test_error_rate_one_fails_everything_in_provider_format() -> None:
         assert len(server.recorded()) == 2
     finally:
         stop_fake(server)
+
+
+def test_fail_next_queues_failures_then_recovers(fake: FakeServer) -> None:
+    queued = raw("POST", f"{fake.base_url}/_fake/fail-next", {"status": 503, "count": 2})
+    assert queued.status == 200 and queued.json() == {"queued": 2}
+    body = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+    headers = {"authorization": f"Bearer {KEY}", "x-fake-retry-after": "1"}
+    statuses = [raw("POST", f"{fake.base_url}/v1/chat/completions", body, headers) for _ in range(3)]
+    assert [s.status for s in statuses] == [503, 503, 200]
+    assert statuses[0].headers["retry-after"] == "1"
+    assert statuses[0].json()["error"]["type"] == "server_error"
+    assert raw("POST", f"{fake.base_url}/_fake/fail-next", {"status": 200}).status == 400
