@@ -27,6 +27,8 @@ __all__ = ["ConfigError", "ConfigIssue", "LoadedConfig", "SourceMap", "load", "l
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
 class SourceMap:
@@ -182,6 +184,8 @@ class _Builder:
             return None
         if isinstance(node, yaml.ScalarNode):
             self._note(node, path)
+            if _yaml11_only(node):
+                return node.value
             try:
                 return self._scalars.construct_object(node)
             except yaml.YAMLError as exc:
@@ -235,6 +239,16 @@ class _Builder:
             for key, value in self._mapping(src, path, depth + 1).items():
                 merged.setdefault(key, value)
         return merged
+
+
+def _yaml11_only(node: yaml.ScalarNode) -> bool:
+    """Plain scalars that YAML 1.1 (PyYAML) types but YAML 1.2 (agentgateway's serde_yaml) reads as
+    strings: `on`/`off`/`yes`/`no`, `1_000`, sexagesimal `1:30`. They stay strings here too."""
+    if node.style:  # quoted or block scalars are already strings; plain style is None or ""
+        return False
+    if node.tag == _BOOL_TAG:
+        return node.value.lower() not in ("true", "false")
+    return node.tag in _NUMBER_TAGS and ("_" in node.value or ":" in node.value)
 
 
 def _cross_check(config: Config, smap: SourceMap, issues: list[ConfigIssue]) -> None:
