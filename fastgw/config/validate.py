@@ -235,7 +235,7 @@ class _Walker:
                 self.error(path, f"not supported yet: {key}", at)
             else:
                 unknown_keys = True
-                self.error(path, _unknown(key, list(by_key), self._is_secret(at)), at)
+                self.error(path, _unknown(key, [*by_key, *not_supported], self._is_secret(at)), at)
         for group in getattr(cls, "ONE_OF", ()):
             present = [
                 k for k in group if k in value and (value[k] is not None or _null_is_empty(by_key.get(k)))
