@@ -120,6 +120,8 @@ def _read(source: str, name: str) -> str:
 
 
 _FAILED: Any = object()
+# Aliases let a small file describe an exponential tree ("billion laughs"); a real config is far below.
+_MAX_NODES = 200_000
 
 
 def _parse(expansion: Expansion, smap: SourceMap, issues: list[ConfigIssue]) -> Any:
@@ -165,6 +167,7 @@ class _Builder:
         self._issues = issues
         self._scalars = yaml.constructor.SafeConstructor()
         self.failed = False
+        self._budget = _MAX_NODES
 
     def _fail(self, node: yaml.Node, path: Path, message: str) -> None:
         self.failed = True
@@ -179,6 +182,11 @@ class _Builder:
             self._smap.secret.add(path)
 
     def value(self, node: yaml.Node, path: Path, depth: int = 0) -> Any:
+        self._budget -= 1
+        if self._budget < 0:
+            if self._budget == -1:
+                self._fail(node, path, f"document too large: over {_MAX_NODES} values (alias expansion?)")
+            return None
         if depth > 64:
             self._fail(node, path, "nesting too deep (recursive alias?)")
             return None
