@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ENV = {"OPENAI_API_KEY": "sk-o", "ANTHROPIC_API_KEY": "sk-a"}
 SEEDS = [yaml.safe_load(p.read_text().replace("$", "")) for p in sorted((ROOT / "configs").rglob("*.yaml"))]
 
-ODD_VALUES = st.sampled_from(
+ODD_VALUES: st.SearchStrategy[Any] = st.sampled_from(
     [
         None,
         0,
