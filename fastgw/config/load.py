@@ -110,7 +110,7 @@ def _read(source: str, name: str) -> str:
     try:
         if source == "-":
             return sys.stdin.read()
-        with open(source, encoding="utf-8") as f:
+        with open(source, encoding="utf-8-sig") as f:  # tolerate a BOM from Windows editors
             return f.read()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
