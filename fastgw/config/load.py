@@ -19,7 +19,7 @@ import msgspec
 import yaml
 
 from fastgw.config.envsubst import Expansion, expand
-from fastgw.config.errors import ConfigError, ConfigIssue, Path, render_path
+from fastgw.config.errors import ConfigError, ConfigIssue, Path, parse_path, render_path
 from fastgw.config.schema import Config
 from fastgw.config.validate import validate
 
@@ -49,6 +49,10 @@ class SourceMap:
 
     def is_secret(self, path: Path) -> bool:
         return path in self.secret
+
+    def issue_at(self, rendered: str, message: str) -> ConfigIssue:
+        """Like issue(), for a path already rendered as text (`binds[0].listeners[0]`)."""
+        return self.issue(parse_path(rendered), message)
 
     def issue(self, path: Path, message: str, at: Path | None = None) -> ConfigIssue:
         """A ConfigIssue for `path` (YAML key names, list indexes); `at` picks another path's line."""
