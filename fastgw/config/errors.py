@@ -52,7 +52,7 @@ def parse_path(text: str) -> Path:
         elif index is not None:
             parts.append(int(index))
         else:
-            parts.append(quoted.replace('\\"', '"').replace("\\\\", "\\"))
+            parts.append(re.sub(r"\\(.)", r"\1", quoted))
         pos = m.end()
     return tuple(parts)
 

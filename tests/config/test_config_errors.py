@@ -211,7 +211,7 @@ def test_rendered_paths_parse_back() -> None:
     for path in [
         ("binds", 0, "listeners", 12, "routes"),
         ("policies", "ai", "routes", "/v1/chat/completions"),
-        ("x", 'we"ird\\key', "y-z"),
+        ("x", 'we"ird\\key', "y-z", "a\\\\", 'b\\"'),
         (),
     ]:
         assert parse_path(render_path(path)) == path
