@@ -47,6 +47,7 @@ typedef struct {
     int bom_seen;    /* bytes of a leading UTF-8 BOM matched so far; -1 once past the start */
     int block_lines; /* the current block has a non-blank line (for empty_blocks) */
     int failed;      /* an event outgrew max_event_size: the stream cannot be resynchronised */
+    int busy;        /* inside feed(): an allocation may run a finaliser that feeds us again */
 } ScannerObject;
 
 static const char BOM[3] = {'\xef', '\xbb', '\xbf'};
@@ -259,15 +260,25 @@ static PyObject *scanner_feed(ScannerObject *self, PyObject *chunk) {
         PyErr_Format(too_large_error, "SSE event larger than max_event_size (%zd bytes)", self->max_event_size);
         return NULL;
     }
+    if (self->busy) { /* scan() holds pointers into our buffers; a nested feed could move them */
+        PyErr_SetString(PyExc_RuntimeError, "SSEScanner.feed() re-entered");
+        return NULL;
+    }
     Py_buffer view;
     if (PyObject_GetBuffer(chunk, &view, PyBUF_SIMPLE) < 0) return NULL;
     PyObject *out = PyList_New(0);
+    self->busy = 1;
     if (out != NULL && scan(self, view.buf, view.len, out) < 0) Py_CLEAR(out);
+    self->busy = 0;
     PyBuffer_Release(&view);
     return out;
 }
 
 static PyObject *scanner_close(ScannerObject *self, PyObject *unused) {
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "SSEScanner.close() called inside feed()");
+        return NULL;
+    }
     /* spec: "Once the end of the file is reached, any pending data must be discarded." */
     reset_block(self);
     self->line.len = 0;
