@@ -150,8 +150,8 @@ static int process_line(ScannerObject *self, const char *s, Py_ssize_t n, PyObje
     if (n == 0) return dispatch(self, out);
     self->block_lines = 1;
     if (s[0] == ':') return 0; /* comment */
+    if (n > self->max_event_size - self->block_size) return too_large(self); /* no overflow: both <= max */
     self->block_size += n;
-    if (self->block_size > self->max_event_size) return too_large(self);
     const char *colon = memchr(s, ':', (size_t)n);
     Py_ssize_t flen = colon ? colon - s : n;
     const char *v = colon ? colon + 1 : s + n;
@@ -193,7 +193,7 @@ static int hold(ScannerObject *self, const char *s, Py_ssize_t n) {
         self->block_lines = 1;
         return 0;
     }
-    if (self->block_size + self->line.len + n > self->max_event_size) return too_large(self);
+    if (n > self->max_event_size - self->block_size - self->line.len) return too_large(self);
     return fgw_buf_append(&self->line, s, n);
 }
 
