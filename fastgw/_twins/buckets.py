@@ -211,13 +211,16 @@ class BucketTable:
     def remaining(self, h: int, now_ns: int | None = None) -> int:
         s = self._slot(h)
         _, filled = s.filled(self._now(now_ns))
-        return s.tokens(filled, self._vclock(s))
+        with self._lock:
+            return s.tokens(filled, self._vclock(s))
 
     def time_to_refill(self, h: int, now_ns: int | None = None) -> float:
         s = self._slot(h)
         now = self._now(now_ns)
         epoch, filled = s.filled(now)
-        if s.tokens(filled, self._vclock(s)) >= s.max_tokens:
+        with self._lock:
+            tok = s.tokens(filled, self._vclock(s))
+        if tok >= s.max_tokens:
             return 0.0
         return (s.base_ns + (epoch + 1) * s.interval_ns - max(now, s.base_ns)) / 1e9
 
@@ -226,7 +229,8 @@ class BucketTable:
         n = _amount(n, "n", 0, AMOUNT_MAX)
         now = self._now(now_ns)
         epoch, filled = s.filled(now)
-        tok = s.tokens(filled, self._vclock(s))
+        with self._lock:
+            tok = s.tokens(filled, self._vclock(s))
         if tok >= n:
             return 0.0
         if n > s.max_tokens:

@@ -183,3 +183,13 @@ def test_region_is_shared_with_forked_children(impl: ModuleType) -> None:
     assert t.remaining(h) == 6
     assert t.remaining(t.bucket(b"dyn", 3, 1, 3600.0)) == 3
     assert t.used == 2
+
+
+def test_bucket_key_digests_identities(impl: ModuleType) -> None:
+    k = native.bucket_key(b"route0", b"sk-secret-api-key")
+    assert len(k) == 32 and b"secret" not in k
+    assert k == native.bucket_key(b"route0", b"sk-secret-api-key")
+    assert native.bucket_key(b"a", b"bc") != native.bucket_key(b"ab", b"c")
+    t = impl.BucketTable.create(4)
+    long_identity = native.bucket_key(b"x" * 1000)
+    assert t.bucket(long_identity, 1, 1, 1.0) == t.bucket(native.bucket_key(b"x" * 1000), 1, 1, 1.0)
