@@ -58,9 +58,11 @@ static int too_large(ScannerObject *self) {
     return -1;
 }
 
+#define KEEP_BUF (64 * 1024)
+
 static void reset_block(ScannerObject *self) {
-    self->data.len = 0;
-    self->event.len = 0;
+    fgw_buf_clear(&self->data, KEEP_BUF);
+    fgw_buf_clear(&self->event, KEEP_BUF);
     self->block_size = 0;
     self->block_lines = 0;
     Py_CLEAR(self->block_retry);
@@ -238,7 +240,7 @@ static int scan(ScannerObject *self, const char *p, Py_ssize_t size, PyObject *o
             } else {
                 rc = fgw_buf_append(&self->line, p, eol - p);
                 if (rc == 0) rc = process_line(self, self->line.p, self->line.len, out);
-                self->line.len = 0;
+                fgw_buf_clear(&self->line, KEEP_BUF);
             }
             if (rc < 0) return -1;
         } else if (process_line(self, p, eol - p, out) < 0) {
@@ -281,7 +283,7 @@ static PyObject *scanner_close(ScannerObject *self, PyObject *unused) {
     }
     /* spec: "Once the end of the file is reached, any pending data must be discarded." */
     reset_block(self);
-    self->line.len = 0;
+    fgw_buf_clear(&self->line, KEEP_BUF);
     self->in_comment = 0;
     self->skip_lf = 0;
     return PyList_New(0);
