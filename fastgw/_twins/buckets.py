@@ -98,7 +98,8 @@ class BucketTable:
         self._buf = buf
         self._nslots: int = nslots
         self._seed: int = seed
-        self._lock = multiprocessing.Lock()
+        # the fork context unlinks the semaphore at once: no name to leak, no resource tracker process
+        self._lock = multiprocessing.get_context("fork").Lock()
 
     @classmethod
     def create(cls, slots: int, seed: int | None = None) -> BucketTable:
