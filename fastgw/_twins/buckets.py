@@ -29,6 +29,7 @@ VCLOCK_OFFSET: Final = 56
 KEY_MAX: Final = 64
 MAX_SLOTS: Final = 1 << 24
 AMOUNT_MAX: Final = 1 << 53
+CLOCK_MAX: Final = 1 << 62
 EMPTY, WRITING, READY = 0, 1, 2
 _MASK: Final = (1 << 64) - 1
 
@@ -176,7 +177,7 @@ class BucketTable:
 
     @staticmethod
     def _now(now_ns: int | None) -> int:
-        return time.monotonic_ns() if now_ns is None else _amount(now_ns, "now_ns", 0, (1 << 63) - 1)
+        return time.monotonic_ns() if now_ns is None else _amount(now_ns, "now_ns", 0, CLOCK_MAX)
 
     def try_take(self, h: int, n: int = 1, now_ns: int | None = None) -> bool:
         s = self._slot(h)

@@ -193,3 +193,18 @@ def test_bucket_key_digests_identities(impl: ModuleType) -> None:
     t = impl.BucketTable.create(4)
     long_identity = native.bucket_key(b"x" * 1000)
     assert t.bucket(long_identity, 1, 1, 1.0) == t.bucket(native.bucket_key(b"x" * 1000), 1, 1, 1.0)
+
+
+def test_extreme_specs_do_not_overflow() -> None:
+    """Largest amounts, longest interval, deepest debt: both implementations give the same times."""
+    results = []
+    for impl in (native.implementation("native"), native.implementation("python")):
+        t = impl.BucketTable.create(4)
+        h = t.bucket(b"k", 2**53, 1, 4e9, 0)
+        assert t.charge(h, 2**53, -(2**53), 0) == 0
+        assert t.charge(h, 2**53, -(2**53), 0) == -(2**53)
+        results.append((t.time_until(h, 2**53, 0), t.time_to_refill(h, 10**9), t.remaining(h, 2**62)))
+        with pytest.raises(ValueError):
+            t.remaining(h, 2**62 + 1)
+    assert results[0] == results[1]
+    assert results[0][0] == pytest.approx(2**54 * 4e9)
