@@ -37,7 +37,8 @@ typedef struct {
     fgw_buf id;           /* last event ID buffer: persists across events */
     fgw_buf name_key;     /* bytes behind name_str */
     PyObject *name_str;   /* decoded event name of the last dispatch, reused while equal */
-    PyObject *id_str;     /* decoded id, NULL until needed after a change */
+    PyObject *id_str;     /* decoded id buffer, NULL until needed after a change */
+    PyObject *committed_id; /* the source's "last event ID string": the id buffer at the last blank line */
     PyObject *retry;      /* the stream's latest reconnection time, NULL if never given */
     PyObject *block_retry; /* retry given in the current block */
     Py_ssize_t block_size; /* bytes of the current block's finished non-comment lines */
@@ -73,6 +74,13 @@ static PyObject *decode(const char *s, Py_ssize_t n) {
 }
 
 static int dispatch(ScannerObject *self, PyObject *out) {
+    /* spec, dispatch step 1: every blank line commits the last event ID buffer, data or not */
+    if (self->id.len == 0) {
+        Py_CLEAR(self->committed_id);
+    } else if (self->committed_id == NULL || self->committed_id != self->id_str) {
+        if (self->id_str == NULL && (self->id_str = decode(self->id.p, self->id.len)) == NULL) return -1;
+        Py_XSETREF(self->committed_id, Py_NewRef(self->id_str));
+    }
     if (self->data.len == 0) { /* spec: a block without data lines fires nothing */
         if (self->block_lines) self->empty_blocks++;
         reset_block(self);
@@ -93,16 +101,7 @@ static int dispatch(ScannerObject *self, PyObject *out) {
         }
         name = Py_NewRef(self->name_str);
     }
-    PyObject *id;
-    if (self->id.len == 0) {
-        id = Py_NewRef(Py_None);
-    } else {
-        if (self->id_str == NULL && (self->id_str = decode(self->id.p, self->id.len)) == NULL) {
-            Py_DECREF(name);
-            return -1;
-        }
-        id = Py_NewRef(self->id_str);
-    }
+    PyObject *id = Py_NewRef(self->committed_id ? self->committed_id : Py_None);
     PyObject *data = PyBytes_FromStringAndSize(self->data.p, self->data.len - 1); /* drop the last \n */
     PyObject *ev = data ? PyStructSequence_New(event_type) : NULL;
     if (ev == NULL) {
@@ -311,15 +310,14 @@ static void scanner_dealloc(ScannerObject *self) {
     fgw_buf_free(&self->name_key);
     Py_XDECREF(self->name_str);
     Py_XDECREF(self->id_str);
+    Py_XDECREF(self->committed_id);
     Py_XDECREF(self->retry);
     Py_XDECREF(self->block_retry);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static PyObject *scanner_get_last_event_id(ScannerObject *self, void *closure) {
-    if (self->id.len == 0) Py_RETURN_NONE;
-    if (self->id_str == NULL && (self->id_str = decode(self->id.p, self->id.len)) == NULL) return NULL;
-    return Py_NewRef(self->id_str);
+    return Py_NewRef(self->committed_id ? self->committed_id : Py_None);
 }
 
 static PyObject *scanner_get_retry(ScannerObject *self, void *closure) {
@@ -346,7 +344,7 @@ static PyMethodDef scanner_methods[] = {
 };
 
 static PyGetSetDef scanner_getset[] = {
-    {"last_event_id", (getter)scanner_get_last_event_id, NULL, "the last event ID buffer, None when empty", NULL},
+    {"last_event_id", (getter)scanner_get_last_event_id, NULL, "the id to resume from (Last-Event-ID): the id buffer as of the last blank line, None when empty", NULL},
     {"retry", (getter)scanner_get_retry, NULL, "the latest valid retry field of the stream, or None", NULL},
     {"empty_blocks", (getter)scanner_get_empty_blocks, NULL,
      "blocks ended by a blank line that had lines but no data line, so fired no event", NULL},
