@@ -208,3 +208,11 @@ def test_extreme_specs_do_not_overflow() -> None:
             t.remaining(h, 2**62 + 1)
     assert results[0] == results[1]
     assert results[0][0] == pytest.approx(2**54 * 4e9)
+
+
+def test_region_cannot_be_unmapped_while_a_table_uses_it(impl: ModuleType) -> None:
+    t = impl.BucketTable.create(4)
+    h = t.bucket(b"k", 3, 1, 1.0)
+    with pytest.raises(BufferError):
+        t.region.close()
+    assert t.try_take(h)
