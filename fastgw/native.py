@@ -34,7 +34,8 @@ _impl: Final = implementation(IMPLEMENTATION)
 # ---------------------------------------------------------------------------------------------------
 # Shared-memory token buckets (native/bucket_core.h, native/buckets.c; twin: fastgw/_twins/buckets.py)
 #
-#   table = BucketTable.create(slots)            # in the supervisor, before fork; fixed capacity
+#   table = BucketTable.create(slots)            # once, in the supervisor before the first fork; reloads
+#                                                # keep using it. Fixed capacity.
 #   h = table.bucket(key, max_tokens, tokens_per_fill, fill_interval_s)   # find or insert, any process
 #   table.try_take(h, n=1) -> bool; table.give_back(h, n); table.charge(h, n, floor) -> remaining
 #   table.remaining(h) -> int; table.time_to_refill(h) -> s; table.time_until(h, n) -> s (inf: never)
