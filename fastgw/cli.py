@@ -34,12 +34,10 @@ def _setup_logging(level: str, fmt: str) -> None:
 
 def _loader(path: str, text: str | None, buckets: BucketTable | None = None) -> Callable[[], Runtime]:
     """A callable building the Runtime from the file (re-read on every reload)."""
-    from fastgw.config.compile import compile_config
-    from fastgw.config.load import load_config
+    from fastgw.config.compile import load_runtime
 
     def load() -> Runtime:
-        cfg = load_config(path, text=text)
-        return compile_config(cfg, "<stdin>" if path == "-" else path, buckets)
+        return load_runtime(path, text, buckets)
 
     return load
 

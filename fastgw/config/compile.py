@@ -15,6 +15,8 @@ from typing import Any
 import msgspec
 
 import fastgw.config.schema as schema
+from fastgw.config.errors import ConfigError
+from fastgw.config.load import LoadedConfig, load
 from fastgw.backends.http import HttpBackend
 from fastgw.http.connection import HttpLimits
 from fastgw.http.headers import Headers
@@ -69,9 +71,27 @@ _SECRET_KEYS = frozenset({"key", "apiKey", "token", "secret", "password", "clien
 
 
 class CompileError(Exception):
+    """Errors as "key.path: message" lines; `located()` turns them into ConfigErrors with lines."""
+
     def __init__(self, errors: list[str]) -> None:
         super().__init__("\n".join(errors))
         self.errors = errors
+
+    def located(self, loaded: LoadedConfig) -> ConfigError:
+        issues = []
+        for e in self.errors:
+            path, _, message = e.partition(": ")
+            issues.append(loaded.source.issue_at(path, message))
+        return ConfigError(issues)
+
+
+def load_runtime(source: str, text: str | None = None, buckets: BucketTable | None = None) -> Runtime:
+    """Load, validate and compile a config file; every problem is a ConfigError with file:line."""
+    loaded = load(source, text=text)
+    try:
+        return compile_config(loaded.config, loaded.source.file, buckets)
+    except CompileError as exc:
+        raise exc.located(loaded) from None
 
 
 def compile_config(cfg: schema.Config, source: str = "<config>", buckets: BucketTable | None = None) -> Runtime:
@@ -82,7 +102,7 @@ def compile_config(cfg: schema.Config, source: str = "<config>", buckets: Bucket
     binds = tuple(_bind(b, i, ctx) for i, b in enumerate(cfg.binds))
     _unsupported_blocks(cfg, errors)
     if errors:
-        raise CompileError([f"{source}: {e}" for e in errors])
+        raise CompileError(errors)
     proc = cfg.config
     return Runtime(
         binds=binds,
@@ -90,7 +110,7 @@ def compile_config(cfg: schema.Config, source: str = "<config>", buckets: Bucket
         pool=PoolLimits(),
         addresses=_addresses(proc),
         log=_log_settings(proc),
-        drain_timeout=_drain_timeout(proc),
+        drain_timeout=cfg.http_limits().drain_timeout,
         source=source,
         dump=redacted_dump(cfg),
     )
@@ -345,28 +365,8 @@ def split_host_port(text: str) -> tuple[str, int]:
 
 # -- process-level settings ----------------------------------------------------------------------
 def _limits(cfg: schema.Config) -> HttpLimits:
-    proc = cfg.config
-    http = getattr(proc, "http", None) if proc is not None else None
-    base = HttpLimits()
-    values: dict[str, Any] = {}
-    if http is not None:
-        for f in msgspec.structs.fields(http):
-            v = getattr(http, f.name)
-            if v is not None and hasattr(base, f.name):
-                values[f.name] = v
-    fe = getattr(getattr(cfg, "frontend_policies", None), "http", None)
-    if fe is not None:
-        if getattr(fe, "max_buffer_size", None):
-            values.setdefault("max_body_bytes", fe.max_buffer_size)
-        if getattr(fe, "http1_max_headers", None):
-            values.setdefault("max_headers", fe.http1_max_headers)
-        if getattr(fe, "http1_idle_timeout", None):
-            values.setdefault("idle_timeout", fe.http1_idle_timeout)
-    return HttpLimits(**{**_asdict(base), **values})
-
-
-def _asdict(limits: HttpLimits) -> dict[str, Any]:
-    return {name: getattr(limits, name) for name in HttpLimits.__slots__}
+    spec = cfg.http_limits()
+    return HttpLimits(**{name: getattr(spec, name) for name in HttpLimits.__slots__ if hasattr(spec, name)})
 
 
 def _addresses(proc: Any) -> Addresses:
@@ -394,13 +394,6 @@ def _log_settings(proc: Any) -> LogSettings:
         level=getattr(logging_cfg, "level", None) or "info",
         format=getattr(logging_cfg, "format", None) or "text",
     )
-
-
-def _drain_timeout(proc: Any) -> float:
-    if proc is None:
-        return 30.0
-    v = getattr(proc, "connection_termination_deadline", None)
-    return float(v) if v else float(proc.http.drain_timeout)
 
 
 def redacted_dump(cfg: Any) -> dict[str, Any]:
