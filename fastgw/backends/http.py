@@ -41,7 +41,12 @@ class ProxyExchange(Exchange):
         ctx = self.ctx
         # our writer adds its own Date; the upstream's would be a duplicate
         kept = [(n, v) for n, v in strip_hop_by_hop(headers, nominated) if n != b"date"]
-        ctx.writer.start(status, ctx.response_headers(kept), length)
+        writer = ctx.writer
+        writer.cork()  # head + the body bytes of this same read leave in one write
+        writer.start(status, ctx.response_headers(kept), length)
+
+    def on_read_done(self) -> None:
+        self.ctx.writer.uncork()
 
     def on_body(self, chunk: bytes) -> None:
         if self.held:

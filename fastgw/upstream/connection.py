@@ -56,6 +56,9 @@ class Exchange:
     def on_error(self, exc: GatewayError) -> None:
         pass
 
+    def on_read_done(self) -> None:
+        """Called after each upstream read has been parsed (e.g. to flush corked writes)."""
+
     def _finish(self, exc: GatewayError | None) -> None:
         if self.done.done():
             return
@@ -122,6 +125,7 @@ class UpstreamConnection(asyncio.Protocol):
         ex.got_bytes = True
         try:
             self._parser.feed_data(data)
+            ex.on_read_done()
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
             self._fail(cause if isinstance(cause, GatewayError) else UpstreamProtocolError(str(cause)))

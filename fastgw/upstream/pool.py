@@ -60,6 +60,18 @@ class Pool:
         self._closed = False
 
     # -- acquire / release ----------------------------------------------------------------------
+    def take_idle(self, origin: Origin) -> UpstreamConnection | None:
+        """An idle connection to `origin` if one is ready (the common case, no await)."""
+        st = self._origins.get(origin)
+        if st is None:
+            return None
+        idle = st.idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn
+        return None
+
     async def acquire(self, origin: Origin) -> tuple[UpstreamConnection, bool]:
         """A connection to `origin` and whether it was reused from the idle list."""
         st = self._origins.get(origin)
