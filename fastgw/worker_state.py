@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastgw.runtime import Runtime
 from fastgw.telemetry.access_log import AccessLog
 from fastgw.upstream.pool import Pool
 
 
 class WorkerState:
-    __slots__ = ("access_log", "pool", "runtime", "worker_id")
+    __slots__ = ("access_log", "loop", "pool", "runtime", "worker_id")
 
     def __init__(self, runtime: Runtime, worker_id: int, access_log: AccessLog) -> None:
+        self.loop = asyncio.get_running_loop()
         self.runtime = runtime
         self.worker_id = worker_id
         self.pool = Pool(runtime.pool)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from fastgw.context import RequestContext
@@ -19,7 +18,7 @@ class ProxyExchange(Exchange):
     __slots__ = ("ctx", "held", "hold")
 
     def __init__(self, ctx: RequestContext, hold: frozenset[int] = frozenset()) -> None:
-        super().__init__(asyncio.get_running_loop())
+        super().__init__(ctx.worker.loop)
         self.ctx = ctx
         self.hold = hold  # statuses the caller may retry: don't commit them to the client
         self.held = False

@@ -15,9 +15,9 @@ from typing import Any
 import msgspec
 
 import fastgw.config.schema as schema
+from fastgw.backends.http import HttpBackend
 from fastgw.config.errors import ConfigError
 from fastgw.config.load import LoadedConfig, load
-from fastgw.backends.http import HttpBackend
 from fastgw.http.connection import HttpLimits
 from fastgw.http.headers import Headers
 from fastgw.native import BucketTable, bucket_key

@@ -57,10 +57,20 @@ def run(spec: WorkerSpec, inherited_fds: set[int]) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor turns Ctrl-C into SIGTERM
         loop = uvloop.new_event_loop()
         asyncio.set_event_loop(loop)
+        profile_dir = os.environ.get("FASTGW_PROFILE_DIR")  # developer aid: cProfile each worker
+        profiler = None
+        if profile_dir:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         try:
             code = loop.run_until_complete(_serve(spec))
         finally:
             loop.close()
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(os.path.join(profile_dir or ".", f"worker-{os.getpid()}.prof"))
     except BaseException:
         log.exception("worker %d failed to boot", spec.slot)
         code = EXIT_BOOT_ERROR

@@ -96,7 +96,7 @@ class AccessLog:
             parts += (" error=", _text(ctx.error.message), " reason=", ctx.error.reason)
         elif ctx.reason != "upstream":
             parts += (" reason=", ctx.reason)
-        parts += (" duration=", str(int((asyncio.get_running_loop().time() - req.start) * 1000)), "ms\n")
+        parts += (" duration=", str(int((ctx.worker.loop.time() - req.start) * 1000)), "ms\n")
         return "".join(parts).encode()
 
     def _prefix(self, ctx: RequestContext) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -159,7 +160,7 @@ class Pool:
             if not fut.done():
                 fut.set_result(conn)
                 return
-        conn.idle_since = asyncio.get_running_loop().time()
+        conn.idle_since = time.monotonic()
         st.idle.append(conn)
 
     def connection_closed(self, conn: UpstreamConnection) -> None:
@@ -217,8 +218,7 @@ class Pool:
 
     def _sweep(self) -> None:
         self._sweeper = None
-        loop = asyncio.get_running_loop()
-        cutoff = loop.time() - self.limits.idle_timeout
+        cutoff = time.monotonic() - self.limits.idle_timeout
         for st in self._origins.values():
             while st.idle and st.idle[0].idle_since < cutoff:
                 st.idle.pop(0).close()
