@@ -79,9 +79,18 @@ def serve(path: str, workers: int | None, log_level: str | None, log_format: str
             return replace(rt, log=replace(rt.log, format=log_format or rt.log.format))
 
         load = load_with_overrides
+    from fastgw.telemetry import metrics
+
     n = workers or os.cpu_count() or 1
+    own_dir = not os.environ.get(metrics.ENV)
+    metrics_dir = metrics.prepare_dir()  # before any fork: workers share it
     sup = Supervisor(load, n, watch=path if watch and path != "-" else None)
-    sys.exit(sup.run())
+    try:
+        code = sup.run()
+    finally:
+        if own_dir:
+            metrics.remove_dir(metrics_dir)
+    sys.exit(code)
 
 
 @main.command()

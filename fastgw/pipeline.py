@@ -46,6 +46,7 @@ async def handle(worker: WorkerState, bind: BindRuntime, req: Request, writer: R
     finally:
         for hook in ctx.finish_hooks:
             hook(ctx)
+        worker.metrics.record(ctx, worker.loop.time() - req.start)
         worker.access_log.record(ctx)
 
 

@@ -101,13 +101,14 @@ def compile_config(cfg: schema.Config, source: str = "<config>", buckets: Bucket
     ctx = _Compile(buckets if buckets is not None else BucketTable.create(1024), errors)
     binds = tuple(_bind(b, i, ctx) for i, b in enumerate(cfg.binds))
     _unsupported_blocks(cfg, errors)
+    _unsupported_process(cfg, errors)
     if errors:
         raise CompileError(errors)
     proc = cfg.config
     return Runtime(
         binds=binds,
         limits=_limits(cfg),
-        pool=PoolLimits(),
+        pool=_pool_limits(cfg.config),
         addresses=_addresses(proc),
         log=_log_settings(proc),
         drain_timeout=cfg.http_limits().drain_timeout,
@@ -127,6 +128,42 @@ def _unsupported_blocks(cfg: schema.Config, errors: list[str]) -> None:
 class _Compile:
     buckets: BucketTable
     errors: list[str]
+
+
+def _unsupported_process(cfg: schema.Config, errors: list[str]) -> None:
+    """Process and frontend settings that would change behaviour but are not implemented yet."""
+    proc = cfg.config
+    if proc is not None:
+        if proc.tracing is not None:
+            errors.append("config.tracing: not supported yet: tracing")
+        if proc.metrics is not None and (proc.metrics.fields is not None or proc.metrics.remove):
+            errors.append("config.metrics: not supported yet: custom metric labels and removal")
+        if proc.logging is not None and (proc.logging.fields is not None or proc.logging.filter is not None):
+            errors.append("config.logging: not supported yet: access-log fields and filter")
+        if proc.backend is not None and proc.backend.keepalives is not None:
+            errors.append("config.backend.keepalives: not supported yet: keepalives")
+    fe = cfg.frontend_policies
+    if fe is not None:
+        for f in msgspec.structs.fields(fe):
+            if f.name != "http" and getattr(fe, f.name) is not None:
+                errors.append(f"frontendPolicies.{f.encode_name}: not supported yet: {f.encode_name}")
+    if cfg.policies:
+        errors.append("policies: not supported yet: detached policies")
+    if cfg.backends:
+        errors.append("backends: not supported yet: named backends")
+
+
+def _pool_limits(proc: Any) -> PoolLimits:
+    base = PoolLimits()
+    pool = proc.backend if proc is not None else None
+    if pool is None:
+        return base
+    return PoolLimits(
+        max_connections=base.max_connections,
+        max_per_origin=pool.pool_max_size or base.max_per_origin,
+        idle_timeout=pool.pool_idle_timeout,
+        connect_timeout=pool.connect_timeout,
+    )
 
 
 # -- binds, listeners, routes ------------------------------------------------------------------

@@ -94,7 +94,7 @@ async def _serve(spec: WorkerSpec) -> int:
     states: list[ServerState] = []
     servers: list[asyncio.Server] = []  # traffic listeners; management ones stay open while draining
     binds = {b.port: b for b in runtime.binds}
-    mgmt = _management(runtime, spec.status)
+    mgmt = _management(runtime, spec.status, worker)
     for (host, port), sock in spec.sockets.items():
         handler = mgmt.get((host, port))
         if handler is None:
@@ -138,13 +138,13 @@ def _bind_handler(worker: WorkerState, bind: BindRuntime) -> Handler:
     return handle
 
 
-def _management(runtime: Runtime, status: StatusRegion) -> dict[tuple[str, int], Handler]:
+def _management(runtime: Runtime, status: StatusRegion, worker: WorkerState) -> dict[tuple[str, int], Handler]:
     out: dict[tuple[str, int], Handler] = {}
     a = runtime.addresses
     if a.readiness:
         out[parse_addr(a.readiness)] = admin.readiness_handler(status)
     if a.stats:
-        out[parse_addr(a.stats)] = admin.stats_handler(None)
+        out[parse_addr(a.stats)] = admin.stats_handler(worker.metrics)
     if a.admin:
         out[parse_addr(a.admin)] = admin.admin_handler(runtime, status)
     return out
