@@ -83,7 +83,10 @@ def main() -> None:
         special_tokens={},
     )
     vocab = Vocabulary.load(path, native=True)
-    print(f"{'text':8} {'MB':>5} {'tokens':>8} {'tiktoken':>9} {'fastgw':>8} {'ratio':>6} {'stream20':>8} {'estimate':>8}")
+    print(
+        f"{'text':8} {'MB':>5} {'tokens':>8} {'tiktoken':>9} {'fastgw':>8} {'ratio':>6}"
+        f" {'stream20':>8} {'estimate':>8}"
+    )
     for name, text in texts(args.size).items():
         exact = len(enc.encode_ordinary(text))
         if vocab.count(text) != exact:
