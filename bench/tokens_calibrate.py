@@ -32,6 +32,7 @@ PUNCT_MAX = 12
 def corpus() -> dict[str, list[str]]:
     stdlib = sysconfig.get_paths()["stdlib"]
     py_files = sorted(glob.glob(os.path.join(stdlib, "*.py")))[:120]
+    sites = [p for p in sys.path if p.endswith("site-packages")]
     code, prose = [], []
     for path in py_files:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -46,15 +47,18 @@ def corpus() -> dict[str, list[str]]:
                 doc = ast.get_docstring(node)
                 if doc and len(doc) > 200:
                     prose.append(doc)
-    for path in sorted(glob.glob(os.path.join(sysconfig.get_paths()["purelib"], "*.dist-info", "METADATA"))):
+    metadata = sorted({f for site in sites for f in glob.glob(os.path.join(site, "*.dist-info", "METADATA"))})
+    for path in metadata:
         with open(path, encoding="utf-8", errors="replace") as f:
             body = f.read().partition("\n\n")[2]
         # Package descriptions: Markdown/reST prose; keep the paragraphs that read like sentences.
         prose += [p for p in body.split("\n\n") if p.count(". ") >= 2 and "```" not in p and "    " not in p]
     code += [pathlib.Path(p).read_text(errors="replace") for p in sorted(glob.glob("/usr/include/*.h"))[:60]]
-    site = sysconfig.get_paths()["purelib"]
+    json_paths = sorted(
+        {f for site in sites for f in glob.glob(os.path.join(site, "**", "*.json"), recursive=True)}
+    )
     json_texts = []
-    for path in sorted(glob.glob(os.path.join(site, "**", "*.json"), recursive=True))[:400]:
+    for path in json_paths[:: max(1, len(json_paths) // 400)]:
         try:
             with open(path, encoding="utf-8") as f:
                 obj = json.load(f)

@@ -193,6 +193,8 @@ static int vocab_parse(VocabObject *v, const uint8_t *data, Py_ssize_t size) {
         }
         pos = end + 1;
     }
+    uint8_t *fit = PyMem_Realloc(v->bytes, (size_t)used + 1); /* decoded tokens are ~45% of the file */
+    if (fit != NULL) v->bytes = fit;
     if (v->n_entries < 256) {
         PyErr_SetString(PyExc_ValueError, "vocabulary has fewer than 256 tokens: not a byte-level BPE rank file");
         return -1;
@@ -237,7 +239,7 @@ static int vocab_parse(VocabObject *v, const uint8_t *data, Py_ssize_t size) {
 
 /* ---------------------------------------------------------------- byte-pair merge */
 
-#define BPE_STACK 24
+#define BPE_STACK 12
 #define LONG_LOCAL 256 /* pieces up to this long merge without malloc */
 
 /* Ranks of 2-byte strings and of 3-byte UTF-8 characters come from direct tables: CJK text is made
@@ -277,33 +279,29 @@ static Py_ssize_t bpe_merge_short(const VocabObject *v, const uint8_t *p, Py_ssi
 }
 
 /* The same merge order for long pieces (CJK sentences, long runs) in O(n log n): parts form a
- * linked list over byte offsets; a min-heap holds (rank << 32 | left part's offset), so ties pop
- * leftmost; a stale entry is recognised by its part's version, bumped whenever the pair changes. */
-typedef struct {
-    uint64_t key;
-    uint32_t ver;
-} HeapItem;
-
-static void heap_push(HeapItem *h, Py_ssize_t *len, uint64_t key, uint32_t ver) {
+ * linked list over byte offsets; a min-heap holds rank << 32 | left part's offset, so ties pop
+ * leftmost. An entry is stale unless cur[left] still holds its rank: ranks name distinct byte
+ * strings, and once a part merges its next pair is a longer string, so a stale entry never
+ * matches. */
+static void heap_push(uint64_t *h, Py_ssize_t *len, uint64_t key) {
     Py_ssize_t i = (*len)++;
     while (i > 0) {
         Py_ssize_t up = (i - 1) / 2;
-        if (h[up].key <= key) break;
+        if (h[up] <= key) break;
         h[i] = h[up];
         i = up;
     }
-    h[i].key = key;
-    h[i].ver = ver;
+    h[i] = key;
 }
 
-static HeapItem heap_pop(HeapItem *h, Py_ssize_t *len) {
-    HeapItem top = h[0], last = h[--(*len)];
+static uint64_t heap_pop(uint64_t *h, Py_ssize_t *len) {
+    uint64_t top = h[0], last = h[--(*len)];
     Py_ssize_t i = 0, n = *len;
     for (;;) {
         Py_ssize_t c = 2 * i + 1;
         if (c >= n) break;
-        if (c + 1 < n && h[c + 1].key < h[c].key) c++;
-        if (last.key <= h[c].key) break;
+        if (c + 1 < n && h[c + 1] < h[c]) c++;
+        if (last <= h[c]) break;
         h[i] = h[c];
         i = c;
     }
@@ -312,44 +310,39 @@ static HeapItem heap_pop(HeapItem *h, Py_ssize_t *len) {
 }
 
 static Py_ssize_t bpe_merge_long(const VocabObject *v, const uint8_t *p, Py_ssize_t n) {
-    /* next/prev: neighbouring part starts (n = end); ver: version of the pair starting here. */
+    /* next/prev: neighbouring part starts (n = end); cur: rank of the pair starting here. */
     size_t words = ((size_t)(n + 1) * 3 + 1) & ~(size_t)1, items = (size_t)n * 3 + 1;
-    size_t bytes = words * sizeof(uint32_t) + items * sizeof(HeapItem);
-    uint64_t local[(LONG_LOCAL + 1) * 8];
-    uint32_t *mem = n <= LONG_LOCAL ? (uint32_t *)local : PyMem_Malloc(bytes);
+    uint64_t local[(LONG_LOCAL + 1) * 5];
+    uint32_t *mem = n <= LONG_LOCAL ? (uint32_t *)local : PyMem_Malloc(words * sizeof(uint32_t) + items * 8);
     if (mem == NULL) return -1;
-    uint32_t *next = mem, *prev = mem + n + 1, *ver = mem + 2 * (n + 1);
-    HeapItem *heap = (HeapItem *)(mem + words);
+    uint32_t *next = mem, *prev = mem + n + 1, *cur = mem + 2 * (n + 1);
+    uint64_t *heap = (uint64_t *)(mem + words);
     Py_ssize_t heap_len = 0, parts = n;
     for (Py_ssize_t k = 0; k <= n; k++) {
         next[k] = (uint32_t)k + 1;
         prev[k] = k ? (uint32_t)k - 1 : 0;
-        ver[k] = 0;
+        cur[k] = NO_RANK;
     }
     for (Py_ssize_t k = 0; k + 1 < n; k++) {
-        uint32_t r = lookup_rank(v, p + k, 2);
-        if (r != NO_RANK) heap_push(heap, &heap_len, (uint64_t)r << 32 | (uint64_t)k, 0);
+        uint32_t r = cur[k] = lookup_rank(v, p + k, 2);
+        if (r != NO_RANK) heap_push(heap, &heap_len, (uint64_t)r << 32 | (uint64_t)k);
     }
     while (heap_len > 0) {
-        HeapItem it = heap_pop(heap, &heap_len);
-        uint32_t left = (uint32_t)it.key;
-        if (it.ver != ver[left]) continue;
+        uint64_t it = heap_pop(heap, &heap_len);
+        uint32_t left = (uint32_t)it;
+        if (cur[left] != (uint32_t)(it >> 32)) continue;
         uint32_t right = next[left], after = next[right];
         next[left] = after;
         if (after < (uint32_t)n) prev[after] = left;
-        ver[right] = UINT32_MAX; /* dead: no entry can match */
+        cur[right] = NO_RANK; /* dead */
         parts--;
-        uint32_t end = after < (uint32_t)n ? next[after] : 0;
-        ver[left]++;
-        if (after < (uint32_t)n) {
-            uint32_t r = lookup_rank(v, p + left, end - left);
-            if (r != NO_RANK) heap_push(heap, &heap_len, (uint64_t)r << 32 | left, ver[left]);
-        }
+        uint32_t r = NO_RANK;
+        if (after < (uint32_t)n) r = lookup_rank(v, p + left, next[after] - left);
+        if ((cur[left] = r) != NO_RANK) heap_push(heap, &heap_len, (uint64_t)r << 32 | left);
         if (left > 0) {
             uint32_t before = prev[left];
-            ver[before]++;
-            uint32_t r = lookup_rank(v, p + before, after - before);
-            if (r != NO_RANK) heap_push(heap, &heap_len, (uint64_t)r << 32 | before, ver[before]);
+            r = cur[before] = lookup_rank(v, p + before, after - before);
+            if (r != NO_RANK) heap_push(heap, &heap_len, (uint64_t)r << 32 | before);
         }
     }
     if (mem != (uint32_t *)local) PyMem_Free(mem);
@@ -652,8 +645,8 @@ static PyObject *vocab_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     else if (strcmp(pattern, "o200k_base") == 0) pat = PATTERN_O200K;
     else {
         PyBuffer_Release(&data);
-        return PyErr_Format(PyExc_ValueError, "unknown split pattern %R: expected cl100k_base or o200k_base",
-                            PyTuple_GET_ITEM(args, 1));
+        return PyErr_Format(PyExc_ValueError, "unknown split pattern '%.100s': expected cl100k_base or o200k_base",
+                            pattern);
     }
     VocabObject *self = (VocabObject *)type->tp_alloc(type, 0);
     if (self == NULL) {
