@@ -93,7 +93,9 @@ class Vocabulary:
         self._impl = impl
 
     @classmethod
-    def from_bytes(cls, data: bytes, pattern: str = "cl100k_base", *, native: bool | None = None) -> Vocabulary:
+    def from_bytes(
+        cls, data: bytes, pattern: str = "cl100k_base", *, native: bool | None = None
+    ) -> Vocabulary:
         """native=None picks the C implementation when available; True requires it; False the twin."""
         if pattern not in PATTERNS:
             raise ValueError(f"unknown split pattern {pattern!r}: expected one of {', '.join(PATTERNS)}")
@@ -105,7 +107,9 @@ class Vocabulary:
         return cls(ext.Vocabulary(data, pattern))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], pattern: str = "cl100k_base", *, native: bool | None = None) -> Vocabulary:
+    def load(
+        cls, path: str | os.PathLike[str], pattern: str = "cl100k_base", *, native: bool | None = None
+    ) -> Vocabulary:
         """Reads a `.tiktoken` rank file (`<base64 token> <rank>` per line)."""
         with open(path, "rb") as f:
             data = f.read()
