@@ -19,9 +19,7 @@ from fastgw.native_errors import BucketTableFull, SSEEventTooLarge
 
 ImplementationName = Literal["native", "python"]
 
-IMPLEMENTATION: Final[ImplementationName] = (
-    "python" if os.environ.get("FASTGW_NO_NATIVE") == "1" else "native"
-)
+IMPLEMENTATION: Final[ImplementationName] = "python" if os.environ.get("FASTGW_NO_NATIVE") == "1" else "native"
 
 
 def implementation(name: ImplementationName) -> ModuleType:
@@ -98,3 +96,16 @@ __all__ = [
     "bucket_key",
     "implementation",
 ]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Token counting (native/tokens.c and tokens_*.h; twin: fastgw/tokens_twin.py; API: fastgw/tokens.py)
+#
+#   fastgw.tokens.Vocabulary.load(path, "cl100k_base").count(text) / .stream().feed(delta)
+#   fastgw.tokens.estimate_tokens(text)          # no rank file needed
+# ---------------------------------------------------------------------------------------------------
+
+
+def native_tokens() -> ModuleType | None:
+    """The extension for fastgw.tokens, or None when the twins are selected (FASTGW_NO_NATIVE=1)."""
+    return _impl if IMPLEMENTATION == "native" else None

@@ -16,9 +16,10 @@ used when the extension is missing or FASTGW_NO_NATIVE=1.
 from __future__ import annotations
 
 import os
-from typing import Protocol
+from typing import Protocol, cast
 
 from fastgw import tokens_twin
+from fastgw.native import native_tokens
 
 PATTERNS = tokens_twin.PATTERNS
 
@@ -43,20 +44,10 @@ class _NativeTokens(Protocol):
     def estimate_tokens(self, text: str, /) -> int: ...
 
 
-# --- Moves to fastgw/native.py (the only module that imports the extension) once both land. ---
 def _native_tokens() -> _NativeTokens | None:
-    """The C implementation, or None when FASTGW_NO_NATIVE=1 or the extension is not built."""
-    if os.environ.get("FASTGW_NO_NATIVE") == "1":
-        return None
-    try:
-        from fastgw import _native  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    native: _NativeTokens = _native
-    return native
-
-
-# --- end of what moves ---
+    """The C implementation, or None when FASTGW_NO_NATIVE=1 (the twin is used then)."""
+    impl = native_tokens()
+    return cast(_NativeTokens, impl) if impl is not None else None
 
 
 class TokenStream:
@@ -93,9 +84,7 @@ class Vocabulary:
         self._impl = impl
 
     @classmethod
-    def from_bytes(
-        cls, data: bytes, pattern: str = "cl100k_base", *, native: bool | None = None
-    ) -> Vocabulary:
+    def from_bytes(cls, data: bytes, pattern: str = "cl100k_base", *, native: bool | None = None) -> Vocabulary:
         """native=None picks the C implementation when available; True requires it; False the twin."""
         if pattern not in PATTERNS:
             raise ValueError(f"unknown split pattern {pattern!r}: expected one of {', '.join(PATTERNS)}")
