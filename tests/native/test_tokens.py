@@ -227,13 +227,24 @@ def test_bad_vocabulary_files_are_rejected(tmp_path: pathlib.Path, native: bool)
     assert Vocabulary.load(tmp_path / "v.tiktoken", native=native).count("ab") == 2
 
 
-def test_no_native_env_selects_the_twin(path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FASTGW_NO_NATIVE", "1")
-    assert not Vocabulary.load(path).native
-    with pytest.raises(RuntimeError):
-        Vocabulary.load(path, native=True)
-    monkeypatch.delenv("FASTGW_NO_NATIVE")
-    assert Vocabulary.load(path).native
+def test_no_native_env_selects_the_twin(path: pathlib.Path) -> None:
+    # fastgw.native picks the implementation once, at import: check it in fresh interpreters
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from fastgw.tokens import Vocabulary; v = Vocabulary.load(sys.argv[1]); print(v.native)\n"
+        "try:\n    Vocabulary.load(sys.argv[1], native=True); print('native-ok')\n"
+        "except RuntimeError:\n    print('no-native')"
+    )
+    import os
+
+    env = {**os.environ, "FASTGW_NO_NATIVE": "1"}
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env, timeout=60)
+    assert out.stdout.split() == ["False", "no-native"], out.stderr
+    env.pop("FASTGW_NO_NATIVE")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env, timeout=60)
+    assert out.stdout.split() == ["True", "native-ok"], out.stderr
 
 
 def test_streams_release_memory_and_references(path: pathlib.Path) -> None:
