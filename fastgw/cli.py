@@ -115,27 +115,18 @@ def version() -> None:
     click.echo(f"fastgw {__version__}")
 
 
-@main.command("fake-provider")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=4010, show_default=True)
-@click.option("--token-latency", default="0ms", help="Delay between streamed tokens, e.g. 5ms.")
-@click.option("--ttft", default="0ms", help="Delay before the first token.")
-@click.option("--error-rate", type=float, default=0.0, help="Fraction of requests answered with a 5xx.")
-@click.option("--require-key", default=None, help="Answer 401 unless this API key is sent.")
-def fake_provider(
-    host: str, port: int, token_latency: str, ttft: str, error_rate: float, require_key: str | None
-) -> None:
-    """Run the bundled fake LLM provider (OpenAI + Anthropic wire formats)."""
-    from fastgw.config.duration import parse_duration
-    from fastgw.devtools.fake_provider import FakeOptions, run
+@main.command(
+    "fake-provider",
+    context_settings={"ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def fake_provider(args: tuple[str, ...]) -> None:
+    """Run the bundled fake LLM provider (OpenAI + Anthropic wire formats); --help lists options:
+    --host, --port, --token-latency 5ms, --ttft 200ms, --error-rate 0.1, --require-key K, --tokens N."""
+    from fastgw.devtools.fake_provider import main as fake_main
 
-    opts = FakeOptions(
-        token_latency=parse_duration(token_latency),
-        ttft=parse_duration(ttft),
-        error_rate=error_rate,
-        require_key=require_key,
-    )
-    run(host, port, opts)
+    fake_main(list(args))
 
 
 @main.command()
