@@ -545,8 +545,8 @@ def test_token_latency_paces_the_stream(oai: openai.OpenAI) -> None:
     arrivals = [time.monotonic() - started for c in stream if c.choices and c.choices[0].delta.content]
     assert len(arrivals) == 6
     assert arrivals[0] >= 0.055
-    # Lower bounds only: the server cannot send the last token before TTFT + 5 gaps have passed.
-    assert arrivals[-1] >= 0.060 + 5 * 0.030
+    # Lower bounds only (5% slack for ms-granular loop timers): no last token before TTFT + 5 gaps.
+    assert arrivals[-1] >= 0.95 * (0.060 + 5 * 0.030)
 
 
 def is_connection_cut(error: BaseException) -> bool:
