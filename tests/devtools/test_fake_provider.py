@@ -630,3 +630,12 @@ def test_fail_next_queues_failures_then_recovers(fake: FakeServer) -> None:
     assert statuses[0].headers["retry-after"] == "1"
     assert statuses[0].json()["error"]["type"] == "server_error"
     assert raw("POST", f"{fake.base_url}/_fake/fail-next", {"status": 200}).status == 400
+
+
+def test_embeddings_token_id_inputs(fake: FakeServer) -> None:
+    headers = {"authorization": f"Bearer {KEY}"}
+    flat = raw("POST", f"{fake.base_url}/v1/embeddings", {"model": "e", "input": [1, 2, 3]}, headers)
+    nested = raw("POST", f"{fake.base_url}/v1/embeddings", {"model": "e", "input": [[1, 2, 3], [4]]}, headers)
+    assert len(flat.json()["data"]) == 1
+    assert len(nested.json()["data"]) == 2
+    assert flat.json()["data"][0]["embedding"] == nested.json()["data"][0]["embedding"]
