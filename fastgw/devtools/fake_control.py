@@ -18,6 +18,7 @@ from aiohttp import web
 
 Dialect = Literal["openai", "anthropic"]
 
+MAX_TOKENS = 100_000
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s|m)?\s*$")
 _UNIT_SECONDS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
 
@@ -88,6 +89,8 @@ class Control:
         latency_ms = _header_number(headers, "x-fake-token-latency-ms")
         ttft_ms = _header_number(headers, "x-fake-ttft-ms")
         tokens = _header_number(headers, "x-fake-tokens")
+        if tokens is not None and tokens > MAX_TOKENS:
+            raise ControlError(f"header x-fake-tokens: at most {MAX_TOKENS}")
         fail_after = _header_number(headers, "x-fake-fail-after-tokens")
         return cls(
             status=None if status is None else int(status),
