@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastgw.context import RequestContext
-from fastgw.http.headers import Headers, strip_hop_by_hop
+from fastgw.http.headers import HOP_BY_HOP, Headers, connection_tokens, strip_hop_by_hop
 from fastgw.upstream.client import request_head, send
 from fastgw.upstream.connection import Exchange
 from fastgw.upstream.pool import Origin
+
+_RESPONSE_DROP = HOP_BY_HOP | {b"date"}
 
 
 class ProxyExchange(Exchange):
@@ -29,17 +31,19 @@ class ProxyExchange(Exchange):
             self.held = True
             return
         length: int | None = None
+        nominated: bytes | None = None
+        kept: Headers = []
         for n, v in headers:
-            if n == b"content-length":
-                length = int(v)
-                break
-        nominated = None
-        for n, v in headers:
-            if n == b"connection":
-                nominated = {t.strip().lower() for t in v.split(b",")}
+            if n in _RESPONSE_DROP:  # hop-by-hop, framing we redo, and Date (ours is added)
+                if n == b"content-length":
+                    length = int(v)
+                elif n == b"connection":
+                    nominated = v
+            else:
+                kept.append((n, v))
+        if nominated is not None:
+            kept = strip_hop_by_hop(kept, connection_tokens(nominated))
         ctx = self.ctx
-        # our writer adds its own Date; the upstream's would be a duplicate
-        kept = [(n, v) for n, v in strip_hop_by_hop(headers, nominated) if n != b"date"]
         writer = ctx.writer
         writer.cork()  # head + the body bytes of this same read leave in one write
         writer.start(status, ctx.response_headers(kept), length)

@@ -7,7 +7,7 @@ import asyncio
 import ssl
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastgw.errors import UpstreamConnectError, UpstreamTimeout
 from fastgw.upstream.connection import UpstreamConnection
@@ -26,6 +26,15 @@ class Origin:
     ca: str | None = None  # a CA bundle file instead of the system roots
     cert: str | None = None  # client certificate (mTLS)
     key: str | None = None
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        # pool lookups hash the origin on every request: compute it once
+        fields = (self.host, self.port, self.tls, self.sni, self.verify, self.verify_host, self.ca, self.cert, self.key)
+        object.__setattr__(self, "_hash", hash(fields))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def authority(self) -> str:
