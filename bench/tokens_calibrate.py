@@ -16,6 +16,7 @@ import collections
 import glob
 import json
 import os
+import pathlib
 import sys
 import sysconfig
 
@@ -31,6 +32,7 @@ PUNCT_MAX = 12
 def corpus() -> dict[str, list[str]]:
     stdlib = sysconfig.get_paths()["stdlib"]
     py_files = sorted(glob.glob(os.path.join(stdlib, "*.py")))[:120]
+    sites = [p for p in sys.path if p.endswith("site-packages")]
     code, prose = [], []
     for path in py_files:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -45,15 +47,18 @@ def corpus() -> dict[str, list[str]]:
                 doc = ast.get_docstring(node)
                 if doc and len(doc) > 200:
                     prose.append(doc)
-    for path in sorted(glob.glob(os.path.join(sysconfig.get_paths()["purelib"], "*.dist-info", "METADATA"))):
+    metadata = sorted({f for site in sites for f in glob.glob(os.path.join(site, "*.dist-info", "METADATA"))})
+    for path in metadata:
         with open(path, encoding="utf-8", errors="replace") as f:
             body = f.read().partition("\n\n")[2]
         # Package descriptions: Markdown/reST prose; keep the paragraphs that read like sentences.
         prose += [p for p in body.split("\n\n") if p.count(". ") >= 2 and "```" not in p and "    " not in p]
-    code += [open(p, errors="replace").read() for p in sorted(glob.glob("/usr/include/*.h"))[:60]]
-    site = sysconfig.get_paths()["purelib"]
+    code += [pathlib.Path(p).read_text(errors="replace") for p in sorted(glob.glob("/usr/include/*.h"))[:60]]
+    json_paths = sorted(
+        {f for site in sites for f in glob.glob(os.path.join(site, "**", "*.json"), recursive=True)}
+    )
     json_texts = []
-    for path in sorted(glob.glob(os.path.join(site, "**", "*.json"), recursive=True))[:400]:
+    for path in json_paths[:: max(1, len(json_paths) // 400)]:
         try:
             with open(path, encoding="utf-8") as f:
                 obj = json.load(f)
@@ -62,7 +67,7 @@ def corpus() -> dict[str, list[str]]:
         text = json.dumps(obj, indent=2 if len(json_texts) % 2 else None)
         json_texts.append(text[:20000])
     cjk = [
-        open(p, encoding="utf-8").read()
+        pathlib.Path(p).read_text(encoding="utf-8")
         for p in sorted(glob.glob(os.path.join(stdlib, "test", "cjkencodings", "*-utf8.txt")))
     ]
     return {"prose": prose, "code": code, "json": json_texts, "cjk": cjk}
@@ -99,12 +104,18 @@ def main() -> None:
             seen = words.get((mixed_case, length), [])
             table.append(round(sum(seen) / len(seen), 3) if len(seen) >= 20 else None)
         print(f"WORD[{mixed_case}] =", table)
-    print("PUNCT =", [round(sum(v) / len(v), 3) if v else None for v in (puncts[k] for k in range(PUNCT_MAX + 1))])
+    print(
+        "PUNCT =",
+        [round(sum(v) / len(v), 3) if v else None for v in (puncts[k] for k in range(PUNCT_MAX + 1))],
+    )
     print("SPACE =", [round(sum(v) / len(v), 3) if v else None for v in (spaces[k] for k in range(5))])
     # No intercept: a piece's cost is what its characters cost (a lone CJK comma is one token).
     fit, *_ = np.linalg.lstsq(np.array(rows)[:, 1:], np.array(targets, dtype=float), rcond=None)
     print("GROUP (intercept 0) =", [0, *(round(float(x), 3) for x in fit)])
-    print(f"{len(targets)} non-ASCII pieces; prose {sum(map(len, texts_by_kind['prose']))} chars", file=sys.stderr)
+    print(
+        f"{len(targets)} non-ASCII pieces; prose {sum(map(len, texts_by_kind['prose']))} chars",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

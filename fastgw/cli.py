@@ -6,11 +6,19 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from fastgw import __version__
+
+if TYPE_CHECKING:
+    from fastgw.native import BucketTable
+    from fastgw.runtime import Runtime
+
+BUCKET_SLOTS = 16384
 
 LOG_LEVELS = click.Choice(["trace", "debug", "info", "warn", "warning", "error"], case_sensitive=False)
 
@@ -24,14 +32,12 @@ def _setup_logging(level: str, fmt: str) -> None:
     logging.basicConfig(level=lvl, format=f, stream=sys.stderr)
 
 
-def _loader(path: str, text: str | None):  # type: ignore[no-untyped-def]
+def _loader(path: str, text: str | None, buckets: BucketTable | None = None) -> Callable[[], Runtime]:
     """A callable building the Runtime from the file (re-read on every reload)."""
-    from fastgw.config.compile import compile_config
-    from fastgw.config.load import load_config
+    from fastgw.config.compile import load_runtime
 
-    def load():  # type: ignore[no-untyped-def]
-        cfg = load_config(path, text=text)
-        return compile_config(cfg, "<stdin>" if path == "-" else path)
+    def load() -> Runtime:
+        return load_runtime(path, text, buckets)
 
     return load
 
@@ -51,10 +57,12 @@ def serve(path: str, workers: int | None, log_level: str | None, log_format: str
     """Run the gateway: a supervisor and N worker processes."""
     from fastgw.config.compile import CompileError
     from fastgw.config.load import ConfigError
+    from fastgw.native import BucketTable
     from fastgw.process.supervisor import Supervisor
 
     text = sys.stdin.read() if path == "-" else None
-    load = _loader(path, text)
+    # created before any fork: every worker (and every reload) shares the same buckets
+    load = _loader(path, text, BucketTable.create(BUCKET_SLOTS))
     try:
         runtime = load()
     except (ConfigError, CompileError) as exc:
@@ -66,14 +74,23 @@ def serve(path: str, workers: int | None, log_level: str | None, log_format: str
 
         base = load
 
-        def load_with_overrides():  # type: ignore[no-untyped-def]
+        def load_with_overrides() -> Runtime:
             rt = base()
             return replace(rt, log=replace(rt.log, format=log_format or rt.log.format))
 
         load = load_with_overrides
+    from fastgw.telemetry import metrics
+
     n = workers or os.cpu_count() or 1
+    own_dir = not os.environ.get(metrics.ENV)
+    metrics_dir = metrics.prepare_dir()  # before any fork: workers share it
     sup = Supervisor(load, n, watch=path if watch and path != "-" else None)
-    sys.exit(sup.run())
+    try:
+        code = sup.run()
+    finally:
+        if own_dir:
+            metrics.remove_dir(metrics_dir)
+    sys.exit(code)
 
 
 @main.command()
@@ -98,27 +115,18 @@ def version() -> None:
     click.echo(f"fastgw {__version__}")
 
 
-@main.command("fake-provider")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=4010, show_default=True)
-@click.option("--token-latency", default="0ms", help="Delay between streamed tokens, e.g. 5ms.")
-@click.option("--ttft", default="0ms", help="Delay before the first token.")
-@click.option("--error-rate", type=float, default=0.0, help="Fraction of requests answered with a 5xx.")
-@click.option("--require-key", default=None, help="Answer 401 unless this API key is sent.")
-def fake_provider(
-    host: str, port: int, token_latency: str, ttft: str, error_rate: float, require_key: str | None
-) -> None:
-    """Run the bundled fake LLM provider (OpenAI + Anthropic wire formats)."""
-    from fastgw.config.duration import parse_duration
-    from fastgw.devtools.fake_provider import FakeOptions, run
+@main.command(
+    "fake-provider",
+    context_settings={"ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def fake_provider(args: tuple[str, ...]) -> None:
+    """Run the bundled fake LLM provider (OpenAI + Anthropic wire formats); --help lists options:
+    --host, --port, --token-latency 5ms, --ttft 200ms, --error-rate 0.1, --require-key K, --tokens N."""
+    from fastgw.devtools.fake_provider import main as fake_main
 
-    opts = FakeOptions(
-        token_latency=parse_duration(token_latency),
-        ttft=parse_duration(ttft),
-        error_rate=error_rate,
-        require_key=require_key,
-    )
-    run(host, port, opts)
+    fake_main(list(args))
 
 
 @main.command()

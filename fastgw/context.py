@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fastgw.errors import Dialect, GatewayError, render
@@ -16,16 +17,21 @@ if TYPE_CHECKING:
 
 class RequestContext:
     __slots__ = (
+        "attempt",
         "bind",
+        "body_bytes",
         "dialect",
         "endpoint",
         "error",
         "extra_response_headers",
+        "finish_hooks",
+        "held",
         "log_fields",
         "matched_prefix",
         "path",
         "reason",
         "request",
+        "retry_hold",
         "route",
         "upstream_authority",
         "upstream_start",
@@ -46,11 +52,19 @@ class RequestContext:
         self.matched_prefix: bytes | None = None
         self.upstream_authority: bytes | None = None
         self.extra_response_headers: Headers = []
+        #: called once the response is done (or failed): token settlement, telemetry
+        self.finish_hooks: list[Callable[[RequestContext], None]] = []
         self.error: GatewayError | None = None
         self.reason = "upstream"
         self.endpoint = ""
         self.upstream_start = 0.0
         self.log_fields: dict[str, object] | None = None
+        #: retries: the whole body when it must be replayable, statuses a try must not commit to
+        #: the client (the pipeline retries them), whether the last try was held back, its number
+        self.body_bytes: bytes | None = None
+        self.retry_hold: frozenset[int] = frozenset()
+        self.held = False
+        self.attempt = 0
 
     @property
     def status(self) -> int:

@@ -19,9 +19,7 @@ from fastgw.native_errors import BucketTableFull, SSEEventTooLarge
 
 ImplementationName = Literal["native", "python"]
 
-IMPLEMENTATION: Final[ImplementationName] = (
-    "python" if os.environ.get("FASTGW_NO_NATIVE") == "1" else "native"
-)
+IMPLEMENTATION: Final[ImplementationName] = "python" if os.environ.get("FASTGW_NO_NATIVE") == "1" else "native"
 
 
 def implementation(name: ImplementationName) -> ModuleType:
@@ -34,7 +32,8 @@ _impl: Final = implementation(IMPLEMENTATION)
 # ---------------------------------------------------------------------------------------------------
 # Shared-memory token buckets (native/bucket_core.h, native/buckets.c; twin: fastgw/_twins/buckets.py)
 #
-#   table = BucketTable.create(slots)            # in the supervisor, before fork; fixed capacity
+#   table = BucketTable.create(slots)            # once, in the supervisor before the first fork; reloads
+#                                                # keep using it. Fixed capacity.
 #   h = table.bucket(key, max_tokens, tokens_per_fill, fill_interval_s)   # find or insert, any process
 #   table.try_take(h, n=1) -> bool; table.give_back(h, n); table.charge(h, n, floor) -> remaining
 #   table.remaining(h) -> int; table.time_to_refill(h) -> s; table.time_until(h, n) -> s (inf: never)
@@ -97,3 +96,16 @@ __all__ = [
     "bucket_key",
     "implementation",
 ]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Token counting (native/tokens.c and tokens_*.h; twin: fastgw/tokens_twin.py; API: fastgw/tokens.py)
+#
+#   fastgw.tokens.Vocabulary.load(path, "cl100k_base").count(text) / .stream().feed(delta)
+#   fastgw.tokens.estimate_tokens(text)          # no rank file needed
+# ---------------------------------------------------------------------------------------------------
+
+
+def native_tokens() -> ModuleType | None:
+    """The extension for fastgw.tokens, or None when the twins are selected (FASTGW_NO_NATIVE=1)."""
+    return _impl if IMPLEMENTATION == "native" else None

@@ -11,7 +11,7 @@ from fastgw.errors import GatewayError, GatewayTimeout, RouteNotFound, ServiceUn
 from fastgw.http.request import ClientDisconnected, Request
 from fastgw.http.response import ResponseWriter
 from fastgw.routing import PREFIX
-from fastgw.runtime import BindRuntime
+from fastgw.runtime import BindRuntime, RouteRuntime
 from fastgw.worker_state import WorkerState
 
 
@@ -30,15 +30,12 @@ async def handle(worker: WorkerState, bind: BindRuntime, req: Request, writer: R
                 await pending
             if writer.started:  # the policy answered (CORS preflight, direct response, ...)
                 return
-        backend = route.pick()
-        if backend is None:
-            raise ServiceUnavailable()
         if route.request_timeout is None:
-            await backend.serve(ctx)
+            await _call_backend(ctx, route)
         else:
             try:
                 async with asyncio.timeout(route.request_timeout):
-                    await backend.serve(ctx)
+                    await _call_backend(ctx, route)
             except TimeoutError:
                 raise GatewayTimeout() from None
     except GatewayError as err:
@@ -47,4 +44,39 @@ async def handle(worker: WorkerState, bind: BindRuntime, req: Request, writer: R
         ctx.reason = "client_disconnected"
         writer.abort()
     finally:
+        for hook in ctx.finish_hooks:
+            hook(ctx)
+        worker.metrics.record(ctx, worker.loop.time() - req.start)
         worker.access_log.record(ctx)
+
+
+async def _call_backend(ctx: RequestContext, route: RouteRuntime) -> None:
+    """One try, or `retry.attempts` more when the route has a retry policy. Each try picks a
+    backend again. A retryable answer is held back from the client (never a second head), and the
+    body is kept in memory for replay (it is bounded by the body limit)."""
+    retry = route.retry
+    if retry is None:
+        backend = route.pick()
+        if backend is None:
+            raise ServiceUnavailable()
+        await backend.serve(ctx)
+        return
+    ctx.body_bytes = await ctx.request.body.read_all()
+    for attempt in range(retry.attempts + 1):
+        last = attempt == retry.attempts
+        backend = route.pick()
+        if backend is None:
+            raise ServiceUnavailable()
+        ctx.retry_hold = frozenset() if last else retry.codes
+        ctx.held = False
+        ctx.attempt = attempt
+        try:
+            await backend.serve(ctx)
+        except GatewayError as err:
+            if last or not err.retryable or ctx.writer.started:
+                raise
+        else:
+            if not ctx.held:
+                return
+        if retry.backoff:
+            await asyncio.sleep(retry.backoff)

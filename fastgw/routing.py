@@ -2,7 +2,7 @@
 
 Precedence follows the Gateway API rules agentgateway implements: listener hostname (exact before
 wildcard before `*`), then route hostname (exact, wildcard, none), then path (Exact, then the
-longest PathPrefix, then the longest regex), then a method match, then the most header matches,
+longest PathPrefix or regex, a prefix winning a tie), then a method match, then the most header matches,
 then the most query matches, then configuration order. Entries are sorted once at compile time;
 matching is a linear scan that stops at the first hit.
 """
@@ -44,9 +44,13 @@ class Match:
     headers: tuple[tuple[bytes, StringMatcher], ...] = ()
     query: tuple[tuple[str, StringMatcher], ...] = ()
 
-    def rank(self) -> tuple[int, int, int, int, int]:
+    def rank(self) -> tuple[int, int, int, int, int, int]:
+        # Exact first; then the longer of prefix/regex (a prefix wins a tie); Gateway API leaves
+        # regex precedence to implementations, and a long regex is more specific than "/"
         length = len(self.path_regex.pattern) if self.path_regex is not None else len(self.path)
-        return (self.path_kind, length, 1 if self.method else 0, len(self.headers), len(self.query))
+        exact = 1 if self.path_kind == EXACT else 0
+        prefix = 1 if self.path_kind == PREFIX else 0
+        return (exact, length, prefix, 1 if self.method else 0, len(self.headers), len(self.query))
 
     def matches_path(self, path: bytes) -> bool:
         kind = self.path_kind
@@ -152,7 +156,7 @@ class ListenerRoutes(Generic[R]):
         return None
 
 
-def _entry_rank(e: Entry[R]) -> tuple[int, int, int, int, int, int]:
+def _entry_rank(e: Entry[R]) -> tuple[int, ...]:
     host_spec = max((h.specificity for h in e.hosts), default=-1) + 1
     return (host_spec, *e.match.rank())
 

@@ -16,9 +16,10 @@ used when the extension is missing or FASTGW_NO_NATIVE=1.
 from __future__ import annotations
 
 import os
-from typing import Protocol
+from typing import Protocol, cast
 
 from fastgw import tokens_twin
+from fastgw.native import native_tokens
 
 PATTERNS = tokens_twin.PATTERNS
 
@@ -39,24 +40,14 @@ class _VocabImpl(Protocol):
 
 
 class _NativeTokens(Protocol):
-    def Vocabulary(self, data: bytes, pattern: str = ..., /) -> _VocabImpl: ...  # noqa: N802
+    def Vocabulary(self, data: bytes, pattern: str = ..., /) -> _VocabImpl: ...
     def estimate_tokens(self, text: str, /) -> int: ...
 
 
-# --- Moves to fastgw/native.py (the only module that imports the extension) once both land. ---
 def _native_tokens() -> _NativeTokens | None:
-    """The C implementation, or None when FASTGW_NO_NATIVE=1 or the extension is not built."""
-    if os.environ.get("FASTGW_NO_NATIVE") == "1":
-        return None
-    try:
-        from fastgw import _native  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    native: _NativeTokens = _native
-    return native
-
-
-# --- end of what moves ---
+    """The C implementation, or None when FASTGW_NO_NATIVE=1 (the twin is used then)."""
+    impl = native_tokens()
+    return cast(_NativeTokens, impl) if impl is not None else None
 
 
 class TokenStream:
@@ -105,7 +96,9 @@ class Vocabulary:
         return cls(ext.Vocabulary(data, pattern))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], pattern: str = "cl100k_base", *, native: bool | None = None) -> Vocabulary:
+    def load(
+        cls, path: str | os.PathLike[str], pattern: str = "cl100k_base", *, native: bool | None = None
+    ) -> Vocabulary:
         """Reads a `.tiktoken` rank file (`<base64 token> <rank>` per line)."""
         with open(path, "rb") as f:
             data = f.read()

@@ -313,7 +313,7 @@ WORD_MILLI = (
     # upper case after the first letter (camelCase, ALL CAPS)
     (1000, 1100, 1182, 1338, 1493, 1650, 1750, 1900, 2000, 2050, 2100, 2300, 2425, 2600, 2700, 2800, 2950),
 )
-PUNCT_MILLI = (1000, 1000, 1001, 1017, 1086, 1300, 1725, 2363, 2602, 3288, 3308, 4107, 4731)
+PUNCT_MILLI = (1000, 1000, 1001, 1022, 1231, 1418, 1949, 2685, 3203, 3875, 4367, 5307, 5810)
 # per _group(): ASCII letter, 2-byte letter, CJK table cost 1, cost 2, cost 3, 4-byte, 2-byte other,
 # 3-byte other, other 3-byte letter, ASCII other. No per-piece intercept: a lone CJK comma is one token.
 # Fitted, except 4-byte, 3-byte other and other 3-byte letters (too few samples: set by hand).

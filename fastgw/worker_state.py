@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastgw.runtime import Runtime
 from fastgw.telemetry.access_log import AccessLog
+from fastgw.telemetry.metrics import Metrics
 from fastgw.upstream.pool import Pool
 
 
 class WorkerState:
-    __slots__ = ("access_log", "pool", "runtime", "worker_id")
+    __slots__ = ("access_log", "loop", "metrics", "pool", "runtime", "worker_id")
 
     def __init__(self, runtime: Runtime, worker_id: int, access_log: AccessLog) -> None:
+        self.loop = asyncio.get_running_loop()
         self.runtime = runtime
         self.worker_id = worker_id
         self.pool = Pool(runtime.pool)
         self.access_log = access_log
+        self.metrics = Metrics()
+        self._tick()
+
+    def _tick(self) -> None:
+        self.metrics.flush()
+        self.loop.call_later(1.0, self._tick)
 
     def close(self) -> None:
+        self.metrics.flush()
         self.pool.close()

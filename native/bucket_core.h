@@ -19,6 +19,9 @@
 /* Token amounts stay within +-2^53 so that every sum below fits an int64 and a Python float can
  * hold them exactly. */
 #define FGW_BKT_AMOUNT_MAX (1LL << 53)
+/* Clock readings (and now_ns arguments) stay below 2^62 ns (146 years of uptime), which keeps
+ * epochs * tokens_per_fill plus any amount inside an int64. */
+#define FGW_BKT_CLOCK_MAX (1LL << 62)
 
 enum { FGW_SLOT_EMPTY = 0, FGW_SLOT_WRITING = 1, FGW_SLOT_READY = 2 };
 
@@ -208,25 +211,30 @@ static inline int64_t fgw_bkt_remaining(const fgw_bkt_slot *s, int64_t now_ns) {
     return fgw_bkt_tokens(s, filled, __atomic_load_n(&s->vclock, __ATOMIC_RELAXED));
 }
 
-/* Nanoseconds until the next fill adds tokens; 0 when the bucket is full. */
-static inline int64_t fgw_bkt_next_fill_ns(const fgw_bkt_slot *s, int64_t now_ns) {
-    int64_t epoch;
-    int64_t filled = fgw_bkt_filled(s, now_ns, &epoch);
-    if (fgw_bkt_tokens(s, filled, __atomic_load_n(&s->vclock, __ATOMIC_RELAXED)) >= s->max_tokens) return 0;
+/* Times below are computed in 128 bits: a bucket deep in debt with a long interval can be more
+ * fills away than an int64 of nanoseconds holds. */
+static inline double fgw_bkt_seconds_to_epoch(const fgw_bkt_slot *s, __int128 epoch, int64_t now_ns) {
     int64_t start = now_ns > s->base_ns ? now_ns : s->base_ns;
-    return s->base_ns + (epoch + 1) * s->interval_ns - start;
+    return (double)((__int128)s->base_ns + epoch * s->interval_ns - start) / 1e9;
 }
 
-/* Nanoseconds until `want` tokens are available: 0 if they are now, -1 if never (want > max). */
-static inline int64_t fgw_bkt_wait_ns(const fgw_bkt_slot *s, int64_t want, int64_t now_ns) {
+/* Seconds until the next fill adds tokens; 0 when the bucket is full. */
+static inline double fgw_bkt_next_fill_s(const fgw_bkt_slot *s, int64_t now_ns) {
+    int64_t epoch;
+    int64_t filled = fgw_bkt_filled(s, now_ns, &epoch);
+    if (fgw_bkt_tokens(s, filled, __atomic_load_n(&s->vclock, __ATOMIC_RELAXED)) >= s->max_tokens) return 0.0;
+    return fgw_bkt_seconds_to_epoch(s, (__int128)epoch + 1, now_ns);
+}
+
+/* Seconds until `want` tokens are available: 0 if they are now, -1 if never (want > max). */
+static inline double fgw_bkt_wait_s(const fgw_bkt_slot *s, int64_t want, int64_t now_ns) {
     int64_t epoch;
     int64_t filled = fgw_bkt_filled(s, now_ns, &epoch);
     int64_t tok = fgw_bkt_tokens(s, filled, __atomic_load_n(&s->vclock, __ATOMIC_RELAXED));
-    if (tok >= want) return 0;
-    if (want > s->max_tokens) return -1;
+    if (tok >= want) return 0.0;
+    if (want > s->max_tokens) return -1.0;
     int64_t fills = (want - tok + s->tokens_per_fill - 1) / s->tokens_per_fill;
-    int64_t start = now_ns > s->base_ns ? now_ns : s->base_ns;
-    return s->base_ns + (epoch + fills) * s->interval_ns - start;
+    return fgw_bkt_seconds_to_epoch(s, (__int128)epoch + fills, now_ns);
 }
 
 #endif

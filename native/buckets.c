@@ -54,7 +54,7 @@ static int as_now(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t at, int64_
         *now = fgw_monotonic_ns();
         return 0;
     }
-    return as_int64(args[at], "now_ns", 0, INT64_MAX, now);
+    return as_int64(args[at], "now_ns", 0, FGW_BKT_CLOCK_MAX, now);
 }
 
 static int check_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t lo, Py_ssize_t hi) {
@@ -216,7 +216,7 @@ static PyObject *table_time_to_refill(BucketTableObject *self, PyObject *const *
     if (check_nargs("time_to_refill", nargs, 1, 2) < 0) return NULL;
     fgw_bkt_slot *s = as_slot(self, args[0]);
     if (s == NULL || as_now(args, nargs, 1, &now) < 0) return NULL;
-    return PyFloat_FromDouble((double)fgw_bkt_next_fill_ns(s, now) / 1e9);
+    return PyFloat_FromDouble(fgw_bkt_next_fill_s(s, now));
 }
 
 static PyObject *table_time_until(BucketTableObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -225,8 +225,8 @@ static PyObject *table_time_until(BucketTableObject *self, PyObject *const *args
     fgw_bkt_slot *s = as_slot(self, args[0]);
     if (s == NULL || as_int64(args[1], "n", 0, FGW_BKT_AMOUNT_MAX, &n) < 0 || as_now(args, nargs, 2, &now) < 0)
         return NULL;
-    int64_t ns = fgw_bkt_wait_ns(s, n, now);
-    return PyFloat_FromDouble(ns < 0 ? Py_HUGE_VAL : (double)ns / 1e9);
+    double wait = fgw_bkt_wait_s(s, n, now);
+    return PyFloat_FromDouble(wait < 0 ? Py_HUGE_VAL : wait);
 }
 
 static PyObject *table_limits(BucketTableObject *self, PyObject *h) {

@@ -41,6 +41,17 @@ static inline int fgw_buf_equals(const fgw_buf *b, const char *s, Py_ssize_t n) 
     return b->len == n && (n == 0 || memcmp(b->p, s, (size_t)n) == 0);
 }
 
+/* Empties the buffer; one that grew past `keep` (a rare huge event) gives its memory back, so an
+ * idle stream holds little whatever it carried before. */
+static inline void fgw_buf_clear(fgw_buf *b, Py_ssize_t keep) {
+    b->len = 0;
+    if (b->cap > keep) {
+        PyMem_Free(b->p);
+        b->p = NULL;
+        b->cap = 0;
+    }
+}
+
 static inline void fgw_buf_free(fgw_buf *b) {
     PyMem_Free(b->p);
     b->p = NULL;

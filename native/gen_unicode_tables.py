@@ -30,8 +30,19 @@ CLASS_NAMES = ("OTHER", "SPACE", "NUMBER", "UPPER", "LOWER", "MODIFIER_OTHER", "
 
 # White_Space is a binary property unicodedata does not expose; the set has been stable since Unicode 6.
 WHITE_SPACE = frozenset(
-    [*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F]
-    + [0x205F, 0x3000]
+    [
+        *range(0x09, 0x0E),
+        0x20,
+        0x85,
+        0xA0,
+        0x1680,
+        *range(0x2000, 0x200B),
+        0x2028,
+        0x2029,
+        0x202F,
+        0x205F,
+        0x3000,
+    ]
 )
 
 CATEGORY_CLASS = {
@@ -102,6 +113,7 @@ def write_python(classes: list[int], version: str) -> None:
         '"""',
         "",
         f'UNICODE_VERSION = "{version}"',
+        "# fmt: off",
     ]
     lines += [f"{name} = {i}" for i, name in enumerate(CLASS_NAMES)]
     lines.append("# RANGE_STARTS[i] is the first code point of a run whose class is RANGE_CLASSES[i].")

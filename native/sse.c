@@ -37,7 +37,8 @@ typedef struct {
     fgw_buf id;           /* last event ID buffer: persists across events */
     fgw_buf name_key;     /* bytes behind name_str */
     PyObject *name_str;   /* decoded event name of the last dispatch, reused while equal */
-    PyObject *id_str;     /* decoded id, NULL until needed after a change */
+    PyObject *id_str;     /* decoded id buffer, NULL until needed after a change */
+    PyObject *committed_id; /* the source's "last event ID string": the id buffer at the last blank line */
     PyObject *retry;      /* the stream's latest reconnection time, NULL if never given */
     PyObject *block_retry; /* retry given in the current block */
     Py_ssize_t block_size; /* bytes of the current block's finished non-comment lines */
@@ -47,6 +48,7 @@ typedef struct {
     int bom_seen;    /* bytes of a leading UTF-8 BOM matched so far; -1 once past the start */
     int block_lines; /* the current block has a non-blank line (for empty_blocks) */
     int failed;      /* an event outgrew max_event_size: the stream cannot be resynchronised */
+    int busy;        /* inside feed(): an allocation may run a finaliser that feeds us again */
 } ScannerObject;
 
 static const char BOM[3] = {'\xef', '\xbb', '\xbf'};
@@ -57,9 +59,11 @@ static int too_large(ScannerObject *self) {
     return -1;
 }
 
+#define KEEP_BUF (64 * 1024)
+
 static void reset_block(ScannerObject *self) {
-    self->data.len = 0;
-    self->event.len = 0;
+    fgw_buf_clear(&self->data, KEEP_BUF);
+    fgw_buf_clear(&self->event, KEEP_BUF);
     self->block_size = 0;
     self->block_lines = 0;
     Py_CLEAR(self->block_retry);
@@ -70,6 +74,13 @@ static PyObject *decode(const char *s, Py_ssize_t n) {
 }
 
 static int dispatch(ScannerObject *self, PyObject *out) {
+    /* spec, dispatch step 1: every blank line commits the last event ID buffer, data or not */
+    if (self->id.len == 0) {
+        Py_CLEAR(self->committed_id);
+    } else if (self->committed_id == NULL || self->committed_id != self->id_str) {
+        if (self->id_str == NULL && (self->id_str = decode(self->id.p, self->id.len)) == NULL) return -1;
+        Py_XSETREF(self->committed_id, Py_NewRef(self->id_str));
+    }
     if (self->data.len == 0) { /* spec: a block without data lines fires nothing */
         if (self->block_lines) self->empty_blocks++;
         reset_block(self);
@@ -90,16 +101,7 @@ static int dispatch(ScannerObject *self, PyObject *out) {
         }
         name = Py_NewRef(self->name_str);
     }
-    PyObject *id;
-    if (self->id.len == 0) {
-        id = Py_NewRef(Py_None);
-    } else {
-        if (self->id_str == NULL && (self->id_str = decode(self->id.p, self->id.len)) == NULL) {
-            Py_DECREF(name);
-            return -1;
-        }
-        id = Py_NewRef(self->id_str);
-    }
+    PyObject *id = Py_NewRef(self->committed_id ? self->committed_id : Py_None);
     PyObject *data = PyBytes_FromStringAndSize(self->data.p, self->data.len - 1); /* drop the last \n */
     PyObject *ev = data ? PyStructSequence_New(event_type) : NULL;
     if (ev == NULL) {
@@ -149,8 +151,8 @@ static int process_line(ScannerObject *self, const char *s, Py_ssize_t n, PyObje
     if (n == 0) return dispatch(self, out);
     self->block_lines = 1;
     if (s[0] == ':') return 0; /* comment */
+    if (n > self->max_event_size - self->block_size) return too_large(self); /* no overflow: both <= max */
     self->block_size += n;
-    if (self->block_size > self->max_event_size) return too_large(self);
     const char *colon = memchr(s, ':', (size_t)n);
     Py_ssize_t flen = colon ? colon - s : n;
     const char *v = colon ? colon + 1 : s + n;
@@ -192,7 +194,7 @@ static int hold(ScannerObject *self, const char *s, Py_ssize_t n) {
         self->block_lines = 1;
         return 0;
     }
-    if (self->block_size + self->line.len + n > self->max_event_size) return too_large(self);
+    if (n > self->max_event_size - self->block_size - self->line.len) return too_large(self);
     return fgw_buf_append(&self->line, s, n);
 }
 
@@ -237,7 +239,7 @@ static int scan(ScannerObject *self, const char *p, Py_ssize_t size, PyObject *o
             } else {
                 rc = fgw_buf_append(&self->line, p, eol - p);
                 if (rc == 0) rc = process_line(self, self->line.p, self->line.len, out);
-                self->line.len = 0;
+                fgw_buf_clear(&self->line, KEEP_BUF);
             }
             if (rc < 0) return -1;
         } else if (process_line(self, p, eol - p, out) < 0) {
@@ -259,18 +261,28 @@ static PyObject *scanner_feed(ScannerObject *self, PyObject *chunk) {
         PyErr_Format(too_large_error, "SSE event larger than max_event_size (%zd bytes)", self->max_event_size);
         return NULL;
     }
+    if (self->busy) { /* scan() holds pointers into our buffers; a nested feed could move them */
+        PyErr_SetString(PyExc_RuntimeError, "SSEScanner.feed() re-entered");
+        return NULL;
+    }
     Py_buffer view;
     if (PyObject_GetBuffer(chunk, &view, PyBUF_SIMPLE) < 0) return NULL;
     PyObject *out = PyList_New(0);
+    self->busy = 1;
     if (out != NULL && scan(self, view.buf, view.len, out) < 0) Py_CLEAR(out);
+    self->busy = 0;
     PyBuffer_Release(&view);
     return out;
 }
 
 static PyObject *scanner_close(ScannerObject *self, PyObject *unused) {
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "SSEScanner.close() called inside feed()");
+        return NULL;
+    }
     /* spec: "Once the end of the file is reached, any pending data must be discarded." */
     reset_block(self);
-    self->line.len = 0;
+    fgw_buf_clear(&self->line, KEEP_BUF);
     self->in_comment = 0;
     self->skip_lf = 0;
     return PyList_New(0);
@@ -298,15 +310,14 @@ static void scanner_dealloc(ScannerObject *self) {
     fgw_buf_free(&self->name_key);
     Py_XDECREF(self->name_str);
     Py_XDECREF(self->id_str);
+    Py_XDECREF(self->committed_id);
     Py_XDECREF(self->retry);
     Py_XDECREF(self->block_retry);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static PyObject *scanner_get_last_event_id(ScannerObject *self, void *closure) {
-    if (self->id.len == 0) Py_RETURN_NONE;
-    if (self->id_str == NULL && (self->id_str = decode(self->id.p, self->id.len)) == NULL) return NULL;
-    return Py_NewRef(self->id_str);
+    return Py_NewRef(self->committed_id ? self->committed_id : Py_None);
 }
 
 static PyObject *scanner_get_retry(ScannerObject *self, void *closure) {
@@ -333,7 +344,7 @@ static PyMethodDef scanner_methods[] = {
 };
 
 static PyGetSetDef scanner_getset[] = {
-    {"last_event_id", (getter)scanner_get_last_event_id, NULL, "the last event ID buffer, None when empty", NULL},
+    {"last_event_id", (getter)scanner_get_last_event_id, NULL, "the id to resume from (Last-Event-ID): the id buffer as of the last blank line, None when empty", NULL},
     {"retry", (getter)scanner_get_retry, NULL, "the latest valid retry field of the stream, or None", NULL},
     {"empty_blocks", (getter)scanner_get_empty_blocks, NULL,
      "blocks ended by a blank line that had lines but no data line, so fired no event", NULL},

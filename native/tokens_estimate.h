@@ -20,8 +20,8 @@ static const int32_t word_milli[3][WORD_COLS] = {
     {1000, 1100, 1182, 1338, 1493, 1650, 1750, 1900, 2000, 2050, 2100, 2300, 2425, 2600, 2700, 2800, 2950},
 };
 #define PUNCT_COLS 13
-static const int32_t punct_milli[PUNCT_COLS] = {1000, 1000, 1001, 1017, 1086, 1300, 1725,
-                                                2363, 2602, 3288, 3308, 4107, 4731};
+static const int32_t punct_milli[PUNCT_COLS] = {1000, 1000, 1001, 1022, 1231, 1418, 1949,
+                                                2685, 3203, 3875, 4367, 5307, 5810};
 /* per est_group(): ASCII letter, 2-byte letter, CJK cost 1, 2, 3, 4-byte, 2-byte other, 3-byte other,
  * other 3-byte letter, ASCII other */
 static const int32_t group_milli[10] = {226, 1267, 861, 2063, 2933, 2500, 1039, 1200, 2000, 449};

@@ -29,6 +29,7 @@ VCLOCK_OFFSET: Final = 56
 KEY_MAX: Final = 64
 MAX_SLOTS: Final = 1 << 24
 AMOUNT_MAX: Final = 1 << 53
+CLOCK_MAX: Final = 1 << 62
 EMPTY, WRITING, READY = 0, 1, 2
 _MASK: Final = (1 << 64) - 1
 
@@ -98,7 +99,8 @@ class BucketTable:
         self._buf = buf
         self._nslots: int = nslots
         self._seed: int = seed
-        self._lock = multiprocessing.Lock()
+        # the fork context unlinks the semaphore at once: no name to leak, no resource tracker process
+        self._lock = multiprocessing.get_context("fork").Lock()
 
     @classmethod
     def create(cls, slots: int, seed: int | None = None) -> BucketTable:
@@ -175,7 +177,7 @@ class BucketTable:
 
     @staticmethod
     def _now(now_ns: int | None) -> int:
-        return time.monotonic_ns() if now_ns is None else _amount(now_ns, "now_ns", 0, (1 << 63) - 1)
+        return time.monotonic_ns() if now_ns is None else _amount(now_ns, "now_ns", 0, CLOCK_MAX)
 
     def try_take(self, h: int, n: int = 1, now_ns: int | None = None) -> bool:
         s = self._slot(h)
@@ -211,13 +213,16 @@ class BucketTable:
     def remaining(self, h: int, now_ns: int | None = None) -> int:
         s = self._slot(h)
         _, filled = s.filled(self._now(now_ns))
-        return s.tokens(filled, self._vclock(s))
+        with self._lock:
+            return s.tokens(filled, self._vclock(s))
 
     def time_to_refill(self, h: int, now_ns: int | None = None) -> float:
         s = self._slot(h)
         now = self._now(now_ns)
         epoch, filled = s.filled(now)
-        if s.tokens(filled, self._vclock(s)) >= s.max_tokens:
+        with self._lock:
+            tok = s.tokens(filled, self._vclock(s))
+        if tok >= s.max_tokens:
             return 0.0
         return (s.base_ns + (epoch + 1) * s.interval_ns - max(now, s.base_ns)) / 1e9
 
@@ -226,7 +231,8 @@ class BucketTable:
         n = _amount(n, "n", 0, AMOUNT_MAX)
         now = self._now(now_ns)
         epoch, filled = s.filled(now)
-        tok = s.tokens(filled, self._vclock(s))
+        with self._lock:
+            tok = s.tokens(filled, self._vclock(s))
         if tok >= n:
             return 0.0
         if n > s.max_tokens:

@@ -39,6 +39,7 @@ class SSEScanner:
         "_block_retry",
         "_block_size",
         "_bom_seen",
+        "_committed_id",
         "_data",
         "_empty_blocks",
         "_event",
@@ -59,6 +60,7 @@ class SSEScanner:
         self._data = bytearray()
         self._event = b""
         self._id = b""
+        self._committed_id: str | None = None
         self._retry: int | None = None
         self._block_retry: int | None = None
         self._block_size = 0
@@ -71,7 +73,8 @@ class SSEScanner:
 
     @property
     def last_event_id(self) -> str | None:
-        return self._id.decode("utf-8", "replace") if self._id else None
+        """The id to resume from (Last-Event-ID): the id buffer as of the last blank line."""
+        return self._committed_id
 
     @property
     def retry(self) -> int | None:
@@ -183,6 +186,8 @@ class SSEScanner:
             self._retry = self._block_retry = int(value)
 
     def _dispatch(self, out: list[SSEEvent]) -> None:
+        # spec, dispatch step 1: every blank line commits the last event ID buffer, data or not
+        self._committed_id = self._id.decode("utf-8", "replace") if self._id else None
         if not self._data:
             if self._block_lines:
                 self._empty_blocks += 1
@@ -192,7 +197,7 @@ class SSEScanner:
             SSEEvent(
                 self._event.decode("utf-8", "replace") if self._event else "message",
                 bytes(self._data[:-1]),
-                self.last_event_id,
+                self._committed_id,
                 self._block_retry,
             )
         )

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from fastgw.context import RequestContext
-from fastgw.errors import GatewayError
-from fastgw.http.headers import Headers, strip_hop_by_hop
+from fastgw.http.headers import HOP_BY_HOP, Headers, connection_tokens, strip_hop_by_hop
 from fastgw.upstream.client import request_head, send
 from fastgw.upstream.connection import Exchange
 from fastgw.upstream.pool import Origin
+
+_RESPONSE_DROP = HOP_BY_HOP | {b"date"}
 
 
 class ProxyExchange(Exchange):
@@ -20,7 +20,7 @@ class ProxyExchange(Exchange):
     __slots__ = ("ctx", "held", "hold")
 
     def __init__(self, ctx: RequestContext, hold: frozenset[int] = frozenset()) -> None:
-        super().__init__(asyncio.get_running_loop())
+        super().__init__(ctx.worker.loop)
         self.ctx = ctx
         self.hold = hold  # statuses the caller may retry: don't commit them to the client
         self.held = False
@@ -31,18 +31,25 @@ class ProxyExchange(Exchange):
             self.held = True
             return
         length: int | None = None
+        nominated: bytes | None = None
+        kept: Headers = []
         for n, v in headers:
-            if n == b"content-length":
-                length = int(v)
-                break
-        nominated = None
-        for n, v in headers:
-            if n == b"connection":
-                nominated = {t.strip().lower() for t in v.split(b",")}
+            if n in _RESPONSE_DROP:  # hop-by-hop, framing we redo, and Date (ours is added)
+                if n == b"content-length":
+                    length = int(v)
+                elif n == b"connection":
+                    nominated = v
+            else:
+                kept.append((n, v))
+        if nominated is not None:
+            kept = strip_hop_by_hop(kept, connection_tokens(nominated))
         ctx = self.ctx
-        # our writer adds its own Date; the upstream's would be a duplicate
-        kept = [(n, v) for n, v in strip_hop_by_hop(headers, nominated) if n != b"date"]
-        ctx.writer.start(status, ctx.response_headers(kept), length)
+        writer = ctx.writer
+        writer.cork()  # head + the body bytes of this same read leave in one write
+        writer.start(status, ctx.response_headers(kept), length)
+
+    def on_read_done(self) -> None:
+        self.ctx.writer.uncork()
 
     def on_body(self, chunk: bytes) -> None:
         if self.held:
@@ -63,7 +70,9 @@ class HttpBackend:
     host_header: bytes | None
 
     async def serve(self, ctx: RequestContext) -> None:
-        await forward(ctx, self.origin, self.host_header)
+        host = ctx.upstream_authority if ctx.upstream_authority is not None else self.host_header
+        ex = await forward(ctx, self.origin, host, hold=ctx.retry_hold)
+        ctx.held = ex.held
 
 
 def upstream_headers(ctx: RequestContext, host: bytes | None) -> tuple[Headers, bool]:
@@ -77,7 +86,9 @@ def upstream_headers(ctx: RequestContext, host: bytes | None) -> tuple[Headers, 
     out += headers
     body = req.body
     chunked = False
-    if body.complete and body.error is None:
+    if ctx.body_bytes is not None:
+        out.append((b"content-length", str(len(ctx.body_bytes)).encode()))
+    elif body.complete and body.error is None:
         if body.received or req.content_length is not None or req.method in (b"POST", b"PUT", b"PATCH"):
             out.append((b"content-length", str(body.received).encode()))
     elif req.content_length is not None:
@@ -100,8 +111,6 @@ async def forward(
     ctx.endpoint = origin.authority
     route = ctx.route
     timeout = route.backend_timeout if route is not None else None
-    try:
-        await send(ctx.worker.pool, origin, head, req.body, ex, timeout, chunked=chunked)
-    except GatewayError:
-        raise
+    body = req.body if ctx.body_bytes is None else ctx.body_bytes
+    await send(ctx.worker.pool, origin, head, body, ex, timeout, chunked=chunked and ctx.body_bytes is None)
     return ex

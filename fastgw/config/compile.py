@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
@@ -19,12 +20,17 @@ from fastgw.backends.http import HttpBackend
 from fastgw.backends.llm.backend import AiBackend
 from fastgw.backends.llm.build import binds_target, check_backend_policies, llm_target
 from fastgw.backends.llm.router import LlmRouter
+from fastgw.config.errors import ConfigError
+from fastgw.config.load import LoadedConfig, load
 from fastgw.http.connection import HttpLimits
 from fastgw.http.headers import Headers
+from fastgw.native import BucketTable, bucket_key
+from fastgw.native_errors import BucketTableFull
 from fastgw.policies import ORDER
 from fastgw.policies.cors import Cors
 from fastgw.policies.direct import DirectResponse
 from fastgw.policies.headers import build_modifier, chain
+from fastgw.policies.ratelimit_local import Bucket, LocalRateLimit
 from fastgw.policies.rewrite import UrlRewrite
 from fastgw.routing import (
     EXACT,
@@ -63,34 +69,57 @@ _SUPPORTED_ROUTE_POLICIES = frozenset(
         "backend_auth",
         "backend_tls",
         "ai",
+        "local_rate_limit",
     }
 )
 _SECRET_KEYS = frozenset({"key", "apiKey", "token", "secret", "password", "clientSecret", "value", "htpasswd"})
 
 
 class CompileError(Exception):
+    """Errors as "key.path: message" lines; `located()` turns them into ConfigErrors with lines."""
+
     def __init__(self, errors: list[str]) -> None:
         super().__init__("\n".join(errors))
         self.errors = errors
 
+    def located(self, loaded: LoadedConfig) -> ConfigError:
+        issues = []
+        for e in self.errors:
+            path, _, message = e.partition(": ")
+            issues.append(loaded.source.issue_at(path, message))
+        return ConfigError(issues)
 
-def compile_config(cfg: schema.Config, source: str = "<config>") -> Runtime:
+
+def load_runtime(source: str, text: str | None = None, buckets: BucketTable | None = None) -> Runtime:
+    """Load, validate and compile a config file; every problem is a ConfigError with file:line."""
+    loaded = load(source, text=text)
+    try:
+        return compile_config(loaded.config, loaded.source.file, buckets)
+    except CompileError as exc:
+        raise exc.located(loaded) from None
+
+
+def compile_config(cfg: schema.Config, source: str = "<config>", buckets: BucketTable | None = None) -> Runtime:
+    """`buckets` is the shared-memory table created by the supervisor before it forks (a private
+    one is made for validation)."""
     errors: list[str] = []
-    binds = tuple(_bind(b, i, errors) for i, b in enumerate(cfg.binds))
+    ctx = _Compile(buckets if buckets is not None else BucketTable.create(1024), errors)
+    binds = tuple(_bind(b, i, ctx) for i, b in enumerate(cfg.binds))
     _unsupported_blocks(cfg, errors)
+    _unsupported_process(cfg, errors)
     llm = getattr(cfg, "llm", None)
     if llm is not None:
         binds += (_llm_bind(llm, {b.port for b in binds}, errors),)
     if errors:
-        raise CompileError([f"{source}: {e}" for e in errors])
+        raise CompileError(errors)
     proc = cfg.config
     return Runtime(
         binds=binds,
         limits=_limits(cfg),
-        pool=PoolLimits(),
+        pool=_pool_limits(cfg.config),
         addresses=_addresses(proc),
         log=_log_settings(proc),
-        drain_timeout=_drain_timeout(proc),
+        drain_timeout=cfg.http_limits().drain_timeout,
         source=source,
         dump=redacted_dump(cfg),
     )
@@ -101,15 +130,57 @@ def _unsupported_blocks(cfg: schema.Config, errors: list[str]) -> None:
         errors.append("mcp: not supported yet: the `mcp:` block")
 
 
+@dataclass
+class _Compile:
+    buckets: BucketTable
+    errors: list[str]
+
+
+def _unsupported_process(cfg: schema.Config, errors: list[str]) -> None:
+    """Process and frontend settings that would change behaviour but are not implemented yet."""
+    proc = cfg.config
+    if proc is not None:
+        if proc.tracing is not None:
+            errors.append("config.tracing: not supported yet: tracing")
+        if proc.metrics is not None and (proc.metrics.fields is not None or proc.metrics.remove):
+            errors.append("config.metrics: not supported yet: custom metric labels and removal")
+        if proc.logging is not None and (proc.logging.fields is not None or proc.logging.filter is not None):
+            errors.append("config.logging: not supported yet: access-log fields and filter")
+        if proc.backend is not None and proc.backend.keepalives is not None:
+            errors.append("config.backend.keepalives: not supported yet: keepalives")
+    fe = cfg.frontend_policies
+    if fe is not None:
+        for f in msgspec.structs.fields(fe):
+            if f.name != "http" and getattr(fe, f.name) is not None:
+                errors.append(f"frontendPolicies.{f.encode_name}: not supported yet: {f.encode_name}")
+    if cfg.policies:
+        errors.append("policies: not supported yet: detached policies")
+    if cfg.backends:
+        errors.append("backends: not supported yet: named backends")
+
+
+def _pool_limits(proc: Any) -> PoolLimits:
+    base = PoolLimits()
+    pool = proc.backend if proc is not None else None
+    if pool is None:
+        return base
+    return PoolLimits(
+        max_connections=base.max_connections,
+        max_per_origin=pool.pool_max_size or base.max_per_origin,
+        idle_timeout=pool.pool_idle_timeout,
+        connect_timeout=pool.connect_timeout,
+    )
+
+
 # -- binds, listeners, routes ------------------------------------------------------------------
-def _bind(bind: Any, index: int, errors: list[str]) -> BindRuntime:
+def _bind(bind: Any, index: int, cc: _Compile) -> BindRuntime:
     listeners = []
     for li, lst in enumerate(bind.listeners):
         lname = lst.name or f"listener{li}"
         entries: list[Entry[RouteRuntime]] = []
         for ri, route in enumerate(lst.routes):
             path = f"binds[{index}].listeners[{li}].routes[{ri}]"
-            rt = _route(route, ri, lname, f"bind/{bind.port}", path, errors)
+            rt = _route(route, ri, lname, f"bind/{bind.port}", path, cc)
             hosts = tuple(HostPattern.parse(h) for h in (route.hostnames or []))
             for m in route.matches or [None]:
                 entries.append(Entry(rt, hosts, _match(m)))
@@ -140,11 +211,12 @@ def _string_matcher(v: Any) -> StringMatcher:
     return StringMatcher(regex=re.compile(v.regex.encode()))
 
 
-def _route(route: Any, index: int, listener: str, gateway: str, path: str, errors: list[str]) -> RouteRuntime:
+def _route(route: Any, index: int, listener: str, gateway: str, path: str, cc: _Compile) -> RouteRuntime:
+    errors = cc.errors
     name = route.name or f"route{index}"
     pol = route.policies
     _check_supported(pol, f"{path}.policies", errors)
-    policies = _request_policies(pol)
+    policies = _request_policies(pol, cc, f"{gateway}/{listener}/{name}", f"{path}.policies")
     req_mod: HeaderEdit | None = None
     resp_mod: HeaderEdit | None = None
     request_timeout = backend_timeout = None
@@ -199,10 +271,12 @@ def _check_supported(pol: Any, path: str, errors: list[str]) -> None:
             errors.append(f"{path}.{f.encode_name}: not supported yet: {f.encode_name}")
 
 
-def _request_policies(pol: Any) -> tuple[RequestPolicy, ...]:
+def _request_policies(pol: Any, cc: _Compile, identity: str, path: str) -> tuple[RequestPolicy, ...]:
     if pol is None:
         return ()
     found: dict[str, RequestPolicy] = {}
+    if pol.local_rate_limit:
+        found["localRateLimit"] = _local_rate_limit(pol.local_rate_limit, cc, identity, f"{path}.localRateLimit")
     if pol.cors is not None:
         c = pol.cors
         found["cors"] = Cors.build(
@@ -220,6 +294,19 @@ def _request_policies(pol: Any) -> tuple[RequestPolicy, ...]:
         hdrs = [(k.lower().encode(), v.encode()) for k, v in d.headers.items()]
         found["directResponse"] = DirectResponse(d.status, d.body.encode(), hdrs)
     return tuple(found[k] for k in ORDER if k in found)
+
+
+def _local_rate_limit(specs: Any, cc: _Compile, identity: str, path: str) -> LocalRateLimit:
+    buckets = []
+    for i, spec in enumerate(specs):
+        key = bucket_key(b"localRateLimit", identity.encode(), str(i).encode())
+        try:
+            h = cc.buckets.bucket(key, spec.max_tokens, spec.tokens_per_fill, spec.fill_interval)
+        except BucketTableFull:
+            cc.errors.append(f"{path}[{i}]: too many rate-limit buckets (shared table full)")
+            h = 0
+        buckets.append(Bucket(handle=h, max_tokens=spec.max_tokens, tokens=spec.type == "tokens"))
+    return LocalRateLimit(cc.buckets, tuple(buckets))
 
 
 _CLIENT_CREDENTIALS = frozenset({b"authorization", b"x-api-key", b"api-key"})
@@ -262,7 +349,7 @@ def _secret_value(v: Any, path: str, errors: list[str]) -> str:
 
 
 def _url_rewrite(u: Any) -> UrlRewrite:
-    prefix = full = authority = None
+    prefix = full = authority = port = None
     keep = False
     if u.path is not None:
         if u.path.full is not None:
@@ -278,23 +365,16 @@ def _url_rewrite(u: Any) -> UrlRewrite:
         elif a.host is not None:
             authority = a.host.encode()
         elif a.port is not None:
-            authority = None  # port-only rewrites keep the backend host; handled by the backend
-    return UrlRewrite(prefix=prefix, full=full, authority=authority, keep_authority=keep)
+            port = str(a.port).encode()
+    return UrlRewrite(prefix=prefix, full=full, authority=authority, keep_authority=keep, port=port)
 
 
 # -- backends ------------------------------------------------------------------------------------
 def _backend(b: Any, route_pol: Any, path: str, errors: list[str]) -> Backend | None:
     if b.host is not None:
         host, port = split_host_port(b.host)
-        bpol = b.policies
-        tls = _tls(route_pol) or _tls(bpol)
-        origin = Origin(
-            host=host,
-            port=port,
-            tls=tls is not None,
-            sni=tls[0] if tls else None,
-            verify=tls[1] if tls else True,
-        )
+        t = _tls_spec(b.policies) or _tls_spec(route_pol)
+        origin = _origin(host, port, t, f"{path}.policies.backendTLS", errors)
         return HttpBackend(name=b.host, origin=origin, host_header=origin.authority.encode())
     if b.ai is not None:
         check_backend_policies(b.policies, f"{path}.policies", errors)
@@ -345,11 +425,28 @@ def _llm_bind(llm: Any, taken: set[int], errors: list[str]) -> BindRuntime:
     return BindRuntime(port=llm.port, name=f"bind/{llm.port}", routes=BindRoutes([listener]))
 
 
-def _tls(pol: Any) -> tuple[str | None, bool] | None:
-    t = getattr(pol, "backend_tls", None) if pol is not None else None
-    if t is None:
-        return None
-    return (getattr(t, "hostname", None), not getattr(t, "insecure", False))
+def _tls_spec(pol: Any) -> Any:
+    return getattr(pol, "backend_tls", None) if pol is not None else None
+
+
+def _origin(host: str, port: int, tls: Any, path: str, errors: list[str]) -> Origin:
+    """An upstream origin; `tls` is a backendTLS spec (None: plain HTTP)."""
+    if tls is None:
+        return Origin(host=host, port=port)
+    for unsupported in ("alpn", "subject_alt_names"):
+        if getattr(tls, unsupported, None):
+            errors.append(f"{path}: not supported yet: {unsupported}")
+    return Origin(
+        host=host,
+        port=port,
+        tls=True,
+        sni=tls.hostname,
+        verify=not tls.insecure,
+        verify_host=not tls.insecure_host,
+        ca=tls.root,
+        cert=tls.cert,
+        key=tls.key,
+    )
 
 
 def split_host_port(text: str) -> tuple[str, int]:
@@ -359,28 +456,8 @@ def split_host_port(text: str) -> tuple[str, int]:
 
 # -- process-level settings ----------------------------------------------------------------------
 def _limits(cfg: schema.Config) -> HttpLimits:
-    proc = cfg.config
-    http = getattr(proc, "http", None) if proc is not None else None
-    base = HttpLimits()
-    values: dict[str, Any] = {}
-    if http is not None:
-        for f in msgspec.structs.fields(http):
-            v = getattr(http, f.name)
-            if v is not None and hasattr(base, f.name):
-                values[f.name] = v
-    fe = getattr(getattr(cfg, "frontend_policies", None), "http", None)
-    if fe is not None:
-        if getattr(fe, "max_buffer_size", None):
-            values.setdefault("max_body_bytes", fe.max_buffer_size)
-        if getattr(fe, "http1_max_headers", None):
-            values.setdefault("max_headers", fe.http1_max_headers)
-        if getattr(fe, "http1_idle_timeout", None):
-            values.setdefault("idle_timeout", fe.http1_idle_timeout)
-    return HttpLimits(**{**_asdict(base), **values})
-
-
-def _asdict(limits: HttpLimits) -> dict[str, Any]:
-    return {name: getattr(limits, name) for name in HttpLimits.__slots__}
+    spec = cfg.http_limits()
+    return HttpLimits(**{name: getattr(spec, name) for name in HttpLimits.__slots__ if hasattr(spec, name)})
 
 
 def _addresses(proc: Any) -> Addresses:
@@ -408,13 +485,6 @@ def _log_settings(proc: Any) -> LogSettings:
         level=getattr(logging_cfg, "level", None) or "info",
         format=getattr(logging_cfg, "format", None) or "text",
     )
-
-
-def _drain_timeout(proc: Any) -> float:
-    if proc is None:
-        return 30.0
-    v = getattr(proc, "connection_termination_deadline", None)
-    return float(v) if v else float(proc.http.drain_timeout)
 
 
 def redacted_dump(cfg: Any) -> dict[str, Any]:

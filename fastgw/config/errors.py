@@ -33,6 +33,30 @@ def render_path(path: Sequence[PathPart]) -> str:
     return "".join(out)
 
 
+_PART = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_\-]*)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]')
+
+
+def parse_path(text: str) -> Path:
+    """Inverse of render_path: `binds[0].listeners` -> `("binds", 0, "listeners")`.
+
+    Text that is not a rendered path yields the parts read up to that point."""
+    parts: list[PathPart] = []
+    pos = 0
+    while pos < len(text):
+        m = _PART.match(text, pos)
+        if m is None:
+            break
+        name, index, quoted = m.groups()
+        if name is not None:
+            parts.append(name)
+        elif index is not None:
+            parts.append(int(index))
+        else:
+            parts.append(re.sub(r"\\(.)", r"\1", quoted))
+        pos = m.end()
+    return tuple(parts)
+
+
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

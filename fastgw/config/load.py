@@ -19,7 +19,7 @@ import msgspec
 import yaml
 
 from fastgw.config.envsubst import Expansion, expand
-from fastgw.config.errors import ConfigError, ConfigIssue, Path, render_path
+from fastgw.config.errors import ConfigError, ConfigIssue, Path, parse_path, render_path
 from fastgw.config.schema import Config
 from fastgw.config.validate import validate
 
@@ -27,6 +27,8 @@ __all__ = ["ConfigError", "ConfigIssue", "LoadedConfig", "SourceMap", "load", "l
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
 class SourceMap:
@@ -47,6 +49,10 @@ class SourceMap:
 
     def is_secret(self, path: Path) -> bool:
         return path in self.secret
+
+    def issue_at(self, rendered: str, message: str) -> ConfigIssue:
+        """Like issue(), for a path already rendered as text (`binds[0].listeners[0]`)."""
+        return self.issue(parse_path(rendered), message)
 
     def issue(self, path: Path, message: str, at: Path | None = None) -> ConfigIssue:
         """A ConfigIssue for `path` (YAML key names, list indexes); `at` picks another path's line."""
@@ -108,7 +114,7 @@ def _read(source: str, name: str) -> str:
     try:
         if source == "-":
             return sys.stdin.read()
-        with open(source, encoding="utf-8") as f:
+        with open(source, encoding="utf-8-sig") as f:  # tolerate a BOM from Windows editors
             return f.read()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -118,6 +124,8 @@ def _read(source: str, name: str) -> str:
 
 
 _FAILED: Any = object()
+# Aliases let a small file describe an exponential tree ("billion laughs"); a real config is far below.
+_MAX_NODES = 200_000
 
 
 def _parse(expansion: Expansion, smap: SourceMap, issues: list[ConfigIssue]) -> Any:
@@ -163,6 +171,7 @@ class _Builder:
         self._issues = issues
         self._scalars = yaml.constructor.SafeConstructor()
         self.failed = False
+        self._budget = _MAX_NODES
 
     def _fail(self, node: yaml.Node, path: Path, message: str) -> None:
         self.failed = True
@@ -177,11 +186,18 @@ class _Builder:
             self._smap.secret.add(path)
 
     def value(self, node: yaml.Node, path: Path, depth: int = 0) -> Any:
+        self._budget -= 1
+        if self._budget < 0:
+            if self._budget == -1:
+                self._fail(node, path, f"document too large: over {_MAX_NODES} values (alias expansion?)")
+            return None
         if depth > 64:
             self._fail(node, path, "nesting too deep (recursive alias?)")
             return None
         if isinstance(node, yaml.ScalarNode):
             self._note(node, path)
+            if _yaml11_only(node):
+                return node.value
             try:
                 return self._scalars.construct_object(node)
             except yaml.YAMLError as exc:
@@ -235,6 +251,16 @@ class _Builder:
             for key, value in self._mapping(src, path, depth + 1).items():
                 merged.setdefault(key, value)
         return merged
+
+
+def _yaml11_only(node: yaml.ScalarNode) -> bool:
+    """Plain scalars that YAML 1.1 (PyYAML) types but YAML 1.2 (agentgateway's serde_yaml) reads as
+    strings: `on`/`off`/`yes`/`no`, `1_000`, sexagesimal `1:30`. They stay strings here too."""
+    if node.style:  # quoted or block scalars are already strings; plain style is None or ""
+        return False
+    if node.tag == _BOOL_TAG:
+        return node.value.lower() not in ("true", "false")
+    return node.tag in _NUMBER_TAGS and ("_" in node.value or ":" in node.value)
 
 
 def _cross_check(config: Config, smap: SourceMap, issues: list[ConfigIssue]) -> None:

@@ -8,7 +8,8 @@ Conventions (compile.py relies on them):
   `NOT_SUPPORTED` — agentgateway keys that are valid there but not parsed by fastgw yet (reported as
   "not supported yet: <key>" instead of "unknown field"); `NOT_SUPPORTED_SCALARS` — string shorthands
   agentgateway allows where fastgw expects an object; `ONE_OF` — groups of keys of which exactly one
-  must be set; `problems()` — semantic checks, run once the object parsed cleanly.
+  must be set; `AT_MOST_ONE` — groups of keys of which at most one may be set; `problems()` —
+  semantic checks, run once the object parsed cleanly.
 - Value kinds are `Annotated` markers: `Duration` (float seconds, written "100ms"/"1m30s"),
   `HostPort` ("host:port", port 1..65535), `Regex` (must compile), `Secret` (never echoed in errors).
 - Field docstrings (a string literal after the field) are the config reference; `config_json_schema()`
@@ -58,6 +59,7 @@ class Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     NOT_SUPPORTED: ClassVar[frozenset[str]] = frozenset()
     NOT_SUPPORTED_SCALARS: ClassVar[frozenset[str]] = frozenset()
     ONE_OF: ClassVar[tuple[tuple[str, ...], ...]] = ()
+    AT_MOST_ONE: ClassVar[tuple[tuple[str, ...], ...]] = ()
 
     def problems(self) -> Problems:
         """Semantic checks beyond types; overridden where a section has cross-field rules."""

@@ -11,6 +11,7 @@ from fastgw.config.schema_backends import McpTarget
 from fastgw.config.schema_base import (
     HeaderMatch,
     HeaderModifier,
+    HostPort,
     JsonObject,
     Port,
     Problems,
@@ -65,7 +66,7 @@ class LlmParams(Spec, frozen=True, kw_only=True):
     """Provider key (inline or `{file}`); unset = taken from the provider's usual env var."""
     base_url: str | None = None
     """Provider base URL (`http://127.0.0.1:11434/v1`): host, path prefix and TLS in one."""
-    host_override: str | None = None
+    host_override: HostPort | None = None
     """Send to this "host:port"."""
     path_override: str | None = None
     """Send to this full path."""

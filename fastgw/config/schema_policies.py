@@ -82,11 +82,10 @@ class BackendAuth(Spec, frozen=True, kw_only=True):
 
     NOT_SUPPORTED = frozenset({"gcp", "aws", "azure", "jwtSign", "oauthTokenExchange", "crossAppAccess"})
     NOT_SUPPORTED_SCALARS = frozenset({"copilot"})
-    ONE_OF = (
+    AT_MOST_ONE = (
         (
             "key",
             "passthrough",
-            "credentials",
             "gcp",
             "aws",
             "azure",
@@ -100,7 +99,11 @@ class BackendAuth(Spec, frozen=True, kw_only=True):
     passthrough: Passthrough | None = None
     """Forward the inbound JWT instead."""
     credentials: list[BackendCredential] | None = None
-    """Several credentials, each with its location."""
+    """Extra credentials, each with its location; may accompany another kind."""
+
+    def problems(self) -> Problems:
+        if self.key is None and self.passthrough is None and self.credentials is None:
+            yield "", "missing one of: key, passthrough, credentials"
 
 
 class FileRefOrSecretKey(Spec, frozen=True, kw_only=True):

@@ -235,14 +235,15 @@ class _Walker:
                 self.error(path, f"not supported yet: {key}", at)
             else:
                 unknown_keys = True
-                self.error(path, _unknown(key, list(by_key), self._is_secret(at)), at)
-        for group in getattr(cls, "ONE_OF", ()):
+                self.error(path, _unknown(key, [*by_key, *not_supported], self._is_secret(at)), at)
+        one_of = getattr(cls, "ONE_OF", ())
+        for group in (*one_of, *getattr(cls, "AT_MOST_ONE", ())):
             present = [
                 k for k in group if k in value and (value[k] is not None or _null_is_empty(by_key.get(k)))
             ]
             if len(present) > 1:
                 self.error(path, f"set only one of {', '.join(present)}")
-            elif not present and not unknown_keys:  # a misspelt choice was already reported
+            elif not present and not unknown_keys and group in one_of:  # a misspelt choice was reported
                 offered = [k for k in group if k not in not_supported]
                 self.error(path, f"missing one of: {', '.join(offered)}")
         choice_keys = {k for group in getattr(cls, "ONE_OF", ()) for k in group}
@@ -402,6 +403,8 @@ def kind_of(value: Any) -> str:
 
 def host_port_problem(text: str) -> str | None:
     """Why `text` is not "host:port", or None. IPv6 literals must be bracketed: "[::1]:8080"."""
+    if text.startswith("unix:"):
+        return "unix sockets are not supported yet"
     if "://" in text:
         return 'expected "host:port" without a scheme'
     if text.startswith("["):

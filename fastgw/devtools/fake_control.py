@@ -18,6 +18,7 @@ from aiohttp import web
 
 Dialect = Literal["openai", "anthropic"]
 
+MAX_TOKENS = 100_000
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s|m)?\s*$")
 _UNIT_SECONDS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
 
@@ -88,6 +89,8 @@ class Control:
         latency_ms = _header_number(headers, "x-fake-token-latency-ms")
         ttft_ms = _header_number(headers, "x-fake-ttft-ms")
         tokens = _header_number(headers, "x-fake-tokens")
+        if tokens is not None and tokens > MAX_TOKENS:
+            raise ControlError(f"header x-fake-tokens: at most {MAX_TOKENS}")
         fail_after = _header_number(headers, "x-fake-fail-after-tokens")
         return cls(
             status=None if status is None else int(status),
@@ -113,7 +116,9 @@ _ANTHROPIC_TYPES = {
 }
 
 
-def error_response(dialect: Dialect, status: int, message: str, *, param: str | None = None) -> web.Response:
+def error_response(
+    dialect: Dialect, status: int, message: str, *, param: str | None = None, retry_after: str | None = None
+) -> web.Response:
     """An error in the provider's own wire format (OpenAI `{"error": {...}}`, Anthropic
     `{"type": "error", ...}`)."""
     if dialect == "anthropic":
@@ -131,6 +136,8 @@ def error_response(dialect: Dialect, status: int, message: str, *, param: str | 
             "error": {"message": message, "type": kind, "param": param, "code": _OPENAI_CODES.get(status)}
         }
         headers = {}
+    if retry_after is not None:
+        headers["retry-after"] = retry_after
     return web.Response(
         status=status, body=orjson.dumps(payload), content_type="application/json", headers=headers
     )
@@ -209,6 +216,7 @@ class FakeState:
         self.recorder = Recorder(options.record_limit)
         self.prompt_cache = PromptCache()
         self.rng = random.Random(options.seed)
+        self.queued_failures: collections.deque[int] = collections.deque()
         self._counter = 0
 
     def next_id(self, prefix: str, body: bytes) -> str:

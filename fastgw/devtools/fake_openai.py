@@ -199,8 +199,10 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     raw_input = body.get("input")
     if isinstance(raw_input, str):
         inputs: list[str] = [raw_input]
+    elif isinstance(raw_input, list) and raw_input and all(isinstance(i, int) for i in raw_input):
+        inputs = [orjson.dumps(raw_input).decode()]  # one input given as token ids
     elif isinstance(raw_input, list) and raw_input:
-        # Token-id inputs ([1, 2] or [[1, 2]]) are embedded by their textual form.
+        # Token-id inputs ([[1, 2], [3]]) are embedded by their textual form.
         inputs = [item if isinstance(item, str) else orjson.dumps(item).decode() for item in raw_input]
     else:
         return error_response("openai", 400, "'input' must be a string or a non-empty array", param="input")

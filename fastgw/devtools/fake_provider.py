@@ -3,11 +3,13 @@ messages wire formats, for the demo, the tests and bench/.
 
 Endpoints: POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens,
 POST /v1/embeddings, GET /v1/models[/{id}] (Anthropic shape when `anthropic-version` is sent);
-control: GET /_fake/health, GET|DELETE /_fake/requests (the recorded requests, newest last).
+control: GET /_fake/health, GET|DELETE /_fake/requests (the recorded requests, newest last),
+POST /_fake/fail-next {"status": 503, "count": N} (fail the next N provider requests).
 
 Per-request control headers: `x-fake-status: 503`, `x-fake-token-latency-ms`, `x-fake-ttft-ms`,
 `x-fake-tokens: N`, `x-fake-fail-after-tokens: N` (close the connection after N tokens; a JSON
-answer is cut in the middle of its body), `x-fake-no-usage: 1`. The token rule is in fake_answer.
+answer is cut in the middle of its body), `x-fake-no-usage: 1`, `x-fake-retry-after: S` (sent
+with injected errors). The token rule is in fake_answer.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import orjson
+import uvloop
 from aiohttp import web
 
 from fastgw.devtools import fake_anthropic, fake_openai
@@ -38,7 +41,7 @@ from fastgw.devtools.fake_control import (
     state_of,
 )
 
-__all__ = ["FakeOptions", "build_app", "main", "run"]
+__all__ = ["FakeOptions", "build_app", "main", "parse_duration", "run"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _CONTROL_PREFIX = "/_fake/"
@@ -81,8 +84,15 @@ async def _front(request: web.Request, handler: Handler) -> web.StreamResponse:
         control = Control.from_headers(request.headers, state.options)
     except ControlError as exc:
         return error_response(dialect, 400, str(exc))
+    retry_after = request.headers.get("x-fake-retry-after")
     if control.status is not None:
-        return error_response(dialect, control.status, f"injected failure (x-fake-status: {control.status})")
+        message = f"injected failure (x-fake-status: {control.status})"
+        return error_response(dialect, control.status, message, retry_after=retry_after)
+    if state.queued_failures:
+        # Queued by POST /_fake/fail-next: lets a retry/failover test fail the first N attempts of
+        # requests whose headers the gateway replays unchanged.
+        status = state.queued_failures.popleft()
+        return error_response(dialect, status, "injected failure (fail-next)", retry_after=retry_after)
     key = state.options.require_key
     if key is not None and not _authorized(request, dialect, key):
         message = "invalid x-api-key" if dialect == "anthropic" else "Incorrect API key provided."
@@ -133,6 +143,21 @@ async def _recorded(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def _fail_next(request: web.Request) -> web.StreamResponse:
+    """`{"status": 503, "count": 2}`: the next `count` provider requests are answered `status`."""
+    try:
+        spec = await request.json()
+        status, count = int(spec.get("status", 500)), int(spec.get("count", 1))
+    except (ValueError, TypeError, AttributeError):
+        return web.json_response({"error": 'expected {"status": 400-599, "count": N}'}, status=400)
+    if not 400 <= status <= 599 or count < 0:
+        return web.json_response({"error": "status must be 400-599 and count >= 0"}, status=400)
+    queue = state_of(request).queued_failures
+    queue.clear()
+    queue.extend([status] * count)
+    return web.json_response({"queued": count})
+
+
 async def _clear_recorded(request: web.Request) -> web.StreamResponse:
     state_of(request).recorder.clear()
     return web.Response(status=204)
@@ -150,6 +175,7 @@ def build_app(options: FakeOptions) -> web.Application:
     app.router.add_get("/_fake/health", _health)
     app.router.add_get("/_fake/requests", _recorded)
     app.router.add_delete("/_fake/requests", _clear_recorded)
+    app.router.add_post("/_fake/fail-next", _fail_next)
     return app
 
 
@@ -159,10 +185,8 @@ async def _serve(host: str, port: int, options: FakeOptions, announce: Callable[
     try:
         site = web.TCPSite(runner, host, port, reuse_address=True)
         await site.start()
-        bound = port
-        server = site._server  # aiohttp exposes no public accessor for the bound port (port 0).
-        if isinstance(server, asyncio.Server) and server.sockets:
-            bound = server.sockets[0].getsockname()[1]
+        # With port 0 the kernel picks the port: announce the one actually bound.
+        bound = next((int(addr[1]) for addr in runner.addresses if isinstance(addr, tuple)), port)
         announce(host, bound)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -180,7 +204,8 @@ def _print_ready(host: str, port: int) -> None:
 def run(host: str, port: int, options: FakeOptions) -> None:
     """Serve until SIGINT/SIGTERM. Port 0 picks a free port; the bound one is printed on stdout as
     `fake provider listening on http://HOST:PORT`."""
-    asyncio.run(_serve(host, port, options, _print_ready))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_serve(host, port, options, _print_ready))
 
 
 def _duration(text: str) -> float:

@@ -22,6 +22,7 @@ class ResponseWriter:
     __slots__ = (
         "_chunked",
         "_conn",
+        "_corked",
         "_head_only",
         "_request",
         "bytes_sent",
@@ -35,6 +36,7 @@ class ResponseWriter:
         self._conn = conn
         self._request = request
         self._chunked = False
+        self._corked: list[bytes] | None = None
         self._head_only = request.method == b"HEAD"
         self.started = False
         self.ended = False
@@ -86,10 +88,29 @@ class ResponseWriter:
         self.status = status
         return parts
 
+    def cork(self) -> None:
+        """Hold writes until `uncork()`: a head and the body that arrived with it (one upstream
+        read) then leave in one write syscall instead of two."""
+        if self._corked is None:
+            self._corked = []
+
+    def uncork(self) -> None:
+        corked = self._corked
+        if corked is not None:
+            self._corked = None
+            if corked:
+                self._conn.transport_write(corked[0] if len(corked) == 1 else b"".join(corked))
+
+    def _out(self, data: bytes) -> None:
+        if self._corked is not None:
+            self._corked.append(data)
+        else:
+            self._conn.transport_write(data)
+
     def start(self, status: int, headers: Headers, content_length: int | None = None) -> None:
         """Send the response head now. `headers` must not contain framing headers."""
         assert not self.started, "response head already sent"
-        self._conn.transport_write(b"".join(self._head(status, headers, content_length)))
+        self._out(b"".join(self._head(status, headers, content_length)))
 
     def respond(self, status: int, headers: Headers, body: bytes) -> None:
         """A whole response in one write."""
@@ -106,16 +127,17 @@ class ResponseWriter:
             return
         self.bytes_sent += len(data)
         if self._chunked:
-            self._conn.transport_write(b"".join((b"%x\r\n" % len(data), data, _CRLF)))
+            self._out(b"".join((b"%x\r\n" % len(data), data, _CRLF)))
         else:
-            self._conn.transport_write(data)
+            self._out(data)
 
     def end(self) -> None:
         if self.ended:
             return
         self.ended = True
         if self._chunked and not self._head_only:
-            self._conn.transport_write(_CHUNK_END)
+            self._out(_CHUNK_END)
+        self.uncork()
         self._conn.response_complete(self)
 
     def abort(self) -> None:
@@ -125,4 +147,5 @@ class ResponseWriter:
             return
         self.ended = True
         self.keep_alive = False
+        self.uncork()
         self._conn.abort_response()

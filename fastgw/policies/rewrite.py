@@ -17,6 +17,7 @@ class UrlRewrite:
     full: bytes | None = None
     authority: bytes | None = None  # a full "host[:port]" replacement
     keep_authority: bool = False  # `authority: none`
+    port: bytes | None = None  # `authority: {port: N}`: the client's host with another port
 
     def on_request(self, ctx: RequestContext) -> Awaitable[None] | None:
         if self.full is not None:
@@ -25,6 +26,8 @@ class UrlRewrite:
             ctx.path = rewrite_prefix(ctx.path, ctx.matched_prefix, self.prefix)
         if self.authority is not None:
             ctx.upstream_authority = self.authority
+        elif self.port is not None:
+            ctx.upstream_authority = ctx.request.host_name + b":" + self.port
         elif self.keep_authority:
             ctx.upstream_authority = ctx.request.host
         return None

@@ -23,6 +23,7 @@ from fastgw.process import worker as worker_mod
 from fastgw.process.sockets import BindError, SocketSet, parse_addr
 from fastgw.process.status import DRAINING, READY, StatusRegion
 from fastgw.runtime import Runtime
+from fastgw.telemetry import metrics
 
 log = logging.getLogger("fastgw.supervisor")
 
@@ -233,6 +234,7 @@ class Supervisor:
             self._on_exit(pid, code)
 
     def _on_exit(self, pid: int, code: int) -> None:
+        metrics.worker_exited(pid)
         for p in self.retiring:
             if p.pid == pid:
                 self.retiring.remove(p)

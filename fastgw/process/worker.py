@@ -57,10 +57,20 @@ def run(spec: WorkerSpec, inherited_fds: set[int]) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor turns Ctrl-C into SIGTERM
         loop = uvloop.new_event_loop()
         asyncio.set_event_loop(loop)
+        profile_dir = os.environ.get("FASTGW_PROFILE_DIR")  # developer aid: cProfile each worker
+        profiler = None
+        if profile_dir:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         try:
             code = loop.run_until_complete(_serve(spec))
         finally:
             loop.close()
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(os.path.join(profile_dir or ".", f"worker-{os.getpid()}.prof"))
     except BaseException:
         log.exception("worker %d failed to boot", spec.slot)
         code = EXIT_BOOT_ERROR
@@ -84,7 +94,7 @@ async def _serve(spec: WorkerSpec) -> int:
     states: list[ServerState] = []
     servers: list[asyncio.Server] = []  # traffic listeners; management ones stay open while draining
     binds = {b.port: b for b in runtime.binds}
-    mgmt = _management(runtime, spec.status)
+    mgmt = _management(runtime, spec.status, worker)
     for (host, port), sock in spec.sockets.items():
         handler = mgmt.get((host, port))
         if handler is None:
@@ -128,13 +138,13 @@ def _bind_handler(worker: WorkerState, bind: BindRuntime) -> Handler:
     return handle
 
 
-def _management(runtime: Runtime, status: StatusRegion) -> dict[tuple[str, int], Handler]:
+def _management(runtime: Runtime, status: StatusRegion, worker: WorkerState) -> dict[tuple[str, int], Handler]:
     out: dict[tuple[str, int], Handler] = {}
     a = runtime.addresses
     if a.readiness:
         out[parse_addr(a.readiness)] = admin.readiness_handler(status)
     if a.stats:
-        out[parse_addr(a.stats)] = admin.stats_handler(None)
+        out[parse_addr(a.stats)] = admin.stats_handler(worker.metrics)
     if a.admin:
         out[parse_addr(a.admin)] = admin.admin_handler(runtime, status)
     return out

@@ -12,6 +12,8 @@ from fastgw.http.request import Request
 from fastgw.http.response import ResponseWriter
 from fastgw.process.status import StatusRegion
 from fastgw.runtime import Runtime
+from fastgw.telemetry import metrics
+from fastgw.telemetry.metrics import Metrics
 
 _TEXT = [(b"content-type", b"text/plain")]
 _JSON = [(b"content-type", b"application/json")]
@@ -30,11 +32,11 @@ def readiness_handler(status: StatusRegion) -> Handler:
     return handle
 
 
-def stats_handler(render_metrics: object) -> Handler:
+def stats_handler(own: Metrics) -> Handler:
     async def handle(req: Request, writer: ResponseWriter) -> None:
         if req.path in (b"/metrics", b"/stats/prometheus"):
-            body = render_metrics() if callable(render_metrics) else b""
-            writer.respond(200, _PROM, body)
+            own.flush()  # this worker's last second too
+            writer.respond(200, _PROM, metrics.render())
         else:
             writer.respond(404, _TEXT, b"not found\n")
 

@@ -27,7 +27,11 @@ async def send(
     if not isinstance(body, bytes) and not body.complete:
         await body.fill(body.high_water)
     for attempt in (0, 1):
-        conn, reused = await pool.acquire(origin)
+        idle = pool.take_idle(origin)
+        if idle is not None:
+            conn, reused = idle, True
+        else:
+            conn, reused = await pool.acquire(origin)
         try:
             if isinstance(body, bytes):
                 conn.start(exchange, head + body if body else head, timeout)

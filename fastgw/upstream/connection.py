@@ -56,6 +56,9 @@ class Exchange:
     def on_error(self, exc: GatewayError) -> None:
         pass
 
+    def on_read_done(self) -> None:
+        """Called after each upstream read has been parsed (e.g. to flush corked writes)."""
+
     def _finish(self, exc: GatewayError | None) -> None:
         if self.done.done():
             return
@@ -72,6 +75,7 @@ class Exchange:
 class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "_eof_ends",
+        "_framed",
         "_headers",
         "_parser",
         "_resume_waiters",
@@ -94,6 +98,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._headers: Headers = []
         self._eof_ends = False
+        self._framed = False
         self.exchange: Exchange | None = None
         self.closed = False
         self.idle_since = 0.0
@@ -122,6 +127,7 @@ class UpstreamConnection(asyncio.Protocol):
         ex.got_bytes = True
         try:
             self._parser.feed_data(data)
+            ex.on_read_done()
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
             self._fail(cause if isinstance(cause, GatewayError) else UpstreamProtocolError(str(cause)))
@@ -161,21 +167,24 @@ class UpstreamConnection(asyncio.Protocol):
 
     # -- httptools callbacks -------------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.lower(), value))
+        name = name.lower()
+        if name == b"content-length" or name == b"transfer-encoding":
+            self._framed = True
+        self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         ex = self.exchange
         status = self._parser.get_status_code()
         headers = self._headers
         self._headers = []
+        framed = self._framed
+        self._framed = False
         if ex is None:
             return
         if status < 200:
             return  # interim responses (103 Early Hints...) are not forwarded
         ex.status = status
-        self._eof_ends = status not in (204, 304) and not any(
-            n == b"content-length" or n == b"transfer-encoding" for n, _ in headers
-        )
+        self._eof_ends = not framed and status not in (204, 304)
         ex.on_head(status, headers)
         if ex.head_only:
             # HEAD: the parser cannot be told to skip the body; end here and drop the connection

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastgw.errors import UpstreamConnectError, UpstreamTimeout
 from fastgw.upstream.connection import UpstreamConnection
@@ -20,7 +21,20 @@ class Origin:
     port: int
     tls: bool = False
     sni: str | None = None
-    verify: bool = True
+    verify: bool = True  # check the certificate chain
+    verify_host: bool = True  # check the certificate's name
+    ca: str | None = None  # a CA bundle file instead of the system roots
+    cert: str | None = None  # client certificate (mTLS)
+    key: str | None = None
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        # pool lookups hash the origin on every request: compute it once
+        fields = (self.host, self.port, self.tls, self.sni, self.verify, self.verify_host, self.ca, self.cert, self.key)
+        object.__setattr__(self, "_hash", hash(fields))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def authority(self) -> str:
@@ -51,11 +65,23 @@ class Pool:
         self.limits = limits
         self._origins: dict[Origin, _OriginState] = {}
         self._total = 0
-        self._ssl: dict[bool, ssl.SSLContext] = {}
+        self._ssl: dict[tuple[bool, bool, str | None, str | None, str | None], ssl.SSLContext] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed = False
 
     # -- acquire / release ----------------------------------------------------------------------
+    def take_idle(self, origin: Origin) -> UpstreamConnection | None:
+        """An idle connection to `origin` if one is ready (the common case, no await)."""
+        st = self._origins.get(origin)
+        if st is None:
+            return None
+        idle = st.idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn
+        return None
+
     async def acquire(self, origin: Origin) -> tuple[UpstreamConnection, bool]:
         """A connection to `origin` and whether it was reused from the idle list."""
         st = self._origins.get(origin)
@@ -109,7 +135,7 @@ class Pool:
         loop = asyncio.get_running_loop()
         ok = False
         try:
-            ctx = self._ssl_context(origin.verify) if origin.tls else None
+            ctx = self._ssl_context(origin) if origin.tls else None
             try:
                 async with asyncio.timeout(self.limits.connect_timeout):
                     _, conn = await loop.create_connection(
@@ -143,7 +169,7 @@ class Pool:
             if not fut.done():
                 fut.set_result(conn)
                 return
-        conn.idle_since = asyncio.get_running_loop().time()
+        conn.idle_since = time.monotonic()
         st.idle.append(conn)
 
     def connection_closed(self, conn: UpstreamConnection) -> None:
@@ -178,15 +204,19 @@ class Pool:
                     return
 
     # -- TLS -------------------------------------------------------------------------------------
-    def _ssl_context(self, verify: bool) -> ssl.SSLContext:
-        ctx = self._ssl.get(verify)
+    def _ssl_context(self, origin: Origin) -> ssl.SSLContext:
+        key = (origin.verify, origin.verify_host, origin.ca, origin.cert, origin.key)
+        ctx = self._ssl.get(key)
         if ctx is None:
-            ctx = ssl.create_default_context()  # system CAs
-            if not verify:
+            ctx = ssl.create_default_context(cafile=origin.ca)  # system CAs unless a bundle is given
+            if not origin.verify_host or not origin.verify:
                 ctx.check_hostname = False
+            if not origin.verify:
                 ctx.verify_mode = ssl.CERT_NONE
+            if origin.cert is not None:
+                ctx.load_cert_chain(origin.cert, origin.key)
             ctx.set_alpn_protocols(["http/1.1"])
-            self._ssl[verify] = ctx
+            self._ssl[key] = ctx
         return ctx
 
     # -- idle expiry -----------------------------------------------------------------------------
@@ -197,8 +227,7 @@ class Pool:
 
     def _sweep(self) -> None:
         self._sweeper = None
-        loop = asyncio.get_running_loop()
-        cutoff = loop.time() - self.limits.idle_timeout
+        cutoff = time.monotonic() - self.limits.idle_timeout
         for st in self._origins.values():
             while st.idle and st.idle[0].idle_since < cutoff:
                 st.idle.pop(0).close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fastgw.config.load import ConfigError, load, load_config
 
@@ -203,3 +205,27 @@ def test_unreadable_file(tmp_path: object) -> None:
 def test_empty_file_is_an_empty_config() -> None:
     config = load_config("config.yaml", text="# nothing yet\n", env={})
     assert config.binds == [] and config.llm is None
+
+
+def test_rendered_paths_parse_back() -> None:
+    from fastgw.config.errors import parse_path, render_path
+
+    for path in [
+        ("binds", 0, "listeners", 12, "routes"),
+        ("policies", "ai", "routes", "/v1/chat/completions"),
+        ("x", 'we"ird\\key', "y-z", "a\\\\", 'b\\"'),
+        (),
+    ]:
+        assert parse_path(render_path(path)) == path
+    text = "binds:\n- port: 3000\n  listeners:\n  - routes:\n    - policies:\n        cors: {}\n"
+    loaded = load("config.yaml", text=text, env={})
+    issue = loaded.source.issue_at("binds[0].listeners[0].routes[0].policies.cors", "not enforced yet")
+    assert str(issue) == "config.yaml:6: binds[0].listeners[0].routes[0].policies.cors: not enforced yet"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.integers(0, 10**6), st.text(max_size=12)), max_size=6))
+def test_render_parse_round_trip(parts: list[str | int]) -> None:
+    from fastgw.config.errors import parse_path, render_path
+
+    assert parse_path(render_path(parts)) == tuple(parts)

@@ -158,3 +158,11 @@ binds:
     assert a is not None and b is not None and a.cors == b.cors
     assert a.timeout is not None and a.timeout.request_timeout == 30.0
     assert b.timeout is not None and b.timeout.request_timeout == 5.0
+
+
+def test_yaml_1_2_scalars_as_agentgateway_reads_them() -> None:
+    text = "config:\n  adminAddr: off\n  statsAddr: 1:30\n  readinessAddr: yes\n  enableIpv6: true\n"
+    process = load_config("c.yaml", text=text, env={}).config
+    assert process is not None
+    assert (process.admin_addr, process.stats_addr, process.readiness_addr) == ("off", "1:30", "yes")
+    assert process.enable_ipv6 is True

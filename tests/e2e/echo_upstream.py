@@ -47,6 +47,19 @@ async def slow(req: web.Request) -> web.StreamResponse:
     return web.Response(text="slow done")
 
 
+FLAKY: web.AppKey[dict[str, int]] = web.AppKey("flaky", dict)
+
+
+async def flaky(req: web.Request) -> web.StreamResponse:
+    """Fails the first `fail` requests of a `key` with 503, then answers 200 with the body length."""
+    body = await req.read()
+    key = req.query["key"]
+    seen = req.app[FLAKY][key] = req.app[FLAKY].get(key, 0) + 1
+    if seen <= int(req.query.get("fail", "1")):
+        return web.Response(status=503, text=f"try {seen} failed")
+    return web.json_response({"tries": seen, "len": len(body)})
+
+
 async def status(req: web.Request) -> web.StreamResponse:
     return web.Response(status=int(req.match_info["code"]), text="status")
 
@@ -63,14 +76,30 @@ async def records(req: web.Request) -> web.StreamResponse:
 def app() -> web.Application:
     a = web.Application(client_max_size=64 << 20)
     a[RECORD] = []
+    a[FLAKY] = {}
     a.router.add_get("/_records", records)
     a.router.add_get("/stream", stream)
     a.router.add_get("/slow", slow)
     a.router.add_route("*", "/status/{code}", status)
     a.router.add_get("/big", big)
+    a.router.add_route("*", "/flaky", flaky)
     a.router.add_route("*", "/{tail:.*}", echo)
     return a
 
 
 if __name__ == "__main__":
-    web.run_app(app(), host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None, handler_cancellation=True)
+    ssl_ctx = None
+    if len(sys.argv) > 3:  # PORT CERT KEY: serve HTTPS
+        import ssl
+
+        ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+    web.run_app(
+        app(),
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        print=None,
+        access_log=None,
+        handler_cancellation=True,
+        ssl_context=ssl_ctx,
+    )

@@ -227,3 +227,89 @@ def test_crash_looping_worker_backs_off(tmp: Path, upstream: Upstream) -> None:
         assert g.proc.poll() is None, "the supervisor keeps running"
     finally:
         g.stop()
+
+
+def test_config_from_stdin_and_watch_reload(tmp: Path, upstream: Upstream) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    port, ready = free_port(), free_port()
+    cfg = bind_config(
+        port,
+        [{"backends": [{"host": f"127.0.0.1:{upstream.port}"}]}],
+        config={"readinessAddr": f"127.0.0.1:{ready}", "statsAddr": "off", "adminAddr": "off"},
+    )
+    p = subprocess.Popen([sys.executable, "-m", "fastgw", "serve", "-w", "1", "-f", "-"], stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert p.stdin is not None
+        p.stdin.write(yaml.safe_dump(cfg).encode())
+        p.stdin.close()
+        wait_until(lambda: http_status(f"http://127.0.0.1:{ready}/healthz/ready") == 200, what="stdin config")
+        assert get(port)[0] == 200
+    finally:
+        p.terminate()
+        assert p.wait(20) == 0
+
+    g = Gateway(tmp, bind_config(free_port(), [{"backends": [{"host": f"127.0.0.1:{upstream.port}"}]}]),
+                workers=1, extra_args=["--watch"])
+    try:
+        port = int(g.config_path.read_text().split("port: ")[1].split()[0])
+        assert "x-watched" not in get(port)[1]
+        text = g.config_path.read_text().replace(
+            "- backends:", "- policies:\n        responseHeaderModifier: {set: {x-watched: 'yes'}}\n      backends:"
+        )
+        g.config_path.write_text(text)
+        wait_until(lambda: get(port)[1].get("x-watched") == "yes", timeout=15, what="--watch reload")
+    finally:
+        assert g.stop() == 0
+
+
+def test_port_in_use_halts_with_a_clear_message(tmp: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as blocker:
+        blocker.bind(("0.0.0.0", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        cfg = tmp / "busy.yaml"
+        cfg.write_text(f"config: {{statsAddr: 'off', adminAddr: 'off', readinessAddr: 'off'}}\n"
+                       f"binds:\n- port: {port}\n  listeners:\n  - routes:\n    - backends: [{{host: '127.0.0.1:1'}}]\n")
+        r = subprocess.run([sys.executable, "-m", "fastgw", "serve", "-f", str(cfg)], capture_output=True, text=True,
+                           timeout=30)
+    assert r.returncode == 3
+    assert f"cannot listen on 0.0.0.0:{port}" in r.stderr
+
+
+def test_slow_client_pauses_the_upstream_instead_of_buffering(tmp: Path, upstream: Upstream) -> None:
+    import socket
+
+    g = make(tmp, upstream, workers=1)
+    try:
+        (pid,) = g.worker_pids()
+
+        def rss_mb() -> float:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+            return 0.0
+
+        base = rss_mb()
+        with socket.create_connection(("127.0.0.1", g.port)) as s:  # type: ignore[attr-defined]
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            s.sendall(b"GET /big?size=100000000 HTTP/1.1\r\nHost: a\r\n\r\n")
+            got = len(s.recv(65536))
+            time.sleep(2.0)  # the client stops reading; 100 MB are waiting upstream
+            grown = rss_mb() - base
+            assert grown < 40, f"the worker buffered {grown:.0f} MB for a slow client"
+            s.settimeout(10)
+            while got < 5_000_000:
+                chunk = s.recv(1 << 20)
+                assert chunk
+                got += len(chunk)
+    finally:
+        g.stop()

@@ -54,6 +54,24 @@ def gw(tmp: Path, upstream: Upstream) -> Iterator[Gateway]:
             "backends": [{"host": f"127.0.0.1:{upstream.port}"}],
         },
         {
+            "name": "authority",
+            "matches": [{"path": {"pathPrefix": "/authority"}}],
+            "policies": {"urlRewrite": {"authority": {"full": "internal.example:8443"}, "path": {"full": "/fixed"}}},
+            "backends": [{"host": f"127.0.0.1:{upstream.port}"}],
+        },
+        {
+            "name": "keephost",
+            "matches": [{"path": {"pathPrefix": "/keephost"}}],
+            "policies": {"urlRewrite": {"authority": "none"}},
+            "backends": [{"host": f"127.0.0.1:{upstream.port}"}],
+        },
+        {
+            "name": "retry",
+            "matches": [{"path": {"pathPrefix": "/flaky"}}],
+            "policies": {"retry": {"attempts": 2, "codes": [503]}},
+            "backends": [{"host": f"127.0.0.1:{upstream.port}"}],
+        },
+        {
             "name": "dead",
             "matches": [{"path": {"pathPrefix": "/dead"}}],
             "backends": [{"host": f"127.0.0.1:{free_port()}"}],
@@ -266,3 +284,49 @@ def test_client_disconnect_cancels_the_upstream_request(gw: Gateway, upstream: U
             return
         time.sleep(0.05)
     pytest.fail("the upstream request was not cancelled after the client went away")
+
+
+def test_retry_replays_the_body_and_hides_failed_tries(gw: Gateway) -> None:
+    status, _, body = request(gw, "POST", "/flaky?key=a&fail=2", b"x" * 5000)
+    assert status == 200
+    assert json.loads(body) == {"tries": 3, "len": 5000}
+    status, _, body = request(gw, "POST", "/flaky?key=b&fail=5", b"y")
+    assert status == 503 and body == b"try 3 failed", "after attempts+1 tries the last answer is returned"
+
+
+def test_authority_rewrites(gw: Gateway) -> None:
+    doc = json.loads(request(gw, "GET", "/authority/x", headers={"Host": "client.example"})[2])
+    assert doc["headers"]["host"] == "internal.example:8443" and doc["path"] == "/fixed"
+    doc = json.loads(request(gw, "GET", "/keephost", headers={"Host": "client.example"})[2])
+    assert doc["headers"]["host"] == "client.example"
+
+
+def test_https_upstream_with_backend_tls(tmp: Path) -> None:
+    import subprocess
+
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    up = Upstream(tmp, extra=[str(cert), str(key)])
+    port = free_port()
+    routes = [
+        {"matches": [{"path": {"pathPrefix": "/verified"}}],
+         "policies": {"backendTLS": {"root": str(cert), "hostname": "localhost"}},
+         "backends": [{"host": f"127.0.0.1:{up.port}"}]},
+        {"matches": [{"path": {"pathPrefix": "/system-roots"}}],
+         "policies": {"backendTLS": {}},
+         "backends": [{"host": f"127.0.0.1:{up.port}"}]},
+    ]
+    g = Gateway(tmp, bind_config(port, routes), workers=1)
+    g.port = port  # type: ignore[attr-defined]
+    try:
+        status, _, body = request(g, "GET", "/verified/x")
+        assert status == 200 and json.loads(body)["path"] == "/verified/x"
+        # a self-signed certificate is not trusted by the system roots: 502, never plaintext
+        assert request(g, "GET", "/system-roots")[0] == 502
+    finally:
+        g.stop()
+        up.stop()

@@ -183,3 +183,36 @@ def test_region_is_shared_with_forked_children(impl: ModuleType) -> None:
     assert t.remaining(h) == 6
     assert t.remaining(t.bucket(b"dyn", 3, 1, 3600.0)) == 3
     assert t.used == 2
+
+
+def test_bucket_key_digests_identities(impl: ModuleType) -> None:
+    k = native.bucket_key(b"route0", b"sk-secret-api-key")
+    assert len(k) == 32 and b"secret" not in k
+    assert k == native.bucket_key(b"route0", b"sk-secret-api-key")
+    assert native.bucket_key(b"a", b"bc") != native.bucket_key(b"ab", b"c")
+    t = impl.BucketTable.create(4)
+    long_identity = native.bucket_key(b"x" * 1000)
+    assert t.bucket(long_identity, 1, 1, 1.0) == t.bucket(native.bucket_key(b"x" * 1000), 1, 1, 1.0)
+
+
+def test_extreme_specs_do_not_overflow() -> None:
+    """Largest amounts, longest interval, deepest debt: both implementations give the same times."""
+    results = []
+    for impl in (native.implementation("native"), native.implementation("python")):
+        t = impl.BucketTable.create(4)
+        h = t.bucket(b"k", 2**53, 1, 4e9, 0)
+        assert t.charge(h, 2**53, -(2**53), 0) == 0
+        assert t.charge(h, 2**53, -(2**53), 0) == -(2**53)
+        results.append((t.time_until(h, 2**53, 0), t.time_to_refill(h, 10**9), t.remaining(h, 2**62)))
+        with pytest.raises(ValueError):
+            t.remaining(h, 2**62 + 1)
+    assert results[0] == results[1]
+    assert results[0][0] == pytest.approx(2**54 * 4e9)
+
+
+def test_region_cannot_be_unmapped_while_a_table_uses_it(impl: ModuleType) -> None:
+    t = impl.BucketTable.create(4)
+    h = t.bucket(b"k", 3, 1, 1.0)
+    with pytest.raises(BufferError):
+        t.region.close()
+    assert t.try_take(h)

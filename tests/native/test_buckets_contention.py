@@ -17,7 +17,13 @@ THREADS = 3
 DEADLINE_S = 60.0
 
 
-def _hammer_takes(table: Any, h: int, attempts: int, until_ns: int, out: Connection) -> None:
+def _start_together(start_ns: int) -> None:
+    """Children are forked one after another; spinning to a common instant makes them overlap."""
+    while time.monotonic_ns() < start_ns:
+        pass
+
+
+def _hammer_takes(start_ns: int, table: Any, h: int, attempts: int, until_ns: int, out: Connection) -> None:
     """try_take(h) `attempts` times per thread, or until the monotonic clock passes until_ns."""
     admitted = [0] * THREADS
 
@@ -29,6 +35,7 @@ def _hammer_takes(table: Any, h: int, attempts: int, until_ns: int, out: Connect
             done += 1
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(THREADS)]
+    _start_together(start_ns)
     for t in threads:
         t.start()
     for t in threads:
@@ -36,7 +43,7 @@ def _hammer_takes(table: Any, h: int, attempts: int, until_ns: int, out: Connect
     out.send(sum(admitted))
 
 
-def _hammer_mixed(table: Any, h: int, attempts: int, seed: int, out: Connection) -> None:
+def _hammer_mixed(start_ns: int, table: Any, h: int, attempts: int, seed: int, out: Connection) -> None:
     """Takes, gives back and charges at random; reports the net amount drawn from the bucket."""
     drawn = [0] * THREADS
 
@@ -59,6 +66,7 @@ def _hammer_mixed(table: Any, h: int, attempts: int, seed: int, out: Connection)
         drawn[slot] += held
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(THREADS)]
+    _start_together(start_ns)
     for t in threads:
         t.start()
     for t in threads:
@@ -66,12 +74,13 @@ def _hammer_mixed(table: Any, h: int, attempts: int, seed: int, out: Connection)
     out.send(sum(drawn))
 
 
-def _run_children(target: Any, args_for: Any) -> list[int]:
+def _run_children(target: Any, args_for: Any) -> list[Any]:
     ctx = multiprocessing.get_context("fork")
+    start_ns = time.monotonic_ns() + 300_000_000
     pipes, procs = [], []
     for i in range(PROCS):
         recv, send = ctx.Pipe(duplex=False)
-        p = ctx.Process(target=target, args=(*args_for(i), send))
+        p = ctx.Process(target=target, args=(start_ns, *args_for(i), send))
         p.start()
         send.close()
         pipes.append(recv)
@@ -115,8 +124,29 @@ def test_refills_over_a_window_never_over_admit(impl: ModuleType) -> None:
     table = impl.BucketTable.create(64)
     base = time.monotonic_ns()
     h = table.bucket(b"shared", capacity, per_fill, interval_ns / 1e9, base)
-    window_end = base + 12 * interval_ns
+    window_end = base + 16 * interval_ns
     admitted = sum(_run_children(_hammer_takes, lambda i: (table, h, 0, window_end)))
     fills = (time.monotonic_ns() - base) // interval_ns
     assert admitted <= capacity + per_fill * fills
     assert admitted >= capacity + per_fill * 3  # refills did land while the processes were hammering
+
+
+def _insert_keys(start_ns: int, table: Any, keys: list[bytes], seed: int, out: Connection) -> None:
+    order = list(range(len(keys)))
+    random.Random(seed).shuffle(order)
+    handles = [0] * len(keys)
+    _start_together(start_ns)
+    for i in order:
+        handles[i] = table.bucket(keys[i], 10, 1, 60.0)
+    out.send(handles)
+
+
+def test_concurrent_inserts_of_the_same_keys_agree(impl: ModuleType) -> None:
+    """Workers creating the same dynamic buckets at once get one slot per key, the same everywhere."""
+    keys = [f"user-{i}".encode() for i in range(3000)]
+    table = impl.BucketTable.create(4096)
+    results = _run_children(_insert_keys, lambda i: (table, keys, i))
+    assert all(r == results[0] for r in results)
+    assert len(set(results[0])) == len(keys)
+    assert table.used == len(keys)
+    assert [table.bucket(k, 10, 1, 60.0) for k in keys] == results[0]

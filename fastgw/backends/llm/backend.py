@@ -131,7 +131,8 @@ async def serve_target(
         await passthrough(ctx, target, body)
         return
     if body is None:
-        body = await ctx.request.body.read_all()
+        # the pipeline keeps the body for replay when the route retries
+        body = ctx.body_bytes if ctx.body_bytes is not None else await ctx.request.body.read_all()
     if view is None:
         view = read_view(body)
     spec = target.spec
@@ -164,6 +165,7 @@ async def serve_target(
     ctx.endpoint = target.endpoint
     route = ctx.route
     await send(ctx.worker.pool, target.origin, head, body, ex, route.backend_timeout if route else None)
+    ctx.held = ex.held
 
 
 def _rewrite(
@@ -237,10 +239,13 @@ async def passthrough(ctx: RequestContext, target: Target, body: bytes | None) -
     path = target.path_override or ctx.path
     if req.query:
         path += b"?" + req.query
-    ex = ProxyExchange(ctx)
+    ex = ProxyExchange(ctx, hold=ctx.retry_hold)
     ctx.endpoint = target.endpoint
     route = ctx.route
     timeout = route.backend_timeout if route is not None else None
+    if body is None:
+        body = ctx.body_bytes
     payload = body if body is not None else req.body
     head = request_head(req.method, path, headers)
-    await send(ctx.worker.pool, target.origin, head, payload, ex, timeout, chunked=chunked)
+    await send(ctx.worker.pool, target.origin, head, payload, ex, timeout, chunked=chunked and body is None)
+    ctx.held = ex.held

@@ -94,17 +94,29 @@ def auth_from_policy(spec: ProviderSpec, auth: Any, path: str, errors: list[str]
     return header.name.lower().encode(), (header.prefix or "").encode() + text.encode()
 
 
+def _tls_fields(tls: Any) -> dict[str, Any]:
+    """Origin TLS settings from a backendTLS spec (the system CAs and full checks by default)."""
+    return {
+        "sni": getattr(tls, "hostname", None),
+        "verify": not getattr(tls, "insecure", False),
+        "verify_host": not getattr(tls, "insecure_host", False),
+        "ca": getattr(tls, "root", None),
+        "cert": getattr(tls, "cert", None),
+        "key": getattr(tls, "key", None),
+    }
+
+
 def origin_for(spec: ProviderSpec, host: str | None, host_override: str | None, tls: Any) -> Origin | None:
     """hostOverride ("host:port") is plain HTTP unless backendTLS is set; provider hosts use TLS."""
-    sni = getattr(tls, "hostname", None) if tls is not None else None
-    verify = not getattr(tls, "insecure", False) if tls is not None else True
     if host_override is not None:
         name, _, port = host_override.rpartition(":")
-        return Origin(host=name.strip("[]"), port=int(port), tls=tls is not None, sni=sni, verify=verify)
+        if tls is None:
+            return Origin(host=name.strip("[]"), port=int(port))
+        return Origin(host=name.strip("[]"), port=int(port), tls=True, **_tls_fields(tls))
     default = host or spec.host
     if default is None:
         return None
-    return Origin(host=default, port=spec.port, tls=spec.tls, sni=sni, verify=verify)
+    return Origin(host=default, port=spec.port, tls=spec.tls, **_tls_fields(tls))
 
 
 def _first(*values: Any) -> Any:
@@ -265,11 +277,7 @@ def llm_target(model: Any, shared: Mapping[str, Any], path: str, errors: list[st
         url = urlsplit(base_url)
         secure = url.scheme == "https"
         origin = Origin(
-            host=url.hostname or "",
-            port=url.port or (443 if secure else 80),
-            tls=secure,
-            sni=getattr(tls, "hostname", None) if tls is not None else None,
-            verify=not getattr(tls, "insecure", False) if tls is not None else True,
+            host=url.hostname or "", port=url.port or (443 if secure else 80), tls=secure, **_tls_fields(tls)
         )
         prefix = prefix or (url.path.rstrip("/") or None)
     else:

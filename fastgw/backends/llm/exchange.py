@@ -11,7 +11,6 @@ Four modes, chosen from the response head:
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any, Final
 
@@ -40,6 +39,7 @@ _STREAM: Final = 1
 _BUFFER: Final = 2
 _ERROR: Final = 3
 _WHOLE: Final = 4
+_HELD: Final = 5  # a status the pipeline will retry: nothing reaches the client
 # A same-format 2xx body up to this size is written with its head in one write (it nearly always
 # arrives in the same read as the head, so holding it costs no latency and saves a syscall).
 _WHOLE_LIMIT: Final = 256 * 1024
@@ -61,6 +61,7 @@ class LlmExchange(Exchange):
         "ctx",
         "forced_usage",
         "headers",
+        "held",
         "mode",
         "model",
         "parts",
@@ -86,7 +87,7 @@ class LlmExchange(Exchange):
         sniff: bool,
         model: str | None,
     ) -> None:
-        super().__init__(asyncio.get_running_loop())
+        super().__init__(ctx.worker.loop)
         self.ctx = ctx
         self.client = client
         self.upstream = upstream
@@ -105,6 +106,7 @@ class LlmExchange(Exchange):
         self.stream: AnthropicToOpenAIStream | OpenAIToAnthropicStream | None = None
         self.sniffer: OpenAIStreamSniffer | AnthropicStreamSniffer | None = None
         self.raw = True
+        self.held = False
         self.aligned = True
         self.headers: Headers = []
         self.usage: Usage | None = None
@@ -112,6 +114,10 @@ class LlmExchange(Exchange):
 
     # -- head --------------------------------------------------------------------------------------
     def on_head(self, status: int, headers: Headers) -> None:
+        if status in self.ctx.retry_hold:
+            self.mode = _HELD
+            self.held = True
+            return
         ctype = b""
         length: int | None = None
         nominated: set[bytes] | None = None
@@ -139,7 +145,9 @@ class LlmExchange(Exchange):
             self.headers = [(n, v) for n, v in kept if n not in _REWRITTEN]
             return
         self.collect = ok
-        self.ctx.writer.start(status, self.ctx.response_headers([(n, v) for n, v in kept if n != b"date"]), length)
+        writer = self.ctx.writer
+        writer.cork()  # the head leaves with the body bytes of the same upstream read
+        writer.start(status, self.ctx.response_headers([(n, v) for n, v in kept if n != b"date"]), length)
 
     def _start_stream(self, status: int, kept: Headers) -> None:
         self.mode = _STREAM
@@ -160,7 +168,12 @@ class LlmExchange(Exchange):
             self.sniffer = AnthropicStreamSniffer()
         out = [(n, v) for n, v in kept if n not in _REWRITTEN]
         out += _SSE_HEADERS
-        self.ctx.writer.start(status, self.ctx.response_headers(out), None)
+        writer = self.ctx.writer
+        writer.cork()
+        writer.start(status, self.ctx.response_headers(out), None)
+
+    def on_read_done(self) -> None:
+        self.ctx.writer.uncork()
 
     # -- body --------------------------------------------------------------------------------------
     def on_body(self, chunk: bytes) -> None:
@@ -171,8 +184,10 @@ class LlmExchange(Exchange):
                 self.parts.append(chunk)
         elif mode == _STREAM:
             self._stream_chunk(chunk)
-        else:
+        elif mode != _HELD:
             self.parts.append(chunk)
+            return
+        else:
             return
         writer = self.ctx.writer
         if writer.paused and self.conn is not None:
@@ -225,6 +240,8 @@ class LlmExchange(Exchange):
     def _end(self) -> None:
         mode = self.mode
         ctx = self.ctx
+        if mode == _HELD:
+            return
         if mode in (_WHOLE, _PROXY):
             parts = self.parts
             body = parts[0] if len(parts) == 1 else b"".join(parts)

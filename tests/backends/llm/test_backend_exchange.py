@@ -3,8 +3,10 @@ upstream bytes never change what the client gets, usage is recorded, errors chan
 
 from __future__ import annotations
 
+import asyncio
 import random
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import orjson
@@ -31,6 +33,12 @@ class FakeWriter:
         self.paused = False
         self.writes = 0
 
+    def cork(self) -> None:
+        pass
+
+    def uncork(self) -> None:
+        pass
+
     def start(self, status: int, headers: Headers, length: int | None = None) -> None:
         assert self.status == 0, "second head"
         self.status, self.headers, self.length = status, headers, length
@@ -42,10 +50,13 @@ class FakeWriter:
 
 
 class FakeCtx:
-    def __init__(self) -> None:
+    def __init__(self, hold: frozenset[int] = frozenset()) -> None:
+        self.worker = SimpleNamespace(loop=asyncio.get_running_loop())
+        self.retry_hold = hold
         self.writer = FakeWriter()
         self.log_fields: dict[str, object] = {}
         self.failed: GatewayError | None = None
+        self.held = False
 
     def response_headers(self, headers: Headers) -> Headers:
         return headers
@@ -68,14 +79,17 @@ def run(
     translate: bool = False,
     include_usage: bool = False,
     forced_usage: bool = False,
+    hold: frozenset[int] = frozenset(),
 ) -> FakeCtx:
-    ctx = FakeCtx()
+    ctx = FakeCtx(hold)
     ex = LlmExchange(cast(RequestContext, ctx), client, upstream, translate, include_usage, forced_usage, True, "m")
     ex.status = status
     ex.on_head(status, head)
     for piece in pieces:
         ex.on_body(piece)
+        ex.on_read_done()
     ex.on_end()
+    ctx.held = ex.held
     return ctx
 
 
@@ -186,3 +200,10 @@ async def test_non_json_success_body_is_a_502_in_the_clients_dialect() -> None:
     head: Headers = [(b"content-type", b"application/json")]
     ctx = run([b"<html>oops"], client=Dialect.OPENAI, upstream=Dialect.ANTHROPIC, head=head, translate=True)
     assert ctx.failed is not None and ctx.failed.status == 502
+
+
+async def test_a_status_the_pipeline_retries_is_held_back() -> None:
+    body = b'{"error":{"message":"busy","type":"server_error"}}'
+    head: Headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    ctx = run([body], client=Dialect.ANTHROPIC, upstream=Dialect.OPENAI, status=503, head=head, hold=frozenset({503}))
+    assert ctx.held and ctx.writer.status == 0 and ctx.writer.body == []

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 
 from fastgw.backends.llm.translate import AnthropicToOpenAIStream, OpenAIToAnthropicStream
+from fastgw.backends.llm.translate.errors import UpstreamProtocolError
 from fastgw.backends.llm.usage import Usage
 from tests.backends.llm.golden_util import GOLDEN, run_stream
 from tests.backends.llm.sse_util import parse_all
@@ -93,9 +95,14 @@ def test_anthropic_error_event_ends_without_done() -> None:
     assert stream.usage == Usage(input_tokens=3, output_tokens=1)
 
 
-def test_unknown_and_malformed_anthropic_events_are_ignored() -> None:
+def test_unknown_events_are_skipped_and_malformed_ones_raise() -> None:
     stream = AnthropicToOpenAIStream(created=1, model="fallback")
-    assert stream.feed("content_block_delta", b"{truncated") == b""
+    with pytest.raises(UpstreamProtocolError, match="content_block_delta"):
+        stream.feed("content_block_delta", b"{truncated")
+    with pytest.raises(UpstreamProtocolError):
+        stream.feed("content_block_delta", b'{"delta": 5}')
+    with pytest.raises(UpstreamProtocolError):
+        OpenAIToAnthropicStream().feed("", b'{"choices": [1]}')
     assert stream.feed("future_event", b'{"type":"future_event"}') == b""
     delta = b'{"type":"content_block_delta","index":0,"delta":{"type":"citations_delta","citation":{}}}'
     assert stream.feed("content_block_delta", delta) == b""

@@ -23,16 +23,20 @@ from fastgw.backends.llm.translate.edits import (
 )
 from fastgw.backends.llm.translate.errors import render_error, translate_error
 from fastgw.backends.llm.translate.openai_from_anthropic_stream import OpenAIToAnthropicStream
+from fastgw.backends.llm.translate.plan import ChatTranslation, StreamTranslator, chat_translation
 
 __all__ = [
     "AnthropicToOpenAIStream",
+    "ChatTranslation",
     "ModelAliases",
     "OpenAIToAnthropicStream",
+    "StreamTranslator",
     "anthropic_from_openai",
     "apply_defaults",
     "apply_model",
     "apply_overrides",
     "apply_prompts",
+    "chat_translation",
     "client_wants_usage",
     "count_tokens_response",
     "count_tokens_text",

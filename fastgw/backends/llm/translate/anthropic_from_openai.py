@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
+from fastgw.backends.llm.translate.errors import MALFORMED, InvalidRequestBody, UpstreamProtocolError
 from fastgw.backends.llm.translate.wire import (
     FINISH_FROM_STOP,
     dumps_str,
@@ -29,7 +30,17 @@ _TOOL_CHOICE: Final[Mapping[str, str]] = MappingProxyType({"auto": "auto", "requ
 
 
 def request(body: dict[str, Any]) -> dict[str, Any]:
-    """Anthropic Messages body for an OpenAI chat-completions body. ``body`` is not modified."""
+    """Anthropic Messages body for an OpenAI chat-completions body. ``body`` is not modified.
+
+    Raises InvalidRequestBody when the body is JSON but not a chat-completions request.
+    """
+    try:
+        return _request(body)
+    except MALFORMED as exc:
+        raise InvalidRequestBody(f"malformed chat completions request: {exc}") from None
+
+
+def _request(body: dict[str, Any]) -> dict[str, Any]:
     system, messages = _messages(body.get("messages"))
     out: dict[str, Any] = {"model": body.get("model") or ""}
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS
@@ -227,7 +238,17 @@ def _response_format(fmt: Any, out: dict[str, Any]) -> None:
 
 
 def response(body: dict[str, Any], created: int) -> dict[str, Any]:
-    """OpenAI chat.completion for an Anthropic message; ``created`` is injected (unix seconds)."""
+    """OpenAI chat.completion for an Anthropic message; ``created`` is injected (unix seconds).
+
+    Raises UpstreamProtocolError when the body is not an Anthropic message.
+    """
+    try:
+        return _response(body, created)
+    except MALFORMED as exc:
+        raise UpstreamProtocolError(f"malformed Anthropic message: {exc}") from None
+
+
+def _response(body: dict[str, Any], created: int) -> dict[str, Any]:
     texts: list[str] = []
     thinking: list[str] = []
     tool_calls: list[dict[str, Any]] = []

@@ -7,7 +7,9 @@ scanner in front of this hands over whole events.
 Choices: the first chunk carries ``delta.role`` (as OpenAI sends it); with ``include_usage`` the usage
 arrives as a separate ``choices: []`` chunk after the finish chunk, exactly like OpenAI, and is omitted
 otherwise (the gateway still reads ``.usage``). An upstream ``error`` event becomes one OpenAI error
-chunk and the stream then ends without ``[DONE]``.
+chunk and the stream then ends without ``[DONE]``. Unknown event and delta types are skipped (the API
+grows); a malformed event raises ``UpstreamProtocolError`` so the caller can end the stream with one
+error event.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ from typing import Any, Final
 
 import orjson
 
-from fastgw.backends.llm.translate.errors import openai_error_object_from_anthropic
+from fastgw.backends.llm.translate.errors import (
+    MALFORMED,
+    UpstreamProtocolError,
+    openai_error_object_from_anthropic,
+)
 from fastgw.backends.llm.translate.wire import DONE, FINISH_FROM_STOP, openai_event, openai_usage_block
 from fastgw.backends.llm.usage import Usage, update_from_anthropic
 
@@ -57,12 +63,15 @@ class AnthropicToOpenAIStream:
         self._prefix = b""
 
     def feed(self, event: str, data: bytes) -> bytes:
+        """Client bytes for one upstream event; raises UpstreamProtocolError on a malformed event."""
         if event == "ping":
             return b""
         try:
-            payload = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return b""
+            return self._feed(event, orjson.loads(data))
+        except MALFORMED as exc:
+            raise UpstreamProtocolError(f"malformed Anthropic stream event {event!r}: {exc}") from None
+
+    def _feed(self, event: str, payload: dict[str, Any]) -> bytes:
         kind = event or payload.get("type", "")
         if kind == "content_block_delta":
             return self._delta(payload)

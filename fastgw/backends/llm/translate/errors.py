@@ -15,6 +15,22 @@ import orjson
 
 from fastgw.backends.llm.types import Dialect
 
+
+class TranslationError(ValueError):
+    """A body whose shape does not follow its API, found while translating it."""
+
+
+class InvalidRequestBody(TranslationError):
+    """The client's request body: render 400 ``invalid_request_error`` in the client's dialect."""
+
+
+class UpstreamProtocolError(TranslationError):
+    """The provider's response or stream event: 502 before the head, a terminal error event after."""
+
+
+# What reading a malformed JSON document as a dict raises: .get on a list, iterating an int, ...
+MALFORMED: Final = (AttributeError, TypeError, KeyError, ValueError)
+
 # agentgateway's status -> type mapping for OpenAI-shaped errors (completions.rs translate_error).
 _OPENAI_TYPES: Final[Mapping[int, str]] = MappingProxyType(
     {

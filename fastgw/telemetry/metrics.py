@@ -1,0 +1,214 @@
+"""Prometheus metrics, with agentgateway's names and labels (all defined here).
+
+Workers add to plain in-process tallies on the hot path (a dict update per request) and push
+them into prometheus-client's multiprocess value files once a second; any worker answers
+`/metrics` by merging every worker's files (prometheus-client's MultiProcessCollector), so the
+numbers cover the whole instance and survive worker restarts and reloads. The supervisor points
+PROMETHEUS_MULTIPROC_DIR at a private directory before the first fork (`prepare_dir`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from bisect import bisect_left
+from typing import TYPE_CHECKING, Any
+
+from fastgw import __version__
+
+if TYPE_CHECKING:
+    from fastgw.context import RequestContext
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# label sets (agentgateway `crates/agentgateway/src/telemetry/metrics.rs`)
+ROUTE_LABELS = ("bind", "gateway", "listener", "route", "route_rule")
+HTTP_LABELS = ("backend", "protocol", "method", "status", "reason", *ROUTE_LABELS)
+GENAI_LABELS = (
+    "gen_ai_operation_name",
+    "gen_ai_system",
+    "gen_ai_request_model",
+    "gen_ai_response_model",
+    *ROUTE_LABELS,
+)
+
+DURATION_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80)
+TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1, 4, 16, ... 67108864
+
+# gateway reason labels -> agentgateway's (dashboards filter on these)
+REASONS = {
+    "upstream": "Upstream",
+    "direct_response": "DirectResponse",
+    "route_not_found": "NotFound",
+    "no_healthy_backend": "NoHealthyBackend",
+    "internal": "Internal",
+    "bad_request": "InvalidRequest",
+    "malformed_request": "InvalidRequest",
+    "not_implemented": "InvalidRequest",
+    "method_not_allowed": "InvalidRequest",
+    "uri_too_long": "InvalidRequest",
+    "headers_too_large": "InvalidRequest",
+    "payload_too_large": "InvalidRequest",
+    "request_read_timeout": "Timeout",
+    "request_timeout": "Timeout",
+    "upstream_timeout": "Timeout",
+    "upstream_connect": "UpstreamFailure",
+    "upstream_protocol": "UpstreamFailure",
+    "rate_limited": "RateLimit",
+    "authentication": "APIKeyAuth",
+    "authorization": "Authorization",
+    "cors": "DirectResponse",
+    "client_disconnected": "Upstream",
+}
+
+_TOKEN_FIELDS = (
+    ("input", "gen_ai.usage.input_tokens"),
+    ("output", "gen_ai.usage.output_tokens"),
+    ("input_cache_read", "gen_ai.usage.cache_read.input_tokens"),
+    ("input_cache_write", "gen_ai.usage.cache_creation.input_tokens"),
+)
+
+
+def prepare_dir() -> str:
+    """Create the multiprocess directory and export it (call before importing prometheus_client
+    anywhere in this process, and before forking)."""
+    path = os.environ.get(ENV)
+    if not path:
+        path = tempfile.mkdtemp(prefix="fastgw-metrics-")
+        os.environ[ENV] = path
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def remove_dir(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def worker_exited(pid: int) -> None:
+    """Drop the live gauges of a dead worker (its counters stay: totals never go backwards)."""
+    if os.environ.get(ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+class _Histo:
+    __slots__ = ("buckets", "sum")
+
+    def __init__(self, n: int) -> None:
+        self.buckets = [0] * (n + 1)  # the last slot is +Inf
+        self.sum = 0.0
+
+
+class Metrics:
+    """One per worker. `record()` is the hot path; `flush()` runs once a second."""
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        self._requests = Counter("agentgateway_requests", "HTTP requests", HTTP_LABELS)
+        self._duration = Histogram(
+            "agentgateway_request_duration_seconds", "HTTP request duration", HTTP_LABELS, buckets=DURATION_BUCKETS
+        )
+        self._bytes = Counter("agentgateway_response_bytes", "Response body bytes sent", HTTP_LABELS)
+        self._tokens = Histogram(
+            "agentgateway_gen_ai_client_token_usage",
+            "LLM tokens used per request",
+            ("gen_ai_token_type", *GENAI_LABELS),
+            buckets=TOKEN_BUCKETS,
+        )
+        info = Gauge("agentgateway_build_info", "Build information", ("tag",), multiprocess_mode="max")
+        info.labels(__version__).set(1)
+        synced = Gauge(
+            "agentgateway_config_synchronized", "1 when the last config load succeeded", multiprocess_mode="max"
+        )
+        synced.set(1)
+        self._http: dict[tuple[str, ...], list[Any]] = {}
+        self._genai: dict[tuple[str, ...], _Histo] = {}
+        self._route_labels: dict[int, tuple[str, ...]] = {}
+
+    # -- hot path ------------------------------------------------------------------------------
+    def record(self, ctx: RequestContext, duration: float) -> None:
+        route = ctx.route
+        rl = self._route_labels.get(id(route)) if route is not None else None
+        if rl is None:
+            rl = self._route_tuple(ctx)
+        fields = ctx.log_fields
+        protocol = "llm" if fields and "gen_ai.provider.name" in fields else "http"
+        reason = ctx.error.reason if ctx.error is not None else ctx.reason
+        key = (
+            ctx.endpoint or "unknown",
+            protocol,
+            ctx.request.method.decode("latin-1"),
+            str(ctx.writer.status),
+            REASONS.get(reason, reason),
+            *rl,
+        )
+        entry = self._http.get(key)
+        if entry is None:
+            entry = self._http[key] = [0, 0, _Histo(len(DURATION_BUCKETS))]
+        entry[0] += 1
+        entry[1] += ctx.writer.bytes_sent
+        h = entry[2]
+        h.buckets[bisect_left(DURATION_BUCKETS, duration)] += 1
+        h.sum += duration
+        if protocol == "llm" and fields is not None:
+            self._record_tokens(fields, rl)
+
+    def _record_tokens(self, fields: dict[str, object], rl: tuple[str, ...]) -> None:
+        base = (
+            str(fields.get("gen_ai.operation.name", "chat")),
+            str(fields.get("gen_ai.provider.name", "unknown")),
+            str(fields.get("gen_ai.request.model", "unknown") or "unknown"),
+            str(fields.get("gen_ai.response.model", "unknown") or "unknown"),
+            *rl,
+        )
+        for token_type, name in _TOKEN_FIELDS:
+            value = fields.get(name)
+            if not isinstance(value, int) or (value == 0 and token_type.startswith("input_cache")):
+                continue
+            key = (token_type, *base)
+            h = self._genai.get(key)
+            if h is None:
+                h = self._genai[key] = _Histo(len(TOKEN_BUCKETS))
+            h.buckets[bisect_left(TOKEN_BUCKETS, value)] += 1
+            h.sum += value
+
+    def _route_tuple(self, ctx: RequestContext) -> tuple[str, ...]:
+        route = ctx.route
+        gw = ctx.bind.name
+        if route is None:
+            return (gw, gw, "unknown", "unknown", "unknown")
+        rl = (gw, gw, route.listener, route.name, route.rule)
+        self._route_labels[id(route)] = rl
+        return rl
+
+    # -- once a second ---------------------------------------------------------------------------
+    def flush(self) -> None:
+        http, self._http = self._http, {}
+        for key, (count, nbytes, h) in http.items():
+            self._requests.labels(*key).inc(count)
+            if nbytes:
+                self._bytes.labels(*key).inc(nbytes)
+            _add(self._duration.labels(*key), h)
+        genai, self._genai = self._genai, {}
+        for key, h in genai.items():
+            _add(self._tokens.labels(*key), h)
+
+
+def _add(child: Any, h: _Histo) -> None:
+    """Add a batch of observations to a prometheus-client histogram child."""
+    child._sum.inc(h.sum)
+    for i, n in enumerate(h.buckets):
+        if n:
+            child._buckets[i].inc(n)
+
+
+def render() -> bytes:
+    """The Prometheus text exposition of every worker's metrics."""
+    from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return bytes(generate_latest(registry))

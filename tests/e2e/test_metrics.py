@@ -1,0 +1,61 @@
+"""/metrics through the real gateway: agentgateway names and labels, summed over workers."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import urllib.request
+from pathlib import Path
+
+from tests.e2e.procs import Gateway, Upstream, bind_config, free_port, wait_until
+
+
+def scrape(g: Gateway) -> str:
+    return urllib.request.urlopen(f"http://127.0.0.1:{g.stats_port}/metrics", timeout=5).read().decode()
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_request_metrics_cover_all_workers(tmp_path: Path) -> None:
+    up = Upstream(tmp_path)
+    port = free_port()
+    routes = [
+        {"name": "api", "matches": [{"path": {"pathPrefix": "/api"}}], "backends": [{"host": f"127.0.0.1:{up.port}"}]},
+        {"name": "limited", "matches": [{"path": {"pathPrefix": "/limited"}}],
+         "policies": {"localRateLimit": [{"maxTokens": 1, "tokensPerFill": 1, "fillInterval": "100s"}]},
+         "backends": [{"host": f"127.0.0.1:{up.port}"}]},
+    ]
+    g = Gateway(tmp_path, bind_config(port, routes), workers=2)
+    try:
+        for i in range(20):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", "/api/x" if i < 18 else "/limited", headers={"connection": "close"})
+            c.getresponse().read()
+            c.close()
+        text = ""
+
+        def counted() -> bool:
+            nonlocal text
+            text = scrape(g)
+            return value(text, "agentgateway_requests_total", route="api") == 18
+
+        wait_until(counted, timeout=10, what="18 requests in /metrics")
+        assert value(text, "agentgateway_requests_total", route="api", status="200", method="GET",
+                     reason="Upstream", gateway=f"bind/{port}", listener="listener0", route_rule="api/default") == 18
+        assert value(text, "agentgateway_requests_total", route="limited", status="429", reason="RateLimit") == 1
+        assert value(text, "agentgateway_request_duration_seconds_count", route="api") == 18
+        assert value(text, "agentgateway_response_bytes_total", route="api") > 0
+        assert re.search(r'agentgateway_build_info\{tag="[^"]+"\} 1\.0', text)
+        # the supervisor's readiness flag and the scrape are independent of the worker answering
+        assert urllib.request.urlopen(g.ready_url).status == 200
+    finally:
+        g.stop()
+        up.stop()

@@ -1,0 +1,137 @@
+"""The upstream pool against a real local server: reuse, limits with FIFO waiters, idle expiry,
+cancellation safety and the transparent retry on a stale keep-alive connection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from fastgw.errors import UpstreamConnectError
+from fastgw.http.headers import Headers
+from fastgw.upstream.client import request_head, send
+from fastgw.upstream.connection import Exchange
+from fastgw.upstream.pool import Origin, Pool, PoolLimits
+
+
+class Collect(Exchange):
+    def __init__(self) -> None:
+        super().__init__(asyncio.get_running_loop())
+        self.body = b""
+
+    def on_head(self, status: int, headers: Headers) -> None:
+        pass
+
+    def on_body(self, chunk: bytes) -> None:
+        self.body += chunk
+
+
+class Server:
+    """A tiny keep-alive HTTP server that counts connections and can close idle ones."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.writers: list[asyncio.StreamWriter] = []
+        self.server: asyncio.Server | None = None
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.writers.append(writer)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                delay = 0.2 if b"/slow" in head else 0.0
+                await asyncio.sleep(delay)
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.sockets[0].getsockname()[1])
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    s = Server()
+    s.server = await asyncio.start_server(s.handle, "127.0.0.1", 0)
+    yield s
+    s.server.close()
+    for w in s.writers:
+        w.close()
+
+
+async def get(pool: Pool, origin: Origin, path: bytes = b"/") -> bytes:
+    ex = Collect()
+    await send(pool, origin, request_head(b"GET", path, [(b"host", b"x")]), b"", ex, 5.0)
+    return ex.body
+
+
+async def test_connections_are_reused(server: Server) -> None:
+    pool = Pool(PoolLimits())
+    origin = Origin("127.0.0.1", server.port)
+    for _ in range(5):
+        assert await get(pool, origin) == b"ok"
+    assert server.connections == 1
+    assert pool.stats == {"total": 1, "idle": 1}
+    pool.close()
+
+
+async def test_per_origin_limit_queues_waiters(server: Server) -> None:
+    pool = Pool(PoolLimits(max_per_origin=2))
+    origin = Origin("127.0.0.1", server.port)
+    results = await asyncio.gather(*(get(pool, origin, b"/slow") for _ in range(6)))
+    assert results == [b"ok"] * 6
+    assert server.connections == 2
+    pool.close()
+
+
+async def test_cancelled_waiter_does_not_leak_a_slot(server: Server) -> None:
+    pool = Pool(PoolLimits(max_per_origin=1))
+    origin = Origin("127.0.0.1", server.port)
+    first = asyncio.create_task(get(pool, origin, b"/slow"))
+    await asyncio.sleep(0.05)
+    waiter = asyncio.create_task(get(pool, origin))
+    await asyncio.sleep(0.01)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert await first == b"ok"
+    assert await get(pool, origin) == b"ok"
+    assert pool.stats["total"] == 1
+    pool.close()
+
+
+async def test_idle_connections_expire(server: Server) -> None:
+    pool = Pool(PoolLimits(idle_timeout=0.2))
+    origin = Origin("127.0.0.1", server.port)
+    await get(pool, origin)
+    assert pool.stats["idle"] == 1
+    await asyncio.sleep(1.5)
+    assert pool.stats == {"total": 0, "idle": 0}
+    pool.close()
+
+
+async def test_stale_keepalive_connection_is_retried_once(server: Server) -> None:
+    pool = Pool(PoolLimits())
+    origin = Origin("127.0.0.1", server.port)
+    await get(pool, origin)
+    # the server closes the idle connection behind the pool's back
+    for w in server.writers:
+        w.transport.abort()
+    assert await get(pool, origin) == b"ok"
+    assert server.connections == 2
+    pool.close()
+
+
+async def test_connect_failure_is_a_gateway_error() -> None:
+    pool = Pool(PoolLimits(connect_timeout=2))
+    with pytest.raises(UpstreamConnectError):
+        await get(pool, Origin("127.0.0.1", 1))
+    assert pool.stats["total"] == 0
+    pool.close()
