@@ -28,7 +28,7 @@ from fastgw.backends.llm.types import Dialect, RequestView, WireFormat, decode_r
 from fastgw.context import RequestContext
 from fastgw.errors import BadRequest, GatewayError, RouteNotFound
 from fastgw.errors import Dialect as ErrorDialect
-from fastgw.http.headers import Headers, strip_hop_by_hop
+from fastgw.http.headers import HOP_BY_HOP, Headers, strip_hop_by_hop
 from fastgw.tokens import estimate_tokens
 from fastgw.upstream.client import request_head, send
 
@@ -73,13 +73,17 @@ _OPERATION: Final[Mapping[RouteType, str]] = MappingProxyType(
 _ANTHROPIC_FORMATS: Final = frozenset({WireFormat.MESSAGES, WireFormat.ANTHROPIC_TOKEN_COUNT})
 # Never forwarded on a parsed request: credentials, framing (recomputed), and accept-encoding (the
 # response must stay readable for usage and translation).
-_DROP: Final = CLIENT_CREDENTIAL_HEADERS | {
-    b"host",
-    b"content-length",
-    b"transfer-encoding",
-    b"expect",
-    b"accept-encoding",
-}
+_DROP: Final = (
+    HOP_BY_HOP
+    | CLIENT_CREDENTIAL_HEADERS
+    | {
+        b"host",
+        b"content-length",
+        b"transfer-encoding",
+        b"expect",
+        b"accept-encoding",
+    }
+)
 _JSON: Final = (b"content-type", b"application/json")
 _MODELS_501: Final = b'{"error":"Route \'Models\' not implemented"}'
 
@@ -194,10 +198,13 @@ def _rewrite(
 
 def _headers(ctx: RequestContext, target: Target, length: int, to_openai: bool) -> Headers:
     req = ctx.request
-    headers = strip_hop_by_hop(req.headers, req.nominated)
+    headers = req.headers
     route = ctx.route
-    if route is not None and route.request_modifier is not None:
-        headers = route.request_modifier(headers)
+    if req.nominated or (route is not None and route.request_modifier is not None):
+        headers = strip_hop_by_hop(headers, req.nominated)
+        if route is not None and route.request_modifier is not None:
+            headers = route.request_modifier(headers)
+    # _DROP includes every hop-by-hop name, so the common case is this one pass
     out: Headers = [(b"host", target.host_header)]
     for pair in headers:
         name = pair[0]

@@ -287,8 +287,11 @@ class LlmExchange(Exchange):
         usage = self.usage
         if usage is not None:
             fields["gen_ai.usage.input_tokens"] = usage.input_tokens
-            fields["gen_ai.usage.cache_creation.input_tokens"] = usage.cache_write_tokens
-            fields["gen_ai.usage.cache_read.input_tokens"] = usage.cache_read_tokens
+            # cache counts only when there are some, as agentgateway leaves absent values out
+            if usage.cache_write_tokens:
+                fields["gen_ai.usage.cache_creation.input_tokens"] = usage.cache_write_tokens
+            if usage.cache_read_tokens:
+                fields["gen_ai.usage.cache_read.input_tokens"] = usage.cache_read_tokens
             fields["gen_ai.usage.output_tokens"] = usage.output_tokens
             if usage.reasoning_tokens:
                 fields["gen_ai.usage.reasoning_tokens"] = usage.reasoning_tokens

@@ -111,6 +111,7 @@ async def test_forced_usage_chunk_is_dropped_at_any_chunking() -> None:
     assert b"".join(whole.writer.body) == expected
     assert whole.log_fields["gen_ai.usage.input_tokens"] == 1117
     assert whole.log_fields["gen_ai.usage.cache_read.input_tokens"] == 1024
+    assert "gen_ai.usage.cache_creation.input_tokens" not in whole.log_fields  # zero: left out
     for pieces in splits(OPENAI_STREAM):
         ctx = run(pieces, client=Dialect.OPENAI, upstream=Dialect.OPENAI, forced_usage=True)
         assert b"".join(ctx.writer.body) == expected
