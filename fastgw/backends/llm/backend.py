@@ -8,9 +8,7 @@ credential (the client's credential never leaves); stream the answer back throug
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Final
 
 import msgspec
@@ -19,15 +17,15 @@ import orjson
 from fastgw.backends.http import ProxyExchange, upstream_headers
 from fastgw.backends.llm.exchange import LlmExchange
 from fastgw.backends.llm.providers import CLIENT_CREDENTIAL_HEADERS
+from fastgw.backends.llm.route_plan import COUNT_LOCALLY, ERROR_DIALECT, MODELS_501, RAW, SEND, RoutePlan
 from fastgw.backends.llm.routes import RouteType
 from fastgw.backends.llm.target import Target
 from fastgw.backends.llm.translate import anthropic_from_openai, openai_from_anthropic
 from fastgw.backends.llm.translate.count_tokens import count_tokens_response, estimate_input_tokens
 from fastgw.backends.llm.translate.edits import apply_model, force_stream_usage
-from fastgw.backends.llm.types import Dialect, RequestView, WireFormat, decode_request_view
+from fastgw.backends.llm.types import Dialect, RequestView, decode_request_view
 from fastgw.context import RequestContext
 from fastgw.errors import BadRequest, GatewayError, RouteNotFound
-from fastgw.errors import Dialect as ErrorDialect
 from fastgw.http.headers import HOP_BY_HOP, Headers, strip_hop_by_hop
 from fastgw.tokens import estimate_tokens
 from fastgw.upstream.client import request_head, send
@@ -45,32 +43,6 @@ class RouteNotServed(GatewayError):
     api_type = "not_found_error"
 
 
-_ERROR_DIALECT: Final[Mapping[Dialect, ErrorDialect]] = MappingProxyType(
-    {Dialect.OPENAI: ErrorDialect.OPENAI, Dialect.ANTHROPIC: ErrorDialect.ANTHROPIC}
-)
-_ANTHROPIC_CLIENT: Final = frozenset({RouteType.MESSAGES, RouteType.ANTHROPIC_TOKEN_COUNT})
-_CHAT: Final = frozenset({RouteType.COMPLETIONS, RouteType.MESSAGES})
-# Forwarded as received: only host, path override and credential change (agentgateway passthrough).
-_RAW: Final = frozenset(
-    {
-        RouteType.PASSTHROUGH,
-        RouteType.DETECT,
-        RouteType.REALTIME,
-        RouteType.GENERATE_CONTENT,
-        RouteType.GEMINI_COUNT_TOKENS,
-        RouteType.RERANK,
-    }
-)
-_OPERATION: Final[Mapping[RouteType, str]] = MappingProxyType(
-    {
-        RouteType.COMPLETIONS: "chat",
-        RouteType.MESSAGES: "chat",
-        RouteType.RESPONSES: "chat",
-        RouteType.EMBEDDINGS: "embeddings",
-        RouteType.ANTHROPIC_TOKEN_COUNT: "count_tokens",
-    }
-)
-_ANTHROPIC_FORMATS: Final = frozenset({WireFormat.MESSAGES, WireFormat.ANTHROPIC_TOKEN_COUNT})
 # Never forwarded on a parsed request: credentials, framing (recomputed), and accept-encoding (the
 # response must stay readable for usage and translation).
 _DROP: Final = (
@@ -100,14 +72,6 @@ class AiBackend:
         await serve_target(ctx, target, target.routes.resolve(ctx.path.decode("latin-1")))
 
 
-def client_dialect(route_type: RouteType | None, target: Target) -> Dialect:
-    if route_type in _ANTHROPIC_CLIENT:
-        return Dialect.ANTHROPIC
-    if route_type is None or route_type in _RAW:
-        return target.spec.chat_dialect
-    return Dialect.OPENAI
-
-
 def read_view(body: bytes) -> RequestView:
     """The request view, or a 400 in the client's dialect (set ctx.dialect before calling)."""
     try:
@@ -124,70 +88,61 @@ async def serve_target(
     view: RequestView | None = None,
 ) -> None:
     """Serve one request with ``target``; ``body``/``view`` are given when a router already read them."""
-    client = client_dialect(route_type, target)
-    ctx.dialect = _ERROR_DIALECT[client]
     if route_type is None:
+        ctx.dialect = ERROR_DIALECT[target.spec.chat_dialect]
         raise RouteNotFound()
-    if route_type is RouteType.MODELS:
-        ctx.respond(501, [_JSON], _MODELS_501)
-        return
-    if route_type in _RAW:
+    plan = target.plans[route_type]
+    ctx.dialect = plan.error_dialect
+    action = plan.action
+    if action == RAW:
         await passthrough(ctx, target, body)
+        return
+    if action == MODELS_501:
+        ctx.respond(501, [_JSON], _MODELS_501)
         return
     if body is None:
         # the pipeline keeps the body for replay when the route retries
         body = ctx.body_bytes if ctx.body_bytes is not None else await ctx.request.body.read_all()
     if view is None:
         view = read_view(body)
-    spec = target.spec
     fields = ctx.log_fields
     if fields is None:
-        fields = ctx.log_fields = {}
-    fields["protocol"] = "llm"
-    fields["gen_ai.operation.name"] = _OPERATION.get(route_type, str(route_type))
-    fields["gen_ai.provider.name"] = spec.telemetry_name
-    upstream_format = spec.formats.get(route_type)
-    if upstream_format is None:
-        if route_type is RouteType.ANTHROPIC_TOKEN_COUNT:
+        fields = ctx.log_fields = dict(plan.fields)
+    else:
+        fields.update(plan.fields)
+    if action != SEND:
+        if action == COUNT_LOCALLY:
             count_locally(ctx, body, view)
             return
-        raise RouteNotServed(f"{spec.key} does not serve {route_type} requests")
-    upstream = Dialect.ANTHROPIC if upstream_format in _ANTHROPIC_FORMATS else Dialect.OPENAI
-    chat = route_type in _CHAT
-    translate = chat and client is not upstream
-    forced_usage = chat and not translate and upstream is Dialect.OPENAI and view.is_stream and not view.wants_usage
+        raise RouteNotServed(f"{target.spec.key} does not serve {route_type} requests")
+    translate = plan.translate
+    forced_usage = (
+        plan.chat and not translate and plan.upstream is Dialect.OPENAI and view.is_stream and not view.wants_usage
+    )
     model = view.model
-    if translate or forced_usage or target.shaping.active or (target.model and target.model != model):
-        body, model = _rewrite(body, target, client, upstream, chat, translate, forced_usage)
+    if translate or forced_usage or target.edits or (target.model and target.model != model):
+        body, model = _rewrite(body, target, plan, forced_usage)
     fields["gen_ai.request.model"] = model or ""
     req = ctx.request
-    path = target.path_for(route_type, ctx.path)
+    path = plan.path or ctx.path
     if req.query and not translate:
         path += b"?" + req.query
-    head = request_head(req.method, path, _headers(ctx, target, len(body), upstream is Dialect.OPENAI))
-    ex = LlmExchange(ctx, client, upstream, translate, view.wants_usage, forced_usage, chat, model)
+    head = request_head(req.method, path, _headers(ctx, target, len(body), plan.upstream is Dialect.OPENAI))
+    ex = LlmExchange(ctx, plan.client, plan.upstream, translate, view.wants_usage, forced_usage, plan.chat, model)
     ctx.endpoint = target.endpoint
     route = ctx.route
     await send(ctx.worker.pool, target.origin, head, body, ex, route.backend_timeout if route else None)
     ctx.held = ex.held
 
 
-def _rewrite(
-    body: bytes,
-    target: Target,
-    client: Dialect,
-    upstream: Dialect,
-    chat: bool,
-    translate: bool,
-    forced_usage: bool,
-) -> tuple[bytes, str | None]:
+def _rewrite(body: bytes, target: Target, plan: RoutePlan, forced_usage: bool) -> tuple[bytes, str | None]:
     """Decode, edit and re-encode: unknown fields survive unless the body is translated."""
     data: Any = orjson.loads(body)
-    target.shaping.apply(data, client, chat)
+    target.shaping.apply(data, plan.client, plan.chat)
     apply_model(data, target.model)
     model = data.get("model")
-    if translate:
-        if upstream is Dialect.ANTHROPIC:
+    if plan.translate:
+        if plan.upstream is Dialect.ANTHROPIC:
             data = anthropic_from_openai.request(data)
         else:
             data = openai_from_anthropic.request(data)

@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from fastgw.backends.llm.providers import ProviderSpec, upstream_path
+from fastgw.backends.llm.route_plan import RoutePlan, route_plan
 from fastgw.backends.llm.routes import RouteTable, RouteType
 from fastgw.backends.llm.translate.edits import (
     ModelAliases,
@@ -71,18 +72,24 @@ class Target:
     path_override: bytes | None = None
     path_prefix: str | None = None
     shaping: Shaping = NO_SHAPING
-    #: derived: the access log's endpoint, and the upstream path per route type
+    #: derived: the access log's endpoint, whether request bodies are always edited, and the plan
+    #: (dialects, action, upstream path, log fields) per route type
     endpoint: str = field(init=False)
-    paths: Mapping[RouteType, bytes] = field(init=False)
+    edits: bool = field(init=False)
+    plans: Mapping[RouteType, RoutePlan] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "endpoint", self.origin.authority)
-        paths = {}
+        object.__setattr__(self, "edits", self.shaping.active)
+        plans = {}
         for route_type in RouteType:
             path = upstream_path(self.spec, route_type)
-            if path is not None:
-                paths[route_type] = self._rebase(path).encode()
-        object.__setattr__(self, "paths", MappingProxyType(paths))
+            if self.path_override is not None:
+                encoded: bytes | None = self.path_override
+            else:
+                encoded = self._rebase(path).encode() if path is not None else None
+            plans[route_type] = route_plan(self.spec, route_type, encoded)
+        object.__setattr__(self, "plans", MappingProxyType(plans))
 
     def _rebase(self, path: str) -> str:
         if self.path_prefix is not None:
@@ -93,6 +100,5 @@ class Target:
 
     def path_for(self, route_type: RouteType, client_path: bytes) -> bytes:
         """The upstream path: pathOverride, else the provider's path (re-based by pathPrefix), else the client's."""
-        if self.path_override is not None:
-            return self.path_override
-        return self.paths.get(route_type, client_path)
+        path = self.plans[route_type].path
+        return client_path if path is None else path

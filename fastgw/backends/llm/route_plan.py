@@ -1,0 +1,106 @@
+"""What a (provider target, route type) pair means for a request, decided once at config load.
+
+The request path then costs one dict lookup instead of a dozen small decisions: the client's dialect
+(and so the error renderer), whether the body is read, translated or forwarded untouched, the
+upstream path and the access-log fields every such request carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+from fastgw.backends.llm.providers import ProviderSpec
+from fastgw.backends.llm.routes import RouteType
+from fastgw.backends.llm.types import Dialect, WireFormat
+from fastgw.errors import Dialect as ErrorDialect
+
+# what serve_target does with a request
+SEND: Final = 0  # read the body, maybe edit/translate it, send it to the provider's endpoint
+RAW: Final = 1  # forward as received (passthrough, detect, realtime, ...)
+MODELS_501: Final = 2  # binds mode: `models` is not implemented (agentgateway answers 501)
+COUNT_LOCALLY: Final = 3  # count_tokens on a provider that cannot count
+NOT_SERVED: Final = 4  # the provider has no endpoint for this route type
+
+ERROR_DIALECT: Final[Mapping[Dialect, ErrorDialect]] = MappingProxyType(
+    {Dialect.OPENAI: ErrorDialect.OPENAI, Dialect.ANTHROPIC: ErrorDialect.ANTHROPIC}
+)
+_ANTHROPIC_CLIENT: Final = frozenset({RouteType.MESSAGES, RouteType.ANTHROPIC_TOKEN_COUNT})
+_CHAT: Final = frozenset({RouteType.COMPLETIONS, RouteType.MESSAGES})
+_RAW_TYPES: Final = frozenset(
+    {
+        RouteType.PASSTHROUGH,
+        RouteType.DETECT,
+        RouteType.REALTIME,
+        RouteType.GENERATE_CONTENT,
+        RouteType.GEMINI_COUNT_TOKENS,
+        RouteType.RERANK,
+    }
+)
+_OPERATION: Final[Mapping[RouteType, str]] = MappingProxyType(
+    {
+        RouteType.COMPLETIONS: "chat",
+        RouteType.MESSAGES: "chat",
+        RouteType.RESPONSES: "chat",
+        RouteType.EMBEDDINGS: "embeddings",
+        RouteType.ANTHROPIC_TOKEN_COUNT: "count_tokens",
+    }
+)
+_ANTHROPIC_FORMATS: Final = frozenset({WireFormat.MESSAGES, WireFormat.ANTHROPIC_TOKEN_COUNT})
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePlan:
+    route_type: RouteType
+    action: int
+    client: Dialect
+    error_dialect: ErrorDialect
+    upstream: Dialect
+    chat: bool
+    #: the client's and the provider's chat formats differ: translate body, response, stream, errors
+    translate: bool
+    #: the provider path for this route type; None keeps the client's
+    path: bytes | None
+    #: the access-log fields every such request starts with (copied per request, never mutated)
+    fields: Mapping[str, object]
+
+
+def client_dialect(route_type: RouteType | None, spec: ProviderSpec) -> Dialect:
+    if route_type in _ANTHROPIC_CLIENT:
+        return Dialect.ANTHROPIC
+    if route_type is None or route_type in _RAW_TYPES:
+        return spec.chat_dialect
+    return Dialect.OPENAI
+
+
+def route_plan(spec: ProviderSpec, route_type: RouteType, path: bytes | None) -> RoutePlan:
+    client = client_dialect(route_type, spec)
+    upstream_format = spec.formats.get(route_type)
+    upstream = Dialect.ANTHROPIC if upstream_format in _ANTHROPIC_FORMATS else Dialect.OPENAI
+    chat = route_type in _CHAT
+    if route_type is RouteType.MODELS:
+        action = MODELS_501
+    elif route_type in _RAW_TYPES:
+        action = RAW
+    elif upstream_format is None:
+        action = COUNT_LOCALLY if route_type is RouteType.ANTHROPIC_TOKEN_COUNT else NOT_SERVED
+    else:
+        action = SEND
+    fields = {
+        "protocol": "llm",
+        "gen_ai.operation.name": _OPERATION.get(route_type, str(route_type)),
+        "gen_ai.provider.name": spec.telemetry_name,
+    }
+    return RoutePlan(
+        route_type=route_type,
+        action=action,
+        client=client,
+        error_dialect=ERROR_DIALECT[client],
+        upstream=upstream,
+        chat=chat,
+        translate=chat and client is not upstream,
+        path=path,
+        fields=MappingProxyType(fields),
+    )
