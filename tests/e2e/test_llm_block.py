@@ -197,3 +197,23 @@ def test_shipped_ai_config_validates_and_serves(path: Path, tmp: Path, fake: Fak
         assert_no_client_key(up["headers"])
     finally:
         gw.stop()
+
+
+def test_seed_token_rate_limit_is_charged_with_llm_usage(tmp: Path, fake: FakeProvider) -> None:
+    """Seed 004: a 1-token budget admits the first request, charges its real usage, refuses the next."""
+    cfg = yaml.safe_load((ROOT / "configs" / "seeds" / "004-local-rate-limit-openai.yaml").read_text())
+    _point_at(cfg["binds"], fake.authority)
+    port = free_port()
+    cfg["binds"][0]["port"] = port
+    gw = Gateway(tmp, cfg, workers=2, env=ENV)
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=CLIENT_KEY, max_retries=0)
+        first = client.chat.completions.create(model="", messages=[{"role": "user", "content": "budget"}])
+        assert first.usage is not None and first.usage.total_tokens > 1
+        up = fake.last()
+        assert up["json"]["model"] == "gpt-3.5-turbo"
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(model="", messages=[{"role": "user", "content": "again"}])
+        assert fake.requests() == []
+    finally:
+        gw.stop()
