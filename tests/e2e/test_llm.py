@@ -494,3 +494,43 @@ def test_unreachable_provider_is_a_502_in_the_clients_dialect(base: str) -> None
         ant(base, "dead").messages.create(model="m", max_tokens=1, messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == 502
     assert cast(Any, info.value.body)["type"] == "error"
+
+
+def test_claude_code_beta_messages_stream_with_thinking(base: str, fake: FakeProvider) -> None:
+    client = ant(base, "anthropic")
+    with client.beta.messages.stream(
+        model="claude-test-model",
+        max_tokens=4096,
+        thinking={"type": "enabled", "budget_tokens": 2048},
+        betas=["interleaved-thinking-2025-05-14"],
+        messages=[{"role": "user", "content": "think first"}],
+    ) as stream:
+        final = stream.get_final_message()
+    kinds = [b.type for b in final.content]
+    assert kinds[0] == "thinking" and "text" in kinds
+    assert final.content[0].signature  # type: ignore[union-attr]
+    up = fake.last()
+    assert up["path"] == "/v1/messages"
+    assert up["headers"]["anthropic-beta"] == "interleaved-thinking-2025-05-14"
+    assert up["json"]["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert up["headers"]["x-api-key"] == ANTHROPIC_KEY
+
+
+def test_openai_reasoning_effort_becomes_anthropic_thinking(base: str, fake: FakeProvider) -> None:
+    resp = oai(base, "anthropic").chat.completions.create(
+        model="m", reasoning_effort="medium", messages=[{"role": "user", "content": "reason"}]
+    )
+    message: Any = resp.choices[0].message
+    assert message.model_extra["reasoning_content"]
+    assert message.content.startswith("reason")
+    up = fake.last()
+    assert up["json"]["thinking"]["type"] == "enabled"
+    assert up["json"]["thinking"]["budget_tokens"] >= 1024
+
+
+def test_query_string_kept_on_same_format_dropped_on_translation(base: str, fake: FakeProvider) -> None:
+    messages = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "q"}]}
+    assert httpx.post(f"{base}/anthropic/v1/messages?beta=true", json=messages).status_code == 200
+    assert fake.last()["query"] == "beta=true"  # Claude Code's beta flag reaches Anthropic
+    assert httpx.post(f"{base}/claude-oai/v1/messages?beta=true", json=messages).status_code == 200
+    assert fake.last()["query"] == ""  # not sent to an OpenAI-compatible server
