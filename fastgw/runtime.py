@@ -58,6 +58,11 @@ class RouteRuntime:
     backend_timeout: float | None = None
     retry: RetrySpec | None = None
 
+    @property
+    def fast(self) -> bool:
+        """Whether a request may be served on callbacks alone (nothing to await around it)."""
+        return self.retry is None and self.request_timeout is None
+
     def pick(self) -> Backend | None:
         backends = self.backends
         if len(backends) == 1:
