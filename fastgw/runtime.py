@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 from fastgw.http.connection import HttpLimits
 from fastgw.http.headers import Headers
 from fastgw.routing import BindRoutes
+from fastgw.tokenizer import Tokenizer
 from fastgw.upstream.pool import PoolLimits
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ class Runtime:
     addresses: Addresses = field(default_factory=Addresses)
     log: LogSettings = field(default_factory=LogSettings)
     drain_timeout: float = 30.0
+    tokenizer: Tokenizer = field(default_factory=Tokenizer)
     source: str = "<config>"
     dump: dict[str, object] = field(default_factory=dict)
 
