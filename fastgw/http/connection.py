@@ -28,6 +28,7 @@ from fastgw.errors import (
     RequestTimeout,
     UriTooLong,
 )
+from fastgw.http.flow import WriteFlow
 from fastgw.http.headers import DateCache, Headers, connection_tokens, status_line
 from fastgw.http.request import Body, ClientDisconnected, Request
 from fastgw.http.response import ResponseWriter
@@ -101,19 +102,17 @@ class HttpConnection(asyncio.Protocol):
         "_pending",
         "_read_paused_body",
         "_read_paused_pipeline",
-        "_resume_callbacks",
         "_saw_last",
         "_starting",
         "_state",
         "_task",
         "_timer",
         "_url",
-        "_write_waiters",
         "client",
         "closing_after_response",
+        "flow",
         "server",
         "transport",
-        "write_paused",
     )
 
     def __init__(self, server: ServerState) -> None:
@@ -140,9 +139,7 @@ class HttpConnection(asyncio.Protocol):
         self._nominated: set[bytes] | None = None
         self._read_paused_body = False
         self._read_paused_pipeline = False
-        self.write_paused = False
-        self._write_waiters: list[asyncio.Future[None]] = []
-        self._resume_callbacks: list[Callable[[], None]] = []
+        self.flow = WriteFlow()
         self._timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
 
@@ -213,22 +210,17 @@ class HttpConnection(asyncio.Protocol):
         elif self._active is not None:
             self._active.disconnected()
         self._pending.clear()
-        for w in self._write_waiters:
-            if not w.done():
-                w.set_exception(ClientDisconnected("client disconnected"))
-        self._write_waiters.clear()
-        self._run_resume_callbacks()
+        self.flow.fail(ClientDisconnected("client disconnected"))
 
     def pause_writing(self) -> None:
-        self.write_paused = True
+        self.flow.pause()
 
     def resume_writing(self) -> None:
-        self.write_paused = False
-        for w in self._write_waiters:
-            if not w.done():
-                w.set_result(None)
-        self._write_waiters.clear()
-        self._run_resume_callbacks()
+        self.flow.resume()
+
+    @property
+    def write_paused(self) -> bool:
+        return self.flow.paused
 
     # -----------------------------------------------------------------------------------------
     # parser callbacks (names fixed by httptools)
@@ -575,24 +567,13 @@ class HttpConnection(asyncio.Protocol):
                 pass
 
     async def drain(self) -> None:
-        if not self.write_paused:
-            return
-        if self._closing:
+        if self._closing and self.flow.paused:
             raise ClientDisconnected("client disconnected")
-        fut: asyncio.Future[None] = self._loop.create_future()
-        self._write_waiters.append(fut)
-        await fut
+        await self.flow.drain()
 
-    def add_resume_callback(self, cb: Callable[[], None]) -> None:
+    def add_resume_callback(self, cb: Callable[[], object]) -> None:
         """Call `cb` once when writing may continue (or the connection is lost)."""
-        self._resume_callbacks.append(cb)
-
-    def _run_resume_callbacks(self) -> None:
-        cbs = self._resume_callbacks
-        if cbs:
-            self._resume_callbacks = []
-            for cb in cbs:
-                cb()
+        self.flow.on_resume(cb)
 
 
 def _split_target(target: bytes) -> tuple[bytes, bytes]:

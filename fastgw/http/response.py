@@ -56,8 +56,8 @@ class ResponseWriter:
     async def drain(self) -> None:
         await self._conn.drain()
 
-    def add_resume_callback(self, cb: object) -> None:
-        self._conn.add_resume_callback(cb)  # type: ignore[arg-type]
+    def add_resume_callback(self, cb: Callable[[], object]) -> None:
+        self._conn.add_resume_callback(cb)
 
     def _head(self, status: int, headers: Headers, content_length: int | None) -> list[bytes]:
         conn = self._conn
