@@ -25,6 +25,7 @@ class RequestContext:
         "error",
         "extra_response_headers",
         "finish_hooks",
+        "finished",
         "held",
         "log_fields",
         "matched_prefix",
@@ -54,6 +55,7 @@ class RequestContext:
         self.extra_response_headers: Headers = []
         #: called once the response is done (or failed): token settlement, telemetry
         self.finish_hooks: list[Callable[[RequestContext], None]] = []
+        self.finished = False
         self.error: GatewayError | None = None
         self.reason = "upstream"
         self.endpoint = ""
@@ -94,3 +96,14 @@ class RequestContext:
         if err.close_connection:
             self.writer.keep_alive = False
         self.respond(err.status, headers, body)
+
+    def finish(self) -> None:
+        """The request is over (answered, failed or abandoned): settle and record it, once."""
+        if self.finished:
+            return
+        self.finished = True
+        for hook in self.finish_hooks:
+            hook(self)
+        worker = self.worker
+        worker.metrics.record(self, worker.loop.time() - self.request.start)
+        worker.access_log.record(self)

@@ -27,28 +27,28 @@ class GatewayError(Exception):
     retryable: bool = False
     #: the error "type" used in OpenAI/Anthropic error objects
     api_type: str = "api_error"
-
-    def __init__(self, message: str | None = None, *, headers: list[tuple[bytes, bytes]] | None = None):
-        super().__init__(message or self.default_message())
-        self.message = message or self.default_message()
-        self.extra_headers: list[tuple[bytes, bytes]] = headers or []
-
-    @classmethod
-    def default_message(cls) -> str:
-        return cls.reason.replace("_", " ")
-
+    #: the message when none is given (agentgateway's wording where it has one)
+    text: str = "internal error"
     #: whether the downstream connection must be closed after this error (framing is unknown)
     close_connection: bool = False
+
+    def __init__(self, message: str | None = None, *, headers: list[tuple[bytes, bytes]] | None = None):
+        self.message = message or self.text
+        super().__init__(self.message)
+        self.extra_headers: list[tuple[bytes, bytes]] = headers or []
 
 
 class BadRequest(GatewayError):
     status = 400
     reason = "bad_request"
     api_type = "invalid_request_error"
+    text = "bad request"
 
 
 class MalformedRequest(BadRequest):
     """The HTTP framing itself is broken: answer and close, never forward."""
+
+    text = "malformed request"
 
     reason = "malformed_request"
     close_connection = True
@@ -57,21 +57,25 @@ class MalformedRequest(BadRequest):
 class NotImplementedFraming(MalformedRequest):
     status = 501
     reason = "not_implemented"
+    text = "not implemented"
 
 
 class MethodNotAllowed(MalformedRequest):
     status = 405
     reason = "method_not_allowed"
+    text = "method not allowed"
 
 
 class UriTooLong(MalformedRequest):
     status = 414
     reason = "uri_too_long"
+    text = "request target too long"
 
 
 class HeadersTooLarge(MalformedRequest):
     status = 431
     reason = "headers_too_large"
+    text = "request headers too large"
 
 
 class PayloadTooLarge(GatewayError):
@@ -79,6 +83,7 @@ class PayloadTooLarge(GatewayError):
     reason = "payload_too_large"
     api_type = "request_too_large"
     close_connection = True
+    text = "payload too large"
 
 
 class RequestTimeout(GatewayError):
@@ -86,36 +91,28 @@ class RequestTimeout(GatewayError):
     reason = "request_read_timeout"
     api_type = "timeout_error"
     close_connection = True
+    text = "request read timeout"
 
 
 class RouteNotFound(GatewayError):
     status = 404
     reason = "route_not_found"
     api_type = "not_found_error"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "route not found"
+    text = "route not found"
 
 
 class UpstreamConnectError(GatewayError, ConnectionError):
     status = 502
     reason = "upstream_connect"
     retryable = True
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "upstream connect error"
+    text = "upstream connect error"
 
 
 class UpstreamProtocolError(GatewayError):
     status = 502
     reason = "upstream_protocol"
     retryable = True
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "upstream sent an invalid response"
+    text = "upstream sent an invalid response"
 
 
 class UpstreamTimeout(GatewayError, TimeoutError):
@@ -123,20 +120,14 @@ class UpstreamTimeout(GatewayError, TimeoutError):
     reason = "upstream_timeout"
     retryable = True
     api_type = "timeout_error"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "upstream request timeout"
+    text = "upstream request timeout"
 
 
 class GatewayTimeout(GatewayError, TimeoutError):
     status = 504
     reason = "request_timeout"
     api_type = "timeout_error"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "request timeout"
+    text = "request timeout"
 
 
 class ServiceUnavailable(GatewayError):
@@ -144,10 +135,7 @@ class ServiceUnavailable(GatewayError):
     reason = "no_healthy_backend"
     retryable = True
     api_type = "overloaded_error"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "no healthy backends"
+    text = "no healthy backends"
 
 
 class RateLimited(GatewayError):
@@ -155,30 +143,21 @@ class RateLimited(GatewayError):
     reason = "rate_limited"
     retryable = True
     api_type = "rate_limit_error"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "rate limit exceeded"
+    text = "rate limit exceeded"
 
 
 class Forbidden(GatewayError):
     status = 403
     reason = "authorization"
     api_type = "permission_error"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "authorization failed"
+    text = "authorization failed"
 
 
 class Unauthorized(GatewayError):
     status = 401
     reason = "authentication"
     api_type = "authentication_error"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "authentication failure"
+    text = "authentication failure"
 
 
 _OPENAI_TYPES = {"api_error": "server_error"}

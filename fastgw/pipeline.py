@@ -1,10 +1,18 @@
 """The request's life, top to bottom: route -> request policies (in policies.ORDER) -> backend
-(with the route's timeout and retries) -> access log. Errors are raised anywhere below and
-rendered here, once, in the client's dialect."""
+(with the route's timeout and retries) -> finish (token settlement, metrics, access log).
+Errors are raised anywhere below and rendered here, once, in the client's dialect.
+
+`dispatch` runs synchronously for as long as nothing needs awaiting. A plain proxied request
+whose body is complete and whose upstream has an idle connection never needs a task: the
+backend starts it and the upstream connection's callbacks finish it. Anything else returns a
+coroutine that the connection runs as the request's task.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable
 
 from fastgw.context import RequestContext
 from fastgw.errors import GatewayError, GatewayTimeout, RouteNotFound, ServiceUnavailable
@@ -14,8 +22,10 @@ from fastgw.routing import PREFIX
 from fastgw.runtime import BindRuntime, RouteRuntime
 from fastgw.worker_state import WorkerState
 
+log = logging.getLogger("fastgw.pipeline")
 
-async def handle(worker: WorkerState, bind: BindRuntime, req: Request, writer: ResponseWriter) -> None:
+
+def dispatch(worker: WorkerState, bind: BindRuntime, req: Request, writer: ResponseWriter) -> Awaitable[None] | None:
     ctx = RequestContext(worker, bind, req, writer)
     try:
         entry = bind.routes.match(req.host_name.lower(), req.method, req.path, req.headers, req.query)
@@ -24,11 +34,48 @@ async def handle(worker: WorkerState, bind: BindRuntime, req: Request, writer: R
         route = ctx.route = entry.route
         if entry.match.path_kind == PREFIX:
             ctx.matched_prefix = entry.match.path
-        for policy in route.policies:
-            pending = policy.on_request(ctx)
+        policies = route.policies
+        for i in range(len(policies)):
+            pending = policies[i].on_request(ctx)
             if pending is not None:
-                await pending
+                return _serve(ctx, route, pending, i + 1)
             if writer.started:  # the policy answered (CORS preflight, direct response, ...)
+                ctx.finish()
+                return None
+        if route.fast and req.body.complete:
+            backend = route.pick()
+            start = getattr(backend, "start_fast", None)
+            if start is not None and start(ctx):
+                return None
+        return _serve(ctx, route, None, len(policies))
+    except GatewayError as err:
+        ctx.fail(err)
+        ctx.finish()
+        return None
+    except Exception:
+        ctx.finish()
+        raise
+
+
+async def handle(worker: WorkerState, bind: BindRuntime, req: Request, writer: ResponseWriter) -> None:
+    """The whole pipeline as one awaitable (tests and handlers that want a coroutine)."""
+    pending = dispatch(worker, bind, req, writer)
+    if pending is not None:
+        await pending
+
+
+async def _serve(ctx: RequestContext, route: RouteRuntime, pending: Awaitable[None] | None, next_policy: int) -> None:
+    writer = ctx.writer
+    try:
+        if pending is not None:
+            await pending
+            for policy in route.policies[next_policy:]:
+                if writer.started:  # a policy answered (e.g. a direct response)
+                    return
+                p = policy.on_request(ctx)
+                if p is not None:
+                    await p
+            if writer.started:
                 return
         if route.request_timeout is None:
             await _call_backend(ctx, route)
@@ -44,10 +91,7 @@ async def handle(worker: WorkerState, bind: BindRuntime, req: Request, writer: R
         ctx.reason = "client_disconnected"
         writer.abort()
     finally:
-        for hook in ctx.finish_hooks:
-            hook(ctx)
-        worker.metrics.record(ctx, worker.loop.time() - req.start)
-        worker.access_log.record(ctx)
+        ctx.finish()
 
 
 async def _call_backend(ctx: RequestContext, route: RouteRuntime) -> None:

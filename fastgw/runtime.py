@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 from fastgw.http.connection import HttpLimits
 from fastgw.http.headers import Headers
 from fastgw.routing import BindRoutes
+from fastgw.tokenizer import Tokenizer
 from fastgw.upstream.pool import PoolLimits
 
 if TYPE_CHECKING:
@@ -58,6 +59,11 @@ class RouteRuntime:
     backend_timeout: float | None = None
     retry: RetrySpec | None = None
 
+    @property
+    def fast(self) -> bool:
+        """Whether a request may be served on callbacks alone (nothing to await around it)."""
+        return self.retry is None and self.request_timeout is None
+
     def pick(self) -> Backend | None:
         backends = self.backends
         if len(backends) == 1:
@@ -96,6 +102,7 @@ class Runtime:
     addresses: Addresses = field(default_factory=Addresses)
     log: LogSettings = field(default_factory=LogSettings)
     drain_timeout: float = 30.0
+    tokenizer: Tokenizer = field(default_factory=Tokenizer)
     source: str = "<config>"
     dump: dict[str, object] = field(default_factory=dict)
 

@@ -88,12 +88,7 @@ class BucketTable:
         if len(buf) < HEADER.size:
             raise ValueError("buffer is not a formatted bucket region (see BucketTable.create)")
         magic, version, nslots, seed, _ = HEADER.unpack_from(buf)
-        if (
-            magic != MAGIC
-            or version != VERSION
-            or not 0 < nslots <= MAX_SLOTS
-            or len(buf) < region_size(nslots)
-        ):
+        if magic != MAGIC or version != VERSION or not 0 < nslots <= MAX_SLOTS or len(buf) < region_size(nslots):
             raise ValueError("buffer is not a formatted bucket region (see BucketTable.create)")
         self._region = buffer
         self._buf = buf

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastgw.context import RequestContext
+from fastgw.errors import GatewayError, UpstreamConnectError
 from fastgw.http.headers import HOP_BY_HOP, Headers, connection_tokens, strip_hop_by_hop
 from fastgw.upstream.client import request_head, send
 from fastgw.upstream.connection import Exchange
@@ -73,6 +74,88 @@ class HttpBackend:
         host = ctx.upstream_authority if ctx.upstream_authority is not None else self.host_header
         ex = await forward(ctx, self.origin, host, hold=ctx.retry_hold)
         ctx.held = ex.held
+
+    def start_fast(self, ctx: RequestContext) -> bool:
+        """Start the exchange on an idle connection and let callbacks finish it (no task).
+        False when no idle connection is ready: the caller then takes the async path."""
+        conn = ctx.worker.pool.take_idle(self.origin)
+        if conn is None:
+            return False
+        req = ctx.request
+        host = ctx.upstream_authority if ctx.upstream_authority is not None else self.host_header
+        headers, _ = upstream_headers(ctx, host)
+        target = ctx.path + (b"?" + req.query if req.query else b"")
+        head = request_head(req.method, target, headers)
+        body = req.body.take()
+        ctx.endpoint = self.origin.authority
+        ex = CallbackExchange(ctx, self.origin, head, body)
+        ctx.writer.on_disconnect = ex.cancel
+        route = ctx.route
+        conn.start(ex, head + body if body else head, route.backend_timeout if route is not None else None)
+        return True
+
+
+class CallbackExchange(ProxyExchange):
+    """A ProxyExchange that finishes the request itself when the response ends (fast path)."""
+
+    __slots__ = ("body", "head", "origin")
+
+    def __init__(self, ctx: RequestContext, origin: Origin, head: bytes, body: bytes) -> None:
+        super().__init__(ctx)
+        self.origin = origin
+        self.head = head
+        self.body = body
+
+    def on_end(self) -> None:
+        ctx = self.ctx
+        ctx.writer.on_disconnect = None
+        ctx.finish()
+        ctx.writer.end()
+
+    def on_error(self, exc: GatewayError) -> None:
+        ctx = self.ctx
+        writer = ctx.writer
+        writer.on_disconnect = None
+        if self.status == 0 and not self.got_bytes and isinstance(exc, UpstreamConnectError):
+            # a reused keep-alive connection was closed by the upstream before answering:
+            # retry once on a new connection, now as a task (connecting must be awaited)
+            task = ctx.worker.loop.create_task(self._retry())
+            writer.on_disconnect = task.cancel
+            return
+        ctx.fail(exc)
+        ctx.finish()
+
+    async def _retry(self) -> None:
+        ctx = self.ctx
+        ex = ProxyExchange(ctx)
+        route = ctx.route
+        try:
+            await send(
+                ctx.worker.pool,
+                self.origin,
+                self.head,
+                self.body,
+                ex,
+                route.backend_timeout if route is not None else None,
+            )
+        except GatewayError as err:
+            ctx.fail(err)
+        else:
+            ctx.writer.end()
+        finally:
+            ctx.finish()
+
+    def cancel(self) -> None:
+        """The client went away: drop the upstream connection (never reused) and finish."""
+        conn = self.conn
+        ctx = self.ctx
+        ctx.reason = "client_disconnected"
+        if conn is not None and conn.exchange is self:
+            conn.exchange = None
+            conn.abort()
+        if not self.done.done():
+            self.done.set_result(None)
+        ctx.finish()
 
 
 def upstream_headers(ctx: RequestContext, host: bytes | None) -> tuple[Headers, bool]:

@@ -54,6 +54,7 @@ from fastgw.runtime import (
     RouteRuntime,
     Runtime,
 )
+from fastgw.tokenizer import Tokenizer
 from fastgw.upstream.pool import Origin, PoolLimits
 
 # route-level policy keys enforced by the gateway today
@@ -110,6 +111,7 @@ def compile_config(cfg: schema.Config, source: str = "<config>", buckets: Bucket
     llm = getattr(cfg, "llm", None)
     if llm is not None:
         binds += (_llm_bind(llm, {b.port for b in binds}, errors),)
+    tokenizer = _tokenizer(cfg.config, errors)
     if errors:
         raise CompileError(errors)
     proc = cfg.config
@@ -120,6 +122,7 @@ def compile_config(cfg: schema.Config, source: str = "<config>", buckets: Bucket
         addresses=_addresses(proc),
         log=_log_settings(proc),
         drain_timeout=cfg.http_limits().drain_timeout,
+        tokenizer=tokenizer,
         source=source,
         dump=redacted_dump(cfg),
     )
@@ -157,6 +160,17 @@ def _unsupported_process(cfg: schema.Config, errors: list[str]) -> None:
         errors.append("policies: not supported yet: detached policies")
     if cfg.backends:
         errors.append("backends: not supported yet: named backends")
+
+
+def _tokenizer(proc: Any, errors: list[str]) -> Tokenizer:
+    spec = proc.tokenizer if proc is not None else None
+    if spec is None or spec.vocabulary is None:
+        return Tokenizer()
+    try:
+        return Tokenizer.load(spec.vocabulary, spec.encoding)
+    except (OSError, ValueError) as exc:
+        errors.append(f"config.tokenizer.vocabulary: cannot load {spec.vocabulary!r}: {exc}")
+        return Tokenizer()
 
 
 def _pool_limits(proc: Any) -> PoolLimits:

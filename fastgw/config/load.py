@@ -118,9 +118,7 @@ def _read(source: str, name: str) -> str:
             return f.read()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(
-            [ConfigIssue(file=name, line=None, path="", message=f"cannot read: {reason}")]
-        ) from None
+        raise ConfigError([ConfigIssue(file=name, line=None, path="", message=f"cannot read: {reason}")]) from None
 
 
 _FAILED: Any = object()
@@ -176,9 +174,7 @@ class _Builder:
     def _fail(self, node: yaml.Node, path: Path, message: str) -> None:
         self.failed = True
         line = self._expansion.line_of(node.start_mark.index)
-        self._issues.append(
-            ConfigIssue(file=self._smap.file, line=line, path=render_path(path), message=message)
-        )
+        self._issues.append(ConfigIssue(file=self._smap.file, line=line, path=render_path(path), message=message))
 
     def _note(self, node: yaml.Node, path: Path) -> None:
         self._smap.lines.setdefault(path, self._expansion.line_of(node.start_mark.index))

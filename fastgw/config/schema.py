@@ -279,9 +279,7 @@ class PolicyAttachment(Spec, frozen=True, kw_only=True):
 class Config(Spec, frozen=True, kw_only=True):
     """Root of a config file (agentgateway standalone format, generations A and B)."""
 
-    NOT_SUPPORTED = frozenset(
-        {"workloads", "services", "routeGroups", "gateways", "routes", "tcpRoutes", "ui"}
-    )
+    NOT_SUPPORTED = frozenset({"workloads", "services", "routeGroups", "gateways", "routes", "tcpRoutes", "ui"})
     config: ProcessConfig | None = None
     """Process settings."""
     binds: list[Bind] = []

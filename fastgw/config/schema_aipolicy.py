@@ -81,9 +81,7 @@ class Rejection(Spec, frozen=True, kw_only=True):
 class RequestGuard(Spec, frozen=True, kw_only=True):
     """One guard applied to requests before they reach the provider."""
 
-    NOT_SUPPORTED = frozenset(
-        {"openAIModeration", "bedrockGuardrails", "googleModelArmor", "azureContentSafety"}
-    )
+    NOT_SUPPORTED = frozenset({"openAIModeration", "bedrockGuardrails", "googleModelArmor", "azureContentSafety"})
     ONE_OF = (
         (
             "regex",

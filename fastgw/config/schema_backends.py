@@ -75,9 +75,7 @@ class AiProvider(Spec, frozen=True, kw_only=True):
     """Exactly one provider kind: `{openAI: {model: gpt-4o}}`, `{anthropic: {}}`..."""
 
     NOT_SUPPORTED = frozenset({"copilot", "custom"})
-    ONE_OF = (
-        ("openAI", "anthropic", "gemini", "vertex", "bedrock", "azure", "azureOpenAI", "copilot", "custom"),
-    )
+    ONE_OF = (("openAI", "anthropic", "gemini", "vertex", "bedrock", "azure", "azureOpenAI", "copilot", "custom"),)
     open_ai: OpenAiSpec | None = msgspec.field(default=None, name="openAI")
     """OpenAI chat completions / responses / embeddings."""
     anthropic: ProviderSpec | None = None

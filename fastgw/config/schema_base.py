@@ -32,9 +32,7 @@ Duration = Annotated[
 ]
 """A duration written as a string with units ("100ms", "5s", "1m", "1h", "1m30s"); stored as float seconds."""
 
-HostPort = Annotated[
-    str, msgspec.Meta(extra={"fastgw": "hostport"}, extra_json_schema={"format": "host-port"})
-]
+HostPort = Annotated[str, msgspec.Meta(extra={"fastgw": "hostport"}, extra_json_schema={"format": "host-port"})]
 """An upstream address "host:port" (IPv6 as "[::1]:8080"); the port is required."""
 
 Regex = Annotated[str, msgspec.Meta(extra={"fastgw": "regex"}, extra_json_schema={"format": "regex"})]

@@ -149,6 +149,17 @@ class ProcessMcp(Spec, frozen=True, kw_only=True):
     """Idle MCP session lifetime (default 30m)."""
 
 
+class Tokenizer(Spec, frozen=True):
+    """fastgw: local token counting (token rate limits with `tokenize: true`, local
+    `count_tokens`, streams that end without a usage block). Without a vocabulary file a fast
+    estimator is used; the gateway never downloads one."""
+
+    vocabulary: str | None = None
+    """Path of a tiktoken rank file (e.g. `cl100k_base.tiktoken`) for exact counts."""
+    encoding: Literal["cl100k_base", "o200k_base"] = "cl100k_base"
+    """Which pre-tokenization pattern the vocabulary uses."""
+
+
 class ProcessConfig(Spec, frozen=True, kw_only=True):
     """`config:`: process-level settings; read at startup."""
 
@@ -209,6 +220,8 @@ class ProcessConfig(Spec, frozen=True, kw_only=True):
     """Shortest drain: keep serving this long after SIGTERM even when idle."""
     http: HttpLimits = msgspec.field(default_factory=HttpLimits)
     """fastgw HTTP/1.1 limits and timeouts."""
+    tokenizer: Tokenizer | None = None
+    """fastgw: local token counting (vocabulary file or estimator)."""
 
     def problems(self) -> Problems:
         if isinstance(self.worker_threads, int) and self.worker_threads < 1:

@@ -91,9 +91,7 @@ class _Walker:
             (isinstance(t, mi.StrType) and isinstance(value, str))
             or (isinstance(t, mi.BoolType) and isinstance(value, bool))
             or (isinstance(t, mi.IntType) and isinstance(value, int) and not isinstance(value, bool))
-            or (
-                isinstance(t, mi.FloatType) and isinstance(value, int | float) and not isinstance(value, bool)
-            )
+            or (isinstance(t, mi.FloatType) and isinstance(value, int | float) and not isinstance(value, bool))
             or (isinstance(t, mi.NoneType) and value is None)
         )
         if not ok:
@@ -170,11 +168,7 @@ class _Walker:
 
     def _type_error(self, value: Any, t: mi.Type, path: Path) -> Any:
         members = t.types if isinstance(t, mi.UnionType) else (t,)
-        if (
-            isinstance(value, dict)
-            and "conditional" in value
-            and any(isinstance(m, mi.ListType) for m in members)
-        ):
+        if isinstance(value, dict) and "conditional" in value and any(isinstance(m, mi.ListType) for m in members):
             self.error(path, "not supported yet: conditional form (give a plain list)")
             return _INVALID
         hint = ""
@@ -238,9 +232,7 @@ class _Walker:
                 self.error(path, _unknown(key, [*by_key, *not_supported], self._is_secret(at)), at)
         one_of = getattr(cls, "ONE_OF", ())
         for group in (*one_of, *getattr(cls, "AT_MOST_ONE", ())):
-            present = [
-                k for k in group if k in value and (value[k] is not None or _null_is_empty(by_key.get(k)))
-            ]
+            present = [k for k in group if k in value and (value[k] is not None or _null_is_empty(by_key.get(k)))]
             if len(present) > 1:
                 self.error(path, f"set only one of {', '.join(present)}")
             elif not present and not unknown_keys and group in one_of:  # a misspelt choice was reported

@@ -28,6 +28,7 @@ from fastgw.errors import (
     RequestTimeout,
     UriTooLong,
 )
+from fastgw.http.flow import WriteFlow
 from fastgw.http.headers import DateCache, Headers, connection_tokens, status_line
 from fastgw.http.request import Body, ClientDisconnected, Request
 from fastgw.http.response import ResponseWriter
@@ -35,6 +36,9 @@ from fastgw.http.response import ResponseWriter
 log = logging.getLogger("fastgw.http")
 
 Handler = Callable[[Request, ResponseWriter], Awaitable[None]]
+#: Like a Handler, but may finish (or go on through callbacks) without a task: it returns None
+#: then, or an awaitable to run as the request's task.
+Dispatcher = Callable[[Request, ResponseWriter], Awaitable[None] | None]
 ErrorRenderer = Callable[[Request | None, GatewayError], tuple[Headers, bytes]]
 
 
@@ -57,10 +61,13 @@ class HttpLimits:
 class ServerState:
     """What every connection of one worker shares (injected, never global)."""
 
-    __slots__ = ("connections", "date", "draining", "handler", "limits", "render_error")
+    __slots__ = ("connections", "date", "dispatch", "draining", "handler", "limits", "render_error")
 
-    def __init__(self, handler: Handler, render_error: ErrorRenderer, limits: HttpLimits) -> None:
+    def __init__(
+        self, handler: Handler, render_error: ErrorRenderer, limits: HttpLimits, dispatch: Dispatcher | None = None
+    ) -> None:
         self.handler = handler
+        self.dispatch = dispatch
         self.render_error = render_error
         self.limits = limits
         self.date = DateCache()
@@ -95,18 +102,17 @@ class HttpConnection(asyncio.Protocol):
         "_pending",
         "_read_paused_body",
         "_read_paused_pipeline",
-        "_resume_callbacks",
         "_saw_last",
+        "_starting",
         "_state",
         "_task",
         "_timer",
         "_url",
-        "_write_waiters",
         "client",
         "closing_after_response",
+        "flow",
         "server",
         "transport",
-        "write_paused",
     )
 
     def __init__(self, server: ServerState) -> None:
@@ -126,15 +132,14 @@ class HttpConnection(asyncio.Protocol):
         self._task: asyncio.Task[None] | None = None
         self._broken = False
         self._saw_last = False
+        self._starting: tuple[Request, ResponseWriter] | None = None
         self._deferred: GatewayError | None = None
         self._closing = False
         self.closing_after_response = False
         self._nominated: set[bytes] | None = None
         self._read_paused_body = False
         self._read_paused_pipeline = False
-        self.write_paused = False
-        self._write_waiters: list[asyncio.Future[None]] = []
-        self._resume_callbacks: list[Callable[[], None]] = []
+        self.flow = WriteFlow()
         self._timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
 
@@ -202,23 +207,20 @@ class HttpConnection(asyncio.Protocol):
         if task is not None and not task.done():
             # the client is gone: cancel the upstream request and free its connection
             task.cancel()
+        elif self._active is not None:
+            self._active.disconnected()
         self._pending.clear()
-        for w in self._write_waiters:
-            if not w.done():
-                w.set_exception(ClientDisconnected("client disconnected"))
-        self._write_waiters.clear()
-        self._run_resume_callbacks()
+        self.flow.fail(ClientDisconnected("client disconnected"))
 
     def pause_writing(self) -> None:
-        self.write_paused = True
+        self.flow.pause()
 
     def resume_writing(self) -> None:
-        self.write_paused = False
-        for w in self._write_waiters:
-            if not w.done():
-                w.set_result(None)
-        self._write_waiters.clear()
-        self._run_resume_callbacks()
+        self.flow.resume()
+
+    @property
+    def write_paused(self) -> bool:
+        return self.flow.paused
 
     # -----------------------------------------------------------------------------------------
     # parser callbacks (names fixed by httptools)
@@ -315,7 +317,14 @@ class HttpConnection(asyncio.Protocol):
                 self._set_deadline(limits.body_read_timeout)
         writer = ResponseWriter(self, req)
         if self._active is None:
-            self._start(req, writer)
+            if expected is not None and 0 < expected <= limits.body_high_water and not expect:
+                # a small body of known size: start once it is all here (usually the same read),
+                # so the request can be served whole, on callbacks, without a task
+                self._starting = (req, writer)
+                self._active = writer
+                self._active_req = req
+            else:
+                self._start(req, writer)
         else:
             self._pending.append((req, writer))
             if len(self._pending) >= limits.max_pipelined:
@@ -335,6 +344,10 @@ class HttpConnection(asyncio.Protocol):
             b.finish()
         self._body = None
         self._state = _IDLE
+        starting = self._starting
+        if starting is not None:
+            self._starting = None
+            self._start(*starting)
 
     # -----------------------------------------------------------------------------------------
     # running requests
@@ -343,12 +356,26 @@ class HttpConnection(asyncio.Protocol):
         self._active = writer
         self._active_req = req
         if req.body.complete:
-            self._cancel_timer()
+            # no read deadline while the request runs; the timer is left to expire (re-arming a
+            # timer on every request costs more than letting it fire once in a while)
+            self._deadline = 0.0
+        dispatch = self.server.dispatch
+        if dispatch is not None:
+            # the fast path: a request that needs no awaiting runs on callbacks, without a task
+            try:
+                pending = dispatch(req, writer)
+            except Exception:
+                log.exception("unhandled error while serving %s %s", req.method.decode(), req.path.decode("latin-1"))
+                self._respond_error(req, writer, GatewayError("internal error"))
+                return
+            if pending is not None:
+                self._task = self._loop.create_task(self._run(req, writer, pending))
+            return
         self._task = self._loop.create_task(self._run(req, writer))
 
-    async def _run(self, req: Request, writer: ResponseWriter) -> None:
+    async def _run(self, req: Request, writer: ResponseWriter, pending: Awaitable[None] | None = None) -> None:
         try:
-            await self.server.handler(req, writer)
+            await (pending if pending is not None else self.server.handler(req, writer))
         except asyncio.CancelledError:
             if not writer.ended:
                 writer.abort()
@@ -396,6 +423,10 @@ class HttpConnection(asyncio.Protocol):
         self._pause_reading()
         self._cancel_timer()
         self.closing_after_response = True
+        if self._starting is not None:
+            # the request was waiting for its body and never started: answer here
+            self._starting = None
+            self._active = self._active_req = None
         body = self._body
         req = self._active_req
         if req is not None and body is req.body and not body.complete:
@@ -536,24 +567,13 @@ class HttpConnection(asyncio.Protocol):
                 pass
 
     async def drain(self) -> None:
-        if not self.write_paused:
-            return
-        if self._closing:
+        if self._closing and self.flow.paused:
             raise ClientDisconnected("client disconnected")
-        fut: asyncio.Future[None] = self._loop.create_future()
-        self._write_waiters.append(fut)
-        await fut
+        await self.flow.drain()
 
-    def add_resume_callback(self, cb: Callable[[], None]) -> None:
+    def add_resume_callback(self, cb: Callable[[], object]) -> None:
         """Call `cb` once when writing may continue (or the connection is lost)."""
-        self._resume_callbacks.append(cb)
-
-    def _run_resume_callbacks(self) -> None:
-        cbs = self._resume_callbacks
-        if cbs:
-            self._resume_callbacks = []
-            for cb in cbs:
-                cb()
+        self.flow.on_resume(cb)
 
 
 def _split_target(target: bytes) -> tuple[bytes, bytes]:

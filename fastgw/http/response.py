@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fastgw.http.headers import Headers, status_line
@@ -28,6 +29,7 @@ class ResponseWriter:
         "bytes_sent",
         "ended",
         "keep_alive",
+        "on_disconnect",
         "started",
         "status",
     )
@@ -43,6 +45,8 @@ class ResponseWriter:
         self.status = 0
         self.bytes_sent = 0
         self.keep_alive = request.keep_alive
+        #: set by a backend serving this response through callbacks (no task to cancel)
+        self.on_disconnect: Callable[[], object] | None = None
 
     @property
     def paused(self) -> bool:
@@ -52,8 +56,8 @@ class ResponseWriter:
     async def drain(self) -> None:
         await self._conn.drain()
 
-    def add_resume_callback(self, cb: object) -> None:
-        self._conn.add_resume_callback(cb)  # type: ignore[arg-type]
+    def add_resume_callback(self, cb: Callable[[], object]) -> None:
+        self._conn.add_resume_callback(cb)
 
     def _head(self, status: int, headers: Headers, content_length: int | None) -> list[bytes]:
         conn = self._conn
@@ -139,6 +143,13 @@ class ResponseWriter:
             self._out(_CHUNK_END)
         self.uncork()
         self._conn.response_complete(self)
+
+    def disconnected(self) -> None:
+        """The client went away mid-response: stop whatever is producing it."""
+        cb = self.on_disconnect
+        if cb is not None:
+            self.on_disconnect = None
+            cb()
 
     def abort(self) -> None:
         """The response cannot be completed (e.g. upstream died mid-stream): close without

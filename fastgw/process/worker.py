@@ -10,12 +10,13 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import uvloop
 
 from fastgw import pipeline
-from fastgw.http.connection import Handler, ServerState, protocol_factory
+from fastgw.http.connection import Dispatcher, Handler, ServerState, protocol_factory
 from fastgw.http.request import Request
 from fastgw.http.response import ResponseWriter
 from fastgw.process.sockets import parse_addr
@@ -102,7 +103,7 @@ async def _serve(spec: WorkerSpec) -> int:
             if bind is None:
                 continue
             handler = _bind_handler(worker, bind)
-            state = ServerState(handler, admin.plain_error, runtime.limits)
+            state = ServerState(handler, admin.plain_error, runtime.limits, _bind_dispatch(worker, bind))
             states.append(state)
             servers.append(await loop.create_server(protocol_factory(state), sock=sock, backlog=2048))
             continue
@@ -129,6 +130,15 @@ async def _serve(spec: WorkerSpec) -> int:
     access.flush()
     worker.close()
     return EXIT_OK
+
+
+def _bind_dispatch(worker: WorkerState, bind: BindRuntime) -> Dispatcher:
+    dispatch = pipeline.dispatch
+
+    def run(req: Request, writer: ResponseWriter) -> Awaitable[None] | None:
+        return dispatch(worker, bind, req, writer)
+
+    return run
 
 
 def _bind_handler(worker: WorkerState, bind: BindRuntime) -> Handler:

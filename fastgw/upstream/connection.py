@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 import httptools
 
 from fastgw.errors import GatewayError, UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout
+from fastgw.http.flow import WriteFlow
 from fastgw.http.headers import Headers
 
 if TYPE_CHECKING:
@@ -78,16 +79,15 @@ class UpstreamConnection(asyncio.Protocol):
         "_framed",
         "_headers",
         "_parser",
-        "_resume_waiters",
         "_timer",
         "closed",
         "exchange",
+        "flow",
         "idle_since",
         "origin",
         "pool",
         "requests",
         "transport",
-        "write_paused",
         "writing",
     )
 
@@ -104,9 +104,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.idle_since = 0.0
         self.requests = 0
         self._timer: asyncio.TimerHandle | None = None
-        self.write_paused = False
+        self.flow = WriteFlow()
         self.writing = False  # the request body is still being sent
-        self._resume_waiters: list[asyncio.Future[None]] = []
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -150,20 +149,17 @@ class UpstreamConnection(asyncio.Protocol):
                 ex._finish(UpstreamProtocolError("upstream closed the connection mid-response"))
             else:
                 ex._finish(UpstreamConnectError("upstream closed the connection"))
-        for w in self._resume_waiters:
-            if not w.done():
-                w.set_exception(UpstreamConnectError("upstream closed the connection"))
-        self._resume_waiters.clear()
+        self.flow.fail(UpstreamConnectError("upstream closed the connection"))
 
     def pause_writing(self) -> None:
-        self.write_paused = True
+        self.flow.pause()
 
     def resume_writing(self) -> None:
-        self.write_paused = False
-        for w in self._resume_waiters:
-            if not w.done():
-                w.set_result(None)
-        self._resume_waiters.clear()
+        self.flow.resume()
+
+    @property
+    def write_paused(self) -> bool:
+        return self.flow.paused
 
     # -- httptools callbacks -------------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -227,13 +223,9 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.write(data)
 
     async def drain(self) -> None:
-        if not self.write_paused:
-            return
-        if self.closed:
+        if self.closed and self.flow.paused:
             raise UpstreamConnectError("upstream closed the connection")
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._resume_waiters.append(fut)
-        await fut
+        await self.flow.drain()
 
     def set_timeout(self, timeout: float) -> None:
         self._cancel_timer()

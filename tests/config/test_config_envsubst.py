@@ -56,9 +56,7 @@ def test_lines_survive_multiline_values_and_spans_mark_env_text() -> None:
 @settings(max_examples=300, deadline=None)
 @given(
     text=st.text(alphabet=st.sampled_from(list("$ {}:-_aZ9\n#\t\"'")) | st.characters(), max_size=200),
-    env=st.dictionaries(
-        st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,5}", fullmatch=True), st.text(max_size=10), max_size=4
-    ),
+    env=st.dictionaries(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,5}", fullmatch=True), st.text(max_size=10), max_size=4),
 )
 def test_never_crashes_and_maps_every_offset(text: str, env: dict[str, str]) -> None:
     result = expand(text, env)

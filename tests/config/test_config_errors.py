@@ -182,8 +182,7 @@ llm:
     fixed = text.replace("reference: nope", "reference: p").replace("port: 4000", "port: 4001")
     fixed += "  providers: [{name: p, provider: anthropic}]\n"
     assert errors_of(fixed) == [
-        "config.yaml:7: binds[0].listeners[0].routes[0].backends[0].backend: "
-        "no backend named 'sharde' in backends"
+        "config.yaml:7: binds[0].listeners[0].routes[0].backends[0].backend: no backend named 'sharde' in backends"
     ]
 
 

@@ -19,9 +19,7 @@ def test_every_object_and_key_is_documented() -> None:
         docs = field_docs(cls)
         if not (cls.__doc__ or "").strip():
             undocumented.append(name)
-        undocumented += [
-            f"{name}.{f.encode_name}" for f in msgspec.structs.fields(cls) if not docs.get(f.name)
-        ]
+        undocumented += [f"{name}.{f.encode_name}" for f in msgspec.structs.fields(cls) if not docs.get(f.name)]
     assert undocumented == []
 
 

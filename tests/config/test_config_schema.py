@@ -57,9 +57,7 @@ def test_effective_policies_prefer_current_spelling() -> None:
     policies = ai.effective_policies()
     assert policies.backend_auth is not None and policies.backend_auth.key == "new"
     assert policies.ai is not None
-    assert policies.ai.routes == {"*": "passthrough"} and policies.ai.model_aliases == {
-        "fast": "claude-haiku"
-    }
+    assert policies.ai.routes == {"*": "passthrough"} and policies.ai.model_aliases == {"fast": "claude-haiku"}
 
 
 def test_empty_provider_kind_means_defaults() -> None:

@@ -29,9 +29,12 @@ def test_request_metrics_cover_all_workers(tmp_path: Path) -> None:
     port = free_port()
     routes = [
         {"name": "api", "matches": [{"path": {"pathPrefix": "/api"}}], "backends": [{"host": f"127.0.0.1:{up.port}"}]},
-        {"name": "limited", "matches": [{"path": {"pathPrefix": "/limited"}}],
-         "policies": {"localRateLimit": [{"maxTokens": 1, "tokensPerFill": 1, "fillInterval": "100s"}]},
-         "backends": [{"host": f"127.0.0.1:{up.port}"}]},
+        {
+            "name": "limited",
+            "matches": [{"path": {"pathPrefix": "/limited"}}],
+            "policies": {"localRateLimit": [{"maxTokens": 1, "tokensPerFill": 1, "fillInterval": "100s"}]},
+            "backends": [{"host": f"127.0.0.1:{up.port}"}],
+        },
     ]
     g = Gateway(tmp_path, bind_config(port, routes), workers=2)
     try:
@@ -48,8 +51,20 @@ def test_request_metrics_cover_all_workers(tmp_path: Path) -> None:
             return value(text, "agentgateway_requests_total", route="api") == 18
 
         wait_until(counted, timeout=10, what="18 requests in /metrics")
-        assert value(text, "agentgateway_requests_total", route="api", status="200", method="GET",
-                     reason="Upstream", gateway=f"bind/{port}", listener="listener0", route_rule="api/default") == 18
+        assert (
+            value(
+                text,
+                "agentgateway_requests_total",
+                route="api",
+                status="200",
+                method="GET",
+                reason="Upstream",
+                gateway=f"bind/{port}",
+                listener="listener0",
+                route_rule="api/default",
+            )
+            == 18
+        )
         assert value(text, "agentgateway_requests_total", route="limited", status="429", reason="RateLimit") == 1
         assert value(text, "agentgateway_request_duration_seconds_count", route="api") == 18
         assert value(text, "agentgateway_response_bytes_total", route="api") > 0

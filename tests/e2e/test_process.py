@@ -191,6 +191,7 @@ def test_sigterm_drains_an_inflight_stream_then_exits_zero(tmp: Path, upstream: 
     first = r.read1(65536)
     assert first.startswith(b"data: 0")
     g.signal(signal.SIGTERM)
+
     # readiness fails at once, and no new connection is accepted for long
     def not_ready() -> bool:
         try:
@@ -241,8 +242,12 @@ def test_config_from_stdin_and_watch_reload(tmp: Path, upstream: Upstream) -> No
         [{"backends": [{"host": f"127.0.0.1:{upstream.port}"}]}],
         config={"readinessAddr": f"127.0.0.1:{ready}", "statsAddr": "off", "adminAddr": "off"},
     )
-    p = subprocess.Popen([sys.executable, "-m", "fastgw", "serve", "-w", "1", "-f", "-"], stdin=subprocess.PIPE,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "fastgw", "serve", "-w", "1", "-f", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         assert p.stdin is not None
         p.stdin.write(yaml.safe_dump(cfg).encode())
@@ -253,8 +258,12 @@ def test_config_from_stdin_and_watch_reload(tmp: Path, upstream: Upstream) -> No
         p.terminate()
         assert p.wait(20) == 0
 
-    g = Gateway(tmp, bind_config(free_port(), [{"backends": [{"host": f"127.0.0.1:{upstream.port}"}]}]),
-                workers=1, extra_args=["--watch"])
+    g = Gateway(
+        tmp,
+        bind_config(free_port(), [{"backends": [{"host": f"127.0.0.1:{upstream.port}"}]}]),
+        workers=1,
+        extra_args=["--watch"],
+    )
     try:
         port = int(g.config_path.read_text().split("port: ")[1].split()[0])
         assert "x-watched" not in get(port)[1]
@@ -277,10 +286,13 @@ def test_port_in_use_halts_with_a_clear_message(tmp: Path) -> None:
         blocker.listen()
         port = blocker.getsockname()[1]
         cfg = tmp / "busy.yaml"
-        cfg.write_text(f"config: {{statsAddr: 'off', adminAddr: 'off', readinessAddr: 'off'}}\n"
-                       f"binds:\n- port: {port}\n  listeners:\n  - routes:\n    - backends: [{{host: '127.0.0.1:1'}}]\n")
-        r = subprocess.run([sys.executable, "-m", "fastgw", "serve", "-f", str(cfg)], capture_output=True, text=True,
-                           timeout=30)
+        cfg.write_text(
+            f"config: {{statsAddr: 'off', adminAddr: 'off', readinessAddr: 'off'}}\n"
+            f"binds:\n- port: {port}\n  listeners:\n  - routes:\n    - backends: [{{host: '127.0.0.1:1'}}]\n"
+        )
+        r = subprocess.run(
+            [sys.executable, "-m", "fastgw", "serve", "-f", str(cfg)], capture_output=True, text=True, timeout=30
+        )
     assert r.returncode == 3
     assert f"cannot listen on 0.0.0.0:{port}" in r.stderr
 

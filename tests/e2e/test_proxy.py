@@ -306,19 +306,40 @@ def test_https_upstream_with_backend_tls(tmp: Path) -> None:
 
     cert, key = tmp / "cert.pem", tmp / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     up = Upstream(tmp, extra=[str(cert), str(key)])
     port = free_port()
     routes = [
-        {"matches": [{"path": {"pathPrefix": "/verified"}}],
-         "policies": {"backendTLS": {"root": str(cert), "hostname": "localhost"}},
-         "backends": [{"host": f"127.0.0.1:{up.port}"}]},
-        {"matches": [{"path": {"pathPrefix": "/system-roots"}}],
-         "policies": {"backendTLS": {}},
-         "backends": [{"host": f"127.0.0.1:{up.port}"}]},
+        {
+            "matches": [{"path": {"pathPrefix": "/verified"}}],
+            "policies": {"backendTLS": {"root": str(cert), "hostname": "localhost"}},
+            "backends": [{"host": f"127.0.0.1:{up.port}"}],
+        },
+        {
+            "matches": [{"path": {"pathPrefix": "/system-roots"}}],
+            "policies": {"backendTLS": {}},
+            "backends": [{"host": f"127.0.0.1:{up.port}"}],
+        },
     ]
     g = Gateway(tmp, bind_config(port, routes), workers=1)
     g.port = port  # type: ignore[attr-defined]

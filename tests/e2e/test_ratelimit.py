@@ -44,7 +44,7 @@ def test_request_bucket_is_shared_by_all_workers(tmp_path: Path, upstream: Upstr
         assert statuses.count(200) == 5 and statuses.count(429) == 7, statuses
         ok = results[0][1]
         assert ok["x-ratelimit-limit"] == "5" and ok["x-ratelimit-remaining"] == "4"
-        status, headers, body = results[-1]
+        _, headers, body = results[-1]
         assert body == b"rate limit exceeded"
         assert headers["x-ratelimit-remaining"] == "0"
         assert 90 <= int(headers["retry-after"]) <= 100

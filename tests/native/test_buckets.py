@@ -165,9 +165,7 @@ def test_both_implementations_share_one_layout() -> None:
         assert isinstance(t.region, mmap.mmap)
         other = reader.BucketTable(t.region)
         assert [other.bucket(f"user-{i}".encode(), 100, 7, 3.0) for i in range(20)] == handles
-        assert [other.remaining(h, T0 + 4 * SEC) for h in handles] == [
-            min(100, 100 - i + 7) for i in range(20)
-        ]
+        assert [other.remaining(h, T0 + 4 * SEC) for h in handles] == [min(100, 100 - i + 7) for i in range(20)]
         assert other.used == 20
 
 

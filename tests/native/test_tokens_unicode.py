@@ -55,8 +55,7 @@ def mismatches(vocab: Vocabulary, enc: object, cps: list[int]) -> list[int]:
                 bad += [
                     cp
                     for cp in batch
-                    if vocab.count(probe.format(x=chr(cp)))
-                    != len(enc.encode_ordinary(probe.format(x=chr(cp))))  # type: ignore[attr-defined]
+                    if vocab.count(probe.format(x=chr(cp))) != len(enc.encode_ordinary(probe.format(x=chr(cp))))  # type: ignore[attr-defined]
                 ]
                 break
     return sorted(set(bad))
@@ -76,8 +75,7 @@ def test_version_differences_with_this_python_are_covered() -> None:
     differ = [
         cp
         for cp in code_points()
-        if unicodedata.category(chr(cp)) == "Cn"
-        and tokens_unicode.RANGE_CLASSES[_index(cp)] != tokens_unicode.OTHER
+        if unicodedata.category(chr(cp)) == "Cn" and tokens_unicode.RANGE_CLASSES[_index(cp)] != tokens_unicode.OTHER
     ]
     if unicodedata.unidata_version != tokens_unicode.UNICODE_VERSION:
         assert differ, "tables from a newer Unicode should assign characters this Python does not know"

@@ -27,7 +27,6 @@ from fastgw.backends.llm.types import Dialect, RequestView, decode_request_view
 from fastgw.context import RequestContext
 from fastgw.errors import BadRequest, GatewayError, RouteNotFound
 from fastgw.http.headers import HOP_BY_HOP, Headers, strip_hop_by_hop
-from fastgw.tokens import estimate_tokens
 from fastgw.upstream.client import request_head, send
 
 
@@ -182,7 +181,8 @@ def _provider_headers(out: Headers, target: Target) -> None:
 def count_locally(ctx: RequestContext, body: bytes, view: RequestView) -> None:
     """Claude Code calls count_tokens constantly: answer it when the provider cannot count."""
     try:
-        tokens = estimate_input_tokens(orjson.loads(body), estimate_tokens)
+        # the configured tokenizer: exact with config.tokenizer.vocabulary, the estimator otherwise
+        tokens = estimate_input_tokens(orjson.loads(body), ctx.worker.runtime.tokenizer.count)
     except (AttributeError, TypeError) as exc:
         raise InvalidBody(f"invalid count_tokens request: {exc}") from None
     fields = ctx.log_fields
