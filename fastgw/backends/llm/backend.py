@@ -127,7 +127,7 @@ async def serve_target(
     if req.query and not translate:
         path += b"?" + req.query
     head = request_head(req.method, path, _headers(ctx, target, len(body), plan.upstream is Dialect.OPENAI))
-    ex = LlmExchange(ctx, plan.client, plan.upstream, translate, view.wants_usage, forced_usage, plan.chat, model)
+    ex = LlmExchange(ctx, plan.client, plan.upstream, translate, view.wants_usage, forced_usage, plan.chat, model, body)
     ctx.endpoint = target.endpoint
     route = ctx.route
     await send(ctx.worker.pool, target.origin, head, body, ex, route.backend_timeout if route else None)

@@ -12,12 +12,14 @@ Four modes, chosen from the response head:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 import orjson
 
 from fastgw.backends.llm.translate import anthropic_from_openai, openai_from_anthropic
 from fastgw.backends.llm.translate.anthropic_from_openai_stream import AnthropicToOpenAIStream
+from fastgw.backends.llm.translate.count_tokens import estimate_input_tokens
 from fastgw.backends.llm.translate.errors import translate_error
 from fastgw.backends.llm.translate.openai_from_anthropic_stream import OpenAIToAnthropicStream
 from fastgw.backends.llm.types import Dialect
@@ -66,6 +68,7 @@ class LlmExchange(Exchange):
         "model",
         "parts",
         "raw",
+        "request_body",
         "response_model",
         "scanner",
         "sniff",
@@ -86,6 +89,7 @@ class LlmExchange(Exchange):
         forced_usage: bool,
         sniff: bool,
         model: str | None,
+        request_body: bytes = b"",
     ) -> None:
         super().__init__(ctx.worker.loop)
         self.ctx = ctx
@@ -107,6 +111,8 @@ class LlmExchange(Exchange):
         self.sniffer: OpenAIStreamSniffer | AnthropicStreamSniffer | None = None
         self.raw = True
         self.held = False
+        #: kept (by reference) to estimate usage when an OpenAI-format stream never reports it
+        self.request_body = request_body
         self.aligned = True
         self.headers: Headers = []
         self.usage: Usage | None = None
@@ -198,6 +204,9 @@ class LlmExchange(Exchange):
     def _stream_chunk(self, chunk: bytes) -> None:
         assert self.scanner is not None
         events = self.scanner.feed(chunk)
+        if self.sniff and self.upstream is Dialect.OPENAI:
+            # OpenAI-compatible servers may ignore include_usage: keep the events to count them
+            self.parts.extend([ev.data for ev in events])
         writer = self.ctx.writer
         if self.raw:
             writer.write(chunk)
@@ -263,6 +272,8 @@ class LlmExchange(Exchange):
             elif self.sniffer is not None:
                 self.usage = self.sniffer.usage
                 self.response_model = self.sniffer.model
+            if self.usage is None and self.parts:
+                self.usage = estimate_stream_usage(self.parts, self.request_body, ctx.worker.runtime.tokenizer.count)
         elif mode == _BUFFER:
             body = b"".join(self.parts)
             data: Any = orjson.loads(body)
@@ -295,3 +306,33 @@ class LlmExchange(Exchange):
             fields["gen_ai.usage.output_tokens"] = usage.output_tokens
             if usage.reasoning_tokens:
                 fields["gen_ai.usage.reasoning_tokens"] = usage.reasoning_tokens
+
+
+def estimate_stream_usage(events: list[bytes], request_body: bytes, count: Callable[[str], int]) -> Usage:
+    """Usage of an OpenAI chat stream that ended without a usage chunk, counted with the tokenizer:
+    the streamed text, reasoning and tool arguments out, the request's messages in."""
+    texts: list[str] = []
+    for data in events:
+        if not data.startswith(b"{"):
+            continue  # [DONE]
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            continue
+        for choice in chunk.get("choices") or () if isinstance(chunk, dict) else ():
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if not isinstance(delta, dict):
+                continue
+            for key in ("content", "reasoning_content", "reasoning"):
+                if isinstance(delta.get(key), str):
+                    texts.append(delta[key])
+            for call in delta.get("tool_calls") or ():
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict):
+                    texts.append(str(function.get("name") or "") + str(function.get("arguments") or ""))
+    try:
+        request = orjson.loads(request_body) if request_body else {}
+        input_tokens = estimate_input_tokens(request, count) if isinstance(request, dict) else 0
+    except (orjson.JSONDecodeError, AttributeError, TypeError):
+        input_tokens = 0
+    return Usage(input_tokens=input_tokens, output_tokens=count("".join(texts)))

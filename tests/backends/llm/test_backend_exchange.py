@@ -17,6 +17,7 @@ from fastgw.backends.llm.types import Dialect
 from fastgw.context import RequestContext
 from fastgw.errors import GatewayError
 from fastgw.http.headers import Headers
+from fastgw.tokenizer import Tokenizer
 
 GOLDEN = Path(__file__).parent / "golden"
 OPENAI_STREAM = (GOLDEN / "openai_to_anthropic" / "stream_text.in.sse").read_bytes()
@@ -51,7 +52,7 @@ class FakeWriter:
 
 class FakeCtx:
     def __init__(self, hold: frozenset[int] = frozenset()) -> None:
-        self.worker = SimpleNamespace(loop=asyncio.get_running_loop())
+        self.worker = SimpleNamespace(loop=asyncio.get_running_loop(), runtime=SimpleNamespace(tokenizer=Tokenizer()))
         self.retry_hold = hold
         self.writer = FakeWriter()
         self.log_fields: dict[str, object] = {}
@@ -80,9 +81,12 @@ def run(
     include_usage: bool = False,
     forced_usage: bool = False,
     hold: frozenset[int] = frozenset(),
+    request: bytes = b"",
 ) -> FakeCtx:
     ctx = FakeCtx(hold)
-    ex = LlmExchange(cast(RequestContext, ctx), client, upstream, translate, include_usage, forced_usage, True, "m")
+    ex = LlmExchange(
+        cast(RequestContext, ctx), client, upstream, translate, include_usage, forced_usage, True, "m", request
+    )
     ex.status = status
     ex.on_head(status, head)
     for piece in pieces:
@@ -208,3 +212,14 @@ async def test_a_status_the_pipeline_retries_is_held_back() -> None:
     head: Headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     ctx = run([body], client=Dialect.ANTHROPIC, upstream=Dialect.OPENAI, status=503, head=head, hold=frozenset({503}))
     assert ctx.held and ctx.writer.status == 0 and ctx.writer.body == []
+
+
+async def test_stream_without_usage_is_counted_with_the_tokenizer() -> None:
+    events = [e for e in OPENAI_STREAM.split(b"\n\n") if e and b'"choices":[]' not in e]
+    stream = b"".join(e + b"\n\n" for e in events)
+    request = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "one two three four"}]})
+    ctx = run([stream], client=Dialect.OPENAI, upstream=Dialect.OPENAI, forced_usage=True, request=request)
+    assert b"".join(ctx.writer.body) == stream
+    text = "Héllo 👋" + ', a "quote"\nand a new line.'
+    assert ctx.log_fields["gen_ai.usage.output_tokens"] == Tokenizer().count(text)
+    assert cast(int, ctx.log_fields["gen_ai.usage.input_tokens"]) >= 4
