@@ -23,6 +23,9 @@ class SlowSSE(socketserver.BaseRequestHandler):
 
     server: SlowServer
 
+    def setup(self) -> None:
+        self.server.connections += 1
+
     def handle(self) -> None:
         sock: socket.socket = self.request
         data = b""
@@ -36,6 +39,10 @@ class SlowSSE(socketserver.BaseRequestHandler):
             body += sock.recv(65536)
         sock.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
         chunk = b'data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"x"}}]}\n\n'
+        if b"quick" in body:  # one chunk and the end; the connection stays open for the next request
+            sock.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(chunk), chunk))
+            self.handle()
+            return
         try:
             for _ in range(200):
                 sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
@@ -52,6 +59,7 @@ class SlowServer(socketserver.ThreadingTCPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), SlowSSE)
         self.sent = 0
+        self.connections = 0
         self.closed = threading.Event()
 
 
@@ -97,8 +105,8 @@ def port(tmp: Path, fake: FakeProvider, slow: SlowServer) -> Iterator[int]:
     gw.stop()
 
 
-def _stream_request(port: int, path: str, headers: dict[str, str]) -> socket.socket:
-    body = json.dumps({"model": "m", "stream": True, "messages": [{"role": "user", "content": "go"}]}).encode()
+def _stream_request(port: int, path: str, headers: dict[str, str], content: str = "go") -> socket.socket:
+    body = json.dumps({"model": "m", "stream": True, "messages": [{"role": "user", "content": content}]}).encode()
     extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     sock.sendall(
@@ -138,10 +146,18 @@ def test_stream_is_forwarded_incrementally(port: int, prefix: str) -> None:
     assert first_content - start < 0.6
 
 
-def test_client_disconnect_mid_stream_cancels_upstream(port: int, slow: SlowServer) -> None:
+@pytest.mark.parametrize("warm", [False, True], ids=["new-connection", "kept-alive-connection"])
+def test_client_disconnect_mid_stream_cancels_upstream(port: int, slow: SlowServer, warm: bool) -> None:
+    slow.closed.clear()
+    slow.sent = 0
+    if warm:  # leaves an idle upstream connection, so the request below takes the no-task fast path
+        with _stream_request(port, "/slow/v1/chat/completions", {}, "quick") as sock:
+            assert b'"content":"x"' in b"".join(c for _, c in _arrivals(sock))
+    connections = slow.connections
     with _stream_request(port, "/slow/v1/chat/completions", {}) as sock:
         got = b""
         while b"data:" not in got:
             got += sock.recv(65536)
     assert slow.closed.wait(5), "the upstream stream kept running after the client left"
     assert slow.sent < 100
+    assert slow.connections == connections + (0 if warm else 1)  # warm: the kept-alive connection served it
