@@ -150,7 +150,7 @@ def test_stream_is_forwarded_incrementally(port: int, prefix: str) -> None:
 def test_client_disconnect_mid_stream_cancels_upstream(port: int, slow: SlowServer, warm: bool) -> None:
     slow.closed.clear()
     slow.sent = 0
-    if warm:  # leaves an idle upstream connection, so the request below takes the no-task fast path
+    if warm:  # leaves an idle upstream connection: the request below reuses it
         with _stream_request(port, "/slow/v1/chat/completions", {}, "quick") as sock:
             assert b'"content":"x"' in b"".join(c for _, c in _arrivals(sock))
     connections = slow.connections

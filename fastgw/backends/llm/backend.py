@@ -9,13 +9,13 @@ credential (the client's credential never leaves); stream the answer back throug
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import msgspec
 import orjson
 
 from fastgw.backends.http import ProxyExchange, upstream_headers
-from fastgw.backends.llm.exchange import CallbackLlmExchange, LlmExchange
+from fastgw.backends.llm.exchange import LlmExchange
 from fastgw.backends.llm.providers import CLIENT_CREDENTIAL_HEADERS
 from fastgw.backends.llm.route_plan import COUNT_LOCALLY, ERROR_DIALECT, MODELS_501, RAW, SEND, RoutePlan
 from fastgw.backends.llm.routes import RouteType
@@ -70,9 +70,6 @@ class AiBackend:
         target = self.target
         await serve_target(ctx, target, target.routes.resolve(ctx.path.decode("latin-1")))
 
-    def start_fast(self, ctx: RequestContext) -> bool:
-        return start_fast(ctx, self.target)
-
 
 def read_view(body: bytes) -> RequestView:
     """The request view, or a 400 in the client's dialect (set ctx.dialect before calling)."""
@@ -113,37 +110,10 @@ async def serve_target(
             count_locally(ctx, body, view)
             return
         raise RouteNotServed(f"{target.spec.key} does not serve {route_type} requests")
-    head, body, ex = prepare(ctx, target, plan, body, view, LlmExchange)
+    head, body, ex = prepare(ctx, target, plan, body, view)
     route = ctx.route
     await send(ctx.worker.pool, target.origin, head, body, ex, route.backend_timeout if route else None)
     ctx.held = ex.held
-
-
-def start_fast(ctx: RequestContext, target: Target) -> bool:
-    """The pipeline's fast path: a complete body and an idle upstream connection need no task; the
-    exchange's callbacks finish the request. False (nothing consumed) sends it the async way."""
-    route_type = target.routes.resolve(ctx.path.decode("latin-1"))
-    if route_type is None:
-        return False
-    plan = target.plans[route_type]
-    if plan.action != SEND:
-        return False
-    pool = ctx.worker.pool
-    conn = pool.take_idle(target.origin)
-    if conn is None:
-        return False
-    ctx.dialect = plan.error_dialect
-    try:
-        body = ctx.request.body.take()
-        head, body, ex = prepare(ctx, target, plan, body, read_view(body), CallbackLlmExchange)
-    except BaseException:
-        pool.release(conn)  # untouched: back to the idle list
-        raise
-    ex.replay = (target.origin, head, body)
-    ctx.writer.on_disconnect = ex.cancel
-    route = ctx.route
-    conn.start(ex, head + body if body else head, route.backend_timeout if route is not None else None)
-    return True
 
 
 def _log_fields(ctx: RequestContext, plan: RoutePlan) -> dict[str, object]:
@@ -155,12 +125,9 @@ def _log_fields(ctx: RequestContext, plan: RoutePlan) -> dict[str, object]:
     return fields
 
 
-_Ex = TypeVar("_Ex", bound=LlmExchange)
-
-
 def prepare(
-    ctx: RequestContext, target: Target, plan: RoutePlan, body: bytes, view: RequestView, kind: type[_Ex]
-) -> tuple[bytes, bytes, _Ex]:
+    ctx: RequestContext, target: Target, plan: RoutePlan, body: bytes, view: RequestView
+) -> tuple[bytes, bytes, LlmExchange]:
     """The request head, the body to send (the client's bytes unless something must change) and
     the exchange that will receive the answer."""
     fields = _log_fields(ctx, plan)
@@ -177,7 +144,7 @@ def prepare(
     if req.query and not translate:
         path += b"?" + req.query
     head = request_head(req.method, path, _headers(ctx, target, len(body), plan.upstream is Dialect.OPENAI))
-    ex = kind(ctx, plan.client, plan.upstream, translate, view.wants_usage, forced_usage, plan.chat, model, body)
+    ex = LlmExchange(ctx, plan.client, plan.upstream, translate, view.wants_usage, forced_usage, plan.chat, model, body)
     ctx.endpoint = target.endpoint
     return head, body, ex
 

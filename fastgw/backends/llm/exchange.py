@@ -31,12 +31,10 @@ from fastgw.backends.llm.usage import (
     openai_body_usage,
 )
 from fastgw.context import RequestContext
-from fastgw.errors import GatewayError, UpstreamConnectError, UpstreamProtocolError
+from fastgw.errors import UpstreamProtocolError
 from fastgw.http.headers import Headers, strip_hop_by_hop
 from fastgw.native import SSEScanner
-from fastgw.upstream.client import send
 from fastgw.upstream.connection import Exchange
-from fastgw.upstream.pool import Origin
 
 _PROXY: Final = 0
 _STREAM: Final = 1
@@ -308,73 +306,6 @@ class LlmExchange(Exchange):
             fields["gen_ai.usage.output_tokens"] = usage.output_tokens
             if usage.reasoning_tokens:
                 fields["gen_ai.usage.reasoning_tokens"] = usage.reasoning_tokens
-
-
-class CallbackLlmExchange(LlmExchange):
-    """An LlmExchange on the pipeline's fast path: no task awaits it, so it finishes the request."""
-
-    __slots__ = ("replay",)
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        #: (origin, head, body) to resend once if a reused connection turns out closed
-        self.replay: tuple[Origin, bytes, bytes] | None = None
-
-    def on_end(self) -> None:
-        super().on_end()
-        ctx = self.ctx
-        ctx.writer.on_disconnect = None
-        ctx.finish()
-        ctx.writer.end()
-
-    def on_error(self, exc: GatewayError) -> None:
-        ctx = self.ctx
-        writer = ctx.writer
-        writer.on_disconnect = None
-        if self.status == 0 and not self.got_bytes and isinstance(exc, UpstreamConnectError):
-            # a kept-alive connection closed before answering: once more on a new one, as a task
-            task = ctx.worker.loop.create_task(self._retry())
-            writer.on_disconnect = task.cancel
-            return
-        ctx.fail(exc)
-        ctx.finish()
-
-    async def _retry(self) -> None:
-        ctx = self.ctx
-        assert self.replay is not None
-        origin, head, body = self.replay
-        ex = LlmExchange(
-            ctx,
-            self.client,
-            self.upstream,
-            self.translate,
-            self.client_usage_chunk,
-            self.forced_usage,
-            self.sniff,
-            self.model,
-            self.request_body,
-        )
-        route = ctx.route
-        try:
-            await send(ctx.worker.pool, origin, head, body, ex, route.backend_timeout if route is not None else None)
-        except GatewayError as err:
-            ctx.fail(err)
-        else:
-            ctx.writer.end()
-        finally:
-            ctx.finish()
-
-    def cancel(self) -> None:
-        """The client went away: drop the upstream connection (never reused) and finish."""
-        conn = self.conn
-        ctx = self.ctx
-        ctx.reason = "client_disconnected"
-        if conn is not None and conn.exchange is self:
-            conn.exchange = None
-            conn.abort()
-        if not self.done.done():
-            self.done.set_result(None)
-        ctx.finish()
 
 
 def estimate_stream_usage(events: list[bytes], request_body: bytes, count: Callable[[str], int]) -> Usage:
