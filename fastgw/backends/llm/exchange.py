@@ -29,6 +29,8 @@ from fastgw.backends.llm.usage import (
     Usage,
     anthropic_body_usage,
     openai_body_usage,
+    usage_from_anthropic,
+    usage_from_openai,
 )
 from fastgw.context import RequestContext
 from fastgw.errors import UpstreamProtocolError
@@ -275,14 +277,15 @@ class LlmExchange(Exchange):
             if self.usage is None and self.parts:
                 self.usage = estimate_stream_usage(self.parts, self.request_body, ctx.worker.runtime.tokenizer.count)
         elif mode == _BUFFER:
-            body = b"".join(self.parts)
-            data: Any = orjson.loads(body)
+            data: Any = orjson.loads(b"".join(self.parts))
             if self.upstream is Dialect.ANTHROPIC:
                 out = anthropic_from_openai.response(data, int(time.time()))
-                self.usage, self.response_model = anthropic_body_usage(body)
+                self.usage = usage_from_anthropic(data.get("usage"))
             else:
                 out = openai_from_anthropic.response(data)
-                self.usage, self.response_model = openai_body_usage(body)
+                self.usage = usage_from_openai(data.get("usage"))
+            model = data.get("model")
+            self.response_model = model if isinstance(model, str) else None
             ctx.respond(self.status, [*self.headers, _JSON], orjson.dumps(out))
         else:
             body = translate_error(self.status, b"".join(self.parts), self.upstream, self.client)
