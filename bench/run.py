@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 
 from bench_load import Fixed, Load, run_k6, run_wrk, run_wrk_paced
-from bench_report import Row, background_busy, describe, ratios, table
+from bench_report import Row, background_busy, busy_note, describe, ratios, table
 from bench_services import (
     CHAT_PATH,
     PLAIN_TARGETS,
@@ -228,10 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     if tools.taskset is None:
         print("bench: taskset not found: running unpinned (numbers are not comparable)", file=sys.stderr)
     busy = background_busy()
-    idle_note = "n/a" if busy is None else f"{busy:.0%}"
-    if busy is not None and busy > 0.05:
+    if busy is not None and max(busy) > 0.05:
         print(
-            f"bench: warning: the box is {busy:.0%} busy before the run: figures will be skewed",
+            f"bench: warning: the box is busy before the run ({busy_note(busy)}): figures will be skewed",
             file=sys.stderr,
         )
     with tempfile.TemporaryDirectory(prefix="fastgw-bench-") as tmp:
@@ -240,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = run_all(args, tools, workdir)
     report = "\n".join(
         [
-            f"### Run {describe(args, tools)}; CPU busy before the run: {idle_note}",
+            f"### Run {describe(args, tools)}; CPU busy before the run: {busy_note(busy)}, "
+            f"after: {busy_note(background_busy())}",
             "",
             table(rows, args.rate),
             "",
