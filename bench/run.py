@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -51,6 +52,9 @@ def measure(
 ) -> Row:
     url = f"http://127.0.0.1:{port}{CHAT_PATH}"
     sanity(port, stream, expect)
+    busy = wait_for_quiet(args.wait_idle)
+    if busy is not None and max(busy) > 0.05:
+        row.note = f"box busy before: {busy_note(busy)}"
     if args.warmup > 0:
         run_wrk(tools, args, url, stream, args.warmup)
     # With --repeat N the median trial is kept (by req/s, and by p99 for the fixed rate): one stall of
@@ -67,8 +71,18 @@ def measure(
             ]
             row.fixed = sorted(trials, key=_p99)[len(trials) // 2]
         except (RuntimeError, KeyError, subprocess.TimeoutExpired) as exc:
-            row.note = f"fixed-rate: {exc}"
+            row.note = f"{row.note}; fixed-rate: {exc}".lstrip("; ")
     return row
+
+
+def wait_for_quiet(max_wait: float) -> list[float] | None:
+    """Sample the box (2 s) until no CPU is over 10% busy or `max_wait` has passed; the last sample.
+    Our own services are idle at this point, so what is measured is the neighbours."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        busy = background_busy()
+        if busy is None or max(busy) <= 0.10 or time.monotonic() >= deadline:
+            return busy
 
 
 def _rps(load: Load) -> float:
