@@ -195,6 +195,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--repeat", type=int, default=1, help="measured trials per target; the median is kept"
     )
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0,
+        help="wait up to S seconds for a quiet box before each target (0)",
+    )
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections (64)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1: it shares one core)")
     parser.add_argument("--rate", type=int, default=1000, help="fixed-rate req/s, 0 to skip (1000)")
