@@ -97,22 +97,34 @@ def _llm_ratios(rows: list[Row]) -> list[str]:
     return lines
 
 
-def _cpu_times() -> tuple[int, int]:
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields) - idle, sum(fields)
+def _cpu_times() -> list[tuple[int, int]]:
+    """(busy, total) jiffies per CPU, from the cpuN lines of /proc/stat."""
+    times = []
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name.startswith("cpu") and name != "cpu":
+            fields = [int(v) for v in values]
+            idle = fields[3] + fields[4]  # idle + iowait
+            times.append((sum(fields) - idle, sum(fields)))
+    return times
 
 
-def background_busy(seconds: float = 2.0) -> float | None:
-    """The fraction of all CPUs busy before the run starts: anything else running on this box lands
-    on the pinned cores too and skews every figure."""
+def background_busy(seconds: float = 2.0) -> list[float] | None:
+    """The busy fraction of each CPU while this runner is idle: anything else running on the box
+    lands on the pinned cores too and skews every figure."""
     try:
-        busy0, total0 = _cpu_times()
+        before = _cpu_times()
         time.sleep(seconds)
-        busy1, total1 = _cpu_times()
+        after = _cpu_times()
     except (OSError, ValueError, IndexError):
         return None
-    return (busy1 - busy0) / max(1, total1 - total0)
+    return [(b1 - b0) / max(1, t1 - t0) for (b0, t0), (b1, t1) in zip(before, after, strict=True)]
+
+
+def busy_note(busy: list[float] | None) -> str:
+    if busy is None:
+        return "n/a"
+    return ", ".join(f"cpu{index} {fraction:.0%}" for index, fraction in enumerate(busy))
 
 
 def describe(args: argparse.Namespace, tools: Tools) -> str:

@@ -97,6 +97,15 @@ def _validate(body: dict[str, Any], *, needs_max_tokens: bool) -> web.Response |
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return error_response("anthropic", 400, "messages: Field required (a non-empty list)")
+    thinking = as_mapping(body.get("thinking"))
+    if needs_max_tokens and thinking.get("type") == "enabled":
+        budget = thinking.get("budget_tokens")
+        if not isinstance(budget, int) or budget < 1024:
+            return error_response("anthropic", 400, "thinking.enabled.budget_tokens: Input should be >= 1024")
+        if budget >= body["max_tokens"]:
+            return error_response(
+                "anthropic", 400, "`max_tokens` must be greater than `thinking.budget_tokens`"
+            )
     return None
 
 

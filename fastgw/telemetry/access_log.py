@@ -82,9 +82,9 @@ class AccessLog:
             " http.method=",
             req.method.decode("latin-1"),
             " http.host=",
-            _text(req.host.decode("latin-1")),
+            _plain(req.host),
             " http.path=",
-            _text(req.path.decode("latin-1")),
+            _plain(req.path),
             " http.version=HTTP/1.1" if req.version == b"1.1" else " http.version=HTTP/1.0",
             " http.status=",
             str(ctx.writer.status),
@@ -123,6 +123,13 @@ class AccessLog:
             pass  # a stuck log reader must not stall the proxy: drop the batch
         except OSError:
             self.enabled = False
+
+
+def _plain(b: bytes) -> str:
+    """A request token (host, path) as a log value: httptools already refused spaces and controls
+    there, so only a quote or `=` can call for quoting."""
+    s = b.decode("latin-1")
+    return s if b and b'"' not in b and b"=" not in b else _text(s)
 
 
 def _text(v: object) -> str:

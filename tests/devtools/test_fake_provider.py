@@ -591,3 +591,15 @@ def test_embeddings_token_id_inputs(fake: FakeProcess) -> None:
     assert len(flat.json()["data"]) == 1
     assert len(nested.json()["data"]) == 2
     assert flat.json()["data"][0]["embedding"] == nested.json()["data"][0]["embedding"]
+
+
+def test_anthropic_thinking_budget_is_validated(ant: anthropic.Anthropic) -> None:
+    messages: list[Any] = [{"role": "user", "content": "x"}]
+    with pytest.raises(anthropic.BadRequestError, match="budget_tokens"):
+        ant.messages.create(
+            model="c", max_tokens=4096, thinking={"type": "enabled", "budget_tokens": 100}, messages=messages
+        )
+    with pytest.raises(anthropic.BadRequestError, match="max_tokens"):
+        ant.messages.create(
+            model="c", max_tokens=1024, thinking={"type": "enabled", "budget_tokens": 2048}, messages=messages
+        )
