@@ -42,19 +42,9 @@ class RouteNotServed(GatewayError):
     api_type = "not_found_error"
 
 
-# Never forwarded on a parsed request: credentials, framing (recomputed), and accept-encoding (the
-# response must stay readable for usage and translation).
-_DROP: Final = (
-    HOP_BY_HOP
-    | CLIENT_CREDENTIAL_HEADERS
-    | {
-        b"host",
-        b"content-length",
-        b"transfer-encoding",
-        b"expect",
-        b"accept-encoding",
-    }
-)
+# Never forwarded on a parsed request: hop-by-hop and framing (host, content-length are recomputed),
+# credentials, and accept-encoding (the response must stay readable for usage and translation).
+_DROP: Final = HOP_BY_HOP | CLIENT_CREDENTIAL_HEADERS | {b"expect", b"accept-encoding"}
 _JSON: Final = (b"content-type", b"application/json")
 _MODELS_501: Final = b'{"error":"Route \'Models\' not implemented"}'
 
