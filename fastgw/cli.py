@@ -138,10 +138,19 @@ def demo(workers: int) -> None:
         config = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
     if not config.exists():
         raise click.ClickException(f"demo config not found at {config}")
+    import signal
+
     fake = subprocess.Popen([sys.executable, "-m", "fastgw", "fake-provider", "--port", "4010"])
     click.echo("fake provider on 127.0.0.1:4010; gateway on :3000 (see README for curl examples)", err=True)
+    gateway = subprocess.Popen([sys.executable, "-m", "fastgw", "serve", "-w", str(workers), "-f", str(config)])
+
+    def stop(signum: int, _frame: object) -> None:
+        gateway.send_signal(signal.SIGTERM)  # the gateway drains, then exits
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
-        code = subprocess.call([sys.executable, "-m", "fastgw", "serve", "-w", str(workers), "-f", str(config)])
+        code = gateway.wait()
     finally:
         fake.terminate()
         fake.wait()

@@ -184,3 +184,17 @@ def render(err: GatewayError, dialect: Dialect) -> tuple[bytes, bytes]:
         body = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": err.message}}
         return b"application/json", orjson.dumps(body)
     return b"text/plain", err.message.encode()
+
+
+_ANTHROPIC_SUFFIXES = (b"/messages", b"/messages/count_tokens")
+_OPENAI_SUFFIXES = (b"/chat/completions", b"/completions", b"/embeddings", b"/responses", b"/models")
+
+
+def dialect_for_path(path: bytes) -> Dialect:
+    """The API a request path belongs to, for errors raised before a route decides it."""
+    p = path.rstrip(b"/")
+    if p.endswith(_ANTHROPIC_SUFFIXES):
+        return Dialect.ANTHROPIC
+    if p.endswith(_OPENAI_SUFFIXES):
+        return Dialect.OPENAI
+    return Dialect.PLAIN

@@ -39,7 +39,9 @@ Handler = Callable[[Request, ResponseWriter], Awaitable[None]]
 #: Like a Handler, but may finish (or go on through callbacks) without a task: it returns None
 #: then, or an awaitable to run as the request's task.
 Dispatcher = Callable[[Request, ResponseWriter], Awaitable[None] | None]
-ErrorRenderer = Callable[[Request | None, GatewayError], tuple[Headers, bytes]]
+#: renders an error answered by the connection itself (before or instead of the pipeline), given
+#: the request path (or the part of the target read so far)
+ErrorRenderer = Callable[[bytes, GatewayError], tuple[Headers, bytes]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,7 +400,8 @@ class HttpConnection(asyncio.Protocol):
             return
         if err.close_connection:
             self.closing_after_response = True
-        headers, body = self.server.render_error(req, err)
+        path = req.path if req is not None else self._url.partition(b"?")[0]
+        headers, body = self.server.render_error(path, err)
         if writer is None:
             self._write_error_and_close(err, headers, body)
             return

@@ -103,7 +103,7 @@ async def _serve(spec: WorkerSpec) -> int:
             if bind is None:
                 continue
             handler = _bind_handler(worker, bind)
-            state = ServerState(handler, admin.plain_error, runtime.limits, _bind_dispatch(worker, bind))
+            state = ServerState(handler, admin.api_error, runtime.limits, _bind_dispatch(worker, bind))
             states.append(state)
             servers.append(await loop.create_server(protocol_factory(state), sock=sock, backlog=2048))
             continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import orjson
 
-from fastgw.errors import GatewayError
+from fastgw.errors import GatewayError, dialect_for_path, render
 from fastgw.http.connection import Handler
 from fastgw.http.headers import Headers
 from fastgw.http.request import Request
@@ -56,5 +56,12 @@ def admin_handler(runtime: Runtime, status: StatusRegion) -> Handler:
     return handle
 
 
-def plain_error(req: Request | None, err: GatewayError) -> tuple[Headers, bytes]:
+def plain_error(path: bytes, err: GatewayError) -> tuple[Headers, bytes]:
     return [(b"content-type", b"text/plain")], err.message.encode()
+
+
+def api_error(path: bytes, err: GatewayError) -> tuple[Headers, bytes]:
+    """Errors found before routing (413 from Content-Length, 431, 408...) on a traffic port, in
+    the dialect the request path implies (an Anthropic client gets an Anthropic error object)."""
+    ctype, body = render(err, dialect_for_path(path))
+    return [(b"content-type", ctype)], body

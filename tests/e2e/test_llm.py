@@ -11,6 +11,7 @@ from typing import Any, cast
 import anthropic
 import httpx2 as httpx
 import openai
+import orjson
 import pytest
 import yaml
 
@@ -483,6 +484,26 @@ def test_body_over_the_limit_is_413_in_the_clients_dialect(base: str, fake: Fake
         "type": "error",
         "error": {"type": "request_too_large", "message": r.json()["error"]["message"]},
     }
+    assert fake.requests() == []
+
+
+def test_declared_oversized_body_is_413_in_the_clients_dialect_before_reading(base: str, fake: FakeProvider) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    u = urlsplit(base)
+    for path, check in (
+        (b"/anthropic/v1/messages", lambda doc: doc["type"] == "error" and doc["error"]["type"] == "request_too_large"),
+        (b"/openai/v1/chat/completions", lambda doc: doc["error"]["code"] == "payload_too_large"),
+    ):
+        with socket.create_connection((u.hostname, u.port), timeout=5) as s:
+            s.sendall(b"POST " + path + b" HTTP/1.1\r\nHost: a\r\nContent-Length: 999999999\r\n\r\n")
+            out = b""
+            while chunk := s.recv(65536):
+                out += chunk
+        head, _, body = out.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413 ") and b"application/json" in head
+        assert check(orjson.loads(body))
     assert fake.requests() == []
 
 

@@ -92,7 +92,7 @@ def parse_responses(data: bytes) -> list[Response]:
     return out
 
 
-def plain_error(req: Request | None, err: GatewayError) -> tuple[Headers, bytes]:
+def plain_error(path: bytes, err: GatewayError) -> tuple[Headers, bytes]:
     return [(b"content-type", b"text/plain")], err.message.encode()
 
 
