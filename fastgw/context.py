@@ -32,6 +32,7 @@ class RequestContext:
         "path",
         "reason",
         "request",
+        "reserve_tokens",
         "retry_hold",
         "route",
         "upstream_authority",
@@ -56,6 +57,8 @@ class RequestContext:
         #: called once the response is done (or failed): token settlement, telemetry
         self.finish_hooks: list[Callable[[RequestContext], None]] = []
         self.finished = False
+        #: set by a token rate limit: withdraw N prompt tokens now (raises RateLimited)
+        self.reserve_tokens: Callable[[int], None] | None = None
         self.error: GatewayError | None = None
         self.reason = "upstream"
         self.endpoint = ""

@@ -52,18 +52,34 @@ class LocalRateLimit:
                 taken.append(b)
         ctx.extra_response_headers += self._headers(self._tightest(), rejected=False)
         if any(b.tokens for b in self.buckets):
-            ctx.finish_hooks.append(self._settle)
+            settle = _Settlement(self)
+            ctx.finish_hooks.append(settle)
+            ctx.reserve_tokens = settle.reserve
         return None
 
-    def _settle(self, ctx: RequestContext) -> None:
-        """Charge the tokens the response used (agentgateway: saturating at zero)."""
-        fields = ctx.log_fields or {}
-        used = int(fields.get(_INPUT, 0) or 0) + int(fields.get(_OUTPUT, 0) or 0)  # type: ignore[call-overload]
-        if used <= 0:
-            return
+    def take_all(self, n: int) -> None:
+        """Withdraw n from every tokens bucket, or from none (429)."""
+        table = self.table
+        taken: list[Bucket] = []
+        for b in self.buckets:
+            if not b.tokens:
+                continue
+            if not table.try_take(b.handle, n):
+                for t in taken:
+                    table.give_back(t.handle, n)
+                raise RateLimited(headers=self._headers(b, rejected=True))
+            taken.append(b)
+
+    def settle(self, used: int, reserved: int) -> None:
+        """Charge what the response used beyond the reservation (saturating at zero, as
+        agentgateway does), or give back what was reserved and not used."""
+        delta = used - reserved
         for b in self.buckets:
             if b.tokens:
-                self.table.charge(b.handle, used, 0)
+                if delta > 0:
+                    self.table.charge(b.handle, delta, 0)
+                elif delta < 0:
+                    self.table.give_back(b.handle, -delta)
 
     def _tightest(self) -> Bucket:
         table = self.table
@@ -81,3 +97,28 @@ class LocalRateLimit:
         if rejected:
             out.append((b"retry-after", str(reset).encode()))
         return out
+
+
+class _Settlement:
+    """One request's token accounting: an optional up-front reservation, settled at finish."""
+
+    __slots__ = ("limit", "reserved")
+
+    def __init__(self, limit: LocalRateLimit) -> None:
+        self.limit = limit
+        self.reserved = 0
+
+    def reserve(self, n: int) -> None:
+        if n > 0:
+            self.limit.take_all(n)
+            self.reserved += n
+
+    def __call__(self, ctx: RequestContext) -> None:
+        fields = ctx.log_fields or {}
+        used = _int(fields.get(_INPUT)) + _int(fields.get(_OUTPUT))
+        if used > 0 or self.reserved:
+            self.limit.settle(used, self.reserved)
+
+
+def _int(v: object) -> int:
+    return v if isinstance(v, int) else 0

@@ -217,3 +217,59 @@ def test_seed_token_rate_limit_is_charged_with_llm_usage(tmp: Path, fake: FakePr
         assert fake.requests() == []
     finally:
         gw.stop()
+
+
+def test_tokenize_reserves_prompt_tokens_before_sending(tmp: Path, fake: FakeProvider) -> None:
+    """`tokenize: true`: the prompt is counted locally and withdrawn up front, so a prompt larger
+    than what is left is refused without reaching the provider; the real usage settles after."""
+    port = free_port()
+    cfg = {
+        "binds": [
+            {
+                "port": port,
+                "listeners": [
+                    {
+                        "routes": [
+                            {
+                                "backends": [
+                                    {
+                                        "ai": {
+                                            "name": "openai",
+                                            "provider": {"openAI": {"model": "gpt-4o-mini"}},
+                                            "hostOverride": fake.authority,
+                                            "tokenize": True,
+                                        }
+                                    }
+                                ],
+                                "policies": {
+                                    "backendAuth": {"key": OPENAI_KEY},
+                                    "localRateLimit": [
+                                        {"maxTokens": 200, "tokensPerFill": 1, "fillInterval": "100s", "type": "tokens"}
+                                    ],
+                                },
+                            }
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
+    gw = Gateway(tmp, cfg, workers=1)
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=CLIENT_KEY, max_retries=0)
+        # ~300 prompt tokens: more than the whole budget, refused before the provider sees it
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(model="", messages=[{"role": "user", "content": "word " * 300}])
+        assert fake.requests() == []
+        small = client.chat.completions.create(model="", messages=[{"role": "user", "content": "hello there"}])
+        assert small.usage is not None
+        used = small.usage.prompt_tokens + small.usage.completion_tokens
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            json={"model": "", "messages": [{"role": "user", "content": "hi"}]},
+        )
+        # the bucket holds 200 minus what the first admitted request really used (+ this reservation)
+        remaining = int(r.headers["x-ratelimit-remaining"])
+        assert 200 - used - 10 <= remaining <= 200 - used
+    finally:
+        gw.stop()

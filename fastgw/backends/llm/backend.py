@@ -100,6 +100,10 @@ async def serve_target(
             count_locally(ctx, body, view)
             return
         raise RouteNotServed(f"{target.spec.key} does not serve {route_type} requests")
+    if target.tokenize and ctx.reserve_tokens is not None:
+        # agentgateway `tokenize: true`: withdraw the prompt's tokens before sending; the
+        # rate limit settles the difference with the real usage afterwards
+        ctx.reserve_tokens(estimate_input_tokens(orjson.loads(body), ctx.worker.runtime.tokenizer.count))
     head, body, ex = prepare(ctx, target, plan, body, view)
     route = ctx.route
     await send(ctx.worker.pool, target.origin, head, body, ex, route.backend_timeout if route else None)

@@ -216,6 +216,7 @@ def binds_target(entry: Any, layers: Sequence[Any], path: str, errors: list[str]
         path_override=entry.path_override.encode() if entry.path_override else None,
         path_prefix=entry.path_prefix,
         shaping=_shaping(pick("model_aliases"), pick("defaults"), pick("overrides"), pick("prompts")),
+        tokenize=bool(getattr(entry, "tokenize", False)),
     )
 
 
@@ -312,6 +313,7 @@ def llm_target(model: Any, shared: Mapping[str, Any], path: str, errors: list[st
         path_override=param("path_override").encode() if param("path_override") else None,
         path_prefix=prefix,
         shaping=_shaping(None, setting("defaults"), setting("overrides"), None),
+        tokenize=bool(param("tokenize")),
     )
 
 

@@ -72,6 +72,8 @@ class Target:
     path_override: bytes | None = None
     path_prefix: str | None = None
     shaping: Shaping = NO_SHAPING
+    #: count prompt tokens locally before sending, so token rate limits reserve them up front
+    tokenize: bool = False
     #: derived: the access log's endpoint, whether request bodies are always edited, and the plan
     #: (dialects, action, upstream path, log fields) per route type
     endpoint: str = field(init=False)
