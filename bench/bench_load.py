@@ -62,9 +62,7 @@ def _wrk(
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
     data: dict[str, float] = json.loads(line.removeprefix("BENCH_JSON "))
-    data["errors"] = sum(
-        data[k] for k in ("err_connect", "err_read", "err_write", "err_status", "err_timeout")
-    )
+    data["errors"] = sum(data[k] for k in ("err_connect", "err_read", "err_write", "err_status", "err_timeout"))
     data["rps"] = data["requests"] / (data["duration_us"] / 1e6)
     return data
 

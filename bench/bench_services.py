@@ -28,9 +28,7 @@ CHAT_PATH = "/v1/chat/completions"
 
 def request_body(stream: bool) -> bytes:
     """The same 1 KiB body as bench/wrk/post_1k.lua and bench/k6/post_1k.js."""
-    head = '{"model":"gpt-4o-mini",' + (
-        '"stream":true,"stream_options":{"include_usage":true},' if stream else ""
-    )
+    head = '{"model":"gpt-4o-mini",' + ('"stream":true,"stream_options":{"include_usage":true},' if stream else "")
     head += '"messages":[{"role":"user","content":"'
     tail = '"}]}'
     filler = ("lorem ipsum dolor sit amet " * 64)[: 1024 - len(head) - len(tail)]
@@ -68,9 +66,7 @@ def start_service(name: str, argv: list[str], workdir: Path) -> Service:
     log = workdir / f"{name}.log"
     with log.open("wb") as sink:
         # cwd is the scratch dir: `python -m fastgw` from a checkout would import that checkout first.
-        process = subprocess.Popen(
-            argv, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True, cwd=workdir
-        )
+        process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True, cwd=workdir)
     return Service(name, process, log)
 
 

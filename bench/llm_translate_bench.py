@@ -158,9 +158,7 @@ def main() -> None:
             partial(_request_to_anthropic, oa),
             seconds,
         )
-        bench(
-            "anthropic -> openai request (loads, translate, dumps)", partial(_request_to_openai, an), seconds
-        )
+        bench("anthropic -> openai request (loads, translate, dumps)", partial(_request_to_openai, an), seconds)
     print("-- responses (loads, translate, dumps)")
     responses = (
         ("anthropic_to_openai", _response_to_openai),
@@ -170,9 +168,7 @@ def main() -> None:
         for path in sorted((GOLDEN / direction).glob("response_*.in.json")):
             bench(f"{direction} {path.name.split('.')[0]}", partial(fn, path.read_bytes()), seconds)
     print("-- streams (whole recorded transcripts, fresh state each time)")
-    cases: list[
-        tuple[str, Callable[[], Any], Callable[[Callable[[], Any], list[tuple[str, bytes]]], None]]
-    ] = [
+    cases: list[tuple[str, Callable[[], Any], Callable[[Callable[[], Any], list[tuple[str, bytes]]], None]]] = [
         ("anthropic_to_openai", _anthropic_to_openai_stream, run_stream),
         ("openai_to_anthropic", OpenAIToAnthropicStream, run_stream),
         ("anthropic_to_openai", AnthropicStreamSniffer, run_sniffer),

@@ -93,9 +93,7 @@ def contended_take(impl_name: native.ImplementationName, procs: int, per_proc: i
     return procs * per_proc / took
 
 
-def sse_bench(
-    impl_name: native.ImplementationName, stream: bytes, chunk: int, seconds: float
-) -> tuple[float, float]:
+def sse_bench(impl_name: native.ImplementationName, stream: bytes, chunk: int, seconds: float) -> tuple[float, float]:
     impl = native.implementation(impl_name)
     chunks = [stream[i : i + chunk] for i in range(0, len(stream), chunk)]
     counter = impl.SSEScanner()
@@ -125,9 +123,7 @@ def main() -> None:
     for procs in (1, 2, 4):
         c = contended_take("native", procs, 2_000_000)
         py = contended_take("python", procs, 50_000)
-        print(
-            f"  {f'try_take, {procs} processes':28s} native {c:>12,.0f}   twin {py:>10,.0f}   x{c / py:,.0f}"
-        )
+        print(f"  {f'try_take, {procs} processes':28s} native {c:>12,.0f}   twin {py:>10,.0f}   x{c / py:,.0f}")
     print("SSE scanning (MB/s and events/s, single thread)")
     for name in ("openai_chat.sse", "anthropic_messages.sse"):
         stream = (DATA / name).read_bytes() * 20

@@ -167,16 +167,12 @@ def plan(bench: Bench, up: Upstream) -> list[tuple[Row, Callable[[Row], Row]]]:
         )
         for mode, stream, openai_port, anthropic_port, expect in cases:
             group, base = f"llm {mode}", f"direct canned OpenAI {mode}"
-            steps.append(
-                (Row(group, base, loadgen, None), partial(bench.direct, openai_port, stream, expect))
-            )
+            steps.append((Row(group, base, loadgen, None), partial(bench.direct, openai_port, stream, expect)))
             for name, backend in (
                 ("fastgw 1w OpenAI->OpenAI", ai_backend("openAI", openai_port)),
                 ("fastgw 1w OpenAI->Anthropic", ai_backend("anthropic", anthropic_port)),
             ):
-                steps.append(
-                    (Row(group, name, proxy, base), partial(bench.fastgw, 1, proxy, backend, stream, expect))
-                )
+                steps.append((Row(group, name, proxy, base), partial(bench.fastgw, 1, proxy, backend, stream, expect)))
     return steps
 
 
@@ -187,14 +183,10 @@ def run_all(args: argparse.Namespace, tools: Tools, workdir: Path) -> list[Row]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=10, help="measured seconds per target (10)")
     parser.add_argument("--warmup", type=float, default=3, help="warm-up seconds before measuring (3)")
-    parser.add_argument(
-        "--repeat", type=int, default=1, help="measured trials per target; the median is kept"
-    )
+    parser.add_argument("--repeat", type=int, default=1, help="measured trials per target; the median is kept")
     parser.add_argument(
         "--wait-idle",
         type=float,
@@ -215,14 +207,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--proxy-cores", default="0", help="taskset cores of the proxy under test (0)")
     parser.add_argument("--loadgen-cores", default="1", help="cores of the load generator and upstream (1)")
     parser.add_argument("--two-worker-cores", default="0-1", help="cores of fastgw with 2 workers (0-1)")
-    parser.add_argument(
-        "--targets", default=",".join(PLAIN_TARGETS), help="subset of " + ",".join(PLAIN_TARGETS)
-    )
+    parser.add_argument("--targets", default=",".join(PLAIN_TARGETS), help="subset of " + ",".join(PLAIN_TARGETS))
     parser.add_argument("--llm", action="store_true", help="also run the LLM scenarios")
     parser.add_argument("--llm-only", action="store_true", help="run only the LLM scenarios")
-    parser.add_argument(
-        "--fastgw-command", default=f"{sys.executable} -m fastgw", help="how to invoke fastgw"
-    )
+    parser.add_argument("--fastgw-command", default=f"{sys.executable} -m fastgw", help="how to invoke fastgw")
     parser.add_argument("--results", type=Path, default=None, help="append the markdown report to this file")
     args = parser.parse_args(argv)
     args.scenarios = {"llm"} if args.llm_only else {"plain", "llm"} if args.llm else {"plain"}

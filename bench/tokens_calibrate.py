@@ -54,9 +54,7 @@ def corpus() -> dict[str, list[str]]:
         # Package descriptions: Markdown/reST prose; keep the paragraphs that read like sentences.
         prose += [p for p in body.split("\n\n") if p.count(". ") >= 2 and "```" not in p and "    " not in p]
     code += [pathlib.Path(p).read_text(errors="replace") for p in sorted(glob.glob("/usr/include/*.h"))[:60]]
-    json_paths = sorted(
-        {f for site in sites for f in glob.glob(os.path.join(site, "**", "*.json"), recursive=True)}
-    )
+    json_paths = sorted({f for site in sites for f in glob.glob(os.path.join(site, "**", "*.json"), recursive=True)})
     json_texts = []
     for path in json_paths[:: max(1, len(json_paths) // 400)]:
         try:

@@ -193,9 +193,7 @@ def build_answer(
     thinking: bool,
     input_tokens: int,
 ) -> Answer:
-    thinking_pieces = (
-        word_pieces(output_words("thinking about " + prompt, THINKING_WORDS)) if thinking else []
-    )
+    thinking_pieces = word_pieces(output_words("thinking about " + prompt, THINKING_WORDS)) if thinking else []
     if tool is not None:
         arguments = orjson.dumps(example_from_schema(tool.schema, tool.name)).decode()
         call = ToolCall(tool_id, tool.name, arguments, json_pieces(arguments))

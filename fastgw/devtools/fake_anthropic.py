@@ -103,9 +103,7 @@ def _validate(body: dict[str, Any], *, needs_max_tokens: bool) -> web.Response |
         if not isinstance(budget, int) or budget < 1024:
             return error_response("anthropic", 400, "thinking.enabled.budget_tokens: Input should be >= 1024")
         if budget >= body["max_tokens"]:
-            return error_response(
-                "anthropic", 400, "`max_tokens` must be greater than `thinking.budget_tokens`"
-            )
+            return error_response("anthropic", 400, "`max_tokens` must be greater than `thinking.budget_tokens`")
     return None
 
 
@@ -213,14 +211,10 @@ async def _stream(
         )
         for delta in deltas:
             await pacer.before_token()
-            await writer.send(
-                {"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta"
-            )
+            await writer.send({"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta")
             pacer.after_token()
         for delta in after:
-            await writer.send(
-                {"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta"
-            )
+            await writer.send({"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta")
         await writer.send({"type": "content_block_stop", "index": index}, "content_block_stop")
 
     try:
@@ -233,13 +227,9 @@ async def _stream(
             index += 1
         if answer.tool is not None:
             start = {"type": "tool_use", "id": answer.tool.id, "name": answer.tool.name, "input": {}}
-            await block(
-                start, [{"type": "input_json_delta", "partial_json": p} for p in answer.tool.pieces], []
-            )
+            await block(start, [{"type": "input_json_delta", "partial_json": p} for p in answer.tool.pieces], [])
         else:
-            await block(
-                {"type": "text", "text": ""}, [{"type": "text_delta", "text": p} for p in answer.pieces], []
-            )
+            await block({"type": "text", "text": ""}, [{"type": "text_delta", "text": p} for p in answer.pieces], [])
     except StreamCut:
         return writer.cut()
     delta: dict[str, Any] = {
@@ -260,6 +250,4 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
     invalid = _validate(body, needs_max_tokens=False)
     if invalid is not None:
         return invalid
-    return web.Response(
-        body=orjson.dumps({"input_tokens": input_tokens(body)}), content_type="application/json"
-    )
+    return web.Response(body=orjson.dumps({"input_tokens": input_tokens(body)}), content_type="application/json")

@@ -132,15 +132,11 @@ def error_response(
         headers = {"request-id": request_id}
     else:
         kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-        payload = {
-            "error": {"message": message, "type": kind, "param": param, "code": _OPENAI_CODES.get(status)}
-        }
+        payload = {"error": {"message": message, "type": kind, "param": param, "code": _OPENAI_CODES.get(status)}}
         headers = {}
     if retry_after is not None:
         headers["retry-after"] = retry_after
-    return web.Response(
-        status=status, body=orjson.dumps(payload), content_type="application/json", headers=headers
-    )
+    return web.Response(status=status, body=orjson.dumps(payload), content_type="application/json", headers=headers)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -181,9 +181,7 @@ def _embedding(text: str, dimensions: int) -> list[float]:
     while len(raw) < dimensions * 4:
         raw += hashlib.sha256(text.encode() + block.to_bytes(4, "little")).digest()
         block += 1
-    values = [
-        (int.from_bytes(raw[i * 4 : i * 4 + 4], "little") / 0xFFFFFFFF) * 2 - 1 for i in range(dimensions)
-    ]
+    values = [(int.from_bytes(raw[i * 4 : i * 4 + 4], "little") / 0xFFFFFFFF) * 2 - 1 for i in range(dimensions)]
     norm = math.sqrt(sum(v * v for v in values)) or 1.0
     return [v / norm for v in values]
 
@@ -207,9 +205,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     else:
         return error_response("openai", 400, "'input' must be a string or a non-empty array", param="input")
     dimensions = body.get("dimensions")
-    size = (
-        dimensions if isinstance(dimensions, int) and dimensions > 0 else state.options.embedding_dimensions
-    )
+    size = dimensions if isinstance(dimensions, int) and dimensions > 0 else state.options.embedding_dimensions
     as_base64 = body.get("encoding_format") == "base64"
     data: list[dict[str, Any]] = []
     for index, text in enumerate(inputs):

@@ -116,19 +116,14 @@ async def _models(request: web.Request) -> web.StreamResponse:
         return error_response(_dialect(request), 404, f"model not found: {wanted}")
     chosen = [wanted] if wanted is not None else list(models)
     if _dialect(request) == "anthropic":
-        entries = [
-            {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
-            for m in chosen
-        ]
+        entries = [{"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"} for m in chosen]
         payload: object = (
             entries[0]
             if wanted is not None
             else {"data": entries, "has_more": False, "first_id": chosen[0], "last_id": chosen[-1]}
         )
     else:
-        objects = [
-            {"id": m, "object": "model", "created": 1735689600, "owned_by": "fastgw-fake"} for m in chosen
-        ]
+        objects = [{"id": m, "object": "model", "created": 1735689600, "owned_by": "fastgw-fake"} for m in chosen]
         payload = objects[0] if wanted is not None else {"object": "list", "data": objects}
     return web.Response(body=orjson.dumps(payload), content_type="application/json")
 
@@ -138,9 +133,7 @@ async def _health(request: web.Request) -> web.StreamResponse:
 
 
 async def _recorded(request: web.Request) -> web.StreamResponse:
-    return web.Response(
-        body=orjson.dumps(state_of(request).recorder.to_json()), content_type="application/json"
-    )
+    return web.Response(body=orjson.dumps(state_of(request).recorder.to_json()), content_type="application/json")
 
 
 async def _fail_next(request: web.Request) -> web.StreamResponse:

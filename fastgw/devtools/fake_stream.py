@@ -49,9 +49,7 @@ class SseWriter:
 
     def __init__(self, request: web.Request) -> None:
         self._request = request
-        self._response = web.StreamResponse(
-            headers={"content-type": "text/event-stream", "cache-control": "no-cache"}
-        )
+        self._response = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
 
     async def start(self) -> None:
         await self._response.prepare(self._request)

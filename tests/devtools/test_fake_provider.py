@@ -48,13 +48,9 @@ def raw(method: str, url: str, body: bytes | Any = None, headers: dict[str, str]
     payload = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
     connection = http.client.HTTPConnection(host_port, timeout=20)
     try:
-        connection.request(
-            method, path, body=payload, headers={"content-type": "application/json", **(headers or {})}
-        )
+        connection.request(method, path, body=payload, headers={"content-type": "application/json", **(headers or {})})
         response = connection.getresponse()
-        return Raw(
-            response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode()
-        )
+        return Raw(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode())
     finally:
         connection.close()
 
@@ -155,9 +151,7 @@ def test_openai_stream_raw_wire_ends_with_done(fake: FakeProcess) -> None:
 
 
 def test_openai_required_tool_call_follows_schema(oai: openai.OpenAI) -> None:
-    tools: list[Any] = [
-        {"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_TOOL_SCHEMA}}
-    ]
+    tools: list[Any] = [{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_TOOL_SCHEMA}}]
     result = oai.chat.completions.create(
         model="m", messages=[{"role": "user", "content": "weather?"}], tools=tools, tool_choice="required"
     )
@@ -202,9 +196,7 @@ def test_openai_named_tool_streamed_arguments_reassemble(oai: openai.OpenAI) -> 
 
 
 def test_openai_auto_tool_only_when_named_and_not_after_result(oai: openai.OpenAI) -> None:
-    tools: list[Any] = [
-        {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
-    ]
+    tools: list[Any] = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
     named = oai.chat.completions.create(
         model="m", messages=[{"role": "user", "content": "please lookup this"}], tools=tools
     )
@@ -216,9 +208,7 @@ def test_openai_auto_tool_only_when_named_and_not_after_result(oai: openai.OpenA
             {"role": "user", "content": "please lookup this"},
             {
                 "role": "assistant",
-                "tool_calls": [
-                    {"id": call_id, "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
-                ],
+                "tool_calls": [{"id": call_id, "type": "function", "function": {"name": "lookup", "arguments": "{}"}}],
             },
             {"role": "tool", "tool_call_id": call_id, "content": "result is 42"},
         ],
@@ -286,9 +276,7 @@ def test_embeddings_base64_wire(fake: FakeProcess) -> None:
 
 def test_anthropic_create_with_consistent_usage(ant: anthropic.Anthropic) -> None:
     messages: list[Any] = [{"role": "user", "content": "tell me about Lyon"}]
-    message = ant.messages.create(
-        model="claude-sonnet-4-6", max_tokens=1024, system="be kind", messages=messages
-    )
+    message = ant.messages.create(model="claude-sonnet-4-6", max_tokens=1024, system="be kind", messages=messages)
     assert message.model == "claude-sonnet-4-6"
     assert message.stop_reason == "end_turn"
     assert len(message.content) == 1 and message.content[0].type == "text"
@@ -409,9 +397,7 @@ def test_anthropic_validation_and_auth(fake: FakeProcess) -> None:
     assert missing.json()["type"] == "error"
     assert missing.json()["error"]["type"] == "invalid_request_error"
     assert "max_tokens" in missing.json()["error"]["message"]
-    no_messages = raw(
-        "POST", f"{fake.base_url}/v1/messages", {"model": "c", "max_tokens": 5}, headers=headers
-    )
+    no_messages = raw("POST", f"{fake.base_url}/v1/messages", {"model": "c", "max_tokens": 5}, headers=headers)
     assert no_messages.status == 400
     bad_json = raw("POST", f"{fake.base_url}/v1/messages", b"[", headers=headers)
     assert bad_json.status == 400 and bad_json.json()["error"]["type"] == "invalid_request_error"

@@ -81,9 +81,7 @@ def test_prompts_anthropic_merge_system() -> None:
     )
     assert body["system"] == "Gateway first.\nClient system.\nGateway last."
     assert [m["content"] for m in body["messages"]] == ["ctx", "hi"]
-    blocks: dict[str, Any] = {
-        "system": [{"type": "text", "text": "S", "cache_control": {"type": "ephemeral"}}]
-    }
+    blocks: dict[str, Any] = {"system": [{"type": "text", "text": "S", "cache_control": {"type": "ephemeral"}}]}
     apply_prompts(blocks, Dialect.ANTHROPIC, prepend=[{"role": "system", "content": "P"}])
     assert blocks["system"][0] == {"type": "text", "text": "P"}
     assert blocks["system"][1]["cache_control"] == {"type": "ephemeral"}

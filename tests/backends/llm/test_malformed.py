@@ -50,9 +50,7 @@ KEYS = st.sampled_from(
         "content_block",
     ]
 )
-SCALARS = (
-    st.none() | st.booleans() | st.integers(-5, 5000) | st.sampled_from(["", "user", "text", "tool_use", "x"])
-)
+SCALARS = st.none() | st.booleans() | st.integers(-5, 5000) | st.sampled_from(["", "user", "text", "tool_use", "x"])
 JSON: Any = st.recursive(
     SCALARS,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=5),

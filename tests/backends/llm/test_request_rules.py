@@ -20,9 +20,7 @@ def test_thinking_budget_rules() -> None:
     assert "thinking" not in anthropic_from_openai.request(_openai(reasoning_effort="minimal"))
     assert "thinking" not in anthropic_from_openai.request(_openai(thinking_budget_tokens=500))
     tools = [{"type": "function", "function": {"name": "f"}}]
-    forced = anthropic_from_openai.request(
-        _openai(reasoning_effort="low", tools=tools, tool_choice="required")
-    )
+    forced = anthropic_from_openai.request(_openai(reasoning_effort="low", tools=tools, tool_choice="required"))
     assert "thinking" not in forced
     native = {"type": "enabled", "budget_tokens": 2048}
     assert anthropic_from_openai.request(_openai(thinking=native))["thinking"] is native

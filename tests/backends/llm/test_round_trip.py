@@ -40,9 +40,7 @@ def openai_items(body: dict[str, Any]) -> list[tuple[Any, ...]]:
     for message in body["messages"]:
         role, content = message["role"], message.get("content")
         if role == "user":
-            parts: list[dict[str, Any]] = (
-                [{"type": "text", "text": content}] if isinstance(content, str) else content
-            )
+            parts: list[dict[str, Any]] = [{"type": "text", "text": content}] if isinstance(content, str) else content
             for part in parts:
                 if part["type"] == "text" and part["text"].strip():
                     items.append(("text", part["text"]))
@@ -68,9 +66,7 @@ def anthropic_items(body: dict[str, Any]) -> list[tuple[Any, ...]]:
     )
     for message in body["messages"]:
         content = message["content"]
-        blocks: list[dict[str, Any]] = (
-            [{"type": "text", "text": content}] if isinstance(content, str) else content
-        )
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": content}] if isinstance(content, str) else content
         if message["role"] == "assistant":
             text = "".join(b["text"] for b in blocks if b["type"] == "text")
             calls = [(b["id"], b["name"], b["input"]) for b in blocks if b["type"] == "tool_use"]

@@ -25,13 +25,9 @@ def _anthropic_events(output: bytes) -> list[dict[str, Any]]:
 
 def test_arguments_before_the_name_are_held() -> None:
     stream = OpenAIToAnthropicStream()
-    out = stream.feed(
-        "", _chunk({"tool_calls": [{"index": 0, "id": "call_1", "function": {"arguments": '{"a"'}}]})
-    )
+    out = stream.feed("", _chunk({"tool_calls": [{"index": 0, "id": "call_1", "function": {"arguments": '{"a"'}}]}))
     assert b"content_block_start" not in out
-    out += stream.feed(
-        "", _chunk({"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": ":1}"}}]})
-    )
+    out += stream.feed("", _chunk({"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": ":1}"}}]}))
     events = _anthropic_events(out)
     assert events[1]["content_block"] == {"type": "tool_use", "id": "call_1", "name": "f", "input": {}}
     assert events[2]["delta"] == {"type": "input_json_delta", "partial_json": '{"a":1}'}

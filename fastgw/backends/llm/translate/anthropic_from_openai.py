@@ -103,9 +103,7 @@ def _joined_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(
-            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
-        )
+        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
     return ""
 
 
@@ -174,11 +172,7 @@ def _tool_result_content(content: Any) -> Any:
 
 
 def _tools(body: dict[str, Any], out: dict[str, Any]) -> None:
-    tools = [
-        _tool(t["function"])
-        for t in body.get("tools") or ()
-        if t.get("type") == "function" and t.get("function")
-    ]
+    tools = [_tool(t["function"]) for t in body.get("tools") or () if t.get("type") == "function" and t.get("function")]
     if tools:
         out["tools"] = tools
     choice = body.get("tool_choice")

@@ -44,11 +44,7 @@ class ModelAliases:
         if target is not None:
             return target
         for prefix, suffix, target in self._patterns:
-            if (
-                len(model) >= len(prefix) + len(suffix)
-                and model.startswith(prefix)
-                and model.endswith(suffix)
-            ):
+            if len(model) >= len(prefix) + len(suffix) and model.startswith(prefix) and model.endswith(suffix):
                 return target
         return None
 

@@ -146,9 +146,7 @@ def anthropic_error_from_openai(status: int, body: bytes) -> bytes:
 
 def anthropic_error_object_from_openai(status: int, error: dict[str, Any]) -> dict[str, Any]:
     kind = error.get("type")
-    return anthropic_error(
-        status, str(error.get("message", "")), kind if kind in _ANTHROPIC_TYPE_NAMES else None
-    )
+    return anthropic_error(status, str(error.get("message", "")), kind if kind in _ANTHROPIC_TYPE_NAMES else None)
 
 
 def openai_error_object_from_anthropic(error: dict[str, Any]) -> dict[str, Any]:

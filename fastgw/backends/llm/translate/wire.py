@@ -37,9 +37,7 @@ STOP_FROM_FINISH: Final[Mapping[str, str]] = MappingProxyType(
         "content_filter": "end_turn",
     }
 )
-STREAM_STOP_FROM_FINISH: Final[Mapping[str, str]] = MappingProxyType(
-    {**STOP_FROM_FINISH, "content_filter": "refusal"}
-)
+STREAM_STOP_FROM_FINISH: Final[Mapping[str, str]] = MappingProxyType({**STOP_FROM_FINISH, "content_filter": "refusal"})
 
 
 def openai_event(payload: Any) -> bytes:
