@@ -22,6 +22,7 @@ from fastgw.backends.llm.build import binds_target, check_backend_policies, llm_
 from fastgw.backends.llm.router import LlmRouter
 from fastgw.config.errors import ConfigError
 from fastgw.config.load import LoadedConfig, load
+from fastgw.config.support import reject_unsupported
 from fastgw.http.connection import HttpLimits
 from fastgw.http.headers import Headers
 from fastgw.native import BucketTable, bucket_key
@@ -151,11 +152,7 @@ def _unsupported_process(cfg: schema.Config, errors: list[str]) -> None:
             errors.append("config.logging: not supported yet: access-log fields and filter")
         if proc.backend is not None and proc.backend.keepalives is not None:
             errors.append("config.backend.keepalives: not supported yet: keepalives")
-    fe = cfg.frontend_policies
-    if fe is not None:
-        for f in msgspec.structs.fields(fe):
-            if f.name != "http" and getattr(fe, f.name) is not None:
-                errors.append(f"frontendPolicies.{f.encode_name}: not supported yet: {f.encode_name}")
+    reject_unsupported(cfg.frontend_policies, frozenset({"http"}), "frontendPolicies", errors)
     if cfg.policies:
         errors.append("policies: not supported yet: detached policies")
     if cfg.backends:
@@ -229,7 +226,7 @@ def _route(route: Any, index: int, listener: str, gateway: str, path: str, cc: _
     errors = cc.errors
     name = route.name or f"route{index}"
     pol = route.policies
-    _check_supported(pol, f"{path}.policies", errors)
+    reject_unsupported(pol, _SUPPORTED_ROUTE_POLICIES, f"{path}.policies", errors)
     policies = _request_policies(pol, cc, f"{gateway}/{listener}/{name}", f"{path}.policies")
     req_mod: HeaderEdit | None = None
     resp_mod: HeaderEdit | None = None
@@ -275,14 +272,6 @@ def _route(route: Any, index: int, listener: str, gateway: str, path: str, cc: _
         backend_timeout=backend_timeout,
         retry=retry,
     )
-
-
-def _check_supported(pol: Any, path: str, errors: list[str]) -> None:
-    if pol is None:
-        return
-    for f in msgspec.structs.fields(pol):
-        if getattr(pol, f.name) is not None and f.name not in _SUPPORTED_ROUTE_POLICIES:
-            errors.append(f"{path}.{f.encode_name}: not supported yet: {f.encode_name}")
 
 
 def _request_policies(pol: Any, cc: _Compile, identity: str, path: str) -> tuple[RequestPolicy, ...]:

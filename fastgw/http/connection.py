@@ -28,7 +28,7 @@ from fastgw.errors import (
     RequestTimeout,
     UriTooLong,
 )
-from fastgw.http.flow import WriteFlow
+from fastgw.http.flow import FlowControlled, WriteFlow
 from fastgw.http.headers import DateCache, Headers, connection_tokens, status_line
 from fastgw.http.request import Body, ClientDisconnected, Request
 from fastgw.http.response import ResponseWriter
@@ -87,7 +87,7 @@ class ServerState:
 _IDLE, _HEAD, _BODY = range(3)
 
 
-class HttpConnection(asyncio.Protocol):
+class HttpConnection(FlowControlled, asyncio.Protocol):
     __slots__ = (
         "_active",
         "_active_req",
@@ -213,16 +213,6 @@ class HttpConnection(asyncio.Protocol):
             self._active.disconnected()
         self._pending.clear()
         self.flow.fail(ClientDisconnected("client disconnected"))
-
-    def pause_writing(self) -> None:
-        self.flow.pause()
-
-    def resume_writing(self) -> None:
-        self.flow.resume()
-
-    @property
-    def write_paused(self) -> bool:
-        return self.flow.paused
 
     # -----------------------------------------------------------------------------------------
     # parser callbacks (names fixed by httptools)

@@ -55,3 +55,20 @@ class WriteFlow:
             self._callbacks = []
             for cb in cbs:
                 cb()
+
+
+class FlowControlled:
+    """The write-side half of asyncio.Protocol for a protocol that owns a `flow`."""
+
+    __slots__ = ()
+    flow: WriteFlow
+
+    def pause_writing(self) -> None:
+        self.flow.pause()
+
+    def resume_writing(self) -> None:
+        self.flow.resume()
+
+    @property
+    def write_paused(self) -> bool:
+        return self.flow.paused

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 import httptools
 
 from fastgw.errors import GatewayError, UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout
-from fastgw.http.flow import WriteFlow
+from fastgw.http.flow import FlowControlled, WriteFlow
 from fastgw.http.headers import Headers
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class Exchange:
             self.done.exception()
 
 
-class UpstreamConnection(asyncio.Protocol):
+class UpstreamConnection(FlowControlled, asyncio.Protocol):
     __slots__ = (
         "_eof_ends",
         "_framed",
@@ -150,16 +150,6 @@ class UpstreamConnection(asyncio.Protocol):
             else:
                 ex._finish(UpstreamConnectError("upstream closed the connection"))
         self.flow.fail(UpstreamConnectError("upstream closed the connection"))
-
-    def pause_writing(self) -> None:
-        self.flow.pause()
-
-    def resume_writing(self) -> None:
-        self.flow.resume()
-
-    @property
-    def write_paused(self) -> bool:
-        return self.flow.paused
 
     # -- httptools callbacks -------------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:

@@ -24,6 +24,7 @@ from fastgw.backends.llm.providers import (
 from fastgw.backends.llm.routes import RouteTable, compile_routes, llm_mode_routes
 from fastgw.backends.llm.target import NO_SHAPING, Shaping, Target
 from fastgw.backends.llm.translate.edits import ModelAliases
+from fastgw.config.support import reject_unsupported
 from fastgw.upstream.pool import Origin
 
 # Backend-policy keys an ai backend enforces; any other one set is a compile error.
@@ -159,11 +160,7 @@ def _spec_and_host(provider: Any, path: str, errors: list[str]) -> tuple[Provide
 
 def check_backend_policies(pol: Any, path: str, errors: list[str]) -> None:
     """Backend-level policies an ai backend cannot enforce are errors, never silently dropped."""
-    if pol is None:
-        return
-    for f in msgspec.structs.fields(pol):
-        if getattr(pol, f.name) is not None and f.name not in _SUPPORTED_BACKEND_POLICIES:
-            errors.append(f"{path}.{f.encode_name}: not supported yet on ai backends: {f.encode_name}")
+    reject_unsupported(pol, _SUPPORTED_BACKEND_POLICIES, path, errors, " on ai backends")
 
 
 def binds_target(entry: Any, layers: Sequence[Any], path: str, errors: list[str]) -> Target | None:
