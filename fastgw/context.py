@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from fastgw.errors import Dialect, GatewayError, render
+from fastgw.errors import Dialect, GatewayError, render, sse_error_event
 from fastgw.http.headers import Headers
 from fastgw.http.request import Request
 from fastgw.http.response import ResponseWriter
@@ -35,6 +35,7 @@ class RequestContext:
         "reserve_tokens",
         "retry_hold",
         "route",
+        "sse",
         "upstream_authority",
         "upstream_start",
         "worker",
@@ -59,6 +60,8 @@ class RequestContext:
         self.finished = False
         #: set by a token rate limit: withdraw N prompt tokens now (raises RateLimited)
         self.reserve_tokens: Callable[[int], None] | None = None
+        #: the response being written is an SSE stream (errors after its head become an event)
+        self.sse = False
         self.error: GatewayError | None = None
         self.reason = "upstream"
         self.endpoint = ""
@@ -91,8 +94,17 @@ class RequestContext:
         """Answer `err` in the client's dialect (or cut the response if its head went out)."""
         self.error = err
         self.reason = err.reason
-        if self.writer.started:
-            self.writer.abort()
+        writer = self.writer
+        if writer.started:
+            event = sse_error_event(err, self.dialect) if self.sse else None
+            if event is None or writer.ended:
+                writer.abort()  # never a second head: the client sees the response cut
+            else:
+                # an SSE stream in an LLM dialect ends with one terminal error event, as the
+                # providers do, then the connection closes
+                writer.keep_alive = False
+                writer.write(event)
+                writer.end()
             return
         ctype, body = render(err, self.dialect)
         headers: Headers = [(b"content-type", ctype), *err.extra_headers]

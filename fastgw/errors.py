@@ -198,3 +198,13 @@ def dialect_for_path(path: bytes) -> Dialect:
     if p.endswith(_OPENAI_SUFFIXES):
         return Dialect.OPENAI
     return Dialect.PLAIN
+
+
+def sse_error_event(err: GatewayError, dialect: Dialect) -> bytes | None:
+    """The terminal error event of an SSE stream already under way, in the client's dialect
+    (None where the dialect has no such event)."""
+    if dialect is Dialect.OPENAI:
+        return b"data: " + render(err, dialect)[1] + b"\n\n"
+    if dialect is Dialect.ANTHROPIC:
+        return b"event: error\ndata: " + render(err, dialect)[1] + b"\n\n"
+    return None

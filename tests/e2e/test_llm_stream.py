@@ -161,3 +161,19 @@ def test_client_disconnect_mid_stream_cancels_upstream(port: int, slow: SlowServ
     assert slow.closed.wait(5), "the upstream stream kept running after the client left"
     assert slow.sent < 100
     assert slow.connections == connections + (0 if warm else 1)  # warm: the kept-alive connection served it
+
+
+@pytest.mark.parametrize(("prefix", "path"), [("pass", "/v1/chat/completions"), ("trans", "/v1/chat/completions")])
+def test_provider_dying_mid_stream_ends_with_an_error_event(port: int, prefix: str, path: str) -> None:
+    """The head went out already: no second head, one terminal error event in the client's
+    dialect, a properly ended body, and the connection closes."""
+    sock = _stream_request(port, f"/{prefix}{path}", {"x-fake-tokens": "40", "x-fake-fail-after-tokens": "5"})
+    data = b"".join(chunk for _, chunk in _arrivals(sock))
+    sock.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert data.endswith(b"0\r\n\r\n"), "the chunked body is terminated, not cut"
+    events = [e for e in body.replace(b"\r\n", b"\n").split(b"\n\n") if b"data: " in e]
+    last = events[-1]
+    assert b'"error"' in last and b"upstream" in last
+    assert b"[DONE]" not in body

@@ -179,6 +179,7 @@ class LlmExchange(Exchange):
         writer = self.ctx.writer
         writer.cork()
         writer.start(status, self.ctx.response_headers(out), None)
+        self.ctx.sse = True
 
     def on_read_done(self) -> None:
         self.ctx.writer.uncork()
