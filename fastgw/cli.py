@@ -81,7 +81,7 @@ def serve(path: str, workers: int | None, log_level: str | None, log_format: str
         load = load_with_overrides
     from fastgw.telemetry import metrics
 
-    n = workers or os.cpu_count() or 1
+    n = workers or runtime.workers or os.cpu_count() or 1  # -w, then config.workerThreads
     own_dir = not os.environ.get(metrics.ENV)
     metrics_dir = metrics.prepare_dir()  # before any fork: workers share it
     sup = Supervisor(load, n, watch=path if watch and path != "-" else None)

@@ -103,6 +103,8 @@ class Runtime:
     log: LogSettings = field(default_factory=LogSettings)
     drain_timeout: float = 30.0
     tokenizer: Tokenizer = field(default_factory=Tokenizer)
+    #: `config.workerThreads` resolved to a process count (None: the CLI decides)
+    workers: int | None = None
     source: str = "<config>"
     dump: dict[str, object] = field(default_factory=dict)
 

@@ -7,6 +7,7 @@ that drops an auth policy it cannot run must not start.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -124,6 +125,7 @@ def compile_config(cfg: schema.Config, source: str = "<config>", buckets: Bucket
         log=_log_settings(proc),
         drain_timeout=cfg.http_limits().drain_timeout,
         tokenizer=tokenizer,
+        workers=_workers(cfg.config),
         source=source,
         dump=redacted_dump(cfg),
     )
@@ -157,6 +159,22 @@ def _unsupported_process(cfg: schema.Config, errors: list[str]) -> None:
         errors.append("policies: not supported yet: detached policies")
     if cfg.backends:
         errors.append("backends: not supported yet: named backends")
+
+
+def _workers(proc: Any) -> int | None:
+    """`workerThreads`: a number, "N%" of the CPUs, or "auto"."""
+    value = proc.worker_threads if proc is not None else None
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    text = value.strip()
+    cpus = os.cpu_count() or 1
+    if text == "auto":
+        return cpus
+    if text.endswith("%"):
+        return max(1, cpus * int(text[:-1]) // 100)
+    return int(text)
 
 
 def _tokenizer(proc: Any, errors: list[str]) -> Tokenizer:
