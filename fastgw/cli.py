@@ -140,9 +140,10 @@ def demo(workers: int) -> None:
         raise click.ClickException(f"demo config not found at {config}")
     import signal
 
-    fake = subprocess.Popen([sys.executable, "-m", "fastgw", "fake-provider", "--port", "4010"])
+    # -P: never import a checkout from the working directory instead of the installed package
+    fake = subprocess.Popen([sys.executable, "-P", "-m", "fastgw", "fake-provider", "--port", "4010"])
     click.echo("fake provider on 127.0.0.1:4010; gateway on :3000 (see README for curl examples)", err=True)
-    gateway = subprocess.Popen([sys.executable, "-m", "fastgw", "serve", "-w", str(workers), "-f", str(config)])
+    gateway = subprocess.Popen([sys.executable, "-P", "-m", "fastgw", "serve", "-w", str(workers), "-f", str(config)])
 
     def stop(signum: int, _frame: object) -> None:
         gateway.send_signal(signal.SIGTERM)  # the gateway drains, then exits
