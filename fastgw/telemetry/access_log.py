@@ -138,6 +138,8 @@ class AccessLog:
 
 
 def _text(v: object) -> str:
+    if type(v) is int:
+        return str(v)
     if isinstance(v, str):
         if _NEEDS_QUOTES.search(v) is not None:
             return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'

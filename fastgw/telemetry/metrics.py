@@ -62,11 +62,12 @@ REASONS = {
     "client_disconnected": "Upstream",
 }
 
+# (token type label, access-log field, skip when zero)
 _TOKEN_FIELDS = (
-    ("input", "gen_ai.usage.input_tokens"),
-    ("output", "gen_ai.usage.output_tokens"),
-    ("input_cache_read", "gen_ai.usage.cache_read.input_tokens"),
-    ("input_cache_write", "gen_ai.usage.cache_creation.input_tokens"),
+    ("input", "gen_ai.usage.input_tokens", False),
+    ("output", "gen_ai.usage.output_tokens", False),
+    ("input_cache_read", "gen_ai.usage.cache_read.input_tokens", True),
+    ("input_cache_write", "gen_ai.usage.cache_creation.input_tokens", True),
 )
 
 
@@ -164,14 +165,15 @@ class Metrics:
             str(fields.get("gen_ai.response.model", "unknown") or "unknown"),
             *rl,
         )
-        for token_type, name in _TOKEN_FIELDS:
+        genai = self._genai
+        for token_type, name, skip_zero in _TOKEN_FIELDS:
             value = fields.get(name)
-            if not isinstance(value, int) or (value == 0 and token_type.startswith("input_cache")):
+            if type(value) is not int or (skip_zero and value == 0):
                 continue
             key = (token_type, *base)
-            h = self._genai.get(key)
+            h = genai.get(key)
             if h is None:
-                h = self._genai[key] = _Histo(len(TOKEN_BUCKETS))
+                h = genai[key] = _Histo(len(TOKEN_BUCKETS))
             h.buckets[bisect_left(TOKEN_BUCKETS, value)] += 1
             h.sum += value
 
