@@ -155,24 +155,10 @@ class ListenerPolicies(Spec, frozen=True, kw_only=True):
     """API-key authentication."""
 
 
-class LlmPolicies(Spec, frozen=True, kw_only=True):
-    """`llm.policies`: applied to every request of the `llm:` gateway before a model is selected."""
+class LlmPolicies(ListenerPolicies, frozen=True, kw_only=True):
+    """`llm.policies`: applied to every request of the `llm:` gateway before a model is selected
+    (the listener policies, plus guards and rate limits)."""
 
-    NOT_SUPPORTED = frozenset({"oidc", "extProc"})
-    jwt_auth: JwtAuth | None = None
-    """JWT authentication."""
-    authorization: RuleSet | None = None
-    """CEL authorization."""
-    ext_authz: ExtAuthz | None = None
-    """External authorization."""
-    cors: Cors | None = None
-    """CORS."""
-    transformations: Transformations | None = None
-    """CEL transformations."""
-    basic_auth: BasicAuth | None = None
-    """Basic authentication."""
-    api_key: ApiKeys | None = None
-    """API keys (with `allowedModels`)."""
     guardrails: PromptGuard | None = None
     """Guards merged into every model."""
     local_rate_limit: list[LocalRateLimit] | None = None
