@@ -19,7 +19,7 @@ from fastgw.errors import GatewayError, GatewayTimeout, RouteNotFound, ServiceUn
 from fastgw.http.request import ClientDisconnected, Request
 from fastgw.http.response import ResponseWriter
 from fastgw.routing import PREFIX
-from fastgw.runtime import BindRuntime, RouteRuntime
+from fastgw.runtime import Backend, BindRuntime, RouteRuntime
 from fastgw.worker_state import WorkerState
 
 log = logging.getLogger("fastgw.pipeline")
@@ -42,12 +42,13 @@ def dispatch(worker: WorkerState, bind: BindRuntime, req: Request, writer: Respo
             if writer.started:  # the policy answered (CORS preflight, direct response, ...)
                 ctx.finish()
                 return None
+        chosen = None
         if route.fast and req.body.complete:
-            backend = route.pick()
-            start = getattr(backend, "start_fast", None)
+            chosen = route.pick()
+            start = getattr(chosen, "start_fast", None)
             if start is not None and start(ctx):
                 return None
-        return _serve(ctx, route, None, len(policies))
+        return _serve(ctx, route, None, len(policies), chosen)
     except GatewayError as err:
         ctx.fail(err)
         ctx.finish()
@@ -64,7 +65,14 @@ async def handle(worker: WorkerState, bind: BindRuntime, req: Request, writer: R
         await pending
 
 
-async def _serve(ctx: RequestContext, route: RouteRuntime, pending: Awaitable[None] | None, next_policy: int) -> None:
+async def _serve(
+    ctx: RequestContext,
+    route: RouteRuntime,
+    pending: Awaitable[None] | None,
+    next_policy: int,
+    chosen: Backend | None = None,
+) -> None:
+    """The rest of the request as a task; `chosen` is a backend dispatch already picked."""
     writer = ctx.writer
     try:
         if pending is not None:
@@ -78,11 +86,11 @@ async def _serve(ctx: RequestContext, route: RouteRuntime, pending: Awaitable[No
             if writer.started:
                 return
         if route.request_timeout is None:
-            await _call_backend(ctx, route)
+            await _call_backend(ctx, route, chosen)
         else:
             try:
                 async with asyncio.timeout(route.request_timeout):
-                    await _call_backend(ctx, route)
+                    await _call_backend(ctx, route, chosen)
             except TimeoutError:
                 raise GatewayTimeout() from None
     except GatewayError as err:
@@ -94,13 +102,13 @@ async def _serve(ctx: RequestContext, route: RouteRuntime, pending: Awaitable[No
         ctx.finish()
 
 
-async def _call_backend(ctx: RequestContext, route: RouteRuntime) -> None:
+async def _call_backend(ctx: RequestContext, route: RouteRuntime, chosen: Backend | None = None) -> None:
     """One try, or `retry.attempts` more when the route has a retry policy. Each try picks a
     backend again. A retryable answer is held back from the client (never a second head), and the
     body is kept in memory for replay (it is bounded by the body limit)."""
     retry = route.retry
     if retry is None:
-        backend = route.pick()
+        backend = chosen if chosen is not None else route.pick()
         if backend is None:
             raise ServiceUnavailable()
         await backend.serve(ctx)
