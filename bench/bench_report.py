@@ -25,6 +25,8 @@ class Row:
     load: Load | None = None
     fixed: Fixed | None = None
     note: str = ""
+    #: busy CPU time of the row's cores per request during the measured runs (µs)
+    cpu_us: float | None = None
 
 
 def _f(value: float | None, digits: int = 2) -> str:
@@ -35,9 +37,9 @@ def table(rows: list[Row], rate: int) -> str:
     by_name = {row.name: row for row in rows}
     head = (
         f"| scenario | target | cores | req/s | p50 ms | p99 ms | @{rate}/s p50 ms | @{rate}/s p99 ms "
-        f"| @{rate}/s mean ms | added p99 ms | added mean ms | errors (load / fixed) | note |"
+        f"| @{rate}/s mean ms | added p99 ms | added mean ms | CPU µs/req | errors (load / fixed) | note |"
     )
-    lines = [head, "|" + "---|" * 13]
+    lines = [head, "|" + "---|" * 14]
     for row in rows:
         load, fixed = row.load, row.fixed
         base = by_name.get(row.baseline) if row.baseline else None
@@ -57,7 +59,7 @@ def table(rows: list[Row], rate: int) -> str:
             f"| {_f(load.p50_ms if load else None)} | {_f(load.p99_ms if load else None)} "
             f"| {_f(fixed.p50_ms if fixed else None, 3)} | {_f(fixed.p99_ms if fixed else None, 3)} "
             f"| {_f(fixed.mean_ms if fixed else None, 3)} | {_f(added_p99, 3)} | {_f(added_mean, 3)} "
-            f"| {errors} | {row.note} |"
+            f"| {_f(row.cpu_us, 1)} | {errors} | {row.note} |"
         )
     return "\n".join(lines)
 
@@ -107,6 +109,25 @@ def _cpu_times() -> list[tuple[int, int]]:
             idle = fields[3] + fields[4]  # idle + iowait
             times.append((sum(fields) - idle, sum(fields)))
     return times
+
+
+def cores_of(spec: str) -> list[int]:
+    """CPU numbers of a taskset list such as "0", "0-1" or "0,2"."""
+    out: list[int] = []
+    for part in spec.split(","):
+        low, _, high = part.partition("-")
+        out += range(int(low), int(high or low) + 1)
+    return out
+
+
+def busy_seconds(cores: list[int]) -> float | None:
+    """Busy CPU seconds so far of `cores` (user, system, irq, softirq...; from /proc/stat)."""
+    try:
+        times = _cpu_times()
+        hz = os.sysconf("SC_CLK_TCK")
+        return sum(times[c][0] for c in cores) / hz
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def background_busy(seconds: float = 2.0) -> list[float] | None:

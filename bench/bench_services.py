@@ -22,7 +22,7 @@ BENCH = Path(__file__).resolve().parent
 CANNED = BENCH / "nginx" / "canned"
 WRK_SCRIPT = BENCH / "wrk" / "post_1k.lua"
 K6_SCRIPT = BENCH / "k6" / "post_1k.js"
-PLAIN_TARGETS = ("direct", "fake", "fastgw1", "fastgw2", "nginx")
+PLAIN_TARGETS = ("direct", "fake", "fastgw1", "fastgw2", "nginx", "relay", "relay-parse")
 CHAT_PATH = "/v1/chat/completions"
 
 
@@ -262,6 +262,28 @@ def fake_provider(workdir: Path, cores: str, taskset: str | None) -> Iterator[in
     service = start_service("fake-provider", pinned(cores, argv, taskset), workdir)
     try:
         wait_ready(service, lambda: http_call(port, "GET", "/_fake/health")[0] == 200, 20)
+        yield port
+    finally:
+        service.stop()
+
+
+@contextlib.contextmanager
+def relay_floor(workdir: Path, upstream_port: int, parse: bool, cores: str, taskset: str | None) -> Iterator[int]:
+    """bench/relay_floor.py: a TCP relay on uvloop that does no HTTP work (the Python floor)."""
+    port = free_port()
+    argv = [
+        sys.executable,
+        str(BENCH / "relay_floor.py"),
+        "--port",
+        str(port),
+        "--upstream",
+        f"127.0.0.1:{upstream_port}",
+    ]
+    if parse:
+        argv.append("--parse")
+    service = start_service(f"relay-floor-{port}", pinned(cores, argv, taskset), workdir)
+    try:
+        wait_ready(service, partial(answers_200, port), 15)
         yield port
     finally:
         service.stop()

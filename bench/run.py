@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 
 from bench_load import Fixed, Load, run_k6, run_wrk, run_wrk_paced
-from bench_report import Row, background_busy, busy_note, describe, ratios, table
+from bench_report import Row, background_busy, busy_note, busy_seconds, cores_of, describe, ratios, table
 from bench_services import (
     CHAT_PATH,
     PLAIN_TARGETS,
@@ -36,6 +36,7 @@ from bench_services import (
     http_call,
     nginx_proxy,
     plain_backend,
+    relay_floor,
     request_body,
 )
 
@@ -59,7 +60,15 @@ def measure(
         run_wrk(tools, args, url, stream, args.warmup)
     # With --repeat N the median trial is kept (by req/s, and by p99 for the fixed rate): one stall of
     # a shared virtual machine then moves no figure.
-    loads = sorted((run_wrk(tools, args, url, stream, args.duration) for _ in range(args.repeat)), key=_rps)
+    cores = cores_of(row.cores)
+    before = busy_seconds(cores)
+    trials = [run_wrk(tools, args, url, stream, args.duration) for _ in range(args.repeat)]
+    after = busy_seconds(cores)
+    requests = sum(t.requests for t in trials)
+    if before is not None and after is not None and requests:
+        # the row's cores run only the target (and, for `direct` rows, the load generator)
+        row.cpu_us = (after - before) / requests * 1e6
+    loads = sorted(trials, key=_rps)
     row.load = loads[len(loads) // 2]
     if args.rate > 0 and (args.fixed_tool == "wrk" or tools.k6 is not None):
         try:
@@ -123,6 +132,10 @@ class Bench:
         with nginx_proxy(self.tools, self.workdir, upstream_port, self.args.proxy_cores) as port:
             return self.direct(port, False, CHAT_JSON, row)
 
+    def relay(self, upstream_port: int, parse: bool, row: Row) -> Row:
+        with relay_floor(self.workdir, upstream_port, parse, self.args.proxy_cores, self.tools.taskset) as port:
+            return self.direct(port, False, CHAT_JSON, row)
+
     def fake(self, row: Row) -> Row:
         with fake_provider(self.workdir, self.args.proxy_cores, self.tools.taskset) as port:
             return self.direct(port, False, CHAT_JSON, row)
@@ -158,6 +171,16 @@ def plan(bench: Bench, up: Upstream) -> list[tuple[Row, Callable[[Row], Row]]]:
                 partial(bench.fastgw, 2, two, plain, False, CHAT_JSON),
             ),
             ("nginx", Row(PLAIN, "nginx 1w", proxy, "direct"), partial(bench.nginx, up.openai_json)),
+            (
+                "relay",
+                Row(PLAIN, "relay floor (uvloop TCP relay, no HTTP work)", proxy, "direct"),
+                partial(bench.relay, up.openai_json, False),
+            ),
+            (
+                "relay-parse",
+                Row(PLAIN, "relay floor + httptools parsing both ways", proxy, "direct"),
+                partial(bench.relay, up.openai_json, True),
+            ),
         ]
         steps += [(row, step) for key, row, step in candidates if key in targets]
     if "llm" in args.scenarios:
