@@ -86,9 +86,9 @@ CASES = {
 
 
 async def run_case(case: str, n: int, profile: bool) -> float:
-    from fastgw import pipeline
     from fastgw.config.compile import load_runtime
     from fastgw.http.connection import ServerState, protocol_factory
+    from fastgw.process.worker import _bind_dispatch, _bind_handler
     from fastgw.telemetry import admin
     from fastgw.telemetry.access_log import AccessLog
     from fastgw.upstream.connection import UpstreamConnection
@@ -103,13 +103,8 @@ async def run_case(case: str, n: int, profile: bool) -> float:
     access = AccessLog(runtime.log.access_log, runtime.log.format, fd=log_fd)
     worker = WorkerState(runtime, 0, access)
 
-    def dispatch(req: Any, writer: Any) -> Any:
-        return pipeline.dispatch(worker, bind, req, writer)
-
-    async def handler(req: Any, writer: Any) -> None:
-        await pipeline.handle(worker, bind, req, writer)
-
-    state = ServerState(handler, admin.api_error, runtime.limits, dispatch)
+    # the worker's own wiring (fastgw/process/worker.py)
+    state = ServerState(_bind_handler(worker, bind), admin.api_error, runtime.limits, _bind_dispatch(worker, bind))
     conn = protocol_factory(state)()
     client = Transport()
     conn.connection_made(client)  # type: ignore[arg-type]

@@ -1,5 +1,6 @@
 """Types of the C extension fastgw._native (native/*.c). Import it only through fastgw.native."""
 
+from collections.abc import Set as AbstractSet
 from typing import Final, final
 
 from _typeshed import ReadableBuffer, WriteableBuffer
@@ -87,3 +88,33 @@ class TokenStream:
     def total(self) -> int: ...
 
 def estimate_tokens(text: str, /) -> int: ...
+
+# -- HTTP heads and the access-log line (native/http.c) ------------------------------------------------
+def head_fields(buf: bytes, start: int, /) -> tuple[list[tuple[bytes, bytes]], int, int, bytes | None]: ...
+def request_head(
+    method: bytes, target: bytes, fields: list[tuple[bytes, bytes]], skip: AbstractSet[bytes] | None, /
+) -> bytes: ...
+def proxy_request_head(
+    method: bytes,
+    target: bytes,
+    host: bytes,
+    fields: list[tuple[bytes, bytes]],
+    skip: AbstractSet[bytes] | None,
+    length: int,
+    /,
+) -> bytes: ...
+def field_lines(fields: list[tuple[bytes, bytes]], skip: AbstractSet[bytes] | None, /) -> bytes: ...
+def access_line(
+    now: float,
+    prefix: bytes,
+    endpoint: bytes,
+    client: bytes,
+    method: bytes,
+    host: bytes,
+    path: bytes,
+    http11: bool,
+    status: int,
+    tail: bytes,
+    duration_ms: int,
+    /,
+) -> bytes: ...

@@ -84,6 +84,25 @@ else:
     SSEEvent = _impl.SSEEvent
     SSEScanner = _impl.SSEScanner
 
+# ---------------------------------------------------------------------------------------------------
+# HTTP message heads and the access-log line (native/http.c; twin: fastgw/_twins/http.py)
+#
+#   head_fields(buf, start) -> (fields, end, framed)     # split a head the parser already accepted
+#   request_head(method, target, fields, skip) -> bytes  # start line + kept fields + empty line
+#   proxy_request_head(method, target, host, fields, skip, length) -> bytes  # + host first, framing last
+#   field_lines(fields, skip) -> bytes                   # "name: value\r\n" of the kept fields
+#   access_line(now, prefix, endpoint, client, method, host, path, http11, status, tail, ms) -> bytes
+# ---------------------------------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from fastgw._twins.http import access_line, field_lines, head_fields, proxy_request_head, request_head
+else:
+    proxy_request_head = _impl.proxy_request_head
+    head_fields = _impl.head_fields
+    request_head = _impl.request_head
+    field_lines = _impl.field_lines
+    access_line = _impl.access_line
+
 
 __all__ = [
     "BUCKET_KEY_MAX",
@@ -93,8 +112,13 @@ __all__ = [
     "SSEEvent",
     "SSEEventTooLarge",
     "SSEScanner",
+    "access_line",
     "bucket_key",
+    "field_lines",
+    "head_fields",
     "implementation",
+    "proxy_request_head",
+    "request_head",
 ]
 
 

@@ -24,7 +24,8 @@ PyObject *fastgw_native_error(const char *name) {
 PyMODINIT_FUNC PyInit__native(void) {
     PyObject *m = PyModule_Create(&native_module);
     if (m == NULL) return NULL;
-    if (fastgw_init_buckets(m) < 0 || fastgw_init_sse(m) < 0 || fastgw_init_tokens(m) < 0) {
+    if (fastgw_init_buckets(m) < 0 || fastgw_init_sse(m) < 0 || fastgw_init_tokens(m) < 0 ||
+        fastgw_init_http(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

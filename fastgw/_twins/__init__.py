@@ -6,6 +6,16 @@ against both and checks they agree.
 """
 
 from fastgw._twins.buckets import BucketTable
+from fastgw._twins.http import access_line, field_lines, head_fields, proxy_request_head, request_head
 from fastgw._twins.sse import SSEEvent, SSEScanner
 
-__all__ = ["BucketTable", "SSEEvent", "SSEScanner"]
+__all__ = [
+    "BucketTable",
+    "SSEEvent",
+    "SSEScanner",
+    "access_line",
+    "field_lines",
+    "head_fields",
+    "proxy_request_head",
+    "request_head",
+]

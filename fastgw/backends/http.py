@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from fastgw.context import RequestContext
 from fastgw.errors import GatewayError, UpstreamConnectError
 from fastgw.http.headers import HOP_BY_HOP, Headers, connection_tokens, strip_hop_by_hop
+from fastgw.native import field_lines, proxy_request_head
 from fastgw.upstream.client import request_head, send
 from fastgw.upstream.connection import Exchange
 from fastgw.upstream.pool import Origin
 
 _RESPONSE_DROP = HOP_BY_HOP | {b"date"}
+# methods whose empty body is still announced (`content-length: 0`)
+_BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
 
 
 class ProxyExchange(Exchange):
@@ -31,23 +34,21 @@ class ProxyExchange(Exchange):
         if status in self.hold:
             self.held = True
             return
-        length: int | None = None
-        nominated: bytes | None = None
-        kept: Headers = []
-        for n, v in headers:
-            if n in _RESPONSE_DROP:  # hop-by-hop, framing we redo, and Date (ours is added)
-                if n == b"content-length":
-                    length = int(v)
-                elif n == b"connection":
-                    nominated = v
-            else:
-                kept.append((n, v))
-        if nominated is not None:
-            kept = strip_hop_by_hop(kept, connection_tokens(nominated))
+        length = self.length
+        skip = _RESPONSE_DROP  # hop-by-hop, framing we redo, and Date (ours is added)
+        if self.connection is not None:
+            nominated = connection_tokens(self.connection) - skip
+            if nominated:
+                skip = skip | nominated
         ctx = self.ctx
         writer = ctx.writer
         writer.cork()  # head + the body bytes of this same read leave in one write
-        writer.start(status, ctx.response_headers(kept), length)
+        route = ctx.route
+        if ctx.extra_response_headers or (route is not None and route.response_modifier is not None):
+            kept = [(n, v) for n, v in headers if n not in skip]
+            writer.start(status, ctx.response_headers(kept), length if length >= 0 else None)
+        else:
+            writer.start(status, field_lines(headers, skip), length if length >= 0 else None)
 
     def on_read_done(self) -> None:
         self.ctx.writer.uncork()
@@ -83,14 +84,24 @@ class HttpBackend:
             return False
         req = ctx.request
         host = ctx.upstream_authority if ctx.upstream_authority is not None else self.host_header
-        headers, _ = upstream_headers(ctx, host)
         target = ctx.path + (b"?" + req.query if req.query else b"")
-        head = request_head(req.method, target, headers)
+        route = ctx.route
+        if route is not None and route.request_modifier is not None:
+            headers, _ = upstream_headers(ctx, host)
+            head = request_head(req.method, target, headers)
+        else:
+            # the common case in one native call: host first, hop-by-hop fields out, framing last
+            length = req.body.received
+            if not length and req.content_length is None and req.method not in _BODY_METHODS:
+                length = -1
+            skip = HOP_BY_HOP if not req.nominated else HOP_BY_HOP | req.nominated
+            head = proxy_request_head(
+                req.method, target, host if host is not None else req.host, req.headers, skip, length
+            )
         body = req.body.take()
         ctx.endpoint = self.origin.authority
         ex = CallbackExchange(ctx, self.origin, head, body)
         ctx.writer.on_disconnect = ex.cancel
-        route = ctx.route
         conn.start(ex, head + body if body else head, route.backend_timeout if route is not None else None)
         return True
 
@@ -153,8 +164,7 @@ class CallbackExchange(ProxyExchange):
         if conn is not None and conn.exchange is self:
             conn.exchange = None
             conn.abort()
-        if not self.done.done():
-            self.done.set_result(None)
+        self.finished = True
         ctx.finish()
 
 
@@ -172,7 +182,7 @@ def upstream_headers(ctx: RequestContext, host: bytes | None) -> tuple[Headers, 
     if ctx.body_bytes is not None:
         out.append((b"content-length", str(len(ctx.body_bytes)).encode()))
     elif body.complete and body.error is None:
-        if body.received or req.content_length is not None or req.method in (b"POST", b"PUT", b"PATCH"):
+        if body.received or req.content_length is not None or req.method in _BODY_METHODS:
             out.append((b"content-length", str(body.received).encode()))
     elif req.content_length is not None:
         out.append((b"content-length", str(req.content_length).encode()))

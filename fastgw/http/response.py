@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fastgw.http.headers import Headers, status_line
+from fastgw.native import field_lines
 
 if TYPE_CHECKING:
     from fastgw.http.connection import HttpConnection
@@ -59,7 +60,8 @@ class ResponseWriter:
     def add_resume_callback(self, cb: Callable[[], object]) -> None:
         self._conn.add_resume_callback(cb)
 
-    def _head(self, status: int, headers: Headers, content_length: int | None) -> list[bytes]:
+    def _head(self, status: int, headers: Headers | bytes, content_length: int | None) -> list[bytes]:
+        """The head's parts; `headers` is a list, or its lines already joined (`field_lines`)."""
         conn = self._conn
         req = self._request
         if not req.body.complete and not req.body.discard:
@@ -68,9 +70,11 @@ class ResponseWriter:
             self.keep_alive = False
         if conn.closing_after_response:
             self.keep_alive = False
-        parts = [status_line(status), conn.server.date.line()]
-        for name, value in headers:
-            parts += (name, b": ", value, _CRLF)
+        parts = [
+            status_line(status),
+            conn.server.date.line(),
+            headers if isinstance(headers, bytes) else field_lines(headers, None),
+        ]
         no_body = status in _NO_BODY_STATUS or 100 <= status < 200
         if no_body:
             pass
@@ -111,8 +115,9 @@ class ResponseWriter:
         else:
             self._conn.transport_write(data)
 
-    def start(self, status: int, headers: Headers, content_length: int | None = None) -> None:
-        """Send the response head now. `headers` must not contain framing headers."""
+    def start(self, status: int, headers: Headers | bytes, content_length: int | None = None) -> None:
+        """Send the response head now. `headers` (a list, or its `field_lines`) must not contain
+        framing headers."""
         assert not self.started, "response head already sent"
         self._out(b"".join(self._head(status, headers, content_length)))
 

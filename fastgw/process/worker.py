@@ -10,8 +10,8 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass
+from functools import partial
 
 import uvloop
 
@@ -133,12 +133,8 @@ async def _serve(spec: WorkerSpec) -> int:
 
 
 def _bind_dispatch(worker: WorkerState, bind: BindRuntime) -> Dispatcher:
-    dispatch = pipeline.dispatch
-
-    def run(req: Request, writer: ResponseWriter) -> Awaitable[None] | None:
-        return dispatch(worker, bind, req, writer)
-
-    return run
+    # a partial, not a closure: one Python frame less on every request
+    return partial(pipeline.dispatch, worker, bind)
 
 
 def _bind_handler(worker: WorkerState, bind: BindRuntime) -> Handler:

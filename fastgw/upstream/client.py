@@ -43,7 +43,7 @@ async def send(
             else:
                 conn.start(exchange, head, timeout)
                 await _stream_body(conn, body, chunked)
-            await exchange.done
+            await exchange.wait()
             return
         except UpstreamConnectError:
             replayable = isinstance(body, bytes) or not body.consumed

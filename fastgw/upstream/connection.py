@@ -12,6 +12,7 @@ import httptools
 from fastgw.errors import GatewayError, UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout
 from fastgw.http.flow import FlowControlled, WriteFlow
 from fastgw.http.headers import Headers
+from fastgw.native import head_fields
 
 if TYPE_CHECKING:
     from fastgw.upstream.pool import Origin
@@ -27,13 +28,32 @@ class ConnectionOwner(Protocol):
 
 class Exchange:
     """Receives one upstream response. Subclasses override the `on_*` hooks; the connection
-    resolves `done` after `on_end` or `on_error`, exactly once."""
+    calls `_finish` once, after which `on_end` or `on_error` has run. Nothing is allocated for
+    waiting unless somebody awaits `wait()` (the callback-only fast path never does)."""
 
-    __slots__ = ("conn", "done", "got_bytes", "head_only", "status")
+    __slots__ = (
+        "_loop",
+        "_waiter",
+        "conn",
+        "connection",
+        "error",
+        "finished",
+        "got_bytes",
+        "head_only",
+        "length",
+        "status",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.done: asyncio.Future[None] = loop.create_future()
+        self._loop = loop
+        self._waiter: asyncio.Future[None] | None = None
+        self.finished = False
+        self.error: GatewayError | None = None
         self.status = 0
+        #: the response head's framing (-2 chunked, -1 none, else content-length) and its
+        #: `Connection:` value; set before `on_head` is called
+        self.length = -1
+        self.connection: bytes | None = None
         self.got_bytes = False
         self.head_only = False
         self.conn: UpstreamConnection | None = None
@@ -41,9 +61,19 @@ class Exchange:
     def reset(self) -> None:
         """Prepare for a second attempt (only valid when nothing was delivered yet)."""
         assert self.status == 0
-        self.done = self.done.get_loop().create_future()
+        self._waiter = None
+        self.finished = False
+        self.error = None
         self.got_bytes = False
         self.conn = None
+
+    async def wait(self) -> None:
+        """Until the exchange has finished; raises its error, if it failed."""
+        if not self.finished:
+            waiter = self._waiter = self._loop.create_future()
+            await waiter
+        if self.error is not None:
+            raise self.error
 
     def on_head(self, status: int, headers: Headers) -> None:
         raise NotImplementedError
@@ -61,23 +91,24 @@ class Exchange:
         """Called after each upstream read has been parsed (e.g. to flush corked writes)."""
 
     def _finish(self, exc: GatewayError | None) -> None:
-        if self.done.done():
+        if self.finished:
             return
+        self.finished = True
         if exc is None:
             self.on_end()
-            self.done.set_result(None)
         else:
+            self.error = exc
             self.on_error(exc)
-            self.done.set_exception(exc)
-            # the waiter may already be gone (client disconnect); don't warn about it
-            self.done.exception()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 class UpstreamConnection(FlowControlled, asyncio.Protocol):
     __slots__ = (
         "_eof_ends",
-        "_framed",
-        "_headers",
+        "_head",
+        "_head_start",
         "_parser",
         "_timer",
         "closed",
@@ -96,9 +127,11 @@ class UpstreamConnection(FlowControlled, asyncio.Protocol):
         self.origin = origin
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
-        self._headers: Headers = []
+        # the bytes received since the exchange started, kept until its final head is split (the
+        # parser has no per-field callback here: one native call splits the whole head)
+        self._head: bytes | None = None
+        self._head_start = 0
         self._eof_ends = False
-        self._framed = False
         self.exchange: Exchange | None = None
         self.closed = False
         self.idle_since = 0.0
@@ -124,6 +157,9 @@ class UpstreamConnection(FlowControlled, asyncio.Protocol):
             self.close()
             return
         ex.got_bytes = True
+        head = self._head
+        if head is not None:
+            self._head = head + data if head else data
         try:
             self._parser.feed_data(data)
             ex.on_read_done()
@@ -152,25 +188,24 @@ class UpstreamConnection(FlowControlled, asyncio.Protocol):
         self.flow.fail(UpstreamConnectError("upstream closed the connection"))
 
     # -- httptools callbacks -------------------------------------------------------------------
-    def on_header(self, name: bytes, value: bytes) -> None:
-        name = name.lower()
-        if name == b"content-length" or name == b"transfer-encoding":
-            self._framed = True
-        self._headers.append((name, value))
-
     def on_headers_complete(self) -> None:
         ex = self.exchange
         status = self._parser.get_status_code()
-        headers = self._headers
-        self._headers = []
-        framed = self._framed
-        self._framed = False
+        raw = self._head
+        if raw is None:
+            return  # no exchange is waiting for a head (it was dropped): nothing to deliver
+        headers, end, length, connection = head_fields(raw, self._head_start)
+        if status < 200:
+            self._head_start = end  # interim responses (103 Early Hints...) are not forwarded
+            return
+        self._head = None
+        self._head_start = 0
         if ex is None:
             return
-        if status < 200:
-            return  # interim responses (103 Early Hints...) are not forwarded
         ex.status = status
-        self._eof_ends = not framed and status not in (204, 304)
+        ex.length = length
+        ex.connection = connection
+        self._eof_ends = length == -1 and status not in (204, 304)
         ex.on_head(status, headers)
         if ex.head_only:
             # HEAD: the parser cannot be told to skip the body; end here and drop the connection
@@ -202,6 +237,8 @@ class UpstreamConnection(FlowControlled, asyncio.Protocol):
         """Begin an exchange: write the request head (and body, when given whole)."""
         self.exchange = exchange
         exchange.conn = self
+        self._head = b""
+        self._head_start = 0
         self.requests += 1
         if timeout is not None:
             self.set_timeout(timeout)

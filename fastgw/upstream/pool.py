@@ -27,20 +27,19 @@ class Origin:
     cert: str | None = None  # client certificate (mTLS)
     key: str | None = None
     _hash: int = field(init=False, repr=False, compare=False, default=0)
+    #: "host[:port]" (the port only when it is not the scheme's default)
+    authority: str = field(init=False, repr=False, compare=False, default="")
 
     def __post_init__(self) -> None:
-        # pool lookups hash the origin on every request: compute it once
+        # pool lookups hash the origin on every request, logs and metrics name it: compute once
         fields = (self.host, self.port, self.tls, self.sni, self.verify, self.verify_host, self.ca, self.cert, self.key)
         object.__setattr__(self, "_hash", hash(fields))
+        default = 443 if self.tls else 80
+        h = f"[{self.host}]" if ":" in self.host else self.host
+        object.__setattr__(self, "authority", h if self.port == default else f"{h}:{self.port}")
 
     def __hash__(self) -> int:
         return self._hash
-
-    @property
-    def authority(self) -> str:
-        default = 443 if self.tls else 80
-        h = f"[{self.host}]" if ":" in self.host else self.host
-        return h if self.port == default else f"{h}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)

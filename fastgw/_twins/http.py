@@ -1,0 +1,125 @@
+"""Twin of native/http.c: message-head splitting, head writing and the text access-log line.
+
+The rules (and the contract both implementations keep) are in the comment at the top of
+native/http.c; tests/native/test_http_native.py checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Set
+
+_BLANKS = b" \t"
+# str.isspace() of a latin-1 character, plus the two characters that break key=value parsing
+_QUOTE_TRIGGERS = frozenset(b' \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0"=')
+
+
+def head_fields(buf: bytes, start: int) -> tuple[list[tuple[bytes, bytes]], int, int, bytes | None]:
+    if start < 0 or start > len(buf):
+        raise ValueError("start out of range")
+    fields: list[tuple[bytes, bytes]] = []
+    length = -1
+    chunked = False
+    connection: bytes | None = None
+    nl = buf.find(b"\n", start)  # the start line
+    if nl < 0:
+        raise ValueError("incomplete message head")
+    p = nl + 1
+    while True:
+        nl = buf.find(b"\n", p)
+        if nl < 0:
+            raise ValueError("incomplete message head")
+        line = buf[p:nl]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        p = nl + 1
+        if not line:
+            break
+        if line[:1] in (b" ", b"\t"):
+            cont = line.strip(_BLANKS)
+            if fields and cont:
+                name, old = fields[-1]
+                fields[-1] = (name, old + b" " + cont if old else cont)
+            continue
+        colon = line.find(b":")
+        if colon < 0:
+            continue
+        name = line[:colon].rstrip(_BLANKS).lower()
+        value = line[colon + 1 :].strip(_BLANKS)
+        if name == b"content-length":
+            length = int(value) if 0 < len(value) <= 18 and value.isdigit() else -1
+        elif name == b"transfer-encoding":
+            chunked = True
+        elif name == b"connection":
+            connection = value
+        fields.append((name, value))
+    return fields, p, -2 if chunked else length, connection
+
+
+def _lines(fields: list[tuple[bytes, bytes]], skip: Set[bytes] | None) -> list[bytes]:
+    parts: list[bytes] = []
+    for name, value in fields:
+        if skip is None or name not in skip:
+            parts += (name, b": ", value, b"\r\n")
+    return parts
+
+
+def request_head(method: bytes, target: bytes, fields: list[tuple[bytes, bytes]], skip: Set[bytes] | None) -> bytes:
+    return b"".join([method, b" ", target, b" HTTP/1.1\r\n", *_lines(fields, skip), b"\r\n"])
+
+
+def proxy_request_head(
+    method: bytes, target: bytes, host: bytes, fields: list[tuple[bytes, bytes]], skip: Set[bytes] | None, length: int
+) -> bytes:
+    if length >= 0:
+        tail = b"content-length: %d\r\n" % length
+    else:
+        tail = b"transfer-encoding: chunked\r\n" if length == -2 else b""
+    head = [method, b" ", target, b" HTTP/1.1\r\nhost: ", host, b"\r\n", *_lines(fields, skip), tail, b"\r\n"]
+    return b"".join(head)
+
+
+def field_lines(fields: list[tuple[bytes, bytes]], skip: Set[bytes] | None) -> bytes:
+    return b"".join(_lines(fields, skip))
+
+
+def _value(v: bytes) -> bytes:
+    if v and not any(c in _QUOTE_TRIGGERS for c in v):
+        return v
+    return b'"' + v.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\n", b"\\n") + b'"'
+
+
+def access_line(
+    now: float,
+    prefix: bytes,
+    endpoint: bytes,
+    client: bytes,
+    method: bytes,
+    host: bytes,
+    path: bytes,
+    http11: bool,
+    status: int,
+    tail: bytes,
+    duration_ms: int,
+) -> bytes:
+    sec = int(now // 1)
+    usec = min(999999, max(0, int((now - sec) * 1_000_000)))
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)).encode()
+    parts = [stamp, b".%06dZ\tinfo\trequest " % usec, prefix]
+    if endpoint:
+        parts += (b" endpoint=", endpoint)
+    parts += (
+        b" src.addr=",
+        client,
+        b" http.method=",
+        method,
+        b" http.host=",
+        _value(host),
+        b" http.path=",
+        _value(path),
+        b" http.version=HTTP/1.1 http.status=" if http11 else b" http.version=HTTP/1.0 http.status=",
+        b"%d" % status,
+        tail,
+        b" duration=%dms\n" % duration_ms,
+    )
+    return b"".join(parts)

@@ -1,0 +1,171 @@
+"""native/http.c and its twin: head splitting, head writing, the access-log line; both must agree."""
+
+from __future__ import annotations
+
+import time
+from types import ModuleType
+
+import httptools
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastgw import native
+
+NATIVE = native.implementation("native")
+TWIN = native.implementation("python")
+
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 26 Nov 2026 00:00:00 GMT\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nabc"
+)
+
+
+def test_head_fields_splits_a_response(impl: ModuleType) -> None:
+    fields, end, length, connection = impl.head_fields(RESPONSE, 0)
+    assert fields == [
+        (b"server", b"nginx/1.22.1"),
+        (b"date", b"Thu, 26 Nov 2026 00:00:00 GMT"),
+        (b"content-type", b"application/json"),
+        (b"content-length", b"3"),
+        (b"connection", b"keep-alive"),
+    ]
+    assert RESPONSE[end:] == b"abc"
+    assert (length, connection) == (3, b"keep-alive")
+
+
+def test_head_fields_after_an_interim_head(impl: ModuleType) -> None:
+    raw = b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + RESPONSE
+    first, end, length, connection = impl.head_fields(raw, 0)
+    assert first == [(b"link", b"</a>")] and (length, connection) == (-1, None)
+    second, end2, _, _ = impl.head_fields(raw, end)
+    assert second[0] == (b"server", b"nginx/1.22.1")
+    assert raw[end2:] == b"abc"
+
+
+def test_head_fields_blanks_bare_lf_and_obs_fold(impl: ModuleType) -> None:
+    raw = b"HTTP/1.1 200 OK\nX-A:\t  spaced value \t\nX-B: one\n  two\n\tthree\nX-Empty:\nnot a field\n\nrest"
+    fields, end, length, _ = impl.head_fields(raw, 0)
+    assert fields == [(b"x-a", b"spaced value"), (b"x-b", b"one two three"), (b"x-empty", b"")]
+    assert raw[end:] == b"rest" and length == -1
+
+
+@pytest.mark.parametrize(
+    ("fields", "length"),
+    [
+        (b"Content-Length: 12\r\n", 12),
+        (b"Content-Length: 1\r\nTransfer-Encoding: chunked\r\n", -2),
+        (b"transfer-encoding: gzip, chunked\r\n", -2),
+        (b"Content-Length: 1x\r\n", -1),
+        (b"Content-Length: 9999999999999999999\r\n", -1),
+        (b"Content-Length: 0\r\n", 0),
+    ],
+)
+def test_head_fields_framing(impl: ModuleType, fields: bytes, length: int) -> None:
+    assert impl.head_fields(b"HTTP/1.1 200 OK\r\n" + fields + b"\r\n", 0)[2] == length
+
+
+@pytest.mark.parametrize("raw", [b"", b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK\r\nA: b\r\n", b"HTTP/1.1 200 OK\r\n\r"])
+def test_head_fields_refuses_an_incomplete_head(impl: ModuleType, raw: bytes) -> None:
+    with pytest.raises(ValueError, match="incomplete"):
+        impl.head_fields(raw, 0)
+
+
+def test_request_head_and_field_lines(impl: ModuleType) -> None:
+    fields = [(b"host", b"up:80"), (b"connection", b"close"), (b"x-a", b"1")]
+    assert impl.request_head(b"POST", b"/v1?q=1", fields, frozenset({b"connection"})) == (
+        b"POST /v1?q=1 HTTP/1.1\r\nhost: up:80\r\nx-a: 1\r\n\r\n"
+    )
+    assert impl.request_head(b"GET", b"/", [], None) == b"GET / HTTP/1.1\r\n\r\n"
+    assert impl.field_lines(fields, {b"x-a", b"host"}) == b"connection: close\r\n"
+    assert impl.field_lines(fields, None) == b"host: up:80\r\nconnection: close\r\nx-a: 1\r\n"
+
+
+@pytest.mark.parametrize(
+    ("length", "tail"),
+    [
+        (12, b"content-length: 12\r\n"),
+        (0, b"content-length: 0\r\n"),
+        (-1, b""),
+        (-2, b"transfer-encoding: chunked\r\n"),
+    ],
+)
+def test_proxy_request_head(impl: ModuleType, length: int, tail: bytes) -> None:
+    fields = [(b"host", b"client"), (b"content-length", b"3"), (b"x-a", b"1")]
+    head = impl.proxy_request_head(b"POST", b"/a", b"up:80", fields, frozenset({b"host", b"content-length"}), length)
+    assert head == b"POST /a HTTP/1.1\r\nhost: up:80\r\nx-a: 1\r\n" + tail + b"\r\n"
+
+
+def test_head_writers_refuse_bad_fields() -> None:
+    with pytest.raises(TypeError):
+        NATIVE.field_lines([(b"a", "str")], None)
+    with pytest.raises(TypeError):
+        NATIVE.request_head(b"GET", b"/", [(b"a", b"b")], [b"a"])
+
+
+def test_access_line(impl: ModuleType) -> None:
+    now = 1_764_115_013.25
+    line = impl.access_line(
+        now, b"gateway=bind/3000", b"up:80", b"1.2.3.4:5", b"GET", b"example.com", b"/a", True, 200, b"", 12
+    )
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(now)))
+    assert (
+        line
+        == (
+            f"{stamp}.250000Z\tinfo\trequest gateway=bind/3000 endpoint=up:80 src.addr=1.2.3.4:5 http.method=GET "
+            "http.host=example.com http.path=/a http.version=HTTP/1.1 http.status=200 duration=12ms\n"
+        ).encode()
+    )
+    quoted = impl.access_line(now, b"gateway=g", b"", b"c", b"GET", b"", b'/a="b"\\', False, 404, b" x=1", 0)
+    assert b" endpoint=" not in quoted
+    assert (
+        b' http.host="" http.path="/a=\\"b\\"\\\\" http.version=HTTP/1.0 http.status=404 x=1 duration=0ms\n' in quoted
+    )
+
+
+_field_name = st.binary(min_size=1, max_size=12).filter(lambda b: b":" not in b and b"\n" not in b and b"\r" not in b)
+_field_value = st.binary(max_size=20).filter(lambda b: b"\n" not in b and b"\r" not in b)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(_field_name.filter(lambda b: b[:1] not in (b" ", b"\t")), _field_value), max_size=8),
+    st.sampled_from([b"\r\n", b"\n"]),
+    st.binary(max_size=10),
+)
+def test_head_fields_agree(fields: list[tuple[bytes, bytes]], eol: bytes, rest: bytes) -> None:
+    raw = b"HTTP/1.1 200 OK" + eol + b"".join(n + b":" + v + eol for n, v in fields) + eol + rest
+    assert NATIVE.head_fields(raw, 0) == TWIN.head_fields(raw, 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(min_value=0, max_value=4e9, allow_nan=False),
+    st.binary(max_size=30),
+    st.binary(max_size=30),
+    st.booleans(),
+    st.integers(min_value=100, max_value=599),
+    st.binary(max_size=10),
+    st.integers(min_value=0, max_value=10**9),
+)
+def test_access_line_agrees(
+    now: float, host: bytes, path: bytes, http11: bool, status: int, tail: bytes, ms: int
+) -> None:
+    args = (now, b"gateway=g", b"e:1", b"c:2", b"POST", host, path, http11, status, tail, ms)
+    assert NATIVE.access_line(*args) == TWIN.access_line(*args)
+
+
+def test_head_fields_match_what_httptools_reports() -> None:
+    """On heads httptools accepts, the split equals its own callbacks (names lowercased)."""
+
+    class Sink:
+        def __init__(self) -> None:
+            self.fields: list[tuple[bytes, bytes]] = []
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self.fields.append((name.lower(), value))
+
+    raw = RESPONSE.replace(b"Server: nginx/1.22.1", b"Server:   nginx/1.22.1  ")
+    sink = Sink()
+    httptools.HttpResponseParser(sink).feed_data(raw)
+    assert NATIVE.head_fields(raw, 0)[0] == [(n, v.strip(b" \t")) for n, v in sink.fields]
