@@ -92,7 +92,7 @@ async def run_case(case: str, n: int, profile: bool) -> float:
     from fastgw.telemetry import admin
     from fastgw.telemetry.access_log import AccessLog
     from fastgw.upstream.connection import UpstreamConnection
-    from fastgw.upstream.pool import Origin, _OriginState
+    from fastgw.upstream.pool import _OriginState
     from fastgw.worker_state import WorkerState
 
     backend, canned = CASES[case]
@@ -114,7 +114,10 @@ async def run_case(case: str, n: int, profile: bool) -> float:
     request = request_bytes()
     answer = upstream_answer(canned)
 
-    origin = Origin("127.0.0.1", 9)  # every case's backend
+    backend_obj: Any = bind.routes.listeners[0].entries[0].route.backends[0]
+    # the backend's own Origin object, as the pool sees it in a worker (an equal but distinct
+    # object would cost a dataclass __eq__ per lookup that production never pays)
+    origin = backend_obj.origin if hasattr(backend_obj, "origin") else backend_obj.target.origin
     st = pool._origins.setdefault(origin, _OriginState())
     upstream = UpstreamConnection(pool, origin)
     upstream.connection_made(up_transport)  # type: ignore[arg-type]

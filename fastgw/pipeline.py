@@ -28,7 +28,8 @@ log = logging.getLogger("fastgw.pipeline")
 def dispatch(worker: WorkerState, bind: BindRuntime, req: Request, writer: ResponseWriter) -> Awaitable[None] | None:
     ctx = RequestContext(worker, bind, req, writer)
     try:
-        entry = bind.routes.match(req.host_name.lower(), req.method, req.path, req.headers, req.query)
+        routes = bind.routes
+        entry = routes.always or routes.match(req.host_name.lower(), req.method, req.path, req.headers, req.query)
         if entry is None:
             raise RouteNotFound()
         route = ctx.route = entry.route

@@ -164,10 +164,18 @@ def _entry_rank(e: Entry[R]) -> tuple[int, ...]:
 class BindRoutes(Generic[R]):
     """All listeners of one port; the listener is chosen by its hostname."""
 
-    __slots__ = ("listeners",)
+    __slots__ = ("always", "listeners")
 
     def __init__(self, listeners: list[ListenerRoutes[R]]) -> None:
         self.listeners = sorted(listeners, key=lambda lst: lst.hostname.specificity, reverse=True)
+        #: the entry every request matches, when there is one: a single any-host listener whose
+        #: first entry (by precedence) has no hostnames and matches any path, method, header and
+        #: query; `match` would return it for every request, so the pipeline skips matching
+        self.always: Entry[R] | None = None
+        if len(self.listeners) == 1 and self.listeners[0].hostname.specificity == 0:
+            entries = self.listeners[0].entries
+            if entries and not entries[0].hosts and entries[0].match == Match():
+                self.always = entries[0]
 
     def match(self, host: bytes, method: bytes, path: bytes, headers: Headers, query: bytes) -> Entry[R] | None:
         for lst in self.listeners:

@@ -58,11 +58,11 @@ class RouteRuntime:
     request_timeout: float | None = None
     backend_timeout: float | None = None
     retry: RetrySpec | None = None
+    #: whether a request may be served on callbacks alone (nothing to await around it)
+    fast: bool = field(init=False, default=False)
 
-    @property
-    def fast(self) -> bool:
-        """Whether a request may be served on callbacks alone (nothing to await around it)."""
-        return self.retry is None and self.request_timeout is None
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fast", self.retry is None and self.request_timeout is None)
 
     def pick(self) -> Backend | None:
         backends = self.backends

@@ -74,3 +74,35 @@ def table():  # type: ignore[no-untyped-def]
 def test_precedence(table, host, method, path, headers, query, expected) -> None:  # type: ignore[no-untyped-def]
     entry = table.match(host, method, path, headers, query)
     assert entry is not None and entry.route.name == expected
+
+
+def _routes(text: str):  # type: ignore[no-untyped-def]
+    return compile_config(load_config("routes.yaml", text=text)).binds[0].routes
+
+
+ONE_ROUTE = "binds:\n- port: 3000\n  listeners:\n  - routes:\n    - backends: [{host: '127.0.0.1:1'}]\n"
+
+
+def test_a_lone_catch_all_route_is_taken_without_matching() -> None:
+    routes = _routes(ONE_ROUTE)
+    assert routes.always is not None and routes.always.route.name == "route0"
+    assert routes.match(b"any", b"DELETE", b"/x/y", [(b"a", b"b")], b"q=1") is routes.always
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        # a more specific route ranks first: matching is needed
+        "    - matches: [{path: {pathPrefix: /v1}}]\n      backends: [{host: '127.0.0.1:1'}]\n",
+        # a hostname on the route, or a method match: not every request matches
+        "    - hostnames: [a.example]\n      backends: [{host: '127.0.0.1:1'}]\n",
+        "    - matches: [{method: GET}]\n      backends: [{host: '127.0.0.1:1'}]\n",
+    ],
+)
+def test_no_shortcut_when_a_request_could_match_another_route(extra: str) -> None:
+    text = "binds:\n- port: 3000\n  listeners:\n  - routes:\n" + extra + "    - backends: [{host: '127.0.0.1:1'}]\n"
+    assert _routes(text).always is None
+
+
+def test_no_shortcut_with_listener_hostnames(table) -> None:  # type: ignore[no-untyped-def]
+    assert table.always is None

@@ -98,6 +98,7 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         "_deferred",
         "_header_bytes",
         "_headers",
+        "_limits",
         "_loop",
         "_nominated",
         "_parser",
@@ -119,6 +120,7 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
 
     def __init__(self, server: ServerState) -> None:
         self.server = server
+        self._limits = server.limits
         self._loop = asyncio.get_running_loop()
         self._parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
@@ -171,6 +173,9 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
             return
         try:
             self._parser.feed_data(data)
+            if self._state == _HEAD and self._active is None and not self._broken:
+                # the head continues in a later read: it must arrive within the header deadline
+                self._set_deadline(self._limits.header_read_timeout)
         except httptools.HttpParserUpgrade:
             # CONNECT or a protocol upgrade (the parser already called on_message_complete).
             if not self._broken:
@@ -223,8 +228,7 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         self._headers = []
         self._header_bytes = 0
         self._nominated = None
-        if self._active is None:
-            self._set_deadline(self.server.limits.header_read_timeout)
+        # the header deadline is armed by data_received, only if this read ends inside the head
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -232,9 +236,9 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
             raise UriTooLong(f"request target longer than {self.server.limits.max_request_line} bytes")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        limits = self.server.limits
-        self._header_bytes += len(name) + len(value) + 4
-        if self._header_bytes > limits.max_header_bytes:
+        limits = self._limits
+        size = self._header_bytes = self._header_bytes + len(name) + len(value) + 4
+        if size > limits.max_header_bytes:
             raise HeadersTooLarge(f"request header block larger than {limits.max_header_bytes} bytes")
         if self._state == _BODY:
             return  # chunked trailers are read (and counted) but never forwarded
@@ -453,9 +457,14 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
                 self._maybe_resume_reading()
             self._start(req, nxt)
             return
-        limits = self.server.limits
+        limits = self._limits
         if self._state == _IDLE:
-            self._set_deadline(limits.idle_timeout)
+            deadline = self._loop.time() + limits.idle_timeout
+            timer = self._timer
+            if timer is not None and timer.when() <= deadline:
+                self._deadline = deadline  # the timer fires first and re-arms for it
+            else:
+                self._set_deadline(limits.idle_timeout)
         elif self._state == _HEAD:
             self._set_deadline(limits.header_read_timeout)
         else:

@@ -28,6 +28,7 @@ class Body:
     __slots__ = (
         "_chunks",
         "_conn",
+        "_paused",
         "_waiter",
         "buffered",
         "complete",
@@ -45,6 +46,7 @@ class Body:
         self._conn = conn
         self._chunks: deque[bytes] = deque()
         self._waiter: asyncio.Future[None] | None = None
+        self._paused = False  # this body asked the connection to stop reading
         self.buffered = 0
         self.received = 0
         self.expected = expected
@@ -67,12 +69,15 @@ class Body:
         self._chunks.append(chunk)
         self.buffered += len(chunk)
         if self.buffered > self.high_water and self._conn is not None:
+            self._paused = True
             self._conn.pause_body_reading()
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     def finish(self) -> None:
         self.complete = True
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     def fail(self, exc: BaseException) -> None:
         if self.error is None and not self.complete:
@@ -101,7 +106,8 @@ class Body:
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         self.buffered = 0
-        if self._conn is not None:
+        if self._paused and self._conn is not None:
+            self._paused = False
             self._conn.resume_body_reading()
         return data
 

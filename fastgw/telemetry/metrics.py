@@ -125,37 +125,55 @@ class Metrics:
             "agentgateway_config_synchronized", "1 when the last config load succeeded", multiprocess_mode="max"
         )
         synced.set(1)
-        self._http: dict[tuple[str, ...], list[Any]] = {}
+        # per-request tallies, keyed by what identifies a label set without formatting it (route
+        # identity, endpoint, llm?, method, status, reason); the labels are built once per key
+        self._http: dict[tuple[Any, ...], list[Any]] = {}
+        self._labels: dict[tuple[Any, ...], tuple[str, ...]] = {}
         self._genai: dict[tuple[str, ...], _Histo] = {}
         self._route_labels: dict[int, tuple[str, ...]] = {}
 
     # -- hot path ------------------------------------------------------------------------------
     def record(self, ctx: RequestContext, duration: float) -> None:
-        route = ctx.route
-        rl = self._route_labels.get(id(route)) if route is not None else None
-        if rl is None:
-            rl = self._route_tuple(ctx)
         fields = ctx.log_fields
-        protocol = "llm" if fields and "gen_ai.provider.name" in fields else "http"
-        reason = ctx.error.reason if ctx.error is not None else ctx.reason
-        key = (
-            ctx.endpoint or "unknown",
-            protocol,
-            ctx.request.method.decode("latin-1"),
-            str(ctx.writer.status),
-            REASONS.get(reason, reason),
-            *rl,
+        llm = fields is not None and "gen_ai.provider.name" in fields
+        error = ctx.error
+        route = ctx.route
+        short = (
+            id(route),
+            ctx.endpoint,
+            llm,
+            ctx.request.method,
+            ctx.writer.status,
+            error.reason if error is not None else ctx.reason,
         )
-        entry = self._http.get(key)
+        entry = self._http.get(short)
         if entry is None:
-            entry = self._http[key] = [0, 0, _Histo(len(DURATION_BUCKETS))]
+            entry = self._http[short] = [0, 0, _Histo(len(DURATION_BUCKETS))]
+            if short not in self._labels:
+                self._labels[short] = self._label_values(ctx, short)
         entry[0] += 1
         entry[1] += ctx.writer.bytes_sent
         h = entry[2]
         h.buckets[bisect_left(DURATION_BUCKETS, duration)] += 1
         h.sum += duration
-        if protocol == "llm" and fields is not None:
-            self._record_tokens(fields, rl)
+        if llm and fields is not None:
+            self._record_tokens(fields, self._route(ctx))
+
+    def _route(self, ctx: RequestContext) -> tuple[str, ...]:
+        route = ctx.route
+        rl = self._route_labels.get(id(route)) if route is not None else None
+        return rl if rl is not None else self._route_tuple(ctx)
+
+    def _label_values(self, ctx: RequestContext, short: tuple[Any, ...]) -> tuple[str, ...]:
+        _, endpoint, llm, method, status, reason = short
+        return (
+            endpoint or "unknown",
+            "llm" if llm else "http",
+            method.decode("latin-1"),
+            str(status),
+            REASONS.get(reason, reason),
+            *self._route(ctx),
+        )
 
     def _record_tokens(self, fields: dict[str, object], rl: tuple[str, ...]) -> None:
         base = (
@@ -189,7 +207,8 @@ class Metrics:
     # -- once a second ---------------------------------------------------------------------------
     def flush(self) -> None:
         http, self._http = self._http, {}
-        for key, (count, nbytes, h) in http.items():
+        for short, (count, nbytes, h) in http.items():
+            key = self._labels[short]
             self._requests.labels(*key).inc(count)
             if nbytes:
                 self._bytes.labels(*key).inc(nbytes)
