@@ -13,6 +13,8 @@ from fastgw.upstream.connection import Exchange
 from fastgw.upstream.pool import Origin
 
 _RESPONSE_DROP = HOP_BY_HOP | {b"date"}
+# `Connection:` values that nominate nothing beyond the hop-by-hop set (the usual ones)
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b"Keep-Alive", b"Close"})
 # methods whose empty body is still announced (`content-length: 0`)
 _BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
 
@@ -36,8 +38,9 @@ class ProxyExchange(Exchange):
             return
         length = self.length
         skip = _RESPONSE_DROP  # hop-by-hop, framing we redo, and Date (ours is added)
-        if self.connection is not None:
-            nominated = connection_tokens(self.connection) - skip
+        connection = self.connection
+        if connection is not None and connection not in _PLAIN_CONNECTION:
+            nominated = connection_tokens(connection) - skip
             if nominated:
                 skip = skip | nominated
         ctx = self.ctx

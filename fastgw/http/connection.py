@@ -258,7 +258,7 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         method = parser.get_method()
         if method == b"CONNECT":
             raise MethodNotAllowed("CONNECT is not supported")
-        version = parser.get_http_version().encode()
+        version = _VERSIONS.get(parser.get_http_version()) or parser.get_http_version().encode()
         host: bytes | None = None
         content_length: int | None = None
         chunked = False
@@ -576,6 +576,9 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
     def add_resume_callback(self, cb: Callable[[], object]) -> None:
         """Call `cb` once when writing may continue (or the connection is lost)."""
         self.flow.on_resume(cb)
+
+
+_VERSIONS = {"1.1": b"1.1", "1.0": b"1.0"}
 
 
 def _split_target(target: bytes) -> tuple[bytes, bytes]:

@@ -136,17 +136,28 @@ class ResponseWriter:
             return
         self.bytes_sent += len(data)
         if self._chunked:
-            self._out(b"".join((b"%x\r\n" % len(data), data, _CRLF)))
+            data = b"".join((b"%x\r\n" % len(data), data, _CRLF))
+        corked = self._corked  # (_out, inlined: this runs for every body chunk)
+        if corked is not None:
+            corked.append(data)
         else:
-            self._out(data)
+            self._conn.transport_write(data)
 
     def end(self) -> None:
         if self.ended:
             return
         self.ended = True
+        corked = self._corked
         if self._chunked and not self._head_only:
-            self._out(_CHUNK_END)
-        self.uncork()
+            if corked is None:
+                corked = [_CHUNK_END]
+            else:
+                corked.append(_CHUNK_END)
+        if corked:  # (uncork, inlined)
+            self._corked = None
+            self._conn.transport_write(corked[0] if len(corked) == 1 else b"".join(corked))
+        else:
+            self._corked = None
         self._conn.response_complete(self)
 
     def disconnected(self) -> None:
