@@ -74,3 +74,36 @@ def test_request_metrics_cover_all_workers(tmp_path: Path) -> None:
     finally:
         g.stop()
         up.stop()
+
+
+def test_llm_requests_are_labelled_llm_with_token_histograms(tmp_path: Path) -> None:
+    from tests.e2e.llm_util import FakeProvider
+
+    fake = FakeProvider(tmp_path)
+    port = free_port()
+    ai = {"ai": {"name": "openai", "provider": {"openAI": {}}, "hostOverride": fake.authority}}
+    routes = [{"name": "llm", "backends": [ai]}]
+    g = Gateway(tmp_path, bind_config(port, routes), workers=1)
+    try:
+        body = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello there"}]}'
+        for _ in range(3):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("POST", "/v1/chat/completions", body=body, headers={"x-fake-tokens": "7"})
+            assert c.getresponse().read()
+            c.close()
+        text = ""
+
+        def counted() -> bool:
+            nonlocal text
+            text = scrape(g)
+            return value(text, "agentgateway_requests_total", route="llm") == 3
+
+        wait_until(counted, timeout=10, what="3 LLM requests in /metrics")
+        assert value(text, "agentgateway_requests_total", route="llm", protocol="llm", status="200") == 3
+        labels = {"gen_ai_system": "openai", "gen_ai_request_model": "gpt-4o-mini", "route": "llm"}
+        assert value(text, "agentgateway_gen_ai_client_token_usage_count", gen_ai_token_type="output", **labels) == 3
+        assert value(text, "agentgateway_gen_ai_client_token_usage_sum", gen_ai_token_type="output", **labels) == 21
+        assert value(text, "agentgateway_gen_ai_client_token_usage_count", gen_ai_token_type="input", **labels) == 3
+    finally:
+        g.stop()
+        fake.stop()
