@@ -54,9 +54,10 @@ class RequestContext:
         #: the route match's pathPrefix, when it matched by prefix (for urlRewrite.path.prefix)
         self.matched_prefix: bytes | None = None
         self.upstream_authority: bytes | None = None
-        self.extra_response_headers: Headers = []
-        #: called once the response is done (or failed): token settlement, telemetry
-        self.finish_hooks: list[Callable[[RequestContext], None]] = []
+        #: headers policies add to the response (None until one does: most requests have none)
+        self.extra_response_headers: Headers | None = None
+        #: called once the response is done (or failed): token settlement (None until added)
+        self.finish_hooks: list[Callable[[RequestContext], None]] | None = None
         self.finished = False
         #: set by a token rate limit: withdraw N prompt tokens now (raises RateLimited)
         self.reserve_tokens: Callable[[int], None] | None = None
@@ -73,6 +74,18 @@ class RequestContext:
         self.retry_hold: frozenset[int] = frozenset()
         self.held = False
         self.attempt = 0
+
+    def add_response_headers(self, headers: Headers) -> None:
+        if self.extra_response_headers is None:
+            self.extra_response_headers = list(headers)
+        else:
+            self.extra_response_headers += headers
+
+    def add_finish_hook(self, hook: Callable[[RequestContext], None]) -> None:
+        if self.finish_hooks is None:
+            self.finish_hooks = [hook]
+        else:
+            self.finish_hooks.append(hook)
 
     @property
     def status(self) -> int:
@@ -117,8 +130,10 @@ class RequestContext:
         if self.finished:
             return
         self.finished = True
-        for hook in self.finish_hooks:
-            hook(self)
+        hooks = self.finish_hooks
+        if hooks is not None:
+            for hook in hooks:
+                hook(self)
         worker = self.worker
         worker.metrics.record(self, worker.loop.time() - self.request.start)
         worker.access_log.record(self)

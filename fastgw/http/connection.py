@@ -83,6 +83,16 @@ class ServerState:
             conn.drain_gracefully()
 
 
+# request fields the connection itself interprets (the rest only pass through)
+_F_HOST, _F_LENGTH, _F_TE, _F_CONNECTION, _F_EXPECT = range(5)
+_SPECIAL = {
+    b"host": _F_HOST,
+    b"content-length": _F_LENGTH,
+    b"transfer-encoding": _F_TE,
+    b"connection": _F_CONNECTION,
+    b"expect": _F_EXPECT,
+}
+
 # where the parser is between/inside messages (independent of whether a request is running)
 _IDLE, _HEAD, _BODY = range(3)
 
@@ -254,7 +264,7 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
             self._body = None  # pipelined after a `Connection: close` request: never served
             return
         parser = self._parser
-        limits = self.server.limits
+        limits = self._limits
         method = parser.get_method()
         if method == b"CONNECT":
             raise MethodNotAllowed("CONNECT is not supported")
@@ -263,20 +273,24 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         content_length: int | None = None
         chunked = False
         expect = False
+        special = _SPECIAL
         for name, value in self._headers:
-            if name == b"host":
+            kind = special.get(name)
+            if kind is None:
+                continue
+            if kind == _F_HOST:
                 if host is not None:
                     raise BadRequest("duplicate Host header")
                 host = value
-            elif name == b"content-length":
+            elif kind == _F_LENGTH:
                 content_length = int(value)  # llhttp already rejected bad or duplicate values
-            elif name == b"transfer-encoding":
+            elif kind == _F_TE:
                 if value.strip().lower() != b"chunked":
                     raise NotImplementedFraming(f"unsupported transfer-encoding {value.decode('latin-1')!r}")
                 chunked = True
-            elif name == b"connection":
+            elif kind == _F_CONNECTION:
                 self._nominated = connection_tokens(value)
-            elif name == b"expect":
+            else:
                 if value.lower() != b"100-continue":
                     raise MalformedRequest("unsupported Expect header", headers=None)
                 expect = True

@@ -80,7 +80,7 @@ class Cors:
             extra.append((b"access-control-expose-headers", self.expose_headers))
         if not self.any_origin or self.allow_credentials:
             extra.append((b"vary", b"Origin"))
-        ctx.extra_response_headers += extra
+        ctx.add_response_headers(extra)
         return None
 
     def _preflight(self, origin: bytes, requested_headers: bytes | None) -> Headers:

@@ -50,10 +50,10 @@ class LocalRateLimit:
                 raise RateLimited(headers=self._headers(b, rejected=True))
             if not b.tokens:
                 taken.append(b)
-        ctx.extra_response_headers += self._headers(self._tightest(), rejected=False)
+        ctx.add_response_headers(self._headers(self._tightest(), rejected=False))
         if any(b.tokens for b in self.buckets):
             settle = _Settlement(self)
-            ctx.finish_hooks.append(settle)
+            ctx.add_finish_hook(settle)
             ctx.reserve_tokens = settle.reserve
         return None
 
