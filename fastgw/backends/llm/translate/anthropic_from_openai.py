@@ -26,6 +26,22 @@ MIN_THINKING_BUDGET: Final = 1024  # Anthropic's documented minimum budget_token
 THINKING_BUDGETS: Final[Mapping[str, int]] = MappingProxyType({"low": 1024, "medium": 4096, "high": 16384})
 # Fields with the same name and meaning on both APIs (top_k is a common OpenAI-compatible extension).
 _COPIED: Final = ("temperature", "top_p", "top_k", "stream")
+_COPIED_KEYS: Final = frozenset(_COPIED)
+# Keys read only after the messages and the copied fields: when a body has none of them (the common
+# case) the request is complete at that point.
+_OPTIONAL_KEYS: Final = frozenset(
+    {
+        "stop",
+        "user",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "thinking",
+        "thinking_budget_tokens",
+        "reasoning_effort",
+        "response_format",
+    }
+)
 _TOOL_CHOICE: Final[Mapping[str, str]] = MappingProxyType({"auto": "auto", "required": "any", "none": "none"})
 
 
@@ -41,26 +57,34 @@ def request(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _request(body: dict[str, Any]) -> dict[str, Any]:
-    system, messages = _messages(body.get("messages"))
-    out: dict[str, Any] = {"model": body.get("model") or ""}
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS
+    get = body.get
+    system, messages = _messages(get("messages"))
+    out: dict[str, Any] = {"model": get("model") or ""}
+    max_tokens = get("max_completion_tokens") or get("max_tokens") or DEFAULT_MAX_TOKENS
     out["max_tokens"] = max_tokens
     if system:
         out["system"] = system
     out["messages"] = messages
-    for key in _COPIED:
-        value = body.get(key)
-        if value is not None:
-            out[key] = value
-    stop = body.get("stop")
+    if not _COPIED_KEYS.isdisjoint(body):
+        for key in _COPIED:
+            value = get(key)
+            if value is not None:
+                out[key] = value
+    if _OPTIONAL_KEYS.isdisjoint(body):
+        # the common shape (no stop, user, tools, thinking or response_format): nothing else applies,
+        # but the thinking budget arithmetic still rejects a max_tokens that is not a number
+        if type(max_tokens) is not int:
+            _thinking(body, out, max_tokens)
+        return out
+    stop = get("stop")
     if stop:
         out["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
-    user = body.get("user")
+    user = get("user")
     if isinstance(user, str) and user:
         out["metadata"] = {"user_id": user}
     _tools(body, out)
     _thinking(body, out, max_tokens)
-    _response_format(body.get("response_format"), out)
+    _response_format(get("response_format"), out)
     return out
 
 
@@ -70,14 +94,18 @@ def _messages(raw: Any) -> tuple[str, list[dict[str, Any]]]:
     for message in raw or ():
         role = message.get("role")
         content = message.get("content")
-        if role == "system" or role == "developer":
+        if role == "user":
+            if type(content) is str:
+                if content.strip():
+                    out.append({"role": "user", "content": [{"type": "text", "text": content}]})
+            else:
+                _append(out, "user", _user_blocks(content))
+        elif role == "assistant":
+            _append(out, "assistant", _assistant_blocks(content, message.get("tool_calls")))
+        elif role == "system" or role == "developer":
             text = _joined_text(content)
             if text:
                 system.append(text)
-        elif role == "user":
-            _append(out, "user", _user_blocks(content))
-        elif role == "assistant":
-            _append(out, "assistant", _assistant_blocks(content, message.get("tool_calls")))
         elif role == "tool":
             result = {
                 "type": "tool_result",
