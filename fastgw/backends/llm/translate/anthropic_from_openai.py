@@ -18,7 +18,7 @@ from fastgw.backends.llm.translate.wire import (
     openai_usage_block,
     parse_arguments,
 )
-from fastgw.backends.llm.usage import usage_from_anthropic
+from fastgw.backends.llm.usage import Usage, usage_from_anthropic
 
 DEFAULT_MAX_TOKENS: Final = 4096  # Anthropic requires max_tokens; OpenAI clients often omit it.
 MIN_THINKING_BUDGET: Final = 1024  # Anthropic's documented minimum budget_tokens.
@@ -42,6 +42,7 @@ _OPTIONAL_KEYS: Final = frozenset(
         "response_format",
     }
 )
+_FINISH_FROM_STOP: Final = dict(FINISH_FROM_STOP)  # a plain dict: faster lookups than the proxy
 _TOOL_CHOICE: Final[Mapping[str, str]] = MappingProxyType({"auto": "auto", "required": "any", "none": "none"})
 
 
@@ -264,17 +265,23 @@ def response(body: dict[str, Any], created: int) -> dict[str, Any]:
 
     Raises UpstreamProtocolError when the body is not an Anthropic message.
     """
+    return response_and_usage(body, created)[0]
+
+
+def response_and_usage(body: dict[str, Any], created: int) -> tuple[dict[str, Any], Usage]:
+    """``response`` and the message's normalized usage (the one its ``usage`` block shows)."""
     try:
         return _response(body, created)
     except MALFORMED as exc:
         raise UpstreamProtocolError(f"malformed Anthropic message: {exc}") from None
 
 
-def _response(body: dict[str, Any], created: int) -> dict[str, Any]:
+def _response(body: dict[str, Any], created: int) -> tuple[dict[str, Any], Usage]:
+    get = body.get
     texts: list[str] = []
     thinking: list[str] = []
     tool_calls: list[dict[str, Any]] = []
-    for block in body.get("content") or ():
+    for block in get("content") or ():
         kind = block.get("type")
         if kind == "text":
             texts.append(block.get("text", ""))
@@ -296,22 +303,24 @@ def _response(body: dict[str, Any], created: int) -> dict[str, Any]:
         message["tool_calls"] = tool_calls
     if thinking:
         message["reasoning_content"] = "".join(thinking)
-    stop_reason = body.get("stop_reason")
+    stop_reason = get("stop_reason")
+    usage = usage_from_anthropic(get("usage"))
     out: dict[str, Any] = {
-        "id": body.get("id", ""),
+        "id": get("id", ""),
         "object": "chat.completion",
         "created": created,
-        "model": body.get("model", ""),
+        "model": get("model", ""),
         "choices": [
             {
                 "index": 0,
                 "message": message,
                 "logprobs": None,
-                "finish_reason": FINISH_FROM_STOP.get(stop_reason, "stop") if stop_reason else None,
+                "finish_reason": _FINISH_FROM_STOP.get(stop_reason, "stop") if stop_reason else None,
             }
         ],
-        "usage": openai_usage_block(usage_from_anthropic(body.get("usage"))),
+        "usage": openai_usage_block(usage),
     }
-    if body.get("service_tier") is not None:
-        out["service_tier"] = body["service_tier"]
-    return out
+    service_tier = get("service_tier")
+    if service_tier is not None:
+        out["service_tier"] = service_tier
+    return out, usage
