@@ -15,10 +15,9 @@ from fastgw.backends.llm.translate.errors import MALFORMED, InvalidRequestBody, 
 from fastgw.backends.llm.translate.wire import (
     FINISH_FROM_STOP,
     dumps_str,
-    openai_usage_block,
     parse_arguments,
 )
-from fastgw.backends.llm.usage import Usage, usage_from_anthropic
+from fastgw.backends.llm.usage import Usage
 
 DEFAULT_MAX_TOKENS: Final = 4096  # Anthropic requires max_tokens; OpenAI clients often omit it.
 MIN_THINKING_BUDGET: Final = 1024  # Anthropic's documented minimum budget_tokens.
@@ -278,10 +277,60 @@ def response_and_usage(body: dict[str, Any], created: int) -> tuple[dict[str, An
 
 def _response(body: dict[str, Any], created: int) -> tuple[dict[str, Any], Usage]:
     get = body.get
+    content = get("content")
+    block = content[0] if type(content) is list and len(content) == 1 else None
+    if type(block) is dict and block.get("type") == "text" and type(text := block.get("text", "")) is str:
+        # the common answer: one text block
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+    else:
+        message = _message(content)
+    stop_reason = get("stop_reason")
+    # usage_from_anthropic and openai_usage_block, inlined (an Anthropic usage has no reasoning count)
+    usage = get("usage")
+    if isinstance(usage, dict):
+        uget = usage.get
+        uncached = uget("input_tokens")
+        read = uget("cache_read_input_tokens")
+        write = uget("cache_creation_input_tokens")
+        output = uget("output_tokens")
+        read = read if type(read) is int else 0
+        write = write if type(write) is int else 0
+        prompt = (uncached if type(uncached) is int else 0) + read + write
+        output = output if type(output) is int else 0
+    else:
+        prompt = output = read = write = 0
+    details: dict[str, int] = {"cached_tokens": read, "cache_write_tokens": write} if write else {"cached_tokens": read}
+    out: dict[str, Any] = {
+        "id": get("id", ""),
+        "object": "chat.completion",
+        "created": created,
+        "model": get("model", ""),
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": _FINISH_FROM_STOP.get(stop_reason, "stop") if stop_reason else None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": output,
+            "total_tokens": prompt + output,
+            "prompt_tokens_details": details,
+        },
+    }
+    service_tier = get("service_tier")
+    if service_tier is not None:
+        out["service_tier"] = service_tier
+    return out, Usage(prompt, output, read, write)
+
+
+def _message(content: Any) -> dict[str, Any]:
     texts: list[str] = []
     thinking: list[str] = []
     tool_calls: list[dict[str, Any]] = []
-    for block in get("content") or ():
+    for block in content or ():
         kind = block.get("type")
         if kind == "text":
             texts.append(block.get("text", ""))
@@ -303,24 +352,4 @@ def _response(body: dict[str, Any], created: int) -> tuple[dict[str, Any], Usage
         message["tool_calls"] = tool_calls
     if thinking:
         message["reasoning_content"] = "".join(thinking)
-    stop_reason = get("stop_reason")
-    usage = usage_from_anthropic(get("usage"))
-    out: dict[str, Any] = {
-        "id": get("id", ""),
-        "object": "chat.completion",
-        "created": created,
-        "model": get("model", ""),
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": _FINISH_FROM_STOP.get(stop_reason, "stop") if stop_reason else None,
-            }
-        ],
-        "usage": openai_usage_block(usage),
-    }
-    service_tier = get("service_tier")
-    if service_tier is not None:
-        out["service_tier"] = service_tier
-    return out, usage
+    return message
