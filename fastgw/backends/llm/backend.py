@@ -146,8 +146,10 @@ def prepare(
 def _rewrite(body: bytes, target: Target, plan: RoutePlan, forced_usage: bool) -> tuple[bytes, str | None]:
     """Decode, edit and re-encode: unknown fields survive unless the body is translated."""
     data: Any = orjson.loads(body)
-    target.shaping.apply(data, plan.client, plan.chat)
-    apply_model(data, target.model)
+    if target.edits:
+        target.shaping.apply(data, plan.client, plan.chat)
+    if target.model:
+        apply_model(data, target.model)
     model = data.get("model")
     if plan.translate:
         if plan.upstream is Dialect.ANTHROPIC:
@@ -183,7 +185,11 @@ def _provider_headers(out: Headers, target: Target) -> None:
     if target.auth is not None:
         out.append(target.auth)
     for extra in target.spec.extra_headers:
-        if not any(name == extra[0] for name, _ in out):
+        name = extra[0]
+        for pair in out:
+            if pair[0] == name:
+                break
+        else:
             out.append(extra)
 
 

@@ -29,7 +29,6 @@ from fastgw.backends.llm.usage import (
     Usage,
     anthropic_body_usage,
     openai_body_usage,
-    usage_from_anthropic,
     usage_from_openai,
 )
 from fastgw.context import RequestContext
@@ -150,7 +149,9 @@ class LlmExchange(Exchange):
             self.headers = [(n, v) for n, v in kept if n != b"date" and n != b"content-length"]
             return
         if self.mode != _PROXY:
+            # a translated or error body: the gateway writes it, always JSON
             self.headers = [(n, v) for n, v in kept if n not in _REWRITTEN]
+            self.headers.append(_JSON)
             return
         self.collect = ok
         writer = self.ctx.writer
@@ -280,17 +281,16 @@ class LlmExchange(Exchange):
         elif mode == _BUFFER:
             data: Any = orjson.loads(b"".join(self.parts))
             if self.upstream is Dialect.ANTHROPIC:
-                out = anthropic_from_openai.response(data, int(time.time()))
-                self.usage = usage_from_anthropic(data.get("usage"))
+                out, self.usage = anthropic_from_openai.response_and_usage(data, int(time.time()))
             else:
                 out = openai_from_anthropic.response(data)
                 self.usage = usage_from_openai(data.get("usage"))
             model = data.get("model")
             self.response_model = model if isinstance(model, str) else None
-            ctx.respond(self.status, [*self.headers, _JSON], orjson.dumps(out))
+            ctx.respond(self.status, self.headers, orjson.dumps(out))
         else:
             body = translate_error(self.status, b"".join(self.parts), self.upstream, self.client)
-            ctx.respond(self.status, [*self.headers, _JSON], body)
+            ctx.respond(self.status, self.headers, body)
         self._record()
 
     def _record(self) -> None:

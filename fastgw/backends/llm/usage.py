@@ -64,9 +64,20 @@ def usage_from_anthropic(usage: Any) -> Usage:
     """From an Anthropic ``usage`` object (dict)."""
     if not isinstance(usage, dict):
         return Usage()
-    result = Usage()
-    update_from_anthropic(result, usage)
-    return result
+    # update_from_anthropic applied to a zero record, spelled out (a whole response's hot path)
+    get = usage.get
+    uncached = get("input_tokens")
+    read = get("cache_read_input_tokens")
+    write = get("cache_creation_input_tokens")
+    output = get("output_tokens")
+    read = read if type(read) is int else 0
+    write = write if type(write) is int else 0
+    return Usage(
+        input_tokens=(uncached if type(uncached) is int else 0) + read + write,
+        output_tokens=output if type(output) is int else 0,
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+    )
 
 
 def update_from_anthropic(target: Usage, usage: dict[str, Any]) -> None:

@@ -15,10 +15,9 @@ from fastgw.backends.llm.translate.errors import MALFORMED, InvalidRequestBody, 
 from fastgw.backends.llm.translate.wire import (
     FINISH_FROM_STOP,
     dumps_str,
-    openai_usage_block,
     parse_arguments,
 )
-from fastgw.backends.llm.usage import usage_from_anthropic
+from fastgw.backends.llm.usage import Usage
 
 DEFAULT_MAX_TOKENS: Final = 4096  # Anthropic requires max_tokens; OpenAI clients often omit it.
 MIN_THINKING_BUDGET: Final = 1024  # Anthropic's documented minimum budget_tokens.
@@ -26,6 +25,23 @@ MIN_THINKING_BUDGET: Final = 1024  # Anthropic's documented minimum budget_token
 THINKING_BUDGETS: Final[Mapping[str, int]] = MappingProxyType({"low": 1024, "medium": 4096, "high": 16384})
 # Fields with the same name and meaning on both APIs (top_k is a common OpenAI-compatible extension).
 _COPIED: Final = ("temperature", "top_p", "top_k", "stream")
+_COPIED_KEYS: Final = frozenset(_COPIED)
+# Keys read only after the messages and the copied fields: when a body has none of them (the common
+# case) the request is complete at that point.
+_OPTIONAL_KEYS: Final = frozenset(
+    {
+        "stop",
+        "user",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "thinking",
+        "thinking_budget_tokens",
+        "reasoning_effort",
+        "response_format",
+    }
+)
+_FINISH_FROM_STOP: Final = dict(FINISH_FROM_STOP)  # a plain dict: faster lookups than the proxy
 _TOOL_CHOICE: Final[Mapping[str, str]] = MappingProxyType({"auto": "auto", "required": "any", "none": "none"})
 
 
@@ -41,26 +57,34 @@ def request(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _request(body: dict[str, Any]) -> dict[str, Any]:
-    system, messages = _messages(body.get("messages"))
-    out: dict[str, Any] = {"model": body.get("model") or ""}
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS
+    get = body.get
+    system, messages = _messages(get("messages"))
+    out: dict[str, Any] = {"model": get("model") or ""}
+    max_tokens = get("max_completion_tokens") or get("max_tokens") or DEFAULT_MAX_TOKENS
     out["max_tokens"] = max_tokens
     if system:
         out["system"] = system
     out["messages"] = messages
-    for key in _COPIED:
-        value = body.get(key)
-        if value is not None:
-            out[key] = value
-    stop = body.get("stop")
+    if not _COPIED_KEYS.isdisjoint(body):
+        for key in _COPIED:
+            value = get(key)
+            if value is not None:
+                out[key] = value
+    if _OPTIONAL_KEYS.isdisjoint(body):
+        # the common shape (no stop, user, tools, thinking or response_format): nothing else applies,
+        # but the thinking budget arithmetic still rejects a max_tokens that is not a number
+        if type(max_tokens) is not int:
+            _thinking(body, out, max_tokens)
+        return out
+    stop = get("stop")
     if stop:
         out["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
-    user = body.get("user")
+    user = get("user")
     if isinstance(user, str) and user:
         out["metadata"] = {"user_id": user}
     _tools(body, out)
     _thinking(body, out, max_tokens)
-    _response_format(body.get("response_format"), out)
+    _response_format(get("response_format"), out)
     return out
 
 
@@ -70,14 +94,18 @@ def _messages(raw: Any) -> tuple[str, list[dict[str, Any]]]:
     for message in raw or ():
         role = message.get("role")
         content = message.get("content")
-        if role == "system" or role == "developer":
+        if role == "user":
+            if type(content) is str:
+                if content.strip():
+                    out.append({"role": "user", "content": [{"type": "text", "text": content}]})
+            else:
+                _append(out, "user", _user_blocks(content))
+        elif role == "assistant":
+            _append(out, "assistant", _assistant_blocks(content, message.get("tool_calls")))
+        elif role == "system" or role == "developer":
             text = _joined_text(content)
             if text:
                 system.append(text)
-        elif role == "user":
-            _append(out, "user", _user_blocks(content))
-        elif role == "assistant":
-            _append(out, "assistant", _assistant_blocks(content, message.get("tool_calls")))
         elif role == "tool":
             result = {
                 "type": "tool_result",
@@ -236,17 +264,73 @@ def response(body: dict[str, Any], created: int) -> dict[str, Any]:
 
     Raises UpstreamProtocolError when the body is not an Anthropic message.
     """
+    return response_and_usage(body, created)[0]
+
+
+def response_and_usage(body: dict[str, Any], created: int) -> tuple[dict[str, Any], Usage]:
+    """``response`` and the message's normalized usage (the one its ``usage`` block shows)."""
     try:
         return _response(body, created)
     except MALFORMED as exc:
         raise UpstreamProtocolError(f"malformed Anthropic message: {exc}") from None
 
 
-def _response(body: dict[str, Any], created: int) -> dict[str, Any]:
+def _response(body: dict[str, Any], created: int) -> tuple[dict[str, Any], Usage]:
+    get = body.get
+    content = get("content")
+    block = content[0] if type(content) is list and len(content) == 1 else None
+    if type(block) is dict and block.get("type") == "text" and type(text := block.get("text", "")) is str:
+        # the common answer: one text block
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+    else:
+        message = _message(content)
+    stop_reason = get("stop_reason")
+    # usage_from_anthropic and openai_usage_block, inlined (an Anthropic usage has no reasoning count)
+    usage = get("usage")
+    if isinstance(usage, dict):
+        uget = usage.get
+        uncached = uget("input_tokens")
+        read = uget("cache_read_input_tokens")
+        write = uget("cache_creation_input_tokens")
+        output = uget("output_tokens")
+        read = read if type(read) is int else 0
+        write = write if type(write) is int else 0
+        prompt = (uncached if type(uncached) is int else 0) + read + write
+        output = output if type(output) is int else 0
+    else:
+        prompt = output = read = write = 0
+    details: dict[str, int] = {"cached_tokens": read, "cache_write_tokens": write} if write else {"cached_tokens": read}
+    out: dict[str, Any] = {
+        "id": get("id", ""),
+        "object": "chat.completion",
+        "created": created,
+        "model": get("model", ""),
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": _FINISH_FROM_STOP.get(stop_reason, "stop") if stop_reason else None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": output,
+            "total_tokens": prompt + output,
+            "prompt_tokens_details": details,
+        },
+    }
+    service_tier = get("service_tier")
+    if service_tier is not None:
+        out["service_tier"] = service_tier
+    return out, Usage(prompt, output, read, write)
+
+
+def _message(content: Any) -> dict[str, Any]:
     texts: list[str] = []
     thinking: list[str] = []
     tool_calls: list[dict[str, Any]] = []
-    for block in body.get("content") or ():
+    for block in content or ():
         kind = block.get("type")
         if kind == "text":
             texts.append(block.get("text", ""))
@@ -268,22 +352,4 @@ def _response(body: dict[str, Any], created: int) -> dict[str, Any]:
         message["tool_calls"] = tool_calls
     if thinking:
         message["reasoning_content"] = "".join(thinking)
-    stop_reason = body.get("stop_reason")
-    out: dict[str, Any] = {
-        "id": body.get("id", ""),
-        "object": "chat.completion",
-        "created": created,
-        "model": body.get("model", ""),
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": FINISH_FROM_STOP.get(stop_reason, "stop") if stop_reason else None,
-            }
-        ],
-        "usage": openai_usage_block(usage_from_anthropic(body.get("usage"))),
-    }
-    if body.get("service_tier") is not None:
-        out["service_tier"] = body["service_tier"]
-    return out
+    return message

@@ -53,10 +53,12 @@ def openai_usage_block(usage: Usage) -> dict[str, Any]:
     details: dict[str, int] = {"cached_tokens": usage.cache_read_tokens}
     if usage.cache_write_tokens:
         details["cache_write_tokens"] = usage.cache_write_tokens
+    prompt = usage.input_tokens
+    completion = usage.output_tokens
     block: dict[str, Any] = {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.total_tokens,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
         "prompt_tokens_details": details,
     }
     if usage.reasoning_tokens:
