@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastgw.context import RequestContext
@@ -121,54 +122,66 @@ class CallbackExchange(ProxyExchange):
         self.body = body
 
     def on_end(self) -> None:
-        ctx = self.ctx
-        ctx.writer.on_disconnect = None
-        ctx.finish()
-        ctx.writer.end()
+        finish_on_callbacks(self.ctx)
 
     def on_error(self, exc: GatewayError) -> None:
-        ctx = self.ctx
-        writer = ctx.writer
-        writer.on_disconnect = None
-        if self.status == 0 and not self.got_bytes and isinstance(exc, UpstreamConnectError):
-            # a reused keep-alive connection was closed by the upstream before answering:
-            # retry once on a new connection, now as a task (connecting must be awaited)
-            task = ctx.worker.loop.create_task(self._retry())
-            writer.on_disconnect = task.cancel
-            return
-        ctx.fail(exc)
-        ctx.finish()
-
-    async def _retry(self) -> None:
-        ctx = self.ctx
-        ex = ProxyExchange(ctx)
-        route = ctx.route
-        try:
-            await send(
-                ctx.worker.pool,
-                self.origin,
-                self.head,
-                self.body,
-                ex,
-                route.backend_timeout if route is not None else None,
-            )
-        except GatewayError as err:
-            ctx.fail(err)
-        else:
-            ctx.writer.end()
-        finally:
-            ctx.finish()
+        fail_on_callbacks(self, self.ctx, exc, lambda: ProxyExchange(self.ctx), self.origin, self.head, self.body)
 
     def cancel(self) -> None:
-        """The client went away: drop the upstream connection (never reused) and finish."""
-        conn = self.conn
-        ctx = self.ctx
-        ctx.reason = "client_disconnected"
-        if conn is not None and conn.exchange is self:
-            conn.exchange = None
-            conn.abort()
-        self.finished = True
+        cancel_on_callbacks(self, self.ctx)
+
+
+# -- the callback-only fast path, shared by every backend that starts one (http, ai) ---------------
+def finish_on_callbacks(ctx: RequestContext) -> None:
+    """The response ended: record the request, then end it (which may start the next one)."""
+    ctx.writer.on_disconnect = None
+    ctx.finish()
+    ctx.writer.end()
+
+
+def fail_on_callbacks(
+    ex: Exchange,
+    ctx: RequestContext,
+    exc: GatewayError,
+    fresh: Callable[[], Exchange],
+    origin: Origin,
+    head: bytes,
+    body: bytes,
+) -> None:
+    """The exchange failed. A reused keep-alive connection that the upstream had closed before
+    answering gets one more try on a new connection, as a task (connecting must be awaited) with
+    the exchange `fresh()` makes; anything else is answered in the client's dialect."""
+    writer = ctx.writer
+    writer.on_disconnect = None
+    if ex.status == 0 and not ex.got_bytes and isinstance(exc, UpstreamConnectError):
+        task = ctx.worker.loop.create_task(_retry_as_task(ctx, fresh(), origin, head, body))
+        writer.on_disconnect = task.cancel
+        return
+    ctx.fail(exc)
+    ctx.finish()
+
+
+async def _retry_as_task(ctx: RequestContext, ex: Exchange, origin: Origin, head: bytes, body: bytes) -> None:
+    route = ctx.route
+    try:
+        await send(ctx.worker.pool, origin, head, body, ex, route.backend_timeout if route is not None else None)
+    except GatewayError as err:
+        ctx.fail(err)
+    else:
+        ctx.writer.end()
+    finally:
         ctx.finish()
+
+
+def cancel_on_callbacks(ex: Exchange, ctx: RequestContext) -> None:
+    """The client went away: drop the upstream connection (never reused) and finish."""
+    conn = ex.conn
+    ctx.reason = "client_disconnected"
+    if conn is not None and conn.exchange is ex:
+        conn.exchange = None
+        conn.abort()
+    ex.finished = True
+    ctx.finish()
 
 
 def upstream_headers(ctx: RequestContext, host: bytes | None) -> tuple[Headers, bool]:

@@ -108,21 +108,32 @@ class Metrics:
     def __init__(self) -> None:
         from prometheus_client import Counter, Gauge, Histogram
 
-        self._requests = Counter("agentgateway_requests", "HTTP requests", HTTP_LABELS)
+        # registry=None: the values go to the multiprocess files and `render()` reads them back
+        # through a fresh registry, so nothing is registered process-wide (and a second Metrics in
+        # one process, as in-process tests and benchmarks make, does not collide)
+        self._requests = Counter("agentgateway_requests", "HTTP requests", HTTP_LABELS, registry=None)
         self._duration = Histogram(
-            "agentgateway_request_duration_seconds", "HTTP request duration", HTTP_LABELS, buckets=DURATION_BUCKETS
+            "agentgateway_request_duration_seconds",
+            "HTTP request duration",
+            HTTP_LABELS,
+            buckets=DURATION_BUCKETS,
+            registry=None,
         )
-        self._bytes = Counter("agentgateway_response_bytes", "Response body bytes sent", HTTP_LABELS)
+        self._bytes = Counter("agentgateway_response_bytes", "Response body bytes sent", HTTP_LABELS, registry=None)
         self._tokens = Histogram(
             "agentgateway_gen_ai_client_token_usage",
             "LLM tokens used per request",
             ("gen_ai_token_type", *GENAI_LABELS),
             buckets=TOKEN_BUCKETS,
+            registry=None,
         )
-        info = Gauge("agentgateway_build_info", "Build information", ("tag",), multiprocess_mode="max")
+        info = Gauge("agentgateway_build_info", "Build information", ("tag",), multiprocess_mode="max", registry=None)
         info.labels(__version__).set(1)
         synced = Gauge(
-            "agentgateway_config_synchronized", "1 when the last config load succeeded", multiprocess_mode="max"
+            "agentgateway_config_synchronized",
+            "1 when the last config load succeeded",
+            multiprocess_mode="max",
+            registry=None,
         )
         synced.set(1)
         # per-request tallies, keyed by what identifies a label set without formatting it (route

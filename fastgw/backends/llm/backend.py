@@ -60,6 +60,36 @@ class AiBackend:
         target = self.target
         await serve_target(ctx, target, target.routes.resolve(ctx.path.decode("latin-1")))
 
+    def start_fast(self, ctx: RequestContext) -> bool:
+        """Send a chat request whose body is complete on an idle upstream connection and let the
+        exchange's callbacks finish it, without a task (the pipeline's fast path). False, with
+        nothing consumed, when this request needs the task path (no idle connection, a route
+        type that is not a plain send, a token reservation)."""
+        target = self.target
+        route_type = target.routes.resolve(ctx.path.decode("latin-1"))
+        if route_type is None:
+            return False
+        plan = target.plans[route_type]
+        if plan.action != SEND or (target.tokenize and ctx.reserve_tokens is not None):
+            return False
+        pool = ctx.worker.pool
+        conn = pool.take_idle(target.origin)
+        if conn is None:
+            return False
+        try:
+            ctx.dialect = plan.error_dialect
+            body = ctx.request.body.take()
+            head, payload, ex = prepare(ctx, target, plan, body, read_view(body))
+        except BaseException:
+            pool.release(conn)  # untouched: back to the idle list
+            raise
+        data = head + payload
+        ex.callback = (target.origin, head, payload)
+        ctx.writer.on_disconnect = ex.cancel
+        route = ctx.route
+        conn.start(ex, data, route.backend_timeout if route is not None else None)
+        return True
+
 
 def read_view(body: bytes) -> RequestView:
     """The request view, or a 400 in the client's dialect (set ctx.dialect before calling)."""

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import orjson
 
+from fastgw.backends.http import cancel_on_callbacks, fail_on_callbacks, finish_on_callbacks
 from fastgw.backends.llm.translate import anthropic_from_openai, openai_from_anthropic
 from fastgw.backends.llm.translate.anthropic_from_openai_stream import AnthropicToOpenAIStream
 from fastgw.backends.llm.translate.count_tokens import estimate_input_tokens
@@ -32,10 +33,11 @@ from fastgw.backends.llm.usage import (
     usage_from_openai,
 )
 from fastgw.context import RequestContext
-from fastgw.errors import UpstreamProtocolError
+from fastgw.errors import GatewayError, UpstreamProtocolError
 from fastgw.http.headers import Headers, strip_hop_by_hop
 from fastgw.native import SSEScanner
 from fastgw.upstream.connection import Exchange
+from fastgw.upstream.pool import Origin
 
 _PROXY: Final = 0
 _STREAM: Final = 1
@@ -58,6 +60,7 @@ class LlmExchange(Exchange):
 
     __slots__ = (
         "aligned",
+        "callback",
         "client",
         "client_usage_chunk",
         "collect",
@@ -118,6 +121,9 @@ class LlmExchange(Exchange):
         self.headers: Headers = []
         self.usage: Usage | None = None
         self.response_model: str | None = None
+        #: set when the exchange runs on callbacks alone (no task): (origin, head, body) to retry
+        #: with; the exchange then finishes the request itself
+        self.callback: tuple[Origin, bytes, bytes] | None = None
 
     # -- head --------------------------------------------------------------------------------------
     def on_head(self, status: int, headers: Headers) -> None:
@@ -249,6 +255,23 @@ class LlmExchange(Exchange):
         except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError) as exc:
             # a 2xx body that is not the JSON it claims: the client gets a 502 in its dialect
             self.ctx.fail(UpstreamProtocolError(f"invalid provider response: {exc}"))
+        if self.callback is not None:
+            finish_on_callbacks(self.ctx)
+
+    def on_error(self, exc: GatewayError) -> None:
+        callback = self.callback
+        if callback is not None:
+            origin, head, body = callback
+            fail_on_callbacks(self, self.ctx, exc, self._fresh, origin, head, body)
+
+    def _fresh(self) -> LlmExchange:
+        """This exchange again, for a retry run as a task (which then finishes the request)."""
+        self.callback = None
+        self.reset()
+        return self
+
+    def cancel(self) -> None:
+        cancel_on_callbacks(self, self.ctx)
 
     def _end(self) -> None:
         mode = self.mode

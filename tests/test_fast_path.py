@@ -1,0 +1,181 @@
+"""The callback-only fast path (no task) of `host:` and `ai` backends, in one process: a real
+HttpConnection on a fake client transport, the worker's own dispatch wiring, an idle pooled upstream
+connection on a fake transport, and a real local server for anything that must connect.
+
+What it pins down: a reused connection the upstream had closed is retried once on a new one; a
+client that goes away aborts the upstream connection and still records the request; a request the
+gateway refuses before sending puts the idle connection it took back in the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from fastgw.config.compile import load_runtime
+from fastgw.http.connection import HttpConnection, ServerState
+from fastgw.process.worker import _bind_dispatch, _bind_handler
+from fastgw.telemetry import admin
+from fastgw.telemetry.access_log import AccessLog
+from fastgw.upstream.connection import UpstreamConnection
+from fastgw.upstream.pool import _OriginState
+from fastgw.worker_state import WorkerState
+from tests.http.fakes import FakeTransport, parse_responses
+
+CHAT = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
+ANSWER = (
+    b'{"id":"c1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,'
+    b'"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],'
+    b'"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}'
+)
+
+
+class Provider:
+    """A keep-alive server answering every request with one canned chat completion."""
+
+    def __init__(self) -> None:
+        self.requests: list[bytes] = []
+        self.server: asyncio.Server | None = None
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                self.requests.append(head + await reader.readexactly(length))
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                    % (len(ANSWER), ANSWER)
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.sockets[0].getsockname()[1])
+
+
+@pytest.fixture
+async def provider() -> AsyncIterator[Provider]:
+    p = Provider()
+    p.server = await asyncio.start_server(p.handle, "127.0.0.1", 0)
+    yield p
+    p.server.close()
+
+
+class Gateway:
+    """One worker's request path, with the client on a fake transport."""
+
+    def __init__(self, backend: str) -> None:
+        text = f"binds:\n- port: 8080\n  listeners:\n  - routes:\n    - backends:\n      - {backend}\n"
+        runtime = load_runtime("fast.yaml", text)
+        bind = runtime.binds[0]
+        self.log_fd = os.open(os.devnull, os.O_WRONLY)
+        self.worker = WorkerState(runtime, 0, AccessLog(True, "text", fd=self.log_fd))
+        state = ServerState(
+            _bind_handler(self.worker, bind), admin.api_error, runtime.limits, _bind_dispatch(self.worker, bind)
+        )
+        self.conn = HttpConnection(state)
+        self.client = FakeTransport()
+        self.conn.connection_made(self.client)  # type: ignore[arg-type]
+        backend_obj: Any = bind.routes.listeners[0].entries[0].route.backends[0]
+        self.origin = backend_obj.origin if hasattr(backend_obj, "origin") else backend_obj.target.origin
+
+    def idle_upstream(self) -> tuple[UpstreamConnection, FakeTransport]:
+        """An idle keep-alive connection in the pool, on a fake transport."""
+        pool = self.worker.pool
+        st = pool._origins.setdefault(self.origin, _OriginState())
+        up = UpstreamConnection(pool, self.origin)
+        transport = FakeTransport()
+        up.connection_made(transport)  # type: ignore[arg-type]
+        st.count += 1
+        pool._total += 1
+        st.idle.append(up)
+        return up, transport
+
+    def send(self, body: bytes = CHAT) -> None:
+        self.conn.data_received(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+
+    async def until(self, predicate: Any, what: str) -> None:
+        for _ in range(500):
+            if predicate():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def close(self) -> None:
+        self.worker.access_log.flush()
+        self.worker.close()
+        os.close(self.log_fd)
+
+
+BACKENDS = {
+    "http": "host: 127.0.0.1:{port}",
+    "ai": 'ai: {{name: p, provider: {{openAI: {{}}}}, hostOverride: "127.0.0.1:{port}"}}',
+}
+
+
+@pytest.mark.parametrize("kind", list(BACKENDS))
+async def test_a_reused_connection_closed_by_the_upstream_is_retried_on_a_new_one(
+    provider: Provider, kind: str
+) -> None:
+    gw = Gateway(BACKENDS[kind].format(port=provider.port))
+    try:
+        up, up_transport = gw.idle_upstream()
+        gw.send()
+        assert up_transport.out, "the request went out on the idle connection, without a task"
+        assert gw.conn._task is None
+        up.connection_lost(None)  # the upstream had closed it: nothing was answered
+        await gw.until(lambda: parse_responses(bytes(gw.client.out)), "the retried answer")
+        (resp,) = parse_responses(bytes(gw.client.out))
+        assert resp.status == 200 and b'"hello"' in resp.body
+        assert len(provider.requests) == 1, "the retry reached the real upstream once"
+        assert b'"messages"' in provider.requests[0]
+        await gw.until(lambda: gw.conn._active is None, "the request to finish")
+    finally:
+        gw.close()
+
+
+@pytest.mark.parametrize("kind", list(BACKENDS))
+async def test_a_client_that_goes_away_aborts_the_upstream_request(kind: str) -> None:
+    gw = Gateway(BACKENDS[kind].format(port=9))
+    try:
+        records: list[str] = []
+        original = gw.worker.metrics.record
+        gw.worker.metrics.record = lambda ctx, d: (records.append(ctx.reason), original(ctx, d))  # type: ignore[method-assign]
+        up, up_transport = gw.idle_upstream()
+        gw.send()
+        assert up_transport.out and not up_transport.closed
+        gw.conn.connection_lost(None)
+        assert up_transport.aborted, "the upstream connection is dropped, never reused"
+        assert up.closed and not gw.worker.pool._origins[gw.origin].idle
+        assert records == ["client_disconnected"], "the request is recorded once"
+    finally:
+        gw.close()
+
+
+async def test_an_invalid_llm_body_is_refused_and_the_idle_connection_kept() -> None:
+    gw = Gateway(BACKENDS["ai"].format(port=9))
+    try:
+        up, up_transport = gw.idle_upstream()
+        gw.send(b'{"model": ')
+        (resp,) = parse_responses(bytes(gw.client.out))
+        assert resp.status == 400 and b'"invalid_request_error"' in resp.body
+        assert not up_transport.out, "nothing reached the upstream"
+        assert gw.worker.pool._origins[gw.origin].idle == [up], "the connection went back to the pool"
+    finally:
+        gw.close()
