@@ -100,6 +100,8 @@ def proxy_request_head(
     host: bytes,
     fields: list[tuple[bytes, bytes]],
     skip: AbstractSet[bytes] | None,
+    skip_prefix: bytes,
+    extra: list[tuple[bytes, bytes]],
     length: int,
     /,
 ) -> bytes: ...

@@ -89,7 +89,8 @@ else:
 #
 #   head_fields(buf, start) -> (fields, end, framed)     # split a head the parser already accepted
 #   request_head(method, target, fields, skip) -> bytes  # start line + kept fields + empty line
-#   proxy_request_head(method, target, host, fields, skip, length) -> bytes  # + host first, framing last
+#   proxy_request_head(method, target, host, fields, skip, skip_prefix, extra, length) -> bytes
+#                                                        # host first, then kept fields, extra, framing
 #   field_lines(fields, skip) -> bytes                   # "name: value\r\n" of the kept fields
 #   access_line(now, prefix, endpoint, client, method, host, path, http11, status, tail, ms) -> bytes
 # ---------------------------------------------------------------------------------------------------

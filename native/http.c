@@ -15,9 +15,11 @@
  *       "METHOD target HTTP/1.1\r\n" + "name: value\r\n" for each field whose name is not in
  *       `skip` (a set or frozenset of bytes, or None) + "\r\n".
  *
- *   proxy_request_head(method, target, host, fields, skip, length) -> bytes
- *       The same with "host: <host>" as the first field and, last, "content-length: <length>"
- *       (length >= 0), "transfer-encoding: chunked" (length == -2) or nothing (-1).
+ *   proxy_request_head(method, target, host, fields, skip, skip_prefix, extra, length) -> bytes
+ *       The same with "host: <host>" as the first field; fields whose name starts with
+ *       `skip_prefix` (unless it is empty) are skipped too; then the `extra` fields, unfiltered;
+ *       last "content-length: <length>" (length >= 0), "transfer-encoding: chunked" (length == -2)
+ *       or nothing (-1).
  *
  *   field_lines(fields, skip) -> bytes
  *       Just the "name: value\r\n" lines of `fields` not in `skip`.
@@ -184,14 +186,17 @@ fail:
 
 /* -- writing heads ------------------------------------------------------------------------------ */
 
-/* 1 if `name` is in `skip` (None: never), 0 if not, -1 on error */
-static inline int skipped(PyObject *skip, PyObject *name) {
+/* 1 if `name` is in `skip` (None: never) or starts with the prefix (of length plen > 0), 0 if
+ * not, -1 on error */
+static inline int skipped(PyObject *skip, PyObject *name, const char *prefix, Py_ssize_t plen) {
+    if (plen > 0 && PyBytes_GET_SIZE(name) >= plen && memcmp(PyBytes_AS_STRING(name), prefix, (size_t)plen) == 0)
+        return 1;
     if (skip == Py_None) return 0;
     return PySet_Contains(skip, name);
 }
 
 /* Validates `fields` (a list of 2-tuples of bytes) and returns the size of its kept lines, or -1. */
-static Py_ssize_t lines_size(PyObject *fields, PyObject *skip) {
+static Py_ssize_t lines_size(PyObject *fields, PyObject *skip, const char *prefix, Py_ssize_t plen) {
     Py_ssize_t size = 0;
     Py_ssize_t n = PyList_GET_SIZE(fields);
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -201,7 +206,7 @@ static Py_ssize_t lines_size(PyObject *fields, PyObject *skip) {
             PyErr_SetString(PyExc_TypeError, "fields must be (bytes, bytes) tuples");
             return -1;
         }
-        int s = skipped(skip, PyTuple_GET_ITEM(pair, 0));
+        int s = skipped(skip, PyTuple_GET_ITEM(pair, 0), prefix, plen);
         if (s < 0) return -1;
         if (s) continue;
         size += PyBytes_GET_SIZE(PyTuple_GET_ITEM(pair, 0)) + PyBytes_GET_SIZE(PyTuple_GET_ITEM(pair, 1)) + 4;
@@ -211,12 +216,12 @@ static Py_ssize_t lines_size(PyObject *fields, PyObject *skip) {
 
 /* Writes the kept lines (sizes already checked by lines_size, and the list cannot change in
  * between: no Python code runs). */
-static char *write_lines(char *w, PyObject *fields, PyObject *skip) {
+static char *write_lines(char *w, PyObject *fields, PyObject *skip, const char *prefix, Py_ssize_t plen) {
     Py_ssize_t n = PyList_GET_SIZE(fields);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *pair = PyList_GET_ITEM(fields, i);
         PyObject *name = PyTuple_GET_ITEM(pair, 0);
-        if (skip != Py_None && PySet_Contains(skip, name) == 1) continue;
+        if (skipped(skip, name, prefix, plen) == 1) continue;
         PyObject *value = PyTuple_GET_ITEM(pair, 1);
         Py_ssize_t nl = PyBytes_GET_SIZE(name), vl = PyBytes_GET_SIZE(value);
         memcpy(w, PyBytes_AS_STRING(name), (size_t)nl);
@@ -246,7 +251,7 @@ static PyObject *request_head(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y#y#O!O", &method, &mlen, &target, &tlen, &PyList_Type, &fields, &skip))
         return NULL;
     if (check_skip(skip) < 0) return NULL;
-    Py_ssize_t size = lines_size(fields, skip);
+    Py_ssize_t size = lines_size(fields, skip, NULL, 0);
     if (size < 0) return NULL;
     static const char version[] = " HTTP/1.1\r\n";
     Py_ssize_t total = mlen + 1 + tlen + (Py_ssize_t)(sizeof(version) - 1) + size + 2;
@@ -260,23 +265,25 @@ static PyObject *request_head(PyObject *self, PyObject *args) {
     w += tlen;
     memcpy(w, version, sizeof(version) - 1);
     w += sizeof(version) - 1;
-    w = write_lines(w, fields, skip);
+    w = write_lines(w, fields, skip, NULL, 0);
     *w++ = '\r';
     *w++ = '\n';
     return out;
 }
 
 static PyObject *proxy_request_head(PyObject *self, PyObject *args) {
-    const char *method, *target, *host;
-    Py_ssize_t mlen, tlen, hlen;
-    PyObject *fields, *skip;
+    const char *method, *target, *host, *prefix;
+    Py_ssize_t mlen, tlen, hlen, plen;
+    PyObject *fields, *skip, *extra;
     long long length;
-    if (!PyArg_ParseTuple(args, "y#y#y#O!OL", &method, &mlen, &target, &tlen, &host, &hlen, &PyList_Type, &fields,
-                          &skip, &length))
+    if (!PyArg_ParseTuple(args, "y#y#y#O!Oy#O!L", &method, &mlen, &target, &tlen, &host, &hlen, &PyList_Type, &fields,
+                          &skip, &prefix, &plen, &PyList_Type, &extra, &length))
         return NULL;
     if (check_skip(skip) < 0) return NULL;
-    Py_ssize_t size = lines_size(fields, skip);
+    Py_ssize_t size = lines_size(fields, skip, prefix, plen);
     if (size < 0) return NULL;
+    Py_ssize_t extra_size = lines_size(extra, Py_None, NULL, 0);
+    if (extra_size < 0) return NULL;
     char tail[64];
     int tail_len = 0;
     if (length >= 0)
@@ -284,7 +291,8 @@ static PyObject *proxy_request_head(PyObject *self, PyObject *args) {
     else if (length == -2)
         tail_len = snprintf(tail, sizeof tail, "transfer-encoding: chunked\r\n");
     static const char version[] = " HTTP/1.1\r\nhost: ";
-    Py_ssize_t total = mlen + 1 + tlen + (Py_ssize_t)(sizeof(version) - 1) + hlen + 2 + size + tail_len + 2;
+    Py_ssize_t total =
+        mlen + 1 + tlen + (Py_ssize_t)(sizeof(version) - 1) + hlen + 2 + size + extra_size + tail_len + 2;
     PyObject *out = PyBytes_FromStringAndSize(NULL, total);
     if (out == NULL) return NULL;
     char *w = PyBytes_AS_STRING(out);
@@ -294,7 +302,8 @@ static PyObject *proxy_request_head(PyObject *self, PyObject *args) {
     PUT(version);
     PUTN(host, hlen);
     PUT("\r\n");
-    w = write_lines(w, fields, skip);
+    w = write_lines(w, fields, skip, prefix, plen);
+    w = write_lines(w, extra, Py_None, NULL, 0);
     PUTN(tail, tail_len);
     PUT("\r\n");
     return out;
@@ -304,11 +313,11 @@ static PyObject *field_lines(PyObject *self, PyObject *args) {
     PyObject *fields, *skip;
     if (!PyArg_ParseTuple(args, "O!O", &PyList_Type, &fields, &skip)) return NULL;
     if (check_skip(skip) < 0) return NULL;
-    Py_ssize_t size = lines_size(fields, skip);
+    Py_ssize_t size = lines_size(fields, skip, NULL, 0);
     if (size < 0) return NULL;
     PyObject *out = PyBytes_FromStringAndSize(NULL, size);
     if (out == NULL) return NULL;
-    write_lines(PyBytes_AS_STRING(out), fields, skip);
+    write_lines(PyBytes_AS_STRING(out), fields, skip, NULL, 0);
     return out;
 }
 

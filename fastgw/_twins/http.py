@@ -56,10 +56,10 @@ def head_fields(buf: bytes, start: int) -> tuple[list[tuple[bytes, bytes]], int,
     return fields, p, -2 if chunked else length, connection
 
 
-def _lines(fields: list[tuple[bytes, bytes]], skip: Set[bytes] | None) -> list[bytes]:
+def _lines(fields: list[tuple[bytes, bytes]], skip: Set[bytes] | None, prefix: bytes = b"") -> list[bytes]:
     parts: list[bytes] = []
     for name, value in fields:
-        if skip is None or name not in skip:
+        if (skip is None or name not in skip) and not (prefix and name.startswith(prefix)):
             parts += (name, b": ", value, b"\r\n")
     return parts
 
@@ -69,13 +69,31 @@ def request_head(method: bytes, target: bytes, fields: list[tuple[bytes, bytes]]
 
 
 def proxy_request_head(
-    method: bytes, target: bytes, host: bytes, fields: list[tuple[bytes, bytes]], skip: Set[bytes] | None, length: int
+    method: bytes,
+    target: bytes,
+    host: bytes,
+    fields: list[tuple[bytes, bytes]],
+    skip: Set[bytes] | None,
+    skip_prefix: bytes,
+    extra: list[tuple[bytes, bytes]],
+    length: int,
 ) -> bytes:
     if length >= 0:
         tail = b"content-length: %d\r\n" % length
     else:
         tail = b"transfer-encoding: chunked\r\n" if length == -2 else b""
-    head = [method, b" ", target, b" HTTP/1.1\r\nhost: ", host, b"\r\n", *_lines(fields, skip), tail, b"\r\n"]
+    head = [
+        method,
+        b" ",
+        target,
+        b" HTTP/1.1\r\nhost: ",
+        host,
+        b"\r\n",
+        *_lines(fields, skip, skip_prefix),
+        *_lines(extra, None),
+        tail,
+        b"\r\n",
+    ]
     return b"".join(head)
 
 

@@ -99,9 +99,8 @@ class HttpBackend:
             if not length and req.content_length is None and req.method not in _BODY_METHODS:
                 length = -1
             skip = HOP_BY_HOP if not req.nominated else HOP_BY_HOP | req.nominated
-            head = proxy_request_head(
-                req.method, target, host if host is not None else req.host, req.headers, skip, length
-            )
+            host = host if host is not None else req.host
+            head = proxy_request_head(req.method, target, host, req.headers, skip, b"", [], length)
         body = req.body.take()
         ctx.endpoint = self.origin.authority
         ex = CallbackExchange(ctx, self.origin, head, body)

@@ -140,7 +140,9 @@ class Metrics:
         # identity, endpoint, llm?, method, status, reason); the labels are built once per key
         self._http: dict[tuple[Any, ...], list[Any]] = {}
         self._labels: dict[tuple[Any, ...], tuple[str, ...]] = {}
-        self._genai: dict[tuple[str, ...], _Histo] = {}
+        # per (route identity, operation, provider, models): a histogram per token type
+        self._genai: dict[tuple[Any, ...], list[_Histo | None]] = {}
+        self._genai_labels: dict[tuple[Any, ...], tuple[str, ...]] = {}
         self._route_labels: dict[int, tuple[str, ...]] = {}
 
     # -- hot path ------------------------------------------------------------------------------
@@ -168,7 +170,7 @@ class Metrics:
         h.buckets[bisect_left(DURATION_BUCKETS, duration)] += 1
         h.sum += duration
         if llm and fields is not None:
-            self._record_tokens(fields, self._route(ctx))
+            self._record_tokens(fields, ctx)
 
     def _route(self, ctx: RequestContext) -> tuple[str, ...]:
         route = ctx.route
@@ -186,25 +188,39 @@ class Metrics:
             *self._route(ctx),
         )
 
-    def _record_tokens(self, fields: dict[str, object], rl: tuple[str, ...]) -> None:
-        base = (
-            str(fields.get("gen_ai.operation.name", "chat")),
-            str(fields.get("gen_ai.provider.name", "unknown")),
-            str(fields.get("gen_ai.request.model", "unknown") or "unknown"),
-            str(fields.get("gen_ai.response.model", "unknown") or "unknown"),
-            *rl,
+    def _record_tokens(self, fields: dict[str, object], ctx: RequestContext) -> None:
+        get = fields.get
+        short = (
+            id(ctx.route),
+            get("gen_ai.operation.name", "chat"),
+            get("gen_ai.provider.name", "unknown"),
+            get("gen_ai.request.model", "unknown"),
+            get("gen_ai.response.model", "unknown"),
         )
-        genai = self._genai
-        for token_type, name, skip_zero in _TOKEN_FIELDS:
-            value = fields.get(name)
+        histos = self._genai.get(short)
+        if histos is None:
+            histos = self._genai[short] = [None] * len(_TOKEN_FIELDS)
+            if short not in self._genai_labels:
+                self._genai_labels[short] = self._genai_label_values(short, ctx)
+        for i, (_, name, skip_zero) in enumerate(_TOKEN_FIELDS):
+            value = get(name)
             if type(value) is not int or (skip_zero and value == 0):
                 continue
-            key = (token_type, *base)
-            h = genai.get(key)
+            h = histos[i]
             if h is None:
-                h = genai[key] = _Histo(len(TOKEN_BUCKETS))
+                h = histos[i] = _Histo(len(TOKEN_BUCKETS))
             h.buckets[bisect_left(TOKEN_BUCKETS, value)] += 1
             h.sum += value
+
+    def _genai_label_values(self, short: tuple[Any, ...], ctx: RequestContext) -> tuple[str, ...]:
+        _, operation, provider, request_model, response_model = short
+        return (
+            str(operation),
+            str(provider),
+            str(request_model or "unknown"),
+            str(response_model or "unknown"),
+            *self._route(ctx),
+        )
 
     def _route_tuple(self, ctx: RequestContext) -> tuple[str, ...]:
         route = ctx.route
@@ -225,8 +241,11 @@ class Metrics:
                 self._bytes.labels(*key).inc(nbytes)
             _add(self._duration.labels(*key), h)
         genai, self._genai = self._genai, {}
-        for key, h in genai.items():
-            _add(self._tokens.labels(*key), h)
+        for short, histos in genai.items():
+            labels = self._genai_labels[short]
+            for (token_type, _, _), h in zip(_TOKEN_FIELDS, histos, strict=True):
+                if h is not None:
+                    _add(self._tokens.labels(token_type, *labels), h)
 
 
 def _add(child: Any, h: _Histo) -> None:

@@ -92,8 +92,19 @@ def test_request_head_and_field_lines(impl: ModuleType) -> None:
 )
 def test_proxy_request_head(impl: ModuleType, length: int, tail: bytes) -> None:
     fields = [(b"host", b"client"), (b"content-length", b"3"), (b"x-a", b"1")]
-    head = impl.proxy_request_head(b"POST", b"/a", b"up:80", fields, frozenset({b"host", b"content-length"}), length)
+    skip = frozenset({b"host", b"content-length"})
+    head = impl.proxy_request_head(b"POST", b"/a", b"up:80", fields, skip, b"", [], length)
     assert head == b"POST /a HTTP/1.1\r\nhost: up:80\r\nx-a: 1\r\n" + tail + b"\r\n"
+
+
+def test_proxy_request_head_prefix_and_extra_fields(impl: ModuleType) -> None:
+    fields = [(b"anthropic-beta", b"x"), (b"authorization", b"client"), (b"x-a", b"1"), (b"anthropic", b"y")]
+    extra = [(b"authorization", b"Bearer provider")]
+    head = impl.proxy_request_head(b"POST", b"/v1", b"h", fields, {b"authorization"}, b"anthropic-", extra, 5)
+    assert head == (
+        b"POST /v1 HTTP/1.1\r\nhost: h\r\nx-a: 1\r\nanthropic: y\r\n"
+        b"authorization: Bearer provider\r\ncontent-length: 5\r\n\r\n"
+    )
 
 
 def test_head_writers_refuse_bad_fields() -> None:

@@ -27,6 +27,7 @@ from fastgw.backends.llm.types import Dialect, RequestView, decode_request_view
 from fastgw.context import RequestContext
 from fastgw.errors import BadRequest, GatewayError, RouteNotFound
 from fastgw.http.headers import HOP_BY_HOP, Headers, strip_hop_by_hop
+from fastgw.native import proxy_request_head
 from fastgw.upstream.client import request_head, send
 
 
@@ -167,7 +168,7 @@ def prepare(
     path = plan.path or ctx.path
     if req.query and not translate:
         path += b"?" + req.query
-    head = request_head(req.method, path, _headers(ctx, target, len(body), plan.upstream is Dialect.OPENAI))
+    head = _head(ctx, target, path, len(body), plan.upstream is Dialect.OPENAI)
     ex = LlmExchange(ctx, plan.client, plan.upstream, translate, view.wants_usage, forced_usage, plan.chat, model, body)
     ctx.endpoint = target.endpoint
     return head, body, ex
@@ -191,7 +192,10 @@ def _rewrite(body: bytes, target: Target, plan: RoutePlan, forced_usage: bool) -
     return orjson.dumps(data), model if isinstance(model, str) else None
 
 
-def _headers(ctx: RequestContext, target: Target, length: int, to_openai: bool) -> Headers:
+def _head(ctx: RequestContext, target: Target, path: bytes, length: int, to_openai: bool) -> bytes:
+    """The request head for the provider: its host, the client's fields minus _DROP (and the
+    `anthropic-*` ones for an OpenAI upstream), the provider's credential and default fields, the
+    body's length. One native call writes it."""
     req = ctx.request
     headers = req.headers
     route = ctx.route
@@ -199,16 +203,18 @@ def _headers(ctx: RequestContext, target: Target, length: int, to_openai: bool) 
         headers = strip_hop_by_hop(headers, req.nominated)
         if route is not None and route.request_modifier is not None:
             headers = route.request_modifier(headers)
-    # _DROP includes every hop-by-hop name, so the common case is this one pass
-    out: Headers = [(b"host", target.host_header)]
-    for pair in headers:
+    prefix = b"anthropic-" if to_openai else b""
+    extra: Headers = [target.auth] if target.auth is not None else []
+    for pair in target.spec.extra_headers:
+        # a provider default (e.g. anthropic-version) unless the client's request, as forwarded,
+        # already has that field
         name = pair[0]
-        if name in _DROP or (to_openai and name.startswith(b"anthropic-")):
+        if any(n == name for n, _ in extra) or (
+            name not in _DROP and not (prefix and name.startswith(prefix)) and any(n == name for n, _ in headers)
+        ):
             continue
-        out.append(pair)
-    _provider_headers(out, target)
-    out.append((b"content-length", str(length).encode()))
-    return out
+        extra.append(pair)
+    return proxy_request_head(req.method, path, target.host_header, headers, _DROP, prefix, extra, length)
 
 
 def _provider_headers(out: Headers, target: Target) -> None:

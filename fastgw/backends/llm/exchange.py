@@ -34,7 +34,7 @@ from fastgw.backends.llm.usage import (
 )
 from fastgw.context import RequestContext
 from fastgw.errors import GatewayError, UpstreamProtocolError
-from fastgw.http.headers import Headers, strip_hop_by_hop
+from fastgw.http.headers import HOP_BY_HOP, Headers, connection_tokens
 from fastgw.native import SSEScanner
 from fastgw.upstream.connection import Exchange
 from fastgw.upstream.pool import Origin
@@ -52,6 +52,10 @@ _WHOLE_LIMIT: Final = 256 * 1024
 # Dropped from a response whose body the gateway rewrites (its own framing and type are set).
 _REWRITTEN: Final = frozenset({b"date", b"content-length", b"content-type", b"content-encoding"})
 _JSON: Final = (b"content-type", b"application/json")
+# never passed on from the provider's head: hop-by-hop and framing fields, and Date (ours is sent)
+_HOP_AND_DATE: Final = HOP_BY_HOP | {b"date"}
+# `Connection:` values that nominate nothing beyond the hop-by-hop fields (the usual ones)
+_PLAIN_CONNECTION: Final = frozenset({b"keep-alive", b"close", b"Keep-Alive", b"Close"})
 _SSE_HEADERS: Final = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
 
 
@@ -133,36 +137,36 @@ class LlmExchange(Exchange):
             return
         ctype = b""
         length: int | None = None
-        nominated: set[bytes] | None = None
+        skip = _HOP_AND_DATE
         for n, v in headers:
             if n == b"content-type":
                 ctype = v
             elif n == b"content-length":
                 length = int(v)
-            elif n == b"connection":
-                nominated = {t.strip().lower() for t in v.split(b",")}
-        kept = strip_hop_by_hop(headers, nominated)
+            elif n == b"connection" and v not in _PLAIN_CONNECTION:
+                skip = skip | connection_tokens(v)
         ok = 200 <= status < 300
         if not ok and self.client is not self.upstream:
             self.mode = _ERROR
         elif ok and ctype.startswith(b"text/event-stream"):
-            self._start_stream(status, kept)
+            self._start_stream(status, [(n, v) for n, v in headers if n not in skip])
             return
         elif ok and self.translate:
             self.mode = _BUFFER
         elif ok and length is not None and length <= _WHOLE_LIMIT:
             self.mode = _WHOLE
-            self.headers = [(n, v) for n, v in kept if n != b"date" and n != b"content-length"]
+            self.headers = [(n, v) for n, v in headers if n not in skip]
             return
         if self.mode != _PROXY:
             # a translated or error body: the gateway writes it, always JSON
-            self.headers = [(n, v) for n, v in kept if n not in _REWRITTEN]
+            skip = skip | _REWRITTEN
+            self.headers = [(n, v) for n, v in headers if n not in skip]
             self.headers.append(_JSON)
             return
         self.collect = ok
         writer = self.ctx.writer
         writer.cork()  # the head leaves with the body bytes of the same upstream read
-        writer.start(status, self.ctx.response_headers([(n, v) for n, v in kept if n != b"date"]), length)
+        writer.start(status, self.ctx.response_headers([(n, v) for n, v in headers if n not in skip]), length)
 
     def _start_stream(self, status: int, kept: Headers) -> None:
         self.mode = _STREAM
