@@ -10,6 +10,7 @@ nginx as a plain proxy, and optionally the LLM paths. The method is in bench/REA
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import http.client
 import os
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -113,47 +114,64 @@ def attempt(row: Row, body: Callable[[Row], Row]) -> Row:
 
 
 @dataclasses.dataclass(frozen=True)
+class Probe:
+    """A started target: where to send the load and what a good answer contains."""
+
+    port: int
+    stream: bool
+    expect: bytes
+
+
+Service = Callable[[], contextlib.AbstractContextManager[Probe]]
+
+
+@dataclasses.dataclass(frozen=True)
 class Bench:
-    """What every measurement needs: the tools, the options and the scratch directory."""
+    """What every measurement needs: the tools, the options and the scratch directory. Each
+    method returns a context manager that starts the target (if it needs starting)."""
 
     tools: Tools
     args: argparse.Namespace
     workdir: Path
 
-    def direct(self, port: int, stream: bool, expect: bytes, row: Row) -> Row:
-        return measure(row, port, stream, expect, self.tools, self.args, self.workdir)
+    def direct(self, port: int, stream: bool, expect: bytes) -> contextlib.AbstractContextManager[Probe]:
+        return contextlib.nullcontext(Probe(port, stream, expect))
 
-    def fastgw(self, workers: int, cores: str, backend: str, stream: bool, expect: bytes, row: Row) -> Row:
+    @contextlib.contextmanager
+    def fastgw(self, workers: int, cores: str, backend: str, stream: bool, expect: bytes) -> Iterator[Probe]:
         command = self.args.fastgw_command.split()
         with fastgw(command, self.workdir, workers, backend, cores, self.tools.taskset) as port:
-            return self.direct(port, stream, expect, row)
+            yield Probe(port, stream, expect)
 
-    def nginx(self, upstream_port: int, row: Row) -> Row:
+    @contextlib.contextmanager
+    def nginx(self, upstream_port: int) -> Iterator[Probe]:
         with nginx_proxy(self.tools, self.workdir, upstream_port, self.args.proxy_cores) as port:
-            return self.direct(port, False, CHAT_JSON, row)
+            yield Probe(port, False, CHAT_JSON)
 
-    def relay(self, upstream_port: int, parse: bool, row: Row) -> Row:
+    @contextlib.contextmanager
+    def relay(self, upstream_port: int, parse: bool) -> Iterator[Probe]:
         with relay_floor(self.workdir, upstream_port, parse, self.args.proxy_cores, self.tools.taskset) as port:
-            return self.direct(port, False, CHAT_JSON, row)
+            yield Probe(port, False, CHAT_JSON)
 
-    def fake(self, row: Row) -> Row:
+    @contextlib.contextmanager
+    def fake(self) -> Iterator[Probe]:
         with fake_provider(self.workdir, self.args.proxy_cores, self.tools.taskset) as port:
-            return self.direct(port, False, CHAT_JSON, row)
+            yield Probe(port, False, CHAT_JSON)
 
 
 CHAT_JSON = b'"chat.completion"'
 PLAIN = "plain 1 KiB POST"
 
 
-def plan(bench: Bench, up: Upstream) -> list[tuple[Row, Callable[[Row], Row]]]:
-    """The rows of this run, in order, each with the function that measures it."""
+def plan(bench: Bench, up: Upstream) -> list[tuple[Row, Service]]:
+    """The rows of this run, in order, each with the service that starts its target."""
     args = bench.args
     targets = set(args.targets.split(","))
     proxy, loadgen, two = args.proxy_cores, args.loadgen_cores, args.two_worker_cores
-    steps: list[tuple[Row, Callable[[Row], Row]]] = []
+    steps: list[tuple[Row, Service]] = []
     if "plain" in args.scenarios:
         plain = plain_backend(up.openai_json)
-        candidates: list[tuple[str, Row, Callable[[Row], Row]]] = [
+        candidates: list[tuple[str, Row, Service]] = [
             (
                 "direct",
                 Row(PLAIN, "direct", loadgen, None),
@@ -202,7 +220,53 @@ def plan(bench: Bench, up: Upstream) -> list[tuple[Row, Callable[[Row], Row]]]:
 def run_all(args: argparse.Namespace, tools: Tools, workdir: Path) -> list[Row]:
     bench = Bench(tools, args, workdir)
     with canned_upstream(tools, workdir, args.loadgen_cores) as up:
-        return [attempt(row, step) for row, step in plan(bench, up)]
+        steps = plan(bench, up)
+        if args.interleave > 0:
+            return run_interleaved(steps, tools, args)
+        return [attempt(row, partial(_measure_service, service, tools, args, workdir)) for row, service in steps]
+
+
+def _measure_service(service: Service, tools: Tools, args: argparse.Namespace, workdir: Path, row: Row) -> Row:
+    with service() as probe:
+        return measure(row, probe.port, probe.stream, probe.expect, tools, args, workdir)
+
+
+def run_interleaved(steps: list[tuple[Row, Service]], tools: Tools, args: argparse.Namespace) -> list[Row]:
+    """Start every target, then measure them in turn, round after round, and keep each row's
+    median round. On a shared virtual machine whose speed drifts from minute to minute, rows
+    measured minutes apart are not comparable; rows of the same rounds are."""
+    with contextlib.ExitStack() as stack:
+        live: list[tuple[Row, Probe, list[tuple[Load, float | None]]]] = []
+        for row, service in steps:
+            print(f"-- {row.group}: {row.name} (cores {row.cores}): starting", file=sys.stderr, flush=True)
+            try:
+                probe = stack.enter_context(service())
+                sanity(probe.port, probe.stream, probe.expect)
+                if args.warmup > 0:
+                    run_wrk(tools, args, _url(probe), probe.stream, args.warmup)
+            except (RuntimeError, OSError, http.client.HTTPException, subprocess.TimeoutExpired) as exc:
+                row.note = f"n/a: {' '.join(str(exc).split())[:300]}"
+                continue
+            live.append((row, probe, []))
+        for round_no in range(args.interleave):
+            print(f"-- round {round_no + 1} of {args.interleave}", file=sys.stderr, flush=True)
+            for row, probe, trials in live:
+                cores = cores_of(row.cores)
+                before = busy_seconds(cores)
+                load = run_wrk(tools, args, _url(probe), probe.stream, args.duration)
+                after = busy_seconds(cores)
+                cpu = (after - before) / load.requests * 1e6 if before is not None and after is not None else None
+                trials.append((load, cpu if load.requests else None))
+        for row, _, trials in live:
+            trials.sort(key=lambda t: t[0].rps)
+            row.load, row.cpu_us = trials[len(trials) // 2]
+            spread = f"{trials[0][0].rps:,.0f}-{trials[-1][0].rps:,.0f}"
+            row.note = f"median of {len(trials)} interleaved rounds (req/s {spread})"
+    return [row for row, _ in steps]
+
+
+def _url(probe: Probe) -> str:
+    return f"http://127.0.0.1:{probe.port}{CHAT_PATH}"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -210,6 +274,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=10, help="measured seconds per target (10)")
     parser.add_argument("--warmup", type=float, default=3, help="warm-up seconds before measuring (3)")
     parser.add_argument("--repeat", type=int, default=1, help="measured trials per target; the median is kept")
+    parser.add_argument(
+        "--interleave",
+        type=int,
+        default=0,
+        metavar="R",
+        help="start every target first, then measure them in turn for R rounds (median round kept; "
+        "no fixed-rate runs); the way to compare rows on a box whose speed drifts",
+    )
     parser.add_argument(
         "--wait-idle",
         type=float,
