@@ -27,19 +27,22 @@ class Row:
     note: str = ""
     #: busy CPU time of the row's cores per request during the measured runs (µs)
     cpu_us: float | None = None
+    #: the same at the fixed --cpu-rate (interleaved runs): the cost at equal load
+    cpu_at_rate_us: float | None = None
 
 
 def _f(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
-def table(rows: list[Row], rate: int) -> str:
+def table(rows: list[Row], rate: int, cpu_rate: int = 0) -> str:
     by_name = {row.name: row for row in rows}
     head = (
         f"| scenario | target | cores | req/s | p50 ms | p99 ms | @{rate}/s p50 ms | @{rate}/s p99 ms "
-        f"| @{rate}/s mean ms | added p99 ms | added mean ms | CPU µs/req | errors (load / fixed) | note |"
+        f"| @{rate}/s mean ms | added p99 ms | added mean ms | CPU µs/req | CPU µs/req @{cpu_rate}/s "
+        "| errors (load / fixed) | note |"
     )
-    lines = [head, "|" + "---|" * 14]
+    lines = [head, "|" + "---|" * 15]
     for row in rows:
         load, fixed = row.load, row.fixed
         base = by_name.get(row.baseline) if row.baseline else None
@@ -59,7 +62,7 @@ def table(rows: list[Row], rate: int) -> str:
             f"| {_f(load.p50_ms if load else None)} | {_f(load.p99_ms if load else None)} "
             f"| {_f(fixed.p50_ms if fixed else None, 3)} | {_f(fixed.p99_ms if fixed else None, 3)} "
             f"| {_f(fixed.mean_ms if fixed else None, 3)} | {_f(added_p99, 3)} | {_f(added_mean, 3)} "
-            f"| {_f(row.cpu_us, 1)} | {errors} | {row.note} |"
+            f"| {_f(row.cpu_us, 1)} | {_f(row.cpu_at_rate_us, 1)} | {errors} | {row.note} |"
         )
     return "\n".join(lines)
 
@@ -80,6 +83,25 @@ def ratios(rows: list[Row]) -> list[str]:
     ]
     if any(row.group.startswith("llm") for row in rows):
         lines += _llm_ratios(rows)
+    cost = {(row.group, row.name): row.cpu_at_rate_us for row in rows if row.cpu_at_rate_us}
+
+    def inverse(label: str, top: tuple[str, str], bottom: tuple[str, str], target: str) -> None:
+        # throughput ratios at equal cost: top / bottom = cost(bottom) / cost(top)
+        if top in cost and bottom in cost:
+            lines.append(
+                f"- {label}, from CPU per request at the fixed rate: {cost[bottom] / cost[top]:.2f} ({target})"
+            )
+
+    plain = ("plain 1 KiB POST", "fastgw 1w")
+    inverse("fastgw 1w / nginx 1w", plain, ("plain 1 KiB POST", "nginx 1w"), "target >= 0.5")
+    inverse("json: LLM passthrough / plain", ("llm json", "fastgw 1w OpenAI->OpenAI"), plain, "target >= 0.8")
+    for mode in ("json", "sse"):
+        inverse(
+            f"{mode}: translation / passthrough",
+            (f"llm {mode}", "fastgw 1w OpenAI->Anthropic"),
+            (f"llm {mode}", "fastgw 1w OpenAI->OpenAI"),
+            "target >= 0.75",
+        )
     return lines
 
 

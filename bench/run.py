@@ -237,6 +237,7 @@ def run_interleaved(steps: list[tuple[Row, Service]], tools: Tools, args: argpar
     measured minutes apart are not comparable; rows of the same rounds are."""
     with contextlib.ExitStack() as stack:
         live: list[tuple[Row, Probe, list[tuple[Load, float | None]]]] = []
+        costs: dict[str, list[float | None]] = {}
         for row, service in steps:
             print(f"-- {row.group}: {row.name} (cores {row.cores}): starting", file=sys.stderr, flush=True)
             try:
@@ -257,12 +258,31 @@ def run_interleaved(steps: list[tuple[Row, Service]], tools: Tools, args: argpar
                 after = busy_seconds(cores)
                 cpu = (after - before) / load.requests * 1e6 if before is not None and after is not None else None
                 trials.append((load, cpu if load.requests else None))
+                if args.cpu_rate > 0 and row.baseline is not None:
+                    costs.setdefault(row.name + row.group, []).append(_cost_at_rate(tools, args, probe, cores))
         for row, _, trials in live:
             trials.sort(key=lambda t: t[0].rps)
             row.load, row.cpu_us = trials[len(trials) // 2]
+            at_rate = sorted(c for c in costs.get(row.name + row.group, []) if c is not None)
+            row.cpu_at_rate_us = at_rate[len(at_rate) // 2] if at_rate else None
             spread = f"{trials[0][0].rps:,.0f}-{trials[-1][0].rps:,.0f}"
             row.note = f"median of {len(trials)} interleaved rounds (req/s {spread})"
     return [row for row, _ in steps]
+
+
+def _cost_at_rate(tools: Tools, args: argparse.Namespace, probe: Probe, cores: list[int]) -> float | None:
+    """Busy CPU µs per request of `cores` under a paced load of --cpu-rate req/s: the cost of a
+    request at equal load. (At saturation the cost also depends on how busy the load generator's
+    core is: a vCPU woken from idle costs the waker microseconds, so a slower target makes every
+    one of its wake-ups dearer and the req/s ratios overstate the difference.)"""
+    paced = argparse.Namespace(**{**vars(args), "rate": args.cpu_rate, "fixed_duration": args.duration})
+    before = busy_seconds(cores)
+    fixed = run_wrk_paced(tools, paced, _url(probe), probe.stream)
+    after = busy_seconds(cores)
+    served = fixed.achieved_rate * args.duration
+    if before is None or after is None or served <= 0:
+        return None
+    return (after - before) / served * 1e6
 
 
 def _url(probe: Probe) -> str:
@@ -281,6 +301,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="R",
         help="start every target first, then measure them in turn for R rounds (median round kept; "
         "no fixed-rate runs); the way to compare rows on a box whose speed drifts",
+    )
+    parser.add_argument(
+        "--cpu-rate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --interleave: also measure each proxy's CPU µs per request at a paced N req/s",
     )
     parser.add_argument(
         "--wait-idle",
@@ -345,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
             f"### Run {describe(args, tools)}; CPU busy before the run: {busy_note(busy)}, "
             f"after: {busy_note(background_busy())}",
             "",
-            table(rows, args.rate),
+            table(rows, args.rate, args.cpu_rate),
             "",
             *ratios(rows),
             "",
