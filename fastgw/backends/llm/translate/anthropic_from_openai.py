@@ -15,9 +15,10 @@ from fastgw.backends.llm.translate.errors import MALFORMED, InvalidRequestBody, 
 from fastgw.backends.llm.translate.wire import (
     FINISH_FROM_STOP,
     dumps_str,
+    openai_usage_block,
     parse_arguments,
 )
-from fastgw.backends.llm.usage import Usage
+from fastgw.backends.llm.usage import Usage, usage_from_anthropic
 
 DEFAULT_MAX_TOKENS: Final = 4096  # Anthropic requires max_tokens; OpenAI clients often omit it.
 MIN_THINKING_BUDGET: Final = 1024  # Anthropic's documented minimum budget_tokens.
@@ -285,21 +286,7 @@ def _response(body: dict[str, Any], created: int) -> tuple[dict[str, Any], Usage
     else:
         message = _message(content)
     stop_reason = get("stop_reason")
-    # usage_from_anthropic and openai_usage_block, inlined (an Anthropic usage has no reasoning count)
-    usage = get("usage")
-    if isinstance(usage, dict):
-        uget = usage.get
-        uncached = uget("input_tokens")
-        read = uget("cache_read_input_tokens")
-        write = uget("cache_creation_input_tokens")
-        output = uget("output_tokens")
-        read = read if type(read) is int else 0
-        write = write if type(write) is int else 0
-        prompt = (uncached if type(uncached) is int else 0) + read + write
-        output = output if type(output) is int else 0
-    else:
-        prompt = output = read = write = 0
-    details: dict[str, int] = {"cached_tokens": read, "cache_write_tokens": write} if write else {"cached_tokens": read}
+    usage = usage_from_anthropic(get("usage"))
     out: dict[str, Any] = {
         "id": get("id", ""),
         "object": "chat.completion",
@@ -313,17 +300,12 @@ def _response(body: dict[str, Any], created: int) -> tuple[dict[str, Any], Usage
                 "finish_reason": _FINISH_FROM_STOP.get(stop_reason, "stop") if stop_reason else None,
             }
         ],
-        "usage": {
-            "prompt_tokens": prompt,
-            "completion_tokens": output,
-            "total_tokens": prompt + output,
-            "prompt_tokens_details": details,
-        },
+        "usage": openai_usage_block(usage),
     }
     service_tier = get("service_tier")
     if service_tier is not None:
         out["service_tier"] = service_tier
-    return out, Usage(prompt, output, read, write)
+    return out, usage
 
 
 def _message(content: Any) -> dict[str, Any]:
