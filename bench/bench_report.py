@@ -188,17 +188,18 @@ def describe(args: argparse.Namespace, tools: Tools) -> str:
             ),
             "?",
         )
+    trials = (
+        f"median of {args.interleave} interleaved rounds (every target started first, measured in turn), "
+        if getattr(args, "interleave", 0)
+        else f"median of {args.repeat} trial(s), "
+    )
     return (
         f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; {cpu} ({os.cpu_count()} CPUs); "
         f"Python {platform.python_version()}; {version([tools.nginx or 'nginx', '-v'])}; "
         f"{version([tools.wrk or 'wrk', '-v'])}; k6 {version([tools.k6 or 'k6', 'version'])}; "
         f"{args.connections} connections, {args.threads} wrk thread(s), warm-up {args.warmup:g}s, "
-        (
-            f"median of {args.interleave} interleaved rounds (every target started first, measured in turn), "
-            if getattr(args, "interleave", 0)
-            else f"median of {args.repeat} trial(s), "
-        )
-        f"measured {args.duration:g}s, fixed rate {args.rate}/s for {args.fixed_duration:g}s "
+        + trials
+        + f"measured {args.duration:g}s, fixed rate {args.rate}/s for {args.fixed_duration:g}s "
         f"({args.fixed_tool}); "
         f"proxy on cores {args.proxy_cores}, load generator + upstream on cores {args.loadgen_cores}"
     )
