@@ -93,11 +93,20 @@ else:
 #                                                        # host first, then kept fields, extra, framing
 #   field_lines(fields, skip) -> bytes                   # "name: value\r\n" of the kept fields
 #   access_line(now, prefix, endpoint, client, method, host, path, http11, status, tail, ms) -> bytes
+#   log_fields(fields) -> bytes                          # " key=value" of a dict of log fields
 # ---------------------------------------------------------------------------------------------------
 
 if TYPE_CHECKING:
-    from fastgw._twins.http import access_line, field_lines, head_fields, proxy_request_head, request_head
+    from fastgw._twins.http import (
+        access_line,
+        field_lines,
+        head_fields,
+        log_fields,
+        proxy_request_head,
+        request_head,
+    )
 else:
+    log_fields = _impl.log_fields
     proxy_request_head = _impl.proxy_request_head
     head_fields = _impl.head_fields
     request_head = _impl.request_head
@@ -118,6 +127,7 @@ __all__ = [
     "field_lines",
     "head_fields",
     "implementation",
+    "log_fields",
     "proxy_request_head",
     "request_head",
 ]

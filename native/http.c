@@ -30,12 +30,19 @@
  *       a UNIX time in seconds; host and path are quoted when empty or when they hold blanks,
  *       '"' or '='. `endpoint` may be empty (then the key is left out); `tail` is inserted as is
  *       before " duration=".
+ *
+ *   log_fields(fields) -> bytes
+ *       " key=value" for each item of the dict `fields`, in its order: an int (exactly) in
+ *       decimal; a str quoted when empty or when it holds whitespace (str.isspace), '"' or '='
+ *       (then backslash, quote and newline are escaped), else as is; any other value as str()
+ *       gives it, unquoted. Text is written as UTF-8.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
 #include <time.h>
 
+#include "bytebuf.h"
 #include "fastgw_native.h"
 
 #define PUT(lit)                              \
@@ -428,12 +435,97 @@ static PyObject *access_line(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* appends `text` (a str) quoted and escaped when the log rules ask for it */
+static int append_text(fgw_buf *b, PyObject *text) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    int quote = n == 0;
+    for (Py_ssize_t i = 0; i < n && !quote; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c == '"' || c == '=' || Py_UNICODE_ISSPACE(c)) quote = 1;
+    }
+    Py_ssize_t size;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(text, &size);
+    if (utf8 == NULL) return -1;
+    if (!quote) return fgw_buf_append(b, utf8, size);
+    if (fgw_buf_reserve(b, 2 * size + 2) < 0) return -1;
+    char *w = b->p + b->len;
+    *w++ = '"';
+    for (Py_ssize_t i = 0; i < size; i++) {
+        char c = utf8[i];
+        if (c == '\\' || c == '"') {
+            *w++ = '\\';
+            *w++ = c;
+        } else if (c == '\n') {
+            *w++ = '\\';
+            *w++ = 'n';
+        } else {
+            *w++ = c;
+        }
+    }
+    *w++ = '"';
+    b->len = w - b->p;
+    return 0;
+}
+
+static PyObject *log_fields(PyObject *self, PyObject *fields) {
+    if (!PyDict_Check(fields)) {
+        PyErr_SetString(PyExc_TypeError, "fields must be a dict");
+        return NULL;
+    }
+    fgw_buf b = {NULL, 0, 0};
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(fields, &pos, &key, &value)) {
+        Py_ssize_t klen;
+        const char *k = PyUnicode_Check(key) ? PyUnicode_AsUTF8AndSize(key, &klen) : NULL;
+        if (k == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "field names must be str");
+            goto fail;
+        }
+        if (fgw_buf_append(&b, " ", 1) < 0 || fgw_buf_append(&b, k, klen) < 0 || fgw_buf_append(&b, "=", 1) < 0)
+            goto fail;
+        if (PyLong_CheckExact(value)) {
+            long long v = PyLong_AsLongLong(value);
+            if (v == -1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                goto as_str; /* beyond 64 bits */
+            }
+            char num[32];
+            int n = snprintf(num, sizeof num, "%lld", v);
+            if (fgw_buf_append(&b, num, n) < 0) goto fail;
+            continue;
+        }
+        if (PyUnicode_Check(value)) {
+            if (append_text(&b, value) < 0) goto fail;
+            continue;
+        }
+    as_str: {
+        PyObject *text = PyObject_Str(value);
+        if (text == NULL) goto fail;
+        Py_ssize_t tl;
+        const char *t = PyUnicode_AsUTF8AndSize(text, &tl);
+        int rc = t == NULL ? -1 : fgw_buf_append(&b, t, tl);
+        Py_DECREF(text);
+        if (rc < 0) goto fail;
+    }
+    }
+    PyObject *out = PyBytes_FromStringAndSize(b.p ? b.p : "", b.len);
+    fgw_buf_free(&b);
+    return out;
+fail:
+    fgw_buf_free(&b);
+    return NULL;
+}
+
 static PyMethodDef http_methods[] = {
     {"head_fields", head_fields, METH_VARARGS, "(fields, end, length, connection) of the message head at buf[start]."},
     {"request_head", request_head, METH_VARARGS, "A request head: start line, kept fields, empty line."},
     {"proxy_request_head", proxy_request_head, METH_VARARGS, "A proxied request head: host first, framing last."},
     {"field_lines", field_lines, METH_VARARGS, "The 'name: value\\r\\n' lines of the kept fields."},
     {"access_line", access_line, METH_VARARGS, "One text access-log line."},
+    {"log_fields", log_fields, METH_O, "The ' key=value' text of a dict of log fields."},
     {NULL, NULL, 0, NULL},
 };
 

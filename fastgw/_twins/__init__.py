@@ -6,7 +6,14 @@ against both and checks they agree.
 """
 
 from fastgw._twins.buckets import BucketTable
-from fastgw._twins.http import access_line, field_lines, head_fields, proxy_request_head, request_head
+from fastgw._twins.http import (
+    access_line,
+    field_lines,
+    head_fields,
+    log_fields,
+    proxy_request_head,
+    request_head,
+)
 from fastgw._twins.sse import SSEEvent, SSEScanner
 
 __all__ = [
@@ -16,6 +23,7 @@ __all__ = [
     "access_line",
     "field_lines",
     "head_fields",
+    "log_fields",
     "proxy_request_head",
     "request_head",
 ]

@@ -141,3 +141,19 @@ def access_line(
         b" duration=%dms\n" % duration_ms,
     )
     return b"".join(parts)
+
+
+def log_fields(fields: dict[str, object]) -> bytes:
+    parts: list[str] = []
+    for key, value in fields.items():
+        if type(value) is int:
+            text = str(value)
+        elif isinstance(value, str):
+            if not value or any(c == '"' or c == "=" or c.isspace() for c in value):
+                text = '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+            else:
+                text = value
+        else:
+            text = str(value)
+        parts.append(f" {key}={text}")
+    return "".join(parts).encode()

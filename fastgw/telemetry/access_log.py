@@ -16,18 +16,17 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from fastgw.native import access_line
+from fastgw.native import access_line, log_fields
 
 if TYPE_CHECKING:
     from fastgw.context import RequestContext
 
 _FLUSH_BYTES = 64 * 1024
-_TEXT_CACHE = 4096  # formatted string fields kept per worker (bounded: values may come from clients)
 _NEEDS_QUOTES = re.compile(r'[\s"=]|^$')
 
 
 class AccessLog:
-    __slots__ = ("_buf", "_fd", "_json", "_prefixes", "_second", "_size", "_stamp", "_texts", "_timer", "enabled")
+    __slots__ = ("_buf", "_fd", "_json", "_prefixes", "_second", "_size", "_stamp", "_timer", "enabled")
 
     def __init__(self, enabled: bool, fmt: str, fd: int = 1) -> None:
         self.enabled = enabled
@@ -41,7 +40,6 @@ class AccessLog:
         # the route part of a text line, formatted once per route (the Runtime never changes
         # inside a worker, so route identity is stable)
         self._prefixes: dict[int, bytes] = {}
-        self._texts: dict[tuple[str, object], str] = {}
 
     def _time(self) -> str:
         now = time.time()
@@ -78,13 +76,12 @@ class AccessLog:
             head = self._prefix(ctx)
         tail = b""
         fields = ctx.log_fields
-        if fields or ctx.error is not None or ctx.reason != "upstream":
-            parts = self._field_texts(fields) if fields else []
-            if ctx.error is not None:
-                parts.append(f"error={_text(ctx.error.message)} reason={ctx.error.reason}")
-            elif ctx.reason != "upstream":
-                parts.append(f"reason={ctx.reason}")
-            tail = (" " + " ".join(parts)).encode()
+        if fields:
+            tail = log_fields(fields)
+        if ctx.error is not None:
+            tail += f" error={_text(ctx.error.message)} reason={ctx.error.reason}".encode()
+        elif ctx.reason != "upstream":
+            tail += f" reason={ctx.reason}".encode()
         return access_line(
             time.time(),
             head,
@@ -98,24 +95,6 @@ class AccessLog:
             tail,
             int((ctx.worker.loop.time() - req.start) * 1000),
         )
-
-    def _field_texts(self, fields: dict[str, object]) -> list[str]:
-        """`key=value` of each field; a string value's text is kept (models, providers and
-        operations repeat on every request), an integer's is formatted."""
-        cache = self._texts
-        parts: list[str] = []
-        for item in fields.items():
-            value = item[1]
-            if type(value) is int:
-                parts.append(f"{item[0]}={value}")
-                continue
-            text = cache.get(item)
-            if text is None:
-                text = f"{item[0]}={_text(value)}"
-                if len(cache) < _TEXT_CACHE and isinstance(value, str):
-                    cache[item] = text
-            parts.append(text)
-        return parts
 
     def _prefix(self, ctx: RequestContext) -> bytes:
         route = ctx.route

@@ -71,6 +71,10 @@ _TOKEN_FIELDS = (
 )
 
 
+# (histogram slot, access-log field, skip when zero), for the per-request loop
+_TOKEN_SLOTS = tuple((i, name, skip) for i, (_, name, skip) in enumerate(_TOKEN_FIELDS))
+
+
 def prepare_dir() -> str:
     """Create the multiprocess directory and export it (call before importing prometheus_client
     anywhere in this process, and before forking)."""
@@ -202,7 +206,7 @@ class Metrics:
             histos = self._genai[short] = [None] * len(_TOKEN_FIELDS)
             if short not in self._genai_labels:
                 self._genai_labels[short] = self._genai_label_values(short, ctx)
-        for i, (_, name, skip_zero) in enumerate(_TOKEN_FIELDS):
+        for i, name, skip_zero in _TOKEN_SLOTS:
             value = get(name)
             if type(value) is not int or (skip_zero and value == 0):
                 continue

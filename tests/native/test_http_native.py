@@ -180,3 +180,17 @@ def test_head_fields_match_what_httptools_reports() -> None:
     sink = Sink()
     httptools.HttpResponseParser(sink).feed_data(raw)
     assert NATIVE.head_fields(raw, 0)[0] == [(n, v.strip(b" \t")) for n, v in sink.fields]
+
+
+def test_log_fields(impl: ModuleType) -> None:
+    fields = {"protocol": "llm", "model": "gpt 4", "n": 12, "empty": "", "q": 'a"b\\c\nd=', "u": "café", "b": True}
+    assert impl.log_fields(fields) == (
+        ' protocol=llm model="gpt 4" n=12 empty="" q="a\\"b\\\\c\\nd=" u=café b=True'.encode()
+    )
+    assert impl.log_fields({}) == b""
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=8), st.one_of(st.text(max_size=12), st.integers(), st.booleans())))
+def test_log_fields_agree(fields: dict[str, object]) -> None:
+    assert NATIVE.log_fields(fields) == TWIN.log_fields(fields)
