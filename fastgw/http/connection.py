@@ -306,18 +306,17 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
             )
         target = self._url
         path, query = _split_target(target)
-        req = Request(method, target, path, query, version, self._headers, host, self.client, self._loop.time())
+        expected = content_length if not chunked else None
+        if expected is None and not chunked:
+            expected = 0
+        body = Body(self, expected, limits.max_body_bytes, limits.body_high_water)
+        req = Request(method, target, path, query, version, self._headers, host, self.client, self._loop.time(), body)
         req.keep_alive = bool(parser.should_keep_alive())
         req.content_length = content_length
         req.expect_continue = expect
         req.nominated = self._nominated
         if not req.keep_alive:
             self._saw_last = True  # nothing after this request will be served
-        expected = content_length if not chunked else None
-        if expected is None and not chunked:
-            expected = 0
-        body = Body(self, expected, limits.max_body_bytes, limits.body_high_water)
-        req.body = body
         if expect:
             body.on_first_read = self._send_continue
         self._body = body

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -44,7 +43,7 @@ class Body:
 
     def __init__(self, conn: HttpConnection | None, expected: int | None, limit: int, high_water: int) -> None:
         self._conn = conn
-        self._chunks: deque[bytes] = deque()
+        self._chunks: list[bytes] = []
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False  # this body asked the connection to stop reading
         self.buffered = 0
@@ -197,6 +196,7 @@ class Request:
         host: bytes,
         client: str,
         start: float,
+        body: Body | None = None,
     ) -> None:
         self.method = method
         self.target = target
@@ -211,7 +211,7 @@ class Request:
         self.content_length: int | None = None
         self.expect_continue = False
         self.nominated: set[bytes] | None = None
-        self.body: Body = Body(None, 0, 0, 0)
+        self.body: Body = body if body is not None else Body(None, 0, 0, 0)
 
     def header(self, name: bytes) -> bytes | None:
         for n, v in self.headers:
