@@ -62,7 +62,7 @@ class ProxyExchange(Exchange):
             return
         writer = self.ctx.writer
         writer.write(chunk)
-        if writer.paused and self.conn is not None:
+        if writer.conn_flow.paused and self.conn is not None:
             conn = self.conn
             conn.pause_reading()
             writer.add_resume_callback(conn.resume_reading)

@@ -110,6 +110,8 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         "_headers",
         "_limits",
         "_loop",
+        "_max_header_bytes",
+        "_max_headers",
         "_nominated",
         "_parser",
         "_pending",
@@ -131,6 +133,8 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
     def __init__(self, server: ServerState) -> None:
         self.server = server
         self._limits = server.limits
+        self._max_header_bytes = server.limits.max_header_bytes
+        self._max_headers = server.limits.max_headers
         self._loop = asyncio.get_running_loop()
         self._parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
@@ -246,14 +250,14 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
             raise UriTooLong(f"request target longer than {self.server.limits.max_request_line} bytes")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        limits = self._limits
         size = self._header_bytes = self._header_bytes + len(name) + len(value) + 4
-        if size > limits.max_header_bytes:
-            raise HeadersTooLarge(f"request header block larger than {limits.max_header_bytes} bytes")
-        if self._state == _BODY:
-            return  # chunked trailers are read (and counted) but never forwarded
         headers = self._headers
-        if len(headers) >= limits.max_headers:
+        if size > self._max_header_bytes or len(headers) >= self._max_headers or self._state == _BODY:
+            limits = self._limits
+            if size > limits.max_header_bytes:
+                raise HeadersTooLarge(f"request header block larger than {limits.max_header_bytes} bytes")
+            if self._state == _BODY:
+                return  # chunked trailers are read (and counted) but never forwarded
             raise HeadersTooLarge(f"more than {limits.max_headers} request headers")
         if value and value[-1] in (0x20, 0x09):
             value = value.rstrip(b" \t")  # RFC 9110 §5.5: OWS around a field value is not part of it

@@ -10,6 +10,7 @@ from fastgw.native import field_lines
 
 if TYPE_CHECKING:
     from fastgw.http.connection import HttpConnection
+    from fastgw.http.flow import WriteFlow
     from fastgw.http.request import Request
 
 _CHUNK_END = b"0\r\n\r\n"
@@ -52,7 +53,12 @@ class ResponseWriter:
     @property
     def paused(self) -> bool:
         """True while the client's socket buffer is full (stop producing, see `drain`)."""
-        return self._conn.write_paused
+        return self._conn.flow.paused
+
+    @property
+    def conn_flow(self) -> WriteFlow:
+        """The client connection's write flow (its `paused` flag, read per chunk on hot paths)."""
+        return self._conn.flow
 
     async def drain(self) -> None:
         await self._conn.drain()
@@ -119,7 +125,12 @@ class ResponseWriter:
         """Send the response head now. `headers` (a list, or its `field_lines`) must not contain
         framing headers."""
         assert not self.started, "response head already sent"
-        self._out(b"".join(self._head(status, headers, content_length)))
+        head = b"".join(self._head(status, headers, content_length))
+        corked = self._corked
+        if corked is not None:
+            corked.append(head)
+        else:
+            self._conn.transport_write(head)
 
     def respond(self, status: int, headers: Headers, body: bytes) -> None:
         """A whole response in one write."""

@@ -224,7 +224,8 @@ class UpstreamConnection(FlowControlled, asyncio.Protocol):
         if ex is None or ex.status < 200:
             return
         self.exchange = None
-        self._cancel_timer()
+        if self._timer is not None:
+            self._cancel_timer()
         keep = self._parser.should_keep_alive()
         ex._finish(None)
         if keep and not self.closed and not self.writing:
