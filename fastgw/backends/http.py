@@ -7,15 +7,12 @@ from dataclasses import dataclass
 
 from fastgw.context import RequestContext
 from fastgw.errors import GatewayError, UpstreamConnectError
-from fastgw.http.headers import HOP_BY_HOP, Headers, connection_tokens, strip_hop_by_hop
+from fastgw.http.headers import HOP_BY_HOP, Headers, response_skip, strip_hop_by_hop
 from fastgw.native import field_lines, proxy_request_head
 from fastgw.upstream.client import request_head, send
 from fastgw.upstream.connection import Exchange
 from fastgw.upstream.pool import Origin
 
-_RESPONSE_DROP = HOP_BY_HOP | {b"date"}
-# `Connection:` values that nominate nothing beyond the hop-by-hop set (the usual ones)
-_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b"Keep-Alive", b"Close"})
 # methods whose empty body is still announced (`content-length: 0`)
 _BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
 
@@ -38,12 +35,7 @@ class ProxyExchange(Exchange):
             self.held = True
             return
         length = self.length
-        skip = _RESPONSE_DROP  # hop-by-hop, framing we redo, and Date (ours is added)
-        connection = self.connection
-        if connection is not None and connection not in _PLAIN_CONNECTION:
-            nominated = connection_tokens(connection) - skip
-            if nominated:
-                skip = skip | nominated
+        skip = response_skip(self.connection)
         ctx = self.ctx
         writer = ctx.writer
         writer.cork()  # head + the body bytes of this same read leave in one write
@@ -62,7 +54,7 @@ class ProxyExchange(Exchange):
             return
         writer = self.ctx.writer
         writer.write(chunk)
-        if writer.conn_flow.paused and self.conn is not None:
+        if writer.paused and self.conn is not None:
             conn = self.conn
             conn.pause_reading()
             writer.add_resume_callback(conn.resume_reading)

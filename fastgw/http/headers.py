@@ -28,6 +28,20 @@ HOP_BY_HOP = frozenset(
 )
 
 
+# never passed on from an upstream response head: hop-by-hop and framing fields, and Date (ours is sent)
+RESPONSE_DROP = HOP_BY_HOP | {b"date"}
+# `Connection:` values that nominate nothing beyond the hop-by-hop fields (the usual ones)
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b"Keep-Alive", b"Close"})
+
+
+def response_skip(connection: bytes | None) -> frozenset[bytes]:
+    """The fields of an upstream response head not to forward, given its `Connection:` value."""
+    if connection is None or connection in _PLAIN_CONNECTION:
+        return RESPONSE_DROP
+    nominated = connection_tokens(connection) - RESPONSE_DROP
+    return RESPONSE_DROP | nominated if nominated else RESPONSE_DROP
+
+
 def _status_line(code: int) -> bytes:
     try:
         phrase = HTTPStatus(code).phrase

@@ -10,7 +10,6 @@ from fastgw.native import field_lines
 
 if TYPE_CHECKING:
     from fastgw.http.connection import HttpConnection
-    from fastgw.http.flow import WriteFlow
     from fastgw.http.request import Request
 
 _CHUNK_END = b"0\r\n\r\n"
@@ -54,11 +53,6 @@ class ResponseWriter:
     def paused(self) -> bool:
         """True while the client's socket buffer is full (stop producing, see `drain`)."""
         return self._conn.flow.paused
-
-    @property
-    def conn_flow(self) -> WriteFlow:
-        """The client connection's write flow (its `paused` flag, read per chunk on hot paths)."""
-        return self._conn.flow
 
     async def drain(self) -> None:
         await self._conn.drain()
@@ -114,12 +108,6 @@ class ResponseWriter:
             self._corked = None
             if corked:
                 self._conn.transport_write(corked[0] if len(corked) == 1 else b"".join(corked))
-
-    def _out(self, data: bytes) -> None:
-        if self._corked is not None:
-            self._corked.append(data)
-        else:
-            self._conn.transport_write(data)
 
     def start(self, status: int, headers: Headers | bytes, content_length: int | None = None) -> None:
         """Send the response head now. `headers` (a list, or its `field_lines`) must not contain

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import time
 from typing import TYPE_CHECKING
 
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
     from fastgw.context import RequestContext
 
 _FLUSH_BYTES = 64 * 1024
-_NEEDS_QUOTES = re.compile(r'[\s"=]|^$')
 
 
 class AccessLog:
@@ -79,9 +77,9 @@ class AccessLog:
         if fields:
             tail = log_fields(fields)
         if ctx.error is not None:
-            tail += f" error={_text(ctx.error.message)} reason={ctx.error.reason}".encode()
+            tail += log_fields({"error": ctx.error.message, "reason": ctx.error.reason})
         elif ctx.reason != "upstream":
-            tail += f" reason={ctx.reason}".encode()
+            tail += log_fields({"reason": ctx.reason})
         return access_line(
             time.time(),
             head,
@@ -121,16 +119,6 @@ class AccessLog:
             pass  # a stuck log reader must not stall the proxy: drop the batch
         except OSError:
             self.enabled = False
-
-
-def _text(v: object) -> str:
-    if type(v) is int:
-        return str(v)
-    if isinstance(v, str):
-        if _NEEDS_QUOTES.search(v) is not None:
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-        return v
-    return str(v)
 
 
 def fields_of(ctx: RequestContext) -> dict[str, object]:

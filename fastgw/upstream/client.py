@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from fastgw.errors import UpstreamConnectError
 from fastgw.http.request import Body
+from fastgw.native import request_head as native_request_head
 from fastgw.upstream.connection import Exchange, UpstreamConnection
 from fastgw.upstream.pool import Origin, Pool
-
-_CRLF = b"\r\n"
 
 
 async def send(
@@ -78,11 +77,8 @@ async def _stream_body(conn: UpstreamConnection, body: Body, chunked: bool) -> N
 
 
 def request_head(method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
-    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
-    for n, v in headers:
-        parts += (n, b": ", v, _CRLF)
-    parts.append(_CRLF)
-    return b"".join(parts)
+    """Start line, every field of `headers`, empty line (written by native.request_head)."""
+    return native_request_head(method, target, headers, None)
 
 
 __all__ = ["request_head", "send"]

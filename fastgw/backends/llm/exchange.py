@@ -34,7 +34,7 @@ from fastgw.backends.llm.usage import (
 )
 from fastgw.context import RequestContext
 from fastgw.errors import GatewayError, UpstreamProtocolError
-from fastgw.http.headers import HOP_BY_HOP, Headers, connection_tokens
+from fastgw.http.headers import Headers, response_skip
 from fastgw.native import SSEScanner
 from fastgw.upstream.connection import Exchange
 from fastgw.upstream.pool import Origin
@@ -52,10 +52,6 @@ _WHOLE_LIMIT: Final = 256 * 1024
 # Dropped from a response whose body the gateway rewrites (its own framing and type are set).
 _REWRITTEN: Final = frozenset({b"date", b"content-length", b"content-type", b"content-encoding"})
 _JSON: Final = (b"content-type", b"application/json")
-# never passed on from the provider's head: hop-by-hop and framing fields, and Date (ours is sent)
-_HOP_AND_DATE: Final = HOP_BY_HOP | {b"date"}
-# `Connection:` values that nominate nothing beyond the hop-by-hop fields (the usual ones)
-_PLAIN_CONNECTION: Final = frozenset({b"keep-alive", b"close", b"Keep-Alive", b"Close"})
 _SSE_HEADERS: Final = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
 
 
@@ -137,14 +133,15 @@ class LlmExchange(Exchange):
             return
         ctype = b""
         length: int | None = None
-        skip = _HOP_AND_DATE
+        connection: bytes | None = None
         for n, v in headers:
             if n == b"content-type":
                 ctype = v
             elif n == b"content-length":
                 length = int(v)
-            elif n == b"connection" and v not in _PLAIN_CONNECTION:
-                skip = skip | connection_tokens(v)
+            elif n == b"connection":
+                connection = v if connection is None else connection + b"," + v
+        skip = response_skip(connection)
         ok = 200 <= status < 300
         if not ok and self.client is not self.upstream:
             self.mode = _ERROR
