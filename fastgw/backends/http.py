@@ -80,19 +80,8 @@ class HttpBackend:
             return False
         req = ctx.request
         host = ctx.upstream_authority if ctx.upstream_authority is not None else self.host_header
-        target = ctx.path + (b"?" + req.query if req.query else b"")
+        head, _ = upstream_head(ctx, host)
         route = ctx.route
-        if route is not None and route.request_modifier is not None:
-            headers, _ = upstream_headers(ctx, host)
-            head = request_head(req.method, target, headers)
-        else:
-            # the common case in one native call: host first, hop-by-hop fields out, framing last
-            length = req.body.received
-            if not length and req.content_length is None and req.method not in _BODY_METHODS:
-                length = -1
-            skip = HOP_BY_HOP if not req.nominated else HOP_BY_HOP | req.nominated
-            host = host if host is not None else req.host
-            head = proxy_request_head(req.method, target, host, req.headers, skip, b"", [], length)
         body = req.body.take()
         ctx.endpoint = self.origin.authority
         ex = CallbackExchange(ctx, self.origin, head, body)
@@ -175,8 +164,23 @@ def cancel_on_callbacks(ex: Exchange, ctx: RequestContext) -> None:
     ctx.finish()
 
 
+def body_framing(ctx: RequestContext) -> int:
+    """How the body sent upstream is framed: its length (content-length), -2 (chunked: a body
+    still arriving whose length is unknown) or -1 (no body, and nothing to announce)."""
+    req = ctx.request
+    if ctx.body_bytes is not None:
+        return len(ctx.body_bytes)
+    body = req.body
+    if body.complete and body.error is None:
+        if body.received or req.content_length is not None or req.method in _BODY_METHODS:
+            return body.received
+        return -1
+    return req.content_length if req.content_length is not None else -2
+
+
 def upstream_headers(ctx: RequestContext, host: bytes | None) -> tuple[Headers, bool]:
-    """The request headers to send upstream and whether the body must be chunk-framed."""
+    """The request fields to send upstream, as a list, and whether the body must be chunk-framed
+    (for callers that edit the list; `upstream_head` writes the head directly)."""
     req = ctx.request
     headers = strip_hop_by_hop(req.headers, req.nominated)
     route = ctx.route
@@ -184,19 +188,28 @@ def upstream_headers(ctx: RequestContext, host: bytes | None) -> tuple[Headers, 
         headers = route.request_modifier(headers)
     out: Headers = [(b"host", host if host is not None else req.host)]
     out += headers
-    body = req.body
-    chunked = False
-    if ctx.body_bytes is not None:
-        out.append((b"content-length", str(len(ctx.body_bytes)).encode()))
-    elif body.complete and body.error is None:
-        if body.received or req.content_length is not None or req.method in _BODY_METHODS:
-            out.append((b"content-length", str(body.received).encode()))
-    elif req.content_length is not None:
-        out.append((b"content-length", str(req.content_length).encode()))
-    else:
+    length = body_framing(ctx)
+    if length >= 0:
+        out.append((b"content-length", str(length).encode()))
+    elif length == -2:
         out.append((b"transfer-encoding", b"chunked"))
-        chunked = True
-    return out, chunked
+    return out, length == -2
+
+
+def upstream_head(ctx: RequestContext, host: bytes | None) -> tuple[bytes, bool]:
+    """The request head to send upstream (the route's path and query) and whether the body must be
+    chunk-framed. Without a request header modifier, one native call writes it: host first,
+    hop-by-hop and `Connection:`-nominated fields out, framing last."""
+    req = ctx.request
+    target = ctx.path + (b"?" + req.query if req.query else b"")
+    route = ctx.route
+    if route is not None and route.request_modifier is not None:
+        headers, chunked = upstream_headers(ctx, host)
+        return request_head(req.method, target, headers), chunked
+    length = body_framing(ctx)
+    skip = HOP_BY_HOP if not req.nominated else HOP_BY_HOP | req.nominated
+    host = host if host is not None else req.host
+    return proxy_request_head(req.method, target, host, req.headers, skip, b"", [], length), length == -2
 
 
 async def forward(
@@ -204,9 +217,7 @@ async def forward(
 ) -> ProxyExchange:
     """Proxy ctx's request to `origin` and stream the answer to the client."""
     req = ctx.request
-    headers, chunked = upstream_headers(ctx, host)
-    target = ctx.path + (b"?" + req.query if req.query else b"")
-    head = request_head(req.method, target, headers)
+    head, chunked = upstream_head(ctx, host)
     ex = ProxyExchange(ctx, hold)
     ctx.endpoint = origin.authority
     route = ctx.route
