@@ -61,15 +61,74 @@ static inline char lower_ascii(char c) { return (c >= 'A' && c <= 'Z') ? (char)(
 
 static inline int is_blank(char c) { return c == ' ' || c == '\t'; }
 
+/* -- arguments and numbers (the per-request functions take positional arguments, METH_FASTCALL:
+ * PyArg_ParseTuple's format parsing cost more than the work itself) --------------------------- */
+
+static int check_nargs(const char *fn, Py_ssize_t nargs, Py_ssize_t want) {
+    if (nargs == want) return 0;
+    PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd arguments (%zd given)", fn, want, nargs);
+    return -1;
+}
+
+/* a bytes argument: its data and size, or -1 with TypeError */
+static inline int bytes_arg(const char *fn, PyObject *const *args, int i, const char **p, Py_ssize_t *n) {
+    PyObject *o = args[i];
+    if (PyBytes_Check(o)) {
+        *p = PyBytes_AS_STRING(o);
+        *n = PyBytes_GET_SIZE(o);
+        return 0;
+    }
+    PyErr_Format(PyExc_TypeError, "%s() argument %d must be bytes, not %.50s", fn, i + 1, Py_TYPE(o)->tp_name);
+    return -1;
+}
+
+static inline int list_arg(const char *fn, PyObject *const *args, int i) {
+    if (PyList_Check(args[i])) return 0;
+    PyErr_Format(PyExc_TypeError, "%s() argument %d must be list, not %.50s", fn, i + 1, Py_TYPE(args[i])->tp_name);
+    return -1;
+}
+
+/* the decimal digits of v at w; returns the end */
+static inline char *put_u64(char *w, unsigned long long v) {
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) *w++ = tmp[--n];
+    return w;
+}
+
+static inline char *put_i64(char *w, long long v) {
+    if (v < 0) {
+        *w++ = '-';
+        return put_u64(w, 0ULL - (unsigned long long)v);
+    }
+    return put_u64(w, (unsigned long long)v);
+}
+
+/* v (0 <= v < 10^width) zero-padded to `width` digits */
+static inline char *put_padded(char *w, unsigned v, int width) {
+    for (int i = width - 1; i >= 0; i--) {
+        w[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return w + width;
+}
+
+
 /* the end of the line starting at p (the '\n', or NULL) */
 static const char *line_end(const char *p, const char *lim) {
     return memchr(p, '\n', (size_t)(lim - p));
 }
 
-static PyObject *head_fields(PyObject *self, PyObject *args) {
+static PyObject *head_fields(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     Py_buffer buf;
-    Py_ssize_t start;
-    if (!PyArg_ParseTuple(args, "y*n", &buf, &start)) return NULL;
+    if (check_nargs("head_fields", nargs, 2) < 0) return NULL;
+    Py_ssize_t start = PyNumber_AsSsize_t(args[1], PyExc_OverflowError);
+    if (start == -1 && PyErr_Occurred()) return NULL;
+    if (PyObject_GetBuffer(args[0], &buf, PyBUF_SIMPLE) < 0) return NULL;
     const char *base = buf.buf;
     const char *lim = base + buf.len;
     PyObject *fields = NULL, *name = NULL, *value = NULL, *pair = NULL, *connection = NULL;
@@ -178,7 +237,22 @@ static PyObject *head_fields(PyObject *self, PyObject *args) {
     Py_ssize_t end = p - base;
     PyBuffer_Release(&buf);
     if (connection == NULL) connection = Py_NewRef(Py_None);
-    return Py_BuildValue("(NnLN)", fields, end, chunked ? -2LL : length, connection);
+    PyObject *result = PyTuple_New(4);
+    PyObject *end_obj = PyLong_FromSsize_t(end);
+    PyObject *length_obj = PyLong_FromLongLong(chunked ? -2LL : length);
+    if (result == NULL || end_obj == NULL || length_obj == NULL) {
+        Py_XDECREF(result);
+        Py_XDECREF(end_obj);
+        Py_XDECREF(length_obj);
+        Py_DECREF(fields);
+        Py_DECREF(connection);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(result, 0, fields);
+    PyTuple_SET_ITEM(result, 1, end_obj);
+    PyTuple_SET_ITEM(result, 2, length_obj);
+    PyTuple_SET_ITEM(result, 3, connection);
+    return result;
 incomplete:
     PyErr_SetString(PyExc_ValueError, "incomplete message head");
 fail:
@@ -251,12 +325,14 @@ static int check_skip(PyObject *skip) {
     return 0;
 }
 
-static PyObject *request_head(PyObject *self, PyObject *args) {
+static PyObject *request_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    static const char fn[] = "request_head";
     const char *method, *target;
     Py_ssize_t mlen, tlen;
-    PyObject *fields, *skip;
-    if (!PyArg_ParseTuple(args, "y#y#O!O", &method, &mlen, &target, &tlen, &PyList_Type, &fields, &skip))
+    if (check_nargs(fn, nargs, 4) < 0 || bytes_arg(fn, args, 0, &method, &mlen) < 0 ||
+        bytes_arg(fn, args, 1, &target, &tlen) < 0 || list_arg(fn, args, 2) < 0)
         return NULL;
+    PyObject *fields = args[2], *skip = args[3];
     if (check_skip(skip) < 0) return NULL;
     Py_ssize_t size = lines_size(fields, skip, NULL, 0);
     if (size < 0) return NULL;
@@ -278,14 +354,17 @@ static PyObject *request_head(PyObject *self, PyObject *args) {
     return out;
 }
 
-static PyObject *proxy_request_head(PyObject *self, PyObject *args) {
+static PyObject *proxy_request_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    static const char fn[] = "proxy_request_head";
     const char *method, *target, *host, *prefix;
     Py_ssize_t mlen, tlen, hlen, plen;
-    PyObject *fields, *skip, *extra;
-    long long length;
-    if (!PyArg_ParseTuple(args, "y#y#y#O!Oy#O!L", &method, &mlen, &target, &tlen, &host, &hlen, &PyList_Type, &fields,
-                          &skip, &prefix, &plen, &PyList_Type, &extra, &length))
+    if (check_nargs(fn, nargs, 8) < 0 || bytes_arg(fn, args, 0, &method, &mlen) < 0 ||
+        bytes_arg(fn, args, 1, &target, &tlen) < 0 || bytes_arg(fn, args, 2, &host, &hlen) < 0 ||
+        list_arg(fn, args, 3) < 0 || bytes_arg(fn, args, 5, &prefix, &plen) < 0 || list_arg(fn, args, 6) < 0)
         return NULL;
+    PyObject *fields = args[3], *skip = args[4], *extra = args[6];
+    long long length = PyLong_AsLongLong(args[7]);
+    if (length == -1 && PyErr_Occurred()) return NULL;
     if (check_skip(skip) < 0) return NULL;
     Py_ssize_t size = lines_size(fields, skip, prefix, plen);
     if (size < 0) return NULL;
@@ -293,10 +372,18 @@ static PyObject *proxy_request_head(PyObject *self, PyObject *args) {
     if (extra_size < 0) return NULL;
     char tail[64];
     int tail_len = 0;
-    if (length >= 0)
-        tail_len = snprintf(tail, sizeof tail, "content-length: %lld\r\n", length);
-    else if (length == -2)
-        tail_len = snprintf(tail, sizeof tail, "transfer-encoding: chunked\r\n");
+    if (length >= 0) {
+        static const char cl[] = "content-length: ";
+        memcpy(tail, cl, sizeof(cl) - 1);
+        char *t = put_u64(tail + sizeof(cl) - 1, (unsigned long long)length);
+        *t++ = '\r';
+        *t++ = '\n';
+        tail_len = (int)(t - tail);
+    } else if (length == -2) {
+        static const char te[] = "transfer-encoding: chunked\r\n";
+        memcpy(tail, te, sizeof(te) - 1);
+        tail_len = (int)(sizeof(te) - 1);
+    }
     static const char version[] = " HTTP/1.1\r\nhost: ";
     Py_ssize_t total =
         mlen + 1 + tlen + (Py_ssize_t)(sizeof(version) - 1) + hlen + 2 + size + extra_size + tail_len + 2;
@@ -316,9 +403,9 @@ static PyObject *proxy_request_head(PyObject *self, PyObject *args) {
     return out;
 }
 
-static PyObject *field_lines(PyObject *self, PyObject *args) {
-    PyObject *fields, *skip;
-    if (!PyArg_ParseTuple(args, "O!O", &PyList_Type, &fields, &skip)) return NULL;
+static PyObject *field_lines(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (check_nargs("field_lines", nargs, 2) < 0 || list_arg("field_lines", args, 0) < 0) return NULL;
+    PyObject *fields = args[0], *skip = args[1];
     if (check_skip(skip) < 0) return NULL;
     Py_ssize_t size = lines_size(fields, skip, NULL, 0);
     if (size < 0) return NULL;
@@ -372,37 +459,86 @@ static char *write_value(char *w, const char *s, Py_ssize_t n) {
     return w;
 }
 
-static PyObject *access_line(PyObject *self, PyObject *args) {
-    double now;
-    const char *prefix, *endpoint, *client, *method, *host, *path, *tail;
-    Py_ssize_t plen, elen, clen, mlen, hlen, pthlen, tlen;
-    int http11;
-    long status;
-    long long duration;
-    if (!PyArg_ParseTuple(args, "dy#y#y#y#y#y#ply#L", &now, &prefix, &plen, &endpoint, &elen, &client, &clen, &method,
-                          &mlen, &host, &hlen, &path, &pthlen, &http11, &status, &tail, &tlen, &duration))
-        return NULL;
-    time_t sec = (time_t)now;
+/* y-m-d of a day count since 1970-01-01 (the proleptic Gregorian calendar; H. Hinnant's
+ * days_from_civil inverse) */
+static void civil_from_days(long long z, long long *y, unsigned *m, unsigned *d) {
+    z += 719468;
+    long long era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (long long)yoe + era * 400 + (*m <= 2);
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.uuuuuuZ\tinfo\trequest " for `now`; its length, or -1 with ValueError */
+static int log_stamp(char *stamp, size_t cap, double now) {
+    if (!(now > -62135596800.0 && now < 253402300800.0)) { /* years 1..9999 (and not NaN) */
+        PyErr_SetString(PyExc_ValueError, "time out of range");
+        return -1;
+    }
+    long long sec = (long long)now;
     if ((double)sec > now) sec--; /* floor for negative times */
     int usec = (int)((now - (double)sec) * 1000000.0);
     if (usec > 999999) usec = 999999;
     if (usec < 0) usec = 0;
-    struct tm tm;
-    if (gmtime_r(&sec, &tm) == NULL) {
-        PyErr_SetString(PyExc_ValueError, "time out of range");
+    long long days = sec >= 0 ? sec / 86400 : -((-sec + 86399) / 86400);
+    long long rem = sec - days * 86400;
+    long long year;
+    unsigned month, day;
+    civil_from_days(days, &year, &month, &day);
+    static const char tail[] = "Z\tinfo\trequest ";
+    if (cap < 27 + sizeof(tail)) return -1;
+    char *w = stamp;
+    w = put_padded(w, (unsigned)year, 4);
+    *w++ = '-';
+    w = put_padded(w, month, 2);
+    *w++ = '-';
+    w = put_padded(w, day, 2);
+    *w++ = 'T';
+    w = put_padded(w, (unsigned)(rem / 3600), 2);
+    *w++ = ':';
+    w = put_padded(w, (unsigned)(rem / 60 % 60), 2);
+    *w++ = ':';
+    w = put_padded(w, (unsigned)(rem % 60), 2);
+    *w++ = '.';
+    w = put_padded(w, (unsigned)usec, 6);
+    memcpy(w, tail, sizeof(tail) - 1);
+    w += sizeof(tail) - 1;
+    return (int)(w - stamp);
+}
+
+static PyObject *access_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    static const char fn[] = "access_line";
+    const char *prefix, *endpoint, *client, *method, *host, *path, *tail;
+    Py_ssize_t plen, elen, clen, mlen, hlen, pthlen, tlen;
+    if (check_nargs(fn, nargs, 11) < 0) return NULL;
+    double now = PyFloat_AsDouble(args[0]);
+    if (now == -1.0 && PyErr_Occurred()) return NULL;
+    if (bytes_arg(fn, args, 1, &prefix, &plen) < 0 || bytes_arg(fn, args, 2, &endpoint, &elen) < 0 ||
+        bytes_arg(fn, args, 3, &client, &clen) < 0 || bytes_arg(fn, args, 4, &method, &mlen) < 0 ||
+        bytes_arg(fn, args, 5, &host, &hlen) < 0 || bytes_arg(fn, args, 6, &path, &pthlen) < 0 ||
+        bytes_arg(fn, args, 9, &tail, &tlen) < 0)
         return NULL;
-    }
+    int http11 = PyObject_IsTrue(args[7]);
+    if (http11 < 0) return NULL;
+    long long status = PyLong_AsLongLong(args[8]);
+    if (status == -1 && PyErr_Occurred()) return NULL;
+    long long duration = PyLong_AsLongLong(args[10]);
+    if (duration == -1 && PyErr_Occurred()) return NULL;
     char stamp[64];
-    int slen = snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ\tinfo\trequest ", tm.tm_year + 1900,
-                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, usec);
-    if (slen < 0 || slen >= (int)sizeof stamp) {
-        PyErr_SetString(PyExc_ValueError, "time out of range");
-        return NULL;
-    }
-    char nums[48];
-    int nlen = snprintf(nums, sizeof nums, "%ld", status);
-    char dur[40];
-    int dlen = snprintf(dur, sizeof dur, " duration=%lldms\n", duration);
+    int slen = log_stamp(stamp, sizeof stamp, now);
+    if (slen < 0) return NULL;
+    char nums[24];
+    int nlen = (int)(put_i64(nums, status) - nums);
+    char dur[48];
+    char *d = dur;
+    memcpy(d, " duration=", 10);
+    d = put_i64(d + 10, duration);
+    memcpy(d, "ms\n", 3);
+    int dlen = (int)(d + 3 - dur);
     Py_ssize_t total = slen + plen + (elen ? 10 + elen : 0) + 10 + clen + 13 + mlen + 11 + value_size(host, hlen) +
                        11 + value_size(path, pthlen) + 35 + nlen + tlen + dlen;
     PyObject *out = PyBytes_FromStringAndSize(NULL, total);
@@ -492,9 +628,8 @@ static PyObject *log_fields(PyObject *self, PyObject *fields) {
                 PyErr_Clear();
                 goto as_str; /* beyond 64 bits */
             }
-            char num[32];
-            int n = snprintf(num, sizeof num, "%lld", v);
-            if (fgw_buf_append(&b, num, n) < 0) goto fail;
+            char num[24];
+            if (fgw_buf_append(&b, num, put_i64(num, v) - num) < 0) goto fail;
             continue;
         }
         if (PyUnicode_Check(value)) {
@@ -520,11 +655,11 @@ fail:
 }
 
 static PyMethodDef http_methods[] = {
-    {"head_fields", head_fields, METH_VARARGS, "(fields, end, length, connection) of the message head at buf[start]."},
-    {"request_head", request_head, METH_VARARGS, "A request head: start line, kept fields, empty line."},
-    {"proxy_request_head", proxy_request_head, METH_VARARGS, "A proxied request head: host first, framing last."},
-    {"field_lines", field_lines, METH_VARARGS, "The 'name: value\\r\\n' lines of the kept fields."},
-    {"access_line", access_line, METH_VARARGS, "One text access-log line."},
+    {"head_fields", (PyCFunction)(void (*)(void))head_fields, METH_FASTCALL, "(fields, end, length, connection) of the message head at buf[start]."},
+    {"request_head", (PyCFunction)(void (*)(void))request_head, METH_FASTCALL, "A request head: start line, kept fields, empty line."},
+    {"proxy_request_head", (PyCFunction)(void (*)(void))proxy_request_head, METH_FASTCALL, "A proxied request head: host first, framing last."},
+    {"field_lines", (PyCFunction)(void (*)(void))field_lines, METH_FASTCALL, "The 'name: value\\r\\n' lines of the kept fields."},
+    {"access_line", (PyCFunction)(void (*)(void))access_line, METH_FASTCALL, "One text access-log line."},
     {"log_fields", log_fields, METH_O, "The ' key=value' text of a dict of log fields."},
     {NULL, NULL, 0, NULL},
 };
