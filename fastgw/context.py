@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from typing import TYPE_CHECKING
 
 from fastgw.errors import Dialect, GatewayError, render, sse_error_event
 from fastgw.http.headers import Headers
 from fastgw.http.request import Request
 from fastgw.http.response import ResponseWriter
+from fastgw.native import field_lines
 
 if TYPE_CHECKING:
+    from fastgw.backends.llm.usage import Usage
     from fastgw.runtime import BindRuntime, RouteRuntime
     from fastgw.worker_state import WorkerState
 
@@ -38,6 +40,7 @@ class RequestContext:
         "sse",
         "upstream_authority",
         "upstream_start",
+        "usage",
         "worker",
         "writer",
     )
@@ -68,6 +71,8 @@ class RequestContext:
         self.endpoint = ""
         self.upstream_start = 0.0
         self.log_fields: dict[str, object] | None = None
+        #: an LLM request's token usage, once known (metrics and token rate limits read it)
+        self.usage: Usage | None = None
         #: retries: the whole body when it must be replayable, statuses a try must not commit to
         #: the client (the pipeline retries them), whether the last try was held back, its number
         self.body_bytes: bytes | None = None
@@ -99,6 +104,14 @@ class RequestContext:
         if route is not None and route.response_modifier is not None:
             headers = route.response_modifier(headers)
         return headers
+
+    def response_fields(self, headers: Headers, skip: Set[bytes]) -> Headers | bytes:
+        """An upstream's response fields minus `skip`, as the client gets them: their lines
+        already joined (one native call) when no policy adds or modifies any."""
+        route = self.route
+        if self.extra_response_headers or (route is not None and route.response_modifier is not None):
+            return self.response_headers([(n, v) for n, v in headers if n not in skip])
+        return field_lines(headers, skip)
 
     def respond(self, status: int, headers: Headers, body: bytes) -> None:
         self.writer.respond(status, self.response_headers(headers), body)

@@ -87,7 +87,7 @@ else:
 # ---------------------------------------------------------------------------------------------------
 # HTTP message heads and the access-log line (native/http.c; twin: fastgw/_twins/http.py)
 #
-#   head_fields(buf, start) -> (fields, end, framed)     # split a head the parser already accepted
+#   head_fields(buf, start) -> (fields, end, length, connection, content_type)  # split an accepted head
 #   request_head(method, target, fields, skip) -> bytes  # start line + kept fields + empty line
 #   proxy_request_head(method, target, host, fields, skip, skip_prefix, extra, length) -> bytes
 #                                                        # host first, then kept fields, extra, framing

@@ -1,13 +1,14 @@
 /* HTTP/1.1 head helpers for the per-request path (twin: fastgw/_twins/http.py).
  *
- *   head_fields(buf, start) -> (fields, end, length, connection)
+ *   head_fields(buf, start) -> (fields, end, length, connection, content_type)
  *       The header fields of the message head that starts at buf[start] (a status or request
  *       line, then fields, then an empty line), as a list of (lowercase name, value) with the
  *       value's surrounding blanks removed; obs-fold continuation lines are joined to the previous
  *       value with one space (RFC 9112 §5.2). `end` is the offset just past the empty line.
  *       `length` is the framing: -2 with a transfer-encoding field, else the content-length value
  *       (the last one; -1 when absent or not a number). `connection` is the value of the (last)
- *       connection field, or None. The head must already have been accepted by the HTTP parser
+ *       connection field, or None; `content_type` that of the (last) content-type field, or b"".
+ *       The head must already have been accepted by the HTTP parser
  *       (httptools): this only splits it. Lines may end in CRLF or a bare LF. ValueError if the
  *       head is incomplete.
  *
@@ -131,7 +132,7 @@ static PyObject *head_fields(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (PyObject_GetBuffer(args[0], &buf, PyBUF_SIMPLE) < 0) return NULL;
     const char *base = buf.buf;
     const char *lim = base + buf.len;
-    PyObject *fields = NULL, *name = NULL, *value = NULL, *pair = NULL, *connection = NULL;
+    PyObject *fields = NULL, *name = NULL, *value = NULL, *pair = NULL, *connection = NULL, *ctype = NULL;
     long long length = -1;
     int chunked = 0;
     if (start < 0 || start > buf.len) {
@@ -225,6 +226,9 @@ static PyObject *head_fields(PyObject *self, PyObject *const *args, Py_ssize_t n
         } else if (nlen == 10 && memcmp(nb, "connection", 10) == 0) {
             Py_INCREF(value);
             Py_XSETREF(connection, value);
+        } else if (nlen == 12 && memcmp(nb, "content-type", 12) == 0) {
+            Py_INCREF(value);
+            Py_XSETREF(ctype, value);
         }
         pair = PyTuple_Pack(2, name, value);
         if (pair == NULL) goto fail;
@@ -237,13 +241,15 @@ static PyObject *head_fields(PyObject *self, PyObject *const *args, Py_ssize_t n
     Py_ssize_t end = p - base;
     PyBuffer_Release(&buf);
     if (connection == NULL) connection = Py_NewRef(Py_None);
-    PyObject *result = PyTuple_New(4);
+    if (ctype == NULL) ctype = PyBytes_FromStringAndSize("", 0);
+    PyObject *result = PyTuple_New(5);
     PyObject *end_obj = PyLong_FromSsize_t(end);
     PyObject *length_obj = PyLong_FromLongLong(chunked ? -2LL : length);
-    if (result == NULL || end_obj == NULL || length_obj == NULL) {
+    if (result == NULL || end_obj == NULL || length_obj == NULL || ctype == NULL) {
         Py_XDECREF(result);
         Py_XDECREF(end_obj);
         Py_XDECREF(length_obj);
+        Py_XDECREF(ctype);
         Py_DECREF(fields);
         Py_DECREF(connection);
         return NULL;
@@ -252,6 +258,7 @@ static PyObject *head_fields(PyObject *self, PyObject *const *args, Py_ssize_t n
     PyTuple_SET_ITEM(result, 1, end_obj);
     PyTuple_SET_ITEM(result, 2, length_obj);
     PyTuple_SET_ITEM(result, 3, connection);
+    PyTuple_SET_ITEM(result, 4, ctype);
     return result;
 incomplete:
     PyErr_SetString(PyExc_ValueError, "incomplete message head");
@@ -261,6 +268,7 @@ fail:
     Py_XDECREF(value);
     Py_XDECREF(pair);
     Py_XDECREF(connection);
+    Py_XDECREF(ctype);
     PyBuffer_Release(&buf);
     return NULL;
 }
@@ -655,7 +663,7 @@ fail:
 }
 
 static PyMethodDef http_methods[] = {
-    {"head_fields", (PyCFunction)(void (*)(void))head_fields, METH_FASTCALL, "(fields, end, length, connection) of the message head at buf[start]."},
+    {"head_fields", (PyCFunction)(void (*)(void))head_fields, METH_FASTCALL, "(fields, end, length, connection, content_type) of the message head at buf[start]."},
     {"request_head", (PyCFunction)(void (*)(void))request_head, METH_FASTCALL, "A request head: start line, kept fields, empty line."},
     {"proxy_request_head", (PyCFunction)(void (*)(void))proxy_request_head, METH_FASTCALL, "A proxied request head: host first, framing last."},
     {"field_lines", (PyCFunction)(void (*)(void))field_lines, METH_FASTCALL, "The 'name: value\\r\\n' lines of the kept fields."},

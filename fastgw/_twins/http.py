@@ -14,13 +14,14 @@ _BLANKS = b" \t"
 _QUOTE_TRIGGERS = frozenset(b' \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0"=')
 
 
-def head_fields(buf: bytes, start: int) -> tuple[list[tuple[bytes, bytes]], int, int, bytes | None]:
+def head_fields(buf: bytes, start: int) -> tuple[list[tuple[bytes, bytes]], int, int, bytes | None, bytes]:
     if start < 0 or start > len(buf):
         raise ValueError("start out of range")
     fields: list[tuple[bytes, bytes]] = []
     length = -1
     chunked = False
     connection: bytes | None = None
+    ctype = b""
     nl = buf.find(b"\n", start)  # the start line
     if nl < 0:
         raise ValueError("incomplete message head")
@@ -52,8 +53,10 @@ def head_fields(buf: bytes, start: int) -> tuple[list[tuple[bytes, bytes]], int,
             chunked = True
         elif name == b"connection":
             connection = value
+        elif name == b"content-type":
+            ctype = value
         fields.append((name, value))
-    return fields, p, -2 if chunked else length, connection
+    return fields, p, -2 if chunked else length, connection, ctype
 
 
 def _lines(fields: list[tuple[bytes, bytes]], skip: Set[bytes] | None, prefix: bytes = b"") -> list[bytes]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from fastgw.context import RequestContext
 from fastgw.errors import GatewayError, UpstreamConnectError
 from fastgw.http.headers import HOP_BY_HOP, Headers, response_skip, strip_hop_by_hop
-from fastgw.native import field_lines, proxy_request_head
+from fastgw.native import proxy_request_head
 from fastgw.upstream.client import request_head, send
 from fastgw.upstream.connection import Exchange
 from fastgw.upstream.pool import Origin
@@ -35,16 +35,11 @@ class ProxyExchange(Exchange):
             self.held = True
             return
         length = self.length
-        skip = response_skip(self.connection)
         ctx = self.ctx
         writer = ctx.writer
         writer.cork()  # head + the body bytes of this same read leave in one write
-        route = ctx.route
-        if ctx.extra_response_headers or (route is not None and route.response_modifier is not None):
-            kept = [(n, v) for n, v in headers if n not in skip]
-            writer.start(status, ctx.response_headers(kept), length if length >= 0 else None)
-        else:
-            writer.start(status, field_lines(headers, skip), length if length >= 0 else None)
+        fields = ctx.response_fields(headers, response_skip(self.connection))
+        writer.start(status, fields, length if length >= 0 else None)
 
     def on_read_done(self) -> None:
         self.ctx.writer.uncork()

@@ -120,8 +120,8 @@ class ResponseWriter:
         else:
             self._conn.transport_write(head)
 
-    def respond(self, status: int, headers: Headers, body: bytes) -> None:
-        """A whole response in one write."""
+    def respond(self, status: int, headers: Headers | bytes, body: bytes) -> None:
+        """A whole response in one write (`headers` as in `start`)."""
         assert not self.started, "response head already sent"
         parts = self._head(status, headers, len(body))
         if body and not self._head_only:

@@ -22,9 +22,6 @@ from fastgw.native import BucketTable
 if TYPE_CHECKING:
     from fastgw.context import RequestContext
 
-_INPUT = "gen_ai.usage.input_tokens"
-_OUTPUT = "gen_ai.usage.output_tokens"
-
 
 @dataclass(frozen=True, slots=True)
 class Bucket:
@@ -114,11 +111,7 @@ class _Settlement:
             self.reserved += n
 
     def __call__(self, ctx: RequestContext) -> None:
-        fields = ctx.log_fields or {}
-        used = _int(fields.get(_INPUT)) + _int(fields.get(_OUTPUT))
+        usage = ctx.usage
+        used = usage.input_tokens + usage.output_tokens if usage is not None else 0
         if used > 0 or self.reserved:
             self.limit.settle(used, self.reserved)
-
-
-def _int(v: object) -> int:
-    return v if isinstance(v, int) else 0

@@ -62,17 +62,9 @@ REASONS = {
     "client_disconnected": "Upstream",
 }
 
-# (token type label, access-log field, skip when zero)
-_TOKEN_FIELDS = (
-    ("input", "gen_ai.usage.input_tokens", False),
-    ("output", "gen_ai.usage.output_tokens", False),
-    ("input_cache_read", "gen_ai.usage.cache_read.input_tokens", True),
-    ("input_cache_write", "gen_ai.usage.cache_creation.input_tokens", True),
-)
-
-
-# (histogram slot, access-log field, skip when zero), for the per-request loop
-_TOKEN_SLOTS = tuple((i, name, skip) for i, (_, name, skip) in enumerate(_TOKEN_FIELDS))
+# the token type label of each histogram slot (input and output always observed, the cache
+# types only when non-zero: agentgateway leaves absent values out)
+_TOKEN_TYPES = ("input", "output", "input_cache_read", "input_cache_write")
 
 
 def prepare_dir() -> str:
@@ -145,7 +137,7 @@ class Metrics:
         self._http: dict[tuple[Any, ...], list[Any]] = {}
         self._labels: dict[tuple[Any, ...], tuple[str, ...]] = {}
         # per (route identity, operation, provider, models): a histogram per token type
-        self._genai: dict[tuple[Any, ...], list[_Histo | None]] = {}
+        self._genai: dict[tuple[Any, ...], list[Any]] = {}
         self._genai_labels: dict[tuple[Any, ...], tuple[str, ...]] = {}
         self._route_labels: dict[int, tuple[str, ...]] = {}
 
@@ -193,6 +185,9 @@ class Metrics:
         )
 
     def _record_tokens(self, fields: dict[str, object], ctx: RequestContext) -> None:
+        usage = ctx.usage
+        if usage is None:
+            return
         get = fields.get
         short = (
             id(ctx.route),
@@ -203,18 +198,33 @@ class Metrics:
         )
         histos = self._genai.get(short)
         if histos is None:
-            histos = self._genai[short] = [None] * len(_TOKEN_FIELDS)
+            # input and output are always observed; the cache types only when non-zero
+            histos = self._genai[short] = [_Histo(len(TOKEN_BUCKETS)), _Histo(len(TOKEN_BUCKETS)), None, None]
             if short not in self._genai_labels:
                 self._genai_labels[short] = self._genai_label_values(short, ctx)
-        for i, name, skip_zero in _TOKEN_SLOTS:
-            value = get(name)
-            if type(value) is not int or (skip_zero and value == 0):
-                continue
-            h = histos[i]
+        # (unrolled, in _TOKEN_TYPES' order)
+        v = usage.input_tokens
+        h = histos[0]
+        h.buckets[bisect_left(TOKEN_BUCKETS, v)] += 1
+        h.sum += v
+        v = usage.output_tokens
+        h = histos[1]
+        h.buckets[bisect_left(TOKEN_BUCKETS, v)] += 1
+        h.sum += v
+        v = usage.cache_read_tokens
+        if v:
+            h = histos[2]
             if h is None:
-                h = histos[i] = _Histo(len(TOKEN_BUCKETS))
-            h.buckets[bisect_left(TOKEN_BUCKETS, value)] += 1
-            h.sum += value
+                h = histos[2] = _Histo(len(TOKEN_BUCKETS))
+            h.buckets[bisect_left(TOKEN_BUCKETS, v)] += 1
+            h.sum += v
+        v = usage.cache_write_tokens
+        if v:
+            h = histos[3]
+            if h is None:
+                h = histos[3] = _Histo(len(TOKEN_BUCKETS))
+            h.buckets[bisect_left(TOKEN_BUCKETS, v)] += 1
+            h.sum += v
 
     def _genai_label_values(self, short: tuple[Any, ...], ctx: RequestContext) -> tuple[str, ...]:
         _, operation, provider, request_model, response_model = short
@@ -247,7 +257,7 @@ class Metrics:
         genai, self._genai = self._genai, {}
         for short, histos in genai.items():
             labels = self._genai_labels[short]
-            for (token_type, _, _), h in zip(_TOKEN_FIELDS, histos, strict=True):
+            for token_type, h in zip(_TOKEN_TYPES, histos, strict=True):
                 if h is not None:
                     _add(self._tokens.labels(token_type, *labels), h)
 

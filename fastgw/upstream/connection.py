@@ -36,6 +36,7 @@ class Exchange:
         "_waiter",
         "conn",
         "connection",
+        "content_type",
         "error",
         "finished",
         "got_bytes",
@@ -50,10 +51,11 @@ class Exchange:
         self.finished = False
         self.error: GatewayError | None = None
         self.status = 0
-        #: the response head's framing (-2 chunked, -1 none, else content-length) and its
-        #: `Connection:` value; set before `on_head` is called
+        #: the response head's framing (-2 chunked, -1 none, else content-length), its
+        #: `Connection:` value and its `Content-Type:` (b"" if none); set before `on_head` is called
         self.length = -1
         self.connection: bytes | None = None
+        self.content_type = b""
         self.got_bytes = False
         self.head_only = False
         self.conn: UpstreamConnection | None = None
@@ -194,7 +196,7 @@ class UpstreamConnection(FlowControlled, asyncio.Protocol):
         raw = self._head
         if raw is None:
             return  # no exchange is waiting for a head (it was dropped): nothing to deliver
-        headers, end, length, connection = head_fields(raw, self._head_start)
+        headers, end, length, connection, content_type = head_fields(raw, self._head_start)
         if status < 200:
             self._head_start = end  # interim responses (103 Early Hints...) are not forwarded
             return
@@ -205,6 +207,7 @@ class UpstreamConnection(FlowControlled, asyncio.Protocol):
         ex.status = status
         ex.length = length
         ex.connection = connection
+        ex.content_type = content_type
         self._eof_ends = length == -1 and status not in (204, 304)
         ex.on_head(status, headers)
         if ex.head_only:

@@ -22,7 +22,8 @@ RESPONSE = (
 
 
 def test_head_fields_splits_a_response(impl: ModuleType) -> None:
-    fields, end, length, connection = impl.head_fields(RESPONSE, 0)
+    fields, end, length, connection, ctype = impl.head_fields(RESPONSE, 0)
+    assert ctype == b"application/json"
     assert fields == [
         (b"server", b"nginx/1.22.1"),
         (b"date", b"Thu, 26 Nov 2026 00:00:00 GMT"),
@@ -36,16 +37,16 @@ def test_head_fields_splits_a_response(impl: ModuleType) -> None:
 
 def test_head_fields_after_an_interim_head(impl: ModuleType) -> None:
     raw = b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + RESPONSE
-    first, end, length, connection = impl.head_fields(raw, 0)
-    assert first == [(b"link", b"</a>")] and (length, connection) == (-1, None)
-    second, end2, _, _ = impl.head_fields(raw, end)
+    first, end, length, connection, ctype = impl.head_fields(raw, 0)
+    assert first == [(b"link", b"</a>")] and (length, connection, ctype) == (-1, None, b"")
+    second, end2, _, _, _ = impl.head_fields(raw, end)
     assert second[0] == (b"server", b"nginx/1.22.1")
     assert raw[end2:] == b"abc"
 
 
 def test_head_fields_blanks_bare_lf_and_obs_fold(impl: ModuleType) -> None:
     raw = b"HTTP/1.1 200 OK\nX-A:\t  spaced value \t\nX-B: one\n  two\n\tthree\nX-Empty:\nnot a field\n\nrest"
-    fields, end, length, _ = impl.head_fields(raw, 0)
+    fields, end, length, _, _ = impl.head_fields(raw, 0)
     assert fields == [(b"x-a", b"spaced value"), (b"x-b", b"one two three"), (b"x-empty", b"")]
     assert raw[end:] == b"rest" and length == -1
 

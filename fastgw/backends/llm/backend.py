@@ -24,6 +24,7 @@ from fastgw.backends.llm.translate import anthropic_from_openai, openai_from_ant
 from fastgw.backends.llm.translate.count_tokens import count_tokens_response, estimate_input_tokens
 from fastgw.backends.llm.translate.edits import apply_model, force_stream_usage
 from fastgw.backends.llm.types import Dialect, RequestView, decode_request_view
+from fastgw.backends.llm.usage import Usage
 from fastgw.context import RequestContext
 from fastgw.errors import BadRequest, GatewayError, RouteNotFound
 from fastgw.http.headers import HOP_BY_HOP, Headers, strip_hop_by_hop
@@ -236,6 +237,7 @@ def count_locally(ctx: RequestContext, body: bytes, view: RequestView) -> None:
         tokens = estimate_input_tokens(orjson.loads(body), ctx.worker.runtime.tokenizer.count)
     except (AttributeError, TypeError) as exc:
         raise InvalidBody(f"invalid count_tokens request: {exc}") from None
+    ctx.usage = Usage(input_tokens=tokens)
     fields = ctx.log_fields
     if fields is not None:
         fields["gen_ai.request.model"] = view.model or ""

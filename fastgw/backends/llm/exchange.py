@@ -12,7 +12,7 @@ Four modes, chosen from the response head:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from typing import Any, Final
 
 import orjson
@@ -81,6 +81,7 @@ class LlmExchange(Exchange):
         "translate",
         "upstream",
         "usage",
+        "whole_fields",
     )
 
     def __init__(
@@ -118,7 +119,10 @@ class LlmExchange(Exchange):
         #: kept (by reference) to estimate usage when an OpenAI-format stream never reports it
         self.request_body = request_body
         self.aligned = True
+        #: the response fields of a translated or error body (policies' extras still to add)
         self.headers: Headers = []
+        #: the response fields of a whole same-format body, final (set by on_head)
+        self.whole_fields: Headers | bytes = b""
         self.usage: Usage | None = None
         self.response_model: str | None = None
         #: set when the exchange runs on callbacks alone (no task): (origin, head, body) to retry
@@ -127,43 +131,44 @@ class LlmExchange(Exchange):
 
     # -- head --------------------------------------------------------------------------------------
     def on_head(self, status: int, headers: Headers) -> None:
-        if status in self.ctx.retry_hold:
+        ctx = self.ctx
+        if status in ctx.retry_hold:
             self.mode = _HELD
             self.held = True
             return
-        ctype = b""
-        length: int | None = None
-        connection: bytes | None = None
-        for n, v in headers:
-            if n == b"content-type":
-                ctype = v
-            elif n == b"content-length":
-                length = int(v)
-            elif n == b"connection":
-                connection = v if connection is None else connection + b"," + v
-        skip = response_skip(connection)
-        ok = 200 <= status < 300
-        if not ok and self.client is not self.upstream:
-            self.mode = _ERROR
-        elif ok and ctype.startswith(b"text/event-stream"):
-            self._start_stream(status, [(n, v) for n, v in headers if n not in skip])
-            return
-        elif ok and self.translate:
+        skip = response_skip(self.connection)
+        length = self.length
+        if 200 <= status < 300:
+            if self.content_type.startswith(b"text/event-stream"):
+                self._start_stream(status, [(n, v) for n, v in headers if n not in skip])
+                return
+            if not self.translate:
+                if 0 <= length <= _WHOLE_LIMIT:
+                    self.mode = _WHOLE
+                    self.whole_fields = ctx.response_fields(headers, skip)
+                    return
+                self.collect = True
+                self._proxy(status, headers, skip)
+                return
             self.mode = _BUFFER
-        elif ok and length is not None and length <= _WHOLE_LIMIT:
-            self.mode = _WHOLE
-            self.headers = [(n, v) for n, v in headers if n not in skip]
+        elif self.client is self.upstream:
+            self._proxy(status, headers, skip)
             return
-        if self.mode != _PROXY:
-            # a translated or error body: the gateway writes it, always JSON
-            skip = skip | _REWRITTEN
-            self.headers = [(n, v) for n, v in headers if n not in skip]
-            self.headers.append(_JSON)
-            return
-        self.collect = ok
-        writer = self.ctx.writer
+        else:
+            self.mode = _ERROR
+        # a translated or error body: the gateway writes it, always JSON
+        skip = skip | _REWRITTEN
+        kept = [(n, v) for n, v in headers if n not in skip]
+        kept.append(_JSON)
+        self.headers = kept
+
+    def _proxy(self, status: int, headers: Headers, skip: Set[bytes]) -> None:
+        """Same format, not streamed: the bytes go to the client as they arrive."""
+        ctx = self.ctx
+        writer = ctx.writer
         writer.cork()  # the head leaves with the body bytes of the same upstream read
-        writer.start(status, self.ctx.response_headers([(n, v) for n, v in headers if n not in skip]), length)
+        length = self.length
+        writer.start(status, ctx.response_fields(headers, skip), length if length >= 0 else None)
 
     def _start_stream(self, status: int, kept: Headers) -> None:
         self.mode = _STREAM
@@ -283,7 +288,7 @@ class LlmExchange(Exchange):
             parts = self.parts
             body = parts[0] if len(parts) == 1 else b"".join(parts)
             if mode == _WHOLE:
-                ctx.respond(self.status, self.headers, body)
+                ctx.writer.respond(self.status, self.whole_fields, body)
             if self.collect or mode == _WHOLE:
                 if self.upstream is Dialect.OPENAI:
                     self.usage, self.response_model = openai_body_usage(body)
@@ -318,7 +323,9 @@ class LlmExchange(Exchange):
         self._record()
 
     def _record(self) -> None:
-        fields = self.ctx.log_fields
+        ctx = self.ctx
+        ctx.usage = self.usage
+        fields = ctx.log_fields
         if fields is None:
             return
         if self.response_model:

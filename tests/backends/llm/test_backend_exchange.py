@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Set
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -49,6 +50,10 @@ class FakeWriter:
         self.body.append(data)
         self.writes += 1
 
+    def respond(self, status: int, headers: Headers, body: bytes) -> None:
+        self.start(status, headers, len(body))
+        self.body.append(body)
+
 
 class FakeCtx:
     def __init__(self, hold: frozenset[int] = frozenset()) -> None:
@@ -58,9 +63,13 @@ class FakeCtx:
         self.log_fields: dict[str, object] = {}
         self.failed: GatewayError | None = None
         self.held = False
+        self.usage: object = None
 
     def response_headers(self, headers: Headers) -> Headers:
         return headers
+
+    def response_fields(self, headers: Headers, skip: Set[bytes]) -> Headers:
+        return [(n, v) for n, v in headers if n not in skip]
 
     def respond(self, status: int, headers: Headers, body: bytes) -> None:
         self.writer.start(status, headers, len(body))
@@ -88,6 +97,14 @@ def run(
         cast(RequestContext, ctx), client, upstream, translate, include_usage, forced_usage, True, "m", request
     )
     ex.status = status
+    # what the upstream connection reads off the head before calling on_head
+    for name, value in head:
+        if name == b"content-length":
+            ex.length = int(value)
+        elif name == b"content-type":
+            ex.content_type = value
+        elif name == b"connection":
+            ex.connection = value
     ex.on_head(status, head)
     for piece in pieces:
         ex.on_body(piece)
