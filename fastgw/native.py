@@ -88,6 +88,8 @@ else:
 # HTTP message heads and the access-log line (native/http.c; twin: fastgw/_twins/http.py)
 #
 #   head_fields(buf, start) -> (fields, end, length, connection, content_type)  # split an accepted head
+#   request_fields(fields, max_bytes, max_count) -> (problem, host, length, te, connection, expect)
+#                                                        # normalize a request's fields in place
 #   request_head(method, target, fields, skip) -> bytes  # start line + kept fields + empty line
 #   proxy_request_head(method, target, host, fields, skip, skip_prefix, extra, length) -> bytes
 #                                                        # host first, then kept fields, extra, framing
@@ -103,12 +105,14 @@ if TYPE_CHECKING:
         head_fields,
         log_fields,
         proxy_request_head,
+        request_fields,
         request_head,
     )
 else:
     log_fields = _impl.log_fields
     proxy_request_head = _impl.proxy_request_head
     head_fields = _impl.head_fields
+    request_fields = _impl.request_fields
     request_head = _impl.request_head
     field_lines = _impl.field_lines
     access_line = _impl.access_line
@@ -129,6 +133,7 @@ __all__ = [
     "implementation",
     "log_fields",
     "proxy_request_head",
+    "request_fields",
     "request_head",
 ]
 

@@ -12,6 +12,16 @@
  *       (httptools): this only splits it. Lines may end in CRLF or a bare LF. ValueError if the
  *       head is incomplete.
  *
+ *   request_fields(fields, max_bytes, max_count) -> (problem, host, length, te, connection, expect)
+ *       Normalizes a request's fields as httptools reported them, in place: names lowercased,
+ *       blanks (SP, HTAB) after a value removed (RFC 9110 §5.5). `problem` is 0, or 1 when the
+ *       fields' size (sum of len(name) + len(raw value) + 4) exceeds max_bytes, 2 when there are
+ *       more than max_count of them (the first of the two met, in order; the list is then left
+ *       partly normalized), or 3 when Host appears twice. `host` is the Host value or None;
+ *       `length` the Content-Length value (-1 when absent; httptools already refused bad or
+ *       repeated ones); `te`, `connection` and `expect` the values of those fields, several
+ *       field lines joined with ", ", or None.
+ *
  *   request_head(method, target, fields, skip) -> bytes
  *       "METHOD target HTTP/1.1\r\n" + "name: value\r\n" for each field whose name is not in
  *       `skip` (a set or frozenset of bytes, or None) + "\r\n".
@@ -423,6 +433,160 @@ static PyObject *field_lines(PyObject *self, PyObject *const *args, Py_ssize_t n
     return out;
 }
 
+/* -- request fields ------------------------------------------------------------------------------ */
+
+static inline int name_is(const char *p, Py_ssize_t n, const char *lit, Py_ssize_t ln) {
+    if (n != ln) return 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (lower_ascii(p[i]) != lit[i]) return 0;
+    return 1;
+}
+
+/* *slot = value, or *slot + ", " + value when a value is already there; -1 on error */
+static int join_value(PyObject **slot, PyObject *value) {
+    if (*slot == NULL) {
+        Py_INCREF(value);
+        *slot = value;
+        return 0;
+    }
+    Py_ssize_t a = PyBytes_GET_SIZE(*slot), b = PyBytes_GET_SIZE(value);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, a + 2 + b);
+    if (out == NULL) return -1;
+    char *w = PyBytes_AS_STRING(out);
+    memcpy(w, PyBytes_AS_STRING(*slot), (size_t)a);
+    memcpy(w + a, ", ", 2);
+    memcpy(w + a + 2, PyBytes_AS_STRING(value), (size_t)b);
+    Py_SETREF(*slot, out);
+    return 0;
+}
+
+static PyObject *request_fields(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    static const char fn[] = "request_fields";
+    if (check_nargs(fn, nargs, 3) < 0 || list_arg(fn, args, 0) < 0) return NULL;
+    PyObject *fields = args[0];
+    Py_ssize_t max_bytes = PyNumber_AsSsize_t(args[1], PyExc_OverflowError);
+    if (max_bytes == -1 && PyErr_Occurred()) return NULL;
+    Py_ssize_t max_count = PyNumber_AsSsize_t(args[2], PyExc_OverflowError);
+    if (max_count == -1 && PyErr_Occurred()) return NULL;
+    PyObject *host = NULL, *te = NULL, *connection = NULL, *expect = NULL;
+    long long length = -1;
+    int problem = 0, hosts = 0;
+    Py_ssize_t size = 0;
+    Py_ssize_t n = PyList_GET_SIZE(fields);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = PyList_GET_ITEM(fields, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(pair, 0)) ||
+            !PyBytes_Check(PyTuple_GET_ITEM(pair, 1))) {
+            PyErr_SetString(PyExc_TypeError, "fields must be (bytes, bytes) tuples");
+            goto fail;
+        }
+        PyObject *name = PyTuple_GET_ITEM(pair, 0), *value = PyTuple_GET_ITEM(pair, 1);
+        const char *nb = PyBytes_AS_STRING(name), *vb = PyBytes_AS_STRING(value);
+        Py_ssize_t nlen = PyBytes_GET_SIZE(name), vlen = PyBytes_GET_SIZE(value);
+        size += nlen + vlen + 4;
+        if (size > max_bytes) {
+            problem = 1;
+            break;
+        }
+        if (i >= max_count) {
+            problem = 2;
+            break;
+        }
+        int upper = 0;
+        for (Py_ssize_t k = 0; k < nlen; k++)
+            if (nb[k] >= 'A' && nb[k] <= 'Z') {
+                upper = 1;
+                break;
+            }
+        Py_ssize_t vkeep = vlen;
+        while (vkeep > 0 && is_blank(vb[vkeep - 1])) vkeep--;
+        if (upper || vkeep != vlen) {
+            PyObject *new_name, *new_value;
+            if (upper) {
+                new_name = PyBytes_FromStringAndSize(NULL, nlen);
+                if (new_name == NULL) goto fail;
+                char *w = PyBytes_AS_STRING(new_name);
+                for (Py_ssize_t k = 0; k < nlen; k++) w[k] = lower_ascii(nb[k]);
+            } else {
+                new_name = Py_NewRef(name);
+            }
+            new_value = vkeep != vlen ? PyBytes_FromStringAndSize(vb, vkeep) : Py_NewRef(value);
+            if (new_value == NULL) {
+                Py_DECREF(new_name);
+                goto fail;
+            }
+            PyObject *np = PyTuple_New(2);
+            if (np == NULL) {
+                Py_DECREF(new_name);
+                Py_DECREF(new_value);
+                goto fail;
+            }
+            PyTuple_SET_ITEM(np, 0, new_name);
+            PyTuple_SET_ITEM(np, 1, new_value);
+            PyList_SetItem(fields, i, np); /* steals np; drops the old pair */
+            pair = np;
+            name = new_name;
+            value = new_value;
+            nb = PyBytes_AS_STRING(name);
+            vb = PyBytes_AS_STRING(value);
+            vlen = vkeep;
+        }
+        switch (nlen) {
+        case 4:
+            if (name_is(nb, nlen, "host", 4)) {
+                if (hosts++ == 0) host = Py_NewRef(value);
+            }
+            break;
+        case 6:
+            if (name_is(nb, nlen, "expect", 6) && join_value(&expect, value) < 0) goto fail;
+            break;
+        case 10:
+            if (name_is(nb, nlen, "connection", 10) && join_value(&connection, value) < 0) goto fail;
+            break;
+        case 14:
+            if (name_is(nb, nlen, "content-length", 14)) {
+                long long v = 0;
+                int ok = vlen > 0 && vlen <= 18;
+                for (Py_ssize_t k = 0; ok && k < vlen; k++) {
+                    if (vb[k] < '0' || vb[k] > '9') ok = 0;
+                    else v = v * 10 + (vb[k] - '0');
+                }
+                if (!ok) {
+                    PyErr_SetString(PyExc_ValueError, "invalid content-length");
+                    goto fail;
+                }
+                length = v;
+            }
+            break;
+        case 17:
+            if (name_is(nb, nlen, "transfer-encoding", 17) && join_value(&te, value) < 0) goto fail;
+            break;
+        }
+    }
+    if (problem == 0 && hosts > 1) problem = 3;
+    PyObject *out = PyTuple_New(6);
+    PyObject *problem_obj = PyLong_FromLong(problem), *length_obj = PyLong_FromLongLong(length);
+    if (out == NULL || problem_obj == NULL || length_obj == NULL) {
+        Py_XDECREF(out);
+        Py_XDECREF(problem_obj);
+        Py_XDECREF(length_obj);
+        goto fail;
+    }
+    PyTuple_SET_ITEM(out, 0, problem_obj);
+    PyTuple_SET_ITEM(out, 1, host ? host : Py_NewRef(Py_None));
+    PyTuple_SET_ITEM(out, 2, length_obj);
+    PyTuple_SET_ITEM(out, 3, te ? te : Py_NewRef(Py_None));
+    PyTuple_SET_ITEM(out, 4, connection ? connection : Py_NewRef(Py_None));
+    PyTuple_SET_ITEM(out, 5, expect ? expect : Py_NewRef(Py_None));
+    return out; /* (the references of host, te, connection and expect moved into it) */
+fail:
+    Py_XDECREF(host);
+    Py_XDECREF(te);
+    Py_XDECREF(connection);
+    Py_XDECREF(expect);
+    return NULL;
+}
+
 /* -- access log ------------------------------------------------------------------------------------ */
 
 static inline int needs_quotes(const char *s, Py_ssize_t n) {
@@ -664,6 +828,7 @@ fail:
 
 static PyMethodDef http_methods[] = {
     {"head_fields", (PyCFunction)(void (*)(void))head_fields, METH_FASTCALL, "(fields, end, length, connection, content_type) of the message head at buf[start]."},
+    {"request_fields", (PyCFunction)(void (*)(void))request_fields, METH_FASTCALL, "Normalize a request's fields in place; (problem, host, length, te, connection, expect)."},
     {"request_head", (PyCFunction)(void (*)(void))request_head, METH_FASTCALL, "A request head: start line, kept fields, empty line."},
     {"proxy_request_head", (PyCFunction)(void (*)(void))proxy_request_head, METH_FASTCALL, "A proxied request head: host first, framing last."},
     {"field_lines", (PyCFunction)(void (*)(void))field_lines, METH_FASTCALL, "The 'name: value\\r\\n' lines of the kept fields."},

@@ -12,6 +12,7 @@ from fastgw._twins.http import (
     head_fields,
     log_fields,
     proxy_request_head,
+    request_fields,
     request_head,
 )
 from fastgw._twins.sse import SSEEvent, SSEScanner
@@ -25,5 +26,6 @@ __all__ = [
     "head_fields",
     "log_fields",
     "proxy_request_head",
+    "request_fields",
     "request_head",
 ]

@@ -59,6 +59,51 @@ def head_fields(buf: bytes, start: int) -> tuple[list[tuple[bytes, bytes]], int,
     return fields, p, -2 if chunked else length, connection, ctype
 
 
+def _join(old: bytes | None, value: bytes) -> bytes:
+    return value if old is None else old + b", " + value
+
+
+def request_fields(
+    fields: list[tuple[bytes, bytes]], max_bytes: int, max_count: int
+) -> tuple[int, bytes | None, int, bytes | None, bytes | None, bytes | None]:
+    host: bytes | None = None
+    te: bytes | None = None
+    connection: bytes | None = None
+    expect: bytes | None = None
+    length = -1
+    problem = 0
+    hosts = 0
+    size = 0
+    for i, (name, value) in enumerate(fields):
+        size += len(name) + len(value) + 4
+        if size > max_bytes:
+            problem = 1
+            break
+        if i >= max_count:
+            problem = 2
+            break
+        name = name.lower()
+        value = value.rstrip(_BLANKS)
+        fields[i] = (name, value)
+        if name == b"host":
+            hosts += 1
+            if hosts == 1:
+                host = value
+        elif name == b"expect":
+            expect = _join(expect, value)
+        elif name == b"connection":
+            connection = _join(connection, value)
+        elif name == b"content-length":
+            if not (0 < len(value) <= 18 and value.isdigit()):
+                raise ValueError("invalid content-length")
+            length = int(value)
+        elif name == b"transfer-encoding":
+            te = _join(te, value)
+    if problem == 0 and hosts > 1:
+        problem = 3
+    return problem, host, length, te, connection, expect
+
+
 def _lines(fields: list[tuple[bytes, bytes]], skip: Set[bytes] | None, prefix: bytes = b"") -> list[bytes]:
     parts: list[bytes] = []
     for name, value in fields:

@@ -14,6 +14,7 @@ import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 import httptools
 
@@ -32,6 +33,7 @@ from fastgw.http.flow import FlowControlled, WriteFlow
 from fastgw.http.headers import DateCache, Headers, connection_tokens, status_line
 from fastgw.http.request import Body, ClientDisconnected, Request
 from fastgw.http.response import ResponseWriter
+from fastgw.native import request_fields
 
 log = logging.getLogger("fastgw.http")
 
@@ -83,16 +85,6 @@ class ServerState:
             conn.drain_gracefully()
 
 
-# request fields the connection itself interprets (the rest only pass through)
-_F_HOST, _F_LENGTH, _F_TE, _F_CONNECTION, _F_EXPECT = range(5)
-_SPECIAL = {
-    b"host": _F_HOST,
-    b"content-length": _F_LENGTH,
-    b"transfer-encoding": _F_TE,
-    b"connection": _F_CONNECTION,
-    b"expect": _F_EXPECT,
-}
-
 # where the parser is between/inside messages (independent of whether a request is running)
 _IDLE, _HEAD, _BODY = range(3)
 
@@ -106,13 +98,10 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         "_closing",
         "_deadline",
         "_deferred",
-        "_header_bytes",
+        "_head_seen",
         "_headers",
         "_limits",
         "_loop",
-        "_max_header_bytes",
-        "_max_headers",
-        "_nominated",
         "_parser",
         "_pending",
         "_read_paused_body",
@@ -133,8 +122,6 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
     def __init__(self, server: ServerState) -> None:
         self.server = server
         self._limits = server.limits
-        self._max_header_bytes = server.limits.max_header_bytes
-        self._max_headers = server.limits.max_headers
         self._loop = asyncio.get_running_loop()
         self._parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
@@ -142,7 +129,7 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         self._state = _IDLE
         self._url = b""
         self._headers: Headers = []
-        self._header_bytes = 0
+        self._head_seen = 0
         self._body: Body | None = None
         self._pending: deque[tuple[Request, ResponseWriter]] = deque()
         self._active: ResponseWriter | None = None
@@ -154,7 +141,6 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         self._deferred: GatewayError | None = None
         self._closing = False
         self.closing_after_response = False
-        self._nominated: set[bytes] | None = None
         self._read_paused_body = False
         self._read_paused_pipeline = False
         self.flow = WriteFlow()
@@ -186,10 +172,22 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         if self._closing or self._broken:
             return
         try:
+            if self._state == _HEAD:
+                # a head still arriving: bound what it may take before httptools (which buffers a
+                # field until its line ends) holds it; the read that began it is not counted
+                self._head_seen += len(data)
+                limits = self._limits
+                if self._head_seen > limits.max_header_bytes + limits.max_request_line:
+                    raise HeadersTooLarge(f"request header block larger than {limits.max_header_bytes} bytes")
             self._parser.feed_data(data)
-            if self._state == _HEAD and self._active is None and not self._broken:
-                # the head continues in a later read: it must arrive within the header deadline
-                self._set_deadline(self._limits.header_read_timeout)
+            if self._state == _HEAD and not self._broken:
+                # the head continues in a later read: hold its fields to the limits now (they are
+                # checked whole once the head is complete), and it must arrive within the deadline
+                _check_field_limits(self._headers, self._limits)
+                if self._active is None:
+                    self._set_deadline(self._limits.header_read_timeout)
+        except GatewayError as err:  # a limit broken by a head that is not complete yet
+            self._fail(err)
         except httptools.HttpParserUpgrade:
             # CONNECT or a protocol upgrade (the parser already called on_message_complete).
             if not self._broken:
@@ -240,8 +238,7 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         self._state = _HEAD
         self._url = b""
         self._headers = []
-        self._header_bytes = 0
-        self._nominated = None
+        self._head_seen = 0
         # the header deadline is armed by data_received, only if this read ends inside the head
 
     def on_url(self, url: bytes) -> None:
@@ -250,22 +247,13 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
             raise UriTooLong(f"request target longer than {self.server.limits.max_request_line} bytes")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        size = self._header_bytes = self._header_bytes + len(name) + len(value) + 4
-        headers = self._headers
-        if size > self._max_header_bytes or len(headers) >= self._max_headers or self._state == _BODY:
-            limits = self._limits
-            if size > limits.max_header_bytes:
-                raise HeadersTooLarge(f"request header block larger than {limits.max_header_bytes} bytes")
-            if self._state == _BODY:
-                return  # chunked trailers are read (and counted) but never forwarded
-            raise HeadersTooLarge(f"more than {limits.max_headers} request headers")
-        if value and value[-1] in (0x20, 0x09):
-            value = value.rstrip(b" \t")  # RFC 9110 §5.5: OWS around a field value is not part of it
-        headers.append((name.lower(), value))
+        # as received: on_headers_complete normalizes them and checks the limits (one native call)
+        self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         if self._saw_last:
             self._body = None  # pipelined after a `Connection: close` request: never served
+            self._headers = _Trailers(self._limits)
             return
         parser = self._parser
         limits = self._limits
@@ -273,31 +261,22 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         if method == b"CONNECT":
             raise MethodNotAllowed("CONNECT is not supported")
         version = _VERSIONS.get(parser.get_http_version()) or parser.get_http_version().encode()
-        host: bytes | None = None
-        content_length: int | None = None
+        headers = self._headers
+        problem, host, length, te, connection, expect = request_fields(
+            headers, limits.max_header_bytes, limits.max_headers
+        )
+        if problem:
+            _refuse_fields(problem, limits)
+        content_length = length if length >= 0 else None
         chunked = False
-        expect = False
-        special = _SPECIAL
-        for name, value in self._headers:
-            kind = special.get(name)
-            if kind is None:
-                continue
-            if kind == _F_HOST:
-                if host is not None:
-                    raise BadRequest("duplicate Host header")
-                host = value
-            elif kind == _F_LENGTH:
-                content_length = int(value)  # llhttp already rejected bad or duplicate values
-            elif kind == _F_TE:
-                if value.strip().lower() != b"chunked":
-                    raise NotImplementedFraming(f"unsupported transfer-encoding {value.decode('latin-1')!r}")
-                chunked = True
-            elif kind == _F_CONNECTION:
-                self._nominated = connection_tokens(value)
-            else:
-                if value.lower() != b"100-continue":
-                    raise MalformedRequest("unsupported Expect header", headers=None)
-                expect = True
+        if te is not None:
+            if te.strip().lower() != b"chunked":
+                raise NotImplementedFraming(f"unsupported transfer-encoding {te.decode('latin-1')!r}")
+            chunked = True
+            # trailer fields after the chunked body reach on_header: counted, never forwarded
+            self._headers = _Trailers(limits)
+        if expect is not None and expect.lower() != b"100-continue":
+            raise MalformedRequest("unsupported Expect header", headers=None)
         if parser.should_upgrade():
             raise MethodNotAllowed("protocol upgrades are not supported on this route")
         if host is None:
@@ -314,14 +293,14 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         if expected is None and not chunked:
             expected = 0
         body = Body(self, expected, limits.max_body_bytes, limits.body_high_water)
-        req = Request(method, target, path, query, version, self._headers, host, self.client, self._loop.time(), body)
+        req = Request(method, target, path, query, version, headers, host, self.client, self._loop.time(), body)
         req.keep_alive = bool(parser.should_keep_alive())
         req.content_length = content_length
-        req.expect_continue = expect
-        req.nominated = self._nominated
+        req.expect_continue = expect is not None
+        req.nominated = connection_tokens(connection) if connection is not None else None
         if not req.keep_alive:
             self._saw_last = True  # nothing after this request will be served
-        if expect:
+        if expect is not None:
             body.on_first_read = self._send_continue
         self._body = body
         if not body.complete:
@@ -330,7 +309,7 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
                 self._set_deadline(limits.body_read_timeout)
         writer = ResponseWriter(self, req)
         if self._active is None:
-            if expected is not None and 0 < expected <= limits.body_high_water and not expect:
+            if expected is not None and 0 < expected <= limits.body_high_water and expect is None:
                 # a small body of known size: start once it is all here (usually the same read),
                 # so the request can be served whole, on callbacks, without a task
                 self._starting = (req, writer)
@@ -596,6 +575,45 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
 
 
 _VERSIONS = {"1.1": b"1.1", "1.0": b"1.0"}
+
+
+def _refuse_fields(problem: int, limits: HttpLimits) -> NoReturn:
+    """Raise the error `request_fields` reported."""
+    if problem == 1:
+        raise HeadersTooLarge(f"request header block larger than {limits.max_header_bytes} bytes")
+    if problem == 2:
+        raise HeadersTooLarge(f"more than {limits.max_headers} request headers")
+    raise BadRequest("duplicate Host header")
+
+
+def _check_field_limits(fields: Headers, limits: HttpLimits) -> None:
+    """The limits, on the fields of a head that is not complete yet (one read may add many)."""
+    if len(fields) > limits.max_headers:
+        raise HeadersTooLarge(f"more than {limits.max_headers} request headers")
+    if sum(len(n) + len(v) + 4 for n, v in fields) > limits.max_header_bytes:
+        raise HeadersTooLarge(f"request header block larger than {limits.max_header_bytes} bytes")
+
+
+class _Trailers(list[tuple[bytes, bytes]]):
+    """Where on_header puts the trailer fields of a chunked body: held to the header limits,
+    never kept (they are not forwarded)."""
+
+    __slots__ = ("fields", "limits", "size")
+
+    def __init__(self, limits: HttpLimits) -> None:
+        super().__init__()
+        self.limits = limits
+        self.fields = 0
+        self.size = 0
+
+    def append(self, pair: tuple[bytes, bytes]) -> None:
+        limits = self.limits
+        self.fields += 1
+        self.size += len(pair[0]) + len(pair[1]) + 4
+        if self.size > limits.max_header_bytes:
+            raise HeadersTooLarge(f"request trailer block larger than {limits.max_header_bytes} bytes")
+        if self.fields > limits.max_headers:
+            raise HeadersTooLarge(f"more than {limits.max_headers} request trailer fields")
 
 
 def _split_target(target: bytes) -> tuple[bytes, bytes]:

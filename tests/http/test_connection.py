@@ -208,6 +208,93 @@ def test_limits(clock_loop: ClockLoop, raw: bytes, limits: HttpLimits, status: i
     assert echo.calls == []
 
 
+@pytest.mark.parametrize(
+    ("raw", "limits"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: a\r\n" + b"X: 1\r\n" * 20, HttpLimits(max_headers=10)),
+        # one field line that never ends (httptools buffers it until its end)
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"v" * 20_000, HttpLimits(max_header_bytes=256, max_request_line=100)),
+    ],
+    ids=["count", "bytes"],
+)
+def test_limits_hold_before_the_head_is_complete(clock_loop: ClockLoop, raw: bytes, limits: HttpLimits) -> None:
+    """A head that never ends is refused once what arrived breaks a limit, not buffered."""
+    echo = Echo()
+
+    async def go() -> Harness:
+        h = Harness(echo, limits)
+        await h.feed(*[raw[i : i + 100] for i in range(0, len(raw), 100)])
+        return h
+
+    h = _go(clock_loop, go)
+    assert [r.status for r in h.responses()] == [431]
+    assert h.transport.closed and echo.calls == []
+
+
+def test_request_fields_are_normalized(clock_loop: ClockLoop) -> None:
+    raw = (
+        b"POST /a HTTP/1.1\r\nHOST: a\r\nX-Mixed-Case: v  \t\r\nConnection: keep-alive, X-Hop\r\n"
+        b"connection: Other\r\nX-Hop: 1\r\nContent-Length: 2\r\n\r\nhi"
+    )
+    echo = Echo()
+
+    async def go() -> Harness:
+        h = Harness(echo)
+        await h.feed(raw)
+        return h
+
+    h = _go(clock_loop, go)
+    assert [r.status for r in h.responses()] == [200]
+    req = echo.calls[0]
+    assert req.host == b"a" and req.content_length == 2
+    assert (b"x-mixed-case", b"v") in req.headers
+    # both Connection field lines nominate hop-by-hop fields
+    assert req.nominated == {b"keep-alive", b"x-hop", b"other"}
+
+
+def test_trailer_fields_are_read_not_kept(clock_loop: ClockLoop) -> None:
+    raw = (
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\nhi\r\n0\r\nX-Trailer: 1\r\nX-Other: 2\r\n\r\n"
+    )
+    for pieces in ([raw], [raw[i : i + 1] for i in range(len(raw))]):
+        echo = Echo()
+
+        async def go(echo: Echo = echo, pieces: list[bytes] = pieces) -> Harness:
+            h = Harness(echo)
+            await h.feed(*pieces)
+            return h
+
+        h = _go(clock_loop, go)
+        assert [r.status for r in h.responses()] == [200]
+        assert echo.bodies == [b"hi"]
+        names = {n for n, _ in echo.calls[0].headers}
+        assert b"x-trailer" not in names and b"x-other" not in names
+
+
+def test_too_many_trailer_fields_is_431(clock_loop: ClockLoop) -> None:
+    raw = (
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\nhi\r\n0\r\n" + b"X-T: 1\r\n" * 20 + b"\r\n"
+    )
+
+    class Waits:
+        """Answers only once the whole body (with its trailers) has been read."""
+
+        async def __call__(self, req: Request, writer: ResponseWriter) -> None:
+            await req.body.read_all()
+            writer.respond(200, [], b"")
+
+    async def go() -> Harness:
+        h = Harness(Waits(), HttpLimits(max_headers=10))
+        await h.feed(raw)
+        return h
+
+    h = _go(clock_loop, go)
+    assert [r.status for r in h.responses()] == [431]
+    assert h.transport.closed
+
+
 def test_chunked_body_over_limit_is_413(clock_loop: ClockLoop) -> None:
     raw = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + b"100\r\n" + b"x" * 256 + b"\r\n"
 

@@ -195,3 +195,66 @@ def test_log_fields(impl: ModuleType) -> None:
 @given(st.dictionaries(st.text(min_size=1, max_size=8), st.one_of(st.text(max_size=12), st.integers(), st.booleans())))
 def test_log_fields_agree(fields: dict[str, object]) -> None:
     assert NATIVE.log_fields(fields) == TWIN.log_fields(fields)
+
+
+def test_request_fields_normalizes_in_place(impl: ModuleType) -> None:
+    fields = [
+        (b"Host", b"example.com"),
+        (b"X-Pad", b"v \t"),
+        (b"Connection", b"keep-alive"),
+        (b"connection", b"x-hop"),
+        (b"Transfer-Encoding", b"chunked"),
+        (b"Expect", b"100-continue"),
+        (b"content-length", b"12"),
+    ]
+    problem, host, length, te, connection, expect = impl.request_fields(fields, 1000, 10)
+    assert (problem, host, length, te, connection, expect) == (
+        0,
+        b"example.com",
+        12,
+        b"chunked",
+        b"keep-alive, x-hop",
+        b"100-continue",
+    )
+    assert fields[:2] == [(b"host", b"example.com"), (b"x-pad", b"v")]
+    assert fields[3] == (b"connection", b"x-hop")
+
+
+@pytest.mark.parametrize(
+    ("fields", "max_bytes", "max_count", "problem"),
+    [
+        ([(b"a", b"x" * 10)], 15, 10, 0),
+        ([(b"a", b"x" * 10)], 14, 10, 1),
+        ([(b"a", b"1")] * 3, 100, 2, 2),
+        ([(b"a", b"1")] * 3, 100, 3, 0),
+        ([(b"Host", b"a"), (b"host", b"b")], 100, 10, 3),
+        ([(b"Host", b"a"), (b"x", b"y" * 100), (b"host", b"b")], 50, 10, 1),
+    ],
+)
+def test_request_fields_limits(
+    impl: ModuleType, fields: list[tuple[bytes, bytes]], max_bytes: int, max_count: int, problem: int
+) -> None:
+    assert impl.request_fields(list(fields), max_bytes, max_count)[0] == problem
+
+
+def test_request_fields_first_host_and_no_fields(impl: ModuleType) -> None:
+    assert impl.request_fields([(b"HOST", b"a"), (b"Host", b"b")], 100, 10)[:2] == (3, b"a")
+    assert impl.request_fields([], 100, 10) == (0, None, -1, None, None, None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(_field_name, st.sampled_from([b"Host", b"CONNECTION", b"expect", b"Transfer-Encoding"])),
+            _field_value,
+        ),
+        max_size=10,
+    ),
+    st.integers(min_value=0, max_value=200),
+    st.integers(min_value=0, max_value=12),
+)
+def test_request_fields_agree(fields: list[tuple[bytes, bytes]], max_bytes: int, max_count: int) -> None:
+    a, b = list(fields), list(fields)
+    assert NATIVE.request_fields(a, max_bytes, max_count) == TWIN.request_fields(b, max_bytes, max_count)
+    assert a == b
