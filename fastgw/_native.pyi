@@ -106,6 +106,7 @@ def proxy_request_head(
     skip_prefix: bytes,
     extra: list[tuple[bytes, bytes]],
     length: int,
+    defaults: list[tuple[bytes, bytes]],
     /,
 ) -> bytes: ...
 def field_lines(fields: list[tuple[bytes, bytes]], skip: AbstractSet[bytes] | None, /) -> bytes: ...

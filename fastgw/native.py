@@ -91,8 +91,8 @@ else:
 #   request_fields(fields, max_bytes, max_count) -> (problem, host, length, te, connection, expect)
 #                                                        # normalize a request's fields in place
 #   request_head(method, target, fields, skip) -> bytes  # start line + kept fields + empty line
-#   proxy_request_head(method, target, host, fields, skip, skip_prefix, extra, length) -> bytes
-#                                                        # host first, then kept fields, extra, framing
+#   proxy_request_head(method, target, host, fields, skip, skip_prefix, extra, length, defaults) -> bytes
+#                                         # host first, then kept fields, extra, unwritten defaults, framing
 #   field_lines(fields, skip) -> bytes                   # "name: value\r\n" of the kept fields
 #   access_line(now, prefix, endpoint, client, method, host, path, http11, status, tail, ms) -> bytes
 #   log_fields(fields) -> bytes                          # " key=value" of a dict of log fields

@@ -26,11 +26,12 @@
  *       "METHOD target HTTP/1.1\r\n" + "name: value\r\n" for each field whose name is not in
  *       `skip` (a set or frozenset of bytes, or None) + "\r\n".
  *
- *   proxy_request_head(method, target, host, fields, skip, skip_prefix, extra, length) -> bytes
+ *   proxy_request_head(method, target, host, fields, skip, skip_prefix, extra, length, defaults) -> bytes
  *       The same with "host: <host>" as the first field; fields whose name starts with
  *       `skip_prefix` (unless it is empty) are skipped too; then the `extra` fields, unfiltered;
- *       last "content-length: <length>" (length >= 0), "transfer-encoding: chunked" (length == -2)
- *       or nothing (-1).
+ *       then each of the `defaults` whose name is not already written (a kept field, an extra
+ *       or an earlier default); last "content-length: <length>" (length >= 0),
+ *       "transfer-encoding: chunked" (length == -2) or nothing (-1).
  *
  *   field_lines(fields, skip) -> bytes
  *       Just the "name: value\r\n" lines of `fields` not in `skip`.
@@ -372,15 +373,39 @@ static PyObject *request_head(PyObject *self, PyObject *const *args, Py_ssize_t 
     return out;
 }
 
+/* 1 if the default field defaults[i] is written: no kept field, extra field or earlier
+ * written default has its name */
+static int default_wanted(PyObject *defaults, Py_ssize_t i, PyObject *fields, PyObject *skip, const char *prefix,
+                          Py_ssize_t plen, PyObject *extra) {
+    PyObject *name = PyTuple_GET_ITEM(PyList_GET_ITEM(defaults, i), 0);
+    const char *nb = PyBytes_AS_STRING(name);
+    Py_ssize_t nl = PyBytes_GET_SIZE(name);
+#define SAME_NAME(other) \
+    (PyBytes_GET_SIZE(other) == nl && memcmp(PyBytes_AS_STRING(other), nb, (size_t)nl) == 0)
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(extra); k++)
+        if (SAME_NAME(PyTuple_GET_ITEM(PyList_GET_ITEM(extra, k), 0))) return 0;
+    for (Py_ssize_t k = 0; k < i; k++)
+        if (SAME_NAME(PyTuple_GET_ITEM(PyList_GET_ITEM(defaults, k), 0)) &&
+            default_wanted(defaults, k, fields, skip, prefix, plen, extra))
+            return 0;
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(fields); k++) {
+        PyObject *other = PyTuple_GET_ITEM(PyList_GET_ITEM(fields, k), 0);
+        if (SAME_NAME(other) && skipped(skip, other, prefix, plen) == 0) return 0;
+    }
+#undef SAME_NAME
+    return 1;
+}
+
 static PyObject *proxy_request_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     static const char fn[] = "proxy_request_head";
     const char *method, *target, *host, *prefix;
     Py_ssize_t mlen, tlen, hlen, plen;
-    if (check_nargs(fn, nargs, 8) < 0 || bytes_arg(fn, args, 0, &method, &mlen) < 0 ||
+    if (check_nargs(fn, nargs, 9) < 0 || bytes_arg(fn, args, 0, &method, &mlen) < 0 ||
         bytes_arg(fn, args, 1, &target, &tlen) < 0 || bytes_arg(fn, args, 2, &host, &hlen) < 0 ||
-        list_arg(fn, args, 3) < 0 || bytes_arg(fn, args, 5, &prefix, &plen) < 0 || list_arg(fn, args, 6) < 0)
+        list_arg(fn, args, 3) < 0 || bytes_arg(fn, args, 5, &prefix, &plen) < 0 || list_arg(fn, args, 6) < 0 ||
+        list_arg(fn, args, 8) < 0)
         return NULL;
-    PyObject *fields = args[3], *skip = args[4], *extra = args[6];
+    PyObject *fields = args[3], *skip = args[4], *extra = args[6], *defaults = args[8];
     long long length = PyLong_AsLongLong(args[7]);
     if (length == -1 && PyErr_Occurred()) return NULL;
     if (check_skip(skip) < 0) return NULL;
@@ -388,6 +413,13 @@ static PyObject *proxy_request_head(PyObject *self, PyObject *const *args, Py_ss
     if (size < 0) return NULL;
     Py_ssize_t extra_size = lines_size(extra, Py_None, NULL, 0);
     if (extra_size < 0) return NULL;
+    if (lines_size(defaults, Py_None, NULL, 0) < 0) return NULL; /* (checks their types) */
+    Py_ssize_t ndefaults = PyList_GET_SIZE(defaults);
+    for (Py_ssize_t i = 0; i < ndefaults; i++) {
+        if (!default_wanted(defaults, i, fields, skip, prefix, plen, extra)) continue;
+        PyObject *pair = PyList_GET_ITEM(defaults, i);
+        extra_size += PyBytes_GET_SIZE(PyTuple_GET_ITEM(pair, 0)) + PyBytes_GET_SIZE(PyTuple_GET_ITEM(pair, 1)) + 4;
+    }
     char tail[64];
     int tail_len = 0;
     if (length >= 0) {
@@ -416,6 +448,15 @@ static PyObject *proxy_request_head(PyObject *self, PyObject *const *args, Py_ss
     PUT("\r\n");
     w = write_lines(w, fields, skip, prefix, plen);
     w = write_lines(w, extra, Py_None, NULL, 0);
+    for (Py_ssize_t i = 0; i < ndefaults; i++) {
+        if (!default_wanted(defaults, i, fields, skip, prefix, plen, extra)) continue;
+        PyObject *pair = PyList_GET_ITEM(defaults, i);
+        PyObject *name = PyTuple_GET_ITEM(pair, 0), *value = PyTuple_GET_ITEM(pair, 1);
+        PUTN(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name));
+        PUT(": ");
+        PUTN(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value));
+        PUT("\r\n");
+    }
     PUTN(tail, tail_len);
     PUT("\r\n");
     return out;

@@ -125,7 +125,17 @@ def proxy_request_head(
     skip_prefix: bytes,
     extra: list[tuple[bytes, bytes]],
     length: int,
+    defaults: list[tuple[bytes, bytes]],
 ) -> bytes:
+    written = {
+        n for n, _ in fields if not (skip is not None and n in skip) and not (skip_prefix and n.startswith(skip_prefix))
+    }
+    written.update(n for n, _ in extra)
+    added: list[tuple[bytes, bytes]] = []
+    for name, value in defaults:
+        if name not in written:
+            written.add(name)
+            added.append((name, value))
     if length >= 0:
         tail = b"content-length: %d\r\n" % length
     else:
@@ -139,6 +149,7 @@ def proxy_request_head(
         b"\r\n",
         *_lines(fields, skip, skip_prefix),
         *_lines(extra, None),
+        *_lines(added, None),
         tail,
         b"\r\n",
     ]

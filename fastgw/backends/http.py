@@ -13,6 +13,8 @@ from fastgw.upstream.client import request_head, send
 from fastgw.upstream.connection import Exchange
 from fastgw.upstream.pool import Origin
 
+_NONE: list[tuple[bytes, bytes]] = []  # (no extra fields; never mutated)
+
 # methods whose empty body is still announced (`content-length: 0`)
 _BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
 
@@ -204,7 +206,7 @@ def upstream_head(ctx: RequestContext, host: bytes | None) -> tuple[bytes, bool]
     length = body_framing(ctx)
     skip = HOP_BY_HOP if not req.nominated else HOP_BY_HOP | req.nominated
     host = host if host is not None else req.host
-    return proxy_request_head(req.method, target, host, req.headers, skip, b"", [], length), length == -2
+    return proxy_request_head(req.method, target, host, req.headers, skip, b"", _NONE, length, _NONE), length == -2
 
 
 async def forward(

@@ -94,18 +94,34 @@ def test_request_head_and_field_lines(impl: ModuleType) -> None:
 def test_proxy_request_head(impl: ModuleType, length: int, tail: bytes) -> None:
     fields = [(b"host", b"client"), (b"content-length", b"3"), (b"x-a", b"1")]
     skip = frozenset({b"host", b"content-length"})
-    head = impl.proxy_request_head(b"POST", b"/a", b"up:80", fields, skip, b"", [], length)
+    head = impl.proxy_request_head(b"POST", b"/a", b"up:80", fields, skip, b"", [], length, [])
     assert head == b"POST /a HTTP/1.1\r\nhost: up:80\r\nx-a: 1\r\n" + tail + b"\r\n"
 
 
 def test_proxy_request_head_prefix_and_extra_fields(impl: ModuleType) -> None:
     fields = [(b"anthropic-beta", b"x"), (b"authorization", b"client"), (b"x-a", b"1"), (b"anthropic", b"y")]
     extra = [(b"authorization", b"Bearer provider")]
-    head = impl.proxy_request_head(b"POST", b"/v1", b"h", fields, {b"authorization"}, b"anthropic-", extra, 5)
+    head = impl.proxy_request_head(b"POST", b"/v1", b"h", fields, {b"authorization"}, b"anthropic-", extra, 5, [])
     assert head == (
         b"POST /v1 HTTP/1.1\r\nhost: h\r\nx-a: 1\r\nanthropic: y\r\n"
         b"authorization: Bearer provider\r\ncontent-length: 5\r\n\r\n"
     )
+
+
+def test_proxy_request_head_defaults_unless_written(impl: ModuleType) -> None:
+    defaults = [(b"anthropic-version", b"2023-06-01"), (b"x-default", b"d"), (b"authorization", b"no")]
+    extra = [(b"authorization", b"Bearer provider")]
+    # the client's own anthropic-version is kept and wins; x-default is added
+    fields = [(b"anthropic-version", b"2024-01-01")]
+    head = impl.proxy_request_head(b"POST", b"/v1", b"h", fields, None, b"", extra, 0, defaults)
+    assert head == (
+        b"POST /v1 HTTP/1.1\r\nhost: h\r\nanthropic-version: 2024-01-01\r\n"
+        b"authorization: Bearer provider\r\nx-default: d\r\ncontent-length: 0\r\n\r\n"
+    )
+    # a client field that is not forwarded (skipped, or by prefix) does not stop the default
+    for skip, prefix in (({b"anthropic-version"}, b""), (None, b"anthropic-")):
+        head = impl.proxy_request_head(b"POST", b"/v1", b"h", fields, skip, prefix, extra, -1, defaults)
+        assert b"anthropic-version: 2023-06-01\r\n" in head and b"2024-01-01" not in head
 
 
 def test_head_writers_refuse_bad_fields() -> None:
@@ -258,3 +274,22 @@ def test_request_fields_agree(fields: list[tuple[bytes, bytes]], max_bytes: int,
     a, b = list(fields), list(fields)
     assert NATIVE.request_fields(a, max_bytes, max_count) == TWIN.request_fields(b, max_bytes, max_count)
     assert a == b
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from([b"a", b"b", b"c", b"x-d"]), _field_value), max_size=5),
+    st.lists(st.tuples(st.sampled_from([b"a", b"b", b"c"]), _field_value), max_size=3),
+    st.lists(st.tuples(st.sampled_from([b"a", b"b", b"c", b"x-e"]), _field_value), max_size=4),
+    st.sampled_from([None, frozenset({b"a"}), frozenset({b"b", b"c"})]),
+    st.sampled_from([b"", b"x-"]),
+)
+def test_proxy_request_head_agrees(
+    fields: list[tuple[bytes, bytes]],
+    extra: list[tuple[bytes, bytes]],
+    defaults: list[tuple[bytes, bytes]],
+    skip: frozenset[bytes] | None,
+    prefix: bytes,
+) -> None:
+    args = (b"POST", b"/p", b"h", fields, skip, prefix, extra, 3, defaults)
+    assert NATIVE.proxy_request_head(*args) == TWIN.proxy_request_head(*args)

@@ -195,8 +195,8 @@ def _rewrite(body: bytes, target: Target, plan: RoutePlan, forced_usage: bool) -
 
 def _head(ctx: RequestContext, target: Target, path: bytes, length: int, to_openai: bool) -> bytes:
     """The request head for the provider: its host, the client's fields minus _DROP (and the
-    `anthropic-*` ones for an OpenAI upstream), the provider's credential and default fields, the
-    body's length. One native call writes it."""
+    `anthropic-*` ones for an OpenAI upstream), the provider's credential, its default fields
+    unless the request as forwarded has them, the body's length. One native call writes it."""
     req = ctx.request
     headers = req.headers
     route = ctx.route
@@ -204,18 +204,17 @@ def _head(ctx: RequestContext, target: Target, path: bytes, length: int, to_open
         headers = strip_hop_by_hop(headers, req.nominated)
         if route is not None and route.request_modifier is not None:
             headers = route.request_modifier(headers)
-    prefix = b"anthropic-" if to_openai else b""
-    extra: Headers = [target.auth] if target.auth is not None else []
-    for pair in target.spec.extra_headers:
-        # a provider default (e.g. anthropic-version) unless the client's request, as forwarded,
-        # already has that field
-        name = pair[0]
-        if any(n == name for n, _ in extra) or (
-            name not in _DROP and not (prefix and name.startswith(prefix)) and any(n == name for n, _ in headers)
-        ):
-            continue
-        extra.append(pair)
-    return proxy_request_head(req.method, path, target.host_header, headers, _DROP, prefix, extra, length)
+    return proxy_request_head(
+        req.method,
+        path,
+        target.host_header,
+        headers,
+        _DROP,
+        b"anthropic-" if to_openai else b"",
+        target.credential,
+        length,
+        target.default_fields,
+    )
 
 
 def _provider_headers(out: Headers, target: Target) -> None:

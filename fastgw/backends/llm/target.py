@@ -79,10 +79,16 @@ class Target:
     endpoint: str = field(init=False)
     edits: bool = field(init=False)
     plans: Mapping[RouteType, RoutePlan] = field(init=False)
+    #: the request head's provider fields: the credential (a list, for the native head writer),
+    #: and the provider's defaults (e.g. anthropic-version), sent unless the client's request has them
+    credential: list[tuple[bytes, bytes]] = field(init=False)
+    default_fields: list[tuple[bytes, bytes]] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "endpoint", self.origin.authority)
         object.__setattr__(self, "edits", self.shaping.active)
+        object.__setattr__(self, "credential", [self.auth] if self.auth is not None else [])
+        object.__setattr__(self, "default_fields", list(self.spec.extra_headers))
         plans = {}
         for route_type in RouteType:
             path = upstream_path(self.spec, route_type)
