@@ -365,6 +365,37 @@ def test_bad_json_is_a_400_in_the_clients_dialect(base: str, fake: FakeProvider)
     assert fake.requests() == []
 
 
+@pytest.mark.parametrize(
+    ("path", "dialect"),
+    [
+        ("/anthropic/v1/chat/completions", "openai"),  # translated to Anthropic
+        ("/claude-oai/v1/messages", "anthropic"),  # translated to OpenAI
+        ("/noroutes/v1/chat/completions", "openai"),  # the configured model is written in
+    ],
+)
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"\xff\xfe"}]}',  # not UTF-8
+        b'{"model":7,"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}',
+        b'{"model":"m","stream":"yes","max_tokens":5,"messages":[]}',
+        b"[]",
+    ],
+)
+def test_a_body_the_gateway_rewrites_must_decode(
+    base: str, fake: FakeProvider, path: str, dialect: str, body: bytes
+) -> None:
+    """A request the gateway re-encodes is decoded whole first: what does not decode (bytes that
+    are not UTF-8, members of the wrong type, not an object) is a 400 in the client's dialect."""
+    fake.clear()
+    r = httpx.post(f"{base}{path}", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert (r.json().get("type") == "error") == (dialect == "anthropic")
+    assert fake.requests() == []
+
+
 # -- Anthropic client -> OpenAI-compatible provider -----------------------------------------------------
 def test_claude_code_against_openai_provider(base: str, fake: FakeProvider) -> None:
     client = ant(base, "claude-oai")

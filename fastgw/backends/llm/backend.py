@@ -81,7 +81,7 @@ class AiBackend:
         try:
             ctx.dialect = plan.error_dialect
             body = ctx.request.body.take()
-            head, payload, ex = prepare(ctx, target, plan, body, read_view(body))
+            head, payload, ex = prepare(ctx, target, plan, body, None)
         except BaseException:
             pool.release(conn)  # untouched: back to the idle list
             raise
@@ -99,6 +99,31 @@ def read_view(body: bytes) -> RequestView:
         return decode_request_view(body)
     except msgspec.DecodeError as exc:
         raise InvalidBody(f"invalid request body: {exc}") from None
+
+
+def _decode(body: bytes) -> dict[str, Any]:
+    """The whole request body as a dict, or a 400 in the client's dialect."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidBody(f"invalid request body: {exc}") from None
+    if type(data) is not dict:
+        raise InvalidBody("invalid request body: a JSON object is expected")
+    return data
+
+
+def _view_of(data: dict[str, Any], body: bytes) -> RequestView:
+    """The view of a body already decoded whole (a translated or edited request is parsed once);
+    the uncommon shapes, type errors included, go through the view decoder and its messages."""
+    model = data.get("model")
+    stream = data.get("stream")
+    if (
+        (model is None or type(model) is str)
+        and (stream is None or type(stream) is bool)
+        and "stream_options" not in data
+    ):
+        return RequestView(model, stream)
+    return read_view(body)
 
 
 async def serve_target(
@@ -124,9 +149,9 @@ async def serve_target(
     if body is None:
         # the pipeline keeps the body for replay when the route retries
         body = ctx.body_bytes if ctx.body_bytes is not None else await ctx.request.body.read_all()
-    if view is None:
-        view = read_view(body)
     if action != SEND:
+        if view is None:
+            view = read_view(body)
         _log_fields(ctx, plan)
         if action == COUNT_LOCALLY:
             count_locally(ctx, body, view)
@@ -135,7 +160,7 @@ async def serve_target(
     if target.tokenize and ctx.reserve_tokens is not None:
         # agentgateway `tokenize: true`: withdraw the prompt's tokens before sending; the
         # rate limit settles the difference with the real usage afterwards
-        ctx.reserve_tokens(estimate_input_tokens(orjson.loads(body), ctx.worker.runtime.tokenizer.count))
+        ctx.reserve_tokens(estimate_input_tokens(_decode(body), ctx.worker.runtime.tokenizer.count))
     head, body, ex = prepare(ctx, target, plan, body, view)
     route = ctx.route
     await send(ctx.worker.pool, target.origin, head, body, ex, route.backend_timeout if route else None)
@@ -152,18 +177,25 @@ def _log_fields(ctx: RequestContext, plan: RoutePlan) -> dict[str, object]:
 
 
 def prepare(
-    ctx: RequestContext, target: Target, plan: RoutePlan, body: bytes, view: RequestView
+    ctx: RequestContext, target: Target, plan: RoutePlan, body: bytes, view: RequestView | None
 ) -> tuple[bytes, bytes, LlmExchange]:
     """The request head, the body to send (the client's bytes unless something must change) and
-    the exchange that will receive the answer."""
-    fields = _log_fields(ctx, plan)
+    the exchange that will receive the answer. `view` is None unless a router read it."""
     translate = plan.translate
+    data: dict[str, Any] | None = None
+    if view is None:
+        if translate or target.edits:
+            data = _decode(body)  # (rewritten anyway: one parse)
+            view = _view_of(data, body)
+        else:
+            view = read_view(body)
+    fields = _log_fields(ctx, plan)
     forced_usage = (
         plan.chat and not translate and plan.upstream is Dialect.OPENAI and view.is_stream and not view.wants_usage
     )
     model = view.model
     if translate or forced_usage or target.edits or (target.model and target.model != model):
-        body, model = _rewrite(body, target, plan, forced_usage)
+        body, model = _rewrite(body if data is None else data, target, plan, forced_usage)
     fields["gen_ai.request.model"] = model or ""
     req = ctx.request
     path = plan.path or ctx.path
@@ -175,9 +207,12 @@ def prepare(
     return head, body, ex
 
 
-def _rewrite(body: bytes, target: Target, plan: RoutePlan, forced_usage: bool) -> tuple[bytes, str | None]:
-    """Decode, edit and re-encode: unknown fields survive unless the body is translated."""
-    data: Any = orjson.loads(body)
+def _rewrite(
+    body: bytes | dict[str, Any], target: Target, plan: RoutePlan, forced_usage: bool
+) -> tuple[bytes, str | None]:
+    """Decode (unless given decoded), edit and re-encode: unknown fields survive unless the body
+    is translated."""
+    data: Any = _decode(body) if type(body) is bytes else body
     if target.edits:
         target.shaping.apply(data, plan.client, plan.chat)
     if target.model:
