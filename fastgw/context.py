@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Set
+from collections.abc import Callable, Iterable, Set
 from typing import TYPE_CHECKING
 
 from fastgw.errors import Dialect, GatewayError, render, sse_error_event
@@ -105,13 +105,18 @@ class RequestContext:
             headers = route.response_modifier(headers)
         return headers
 
-    def response_fields(self, headers: Headers, skip: Set[bytes]) -> Headers | bytes:
-        """An upstream's response fields minus `skip`, as the client gets them: their lines
-        already joined (one native call) when no policy adds or modifies any."""
+    def response_fields(
+        self, headers: Headers, skip: Set[bytes], add: Iterable[tuple[bytes, bytes]] = ()
+    ) -> Headers | bytes:
+        """An upstream's response fields minus `skip`, then `add`, as the client gets them: their
+        lines already joined (native calls) when no policy adds or modifies any."""
         route = self.route
         if self.extra_response_headers or (route is not None and route.response_modifier is not None):
-            return self.response_headers([(n, v) for n, v in headers if n not in skip])
-        return field_lines(headers, skip)
+            kept = [(n, v) for n, v in headers if n not in skip]
+            kept += add
+            return self.response_headers(kept)
+        lines = field_lines(headers, skip)
+        return lines + field_lines(list(add), None) if add else lines
 
     def respond(self, status: int, headers: Headers, body: bytes) -> None:
         self.writer.respond(status, self.response_headers(headers), body)

@@ -34,7 +34,7 @@ from fastgw.backends.llm.usage import (
 )
 from fastgw.context import RequestContext
 from fastgw.errors import GatewayError, UpstreamProtocolError
-from fastgw.http.headers import Headers, response_skip
+from fastgw.http.headers import RESPONSE_DROP, Headers, response_skip
 from fastgw.native import SSEScanner
 from fastgw.upstream.connection import Exchange
 from fastgw.upstream.pool import Origin
@@ -51,8 +51,14 @@ _WHOLE_LIMIT: Final = 256 * 1024
 
 # Dropped from a response whose body the gateway rewrites (its own framing and type are set).
 _REWRITTEN: Final = frozenset({b"date", b"content-length", b"content-type", b"content-encoding"})
-_JSON: Final = (b"content-type", b"application/json")
-_SSE_HEADERS: Final = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
+_REWRITTEN_DROP: Final = RESPONSE_DROP | _REWRITTEN
+# the fields such a response adds (as pairs, and as their lines)
+_JSON_ADD: Final = ((b"content-type", b"application/json"),)
+_SSE_ADD: Final = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
+
+
+def _rewritten(skip: frozenset[bytes]) -> frozenset[bytes]:
+    return _REWRITTEN_DROP if skip is RESPONSE_DROP else skip | _REWRITTEN
 
 
 class LlmExchange(Exchange):
@@ -66,7 +72,6 @@ class LlmExchange(Exchange):
         "collect",
         "ctx",
         "forced_usage",
-        "headers",
         "held",
         "mode",
         "model",
@@ -119,9 +124,8 @@ class LlmExchange(Exchange):
         #: kept (by reference) to estimate usage when an OpenAI-format stream never reports it
         self.request_body = request_body
         self.aligned = True
-        #: the response fields of a translated or error body (policies' extras still to add)
-        self.headers: Headers = []
-        #: the response fields of a whole same-format body, final (set by on_head)
+        #: the response fields of a body the exchange writes whole (same-format, translated or
+        #: error), as the client gets them (set by on_head)
         self.whole_fields: Headers | bytes = b""
         self.usage: Usage | None = None
         self.response_model: str | None = None
@@ -140,7 +144,7 @@ class LlmExchange(Exchange):
         length = self.length
         if 200 <= status < 300:
             if self.content_type.startswith(b"text/event-stream"):
-                self._start_stream(status, [(n, v) for n, v in headers if n not in skip])
+                self._start_stream(status, ctx.response_fields(headers, _rewritten(skip), _SSE_ADD))
                 return
             if not self.translate:
                 if 0 <= length <= _WHOLE_LIMIT:
@@ -157,10 +161,7 @@ class LlmExchange(Exchange):
         else:
             self.mode = _ERROR
         # a translated or error body: the gateway writes it, always JSON
-        skip = skip | _REWRITTEN
-        kept = [(n, v) for n, v in headers if n not in skip]
-        kept.append(_JSON)
-        self.headers = kept
+        self.whole_fields = ctx.response_fields(headers, _rewritten(skip), _JSON_ADD)
 
     def _proxy(self, status: int, headers: Headers, skip: Set[bytes]) -> None:
         """Same format, not streamed: the bytes go to the client as they arrive."""
@@ -170,7 +171,7 @@ class LlmExchange(Exchange):
         length = self.length
         writer.start(status, ctx.response_fields(headers, skip), length if length >= 0 else None)
 
-    def _start_stream(self, status: int, kept: Headers) -> None:
+    def _start_stream(self, status: int, fields: Headers | bytes) -> None:
         self.mode = _STREAM
         self.scanner = SSEScanner()
         model = self.model or ""
@@ -187,11 +188,9 @@ class LlmExchange(Exchange):
             self.raw = not self.forced_usage
         else:
             self.sniffer = AnthropicStreamSniffer()
-        out = [(n, v) for n, v in kept if n not in _REWRITTEN]
-        out += _SSE_HEADERS
         writer = self.ctx.writer
         writer.cork()
-        writer.start(status, self.ctx.response_headers(out), None)
+        writer.start(status, fields, None)
         self.ctx.sse = True
 
     def on_read_done(self) -> None:
@@ -316,10 +315,10 @@ class LlmExchange(Exchange):
                 self.usage = usage_from_openai(data.get("usage"))
             model = data.get("model")
             self.response_model = model if isinstance(model, str) else None
-            ctx.respond(self.status, self.headers, orjson.dumps(out))
+            ctx.writer.respond(self.status, self.whole_fields, orjson.dumps(out))
         else:
             body = translate_error(self.status, b"".join(self.parts), self.upstream, self.client)
-            ctx.respond(self.status, self.headers, body)
+            ctx.writer.respond(self.status, self.whole_fields, body)
         self._record()
 
     def _record(self) -> None:

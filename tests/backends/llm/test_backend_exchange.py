@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Set
+from collections.abc import Iterable, Set
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -68,8 +68,8 @@ class FakeCtx:
     def response_headers(self, headers: Headers) -> Headers:
         return headers
 
-    def response_fields(self, headers: Headers, skip: Set[bytes]) -> Headers:
-        return [(n, v) for n, v in headers if n not in skip]
+    def response_fields(self, headers: Headers, skip: Set[bytes], add: Iterable[tuple[bytes, bytes]] = ()) -> Headers:
+        return [(n, v) for n, v in headers if n not in skip] + list(add)
 
     def respond(self, status: int, headers: Headers, body: bytes) -> None:
         self.writer.start(status, headers, len(body))
