@@ -1,6 +1,6 @@
 """In-process benchmark of the gateway's Python cost per request, without sockets.
 
-    python bench/inproc_bench.py [--case plain|llm-pass|llm-trans|all] [--n 20000] [--profile]
+    python bench/inproc_bench.py [--case plain|llm-pass|llm-trans|sse-pass|sse-trans|all] [--n 20000] [--profile]
 
 One worker's whole request path runs on a uvloop loop: the downstream `HttpConnection` is fed the
 bytes wrk sends, the pipeline picks the route and backend, the upstream `UpstreamConnection` (an
@@ -29,11 +29,14 @@ import uvloop
 CANNED = Path(__file__).resolve().parent / "nginx" / "canned"
 BODY_HEAD = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"'
 BODY_TAIL = b'"}]}'
+STREAM_HEAD = b'{"stream":true,"stream_options":{"include_usage":true},"model"'
 
 
-def request_bytes() -> bytes:
+def request_bytes(stream: bool = False) -> bytes:
+    """wrk's 1 KiB POST (bench/wrk/post_1k.lua), asking for a stream (with its usage) or not."""
     filler = b"lorem ipsum dolor sit amet " * 64
-    body = BODY_HEAD + filler[: 1024 - len(BODY_HEAD) - len(BODY_TAIL)] + BODY_TAIL
+    head = BODY_HEAD.replace(b'{"model"', STREAM_HEAD) if stream else BODY_HEAD
+    body = head + filler[: 1024 - len(head) - len(BODY_TAIL)] + BODY_TAIL
     assert len(body) == 1024
     return (
         b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
@@ -42,8 +45,16 @@ def request_bytes() -> bytes:
 
 
 def upstream_answer(canned: str) -> bytes:
-    """What nginx (`return 200 '<body>'`) answers, byte for byte apart from the date."""
+    """What the bench's nginx answers, byte for byte apart from the dates: JSON from memory
+    (`return 200 '<body>'`), an SSE transcript as a static file."""
     body = (CANNED / canned).read_bytes()
+    if canned.endswith(".sse"):
+        return (
+            b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 26 Nov 2026 00:00:00 GMT\r\n"
+            b"Content-Type: text/event-stream\r\nContent-Length: %d\r\n"
+            b"Last-Modified: Thu, 26 Nov 2026 00:00:00 GMT\r\nConnection: keep-alive\r\n"
+            b"Accept-Ranges: bytes\r\n\r\n" % len(body)
+        ) + body
     return (
         b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 26 Nov 2026 00:00:00 GMT\r\n"
         b"Content-Type: application/json\r\nContent-Length: %d\r\nConnection: keep-alive\r\n\r\n" % len(body)
@@ -82,6 +93,8 @@ CASES = {
     "plain": ("host: 127.0.0.1:9", "openai_chat.json"),
     "llm-pass": ('ai: {name: b, provider: {openAI: {}}, hostOverride: "127.0.0.1:9"}', "openai_chat.json"),
     "llm-trans": ('ai: {name: b, provider: {anthropic: {}}, hostOverride: "127.0.0.1:9"}', "anthropic_messages.json"),
+    "sse-pass": ('ai: {name: b, provider: {openAI: {}}, hostOverride: "127.0.0.1:9"}', "openai_chat.sse"),
+    "sse-trans": ('ai: {name: b, provider: {anthropic: {}}, hostOverride: "127.0.0.1:9"}', "anthropic_messages.sse"),
 }
 
 
@@ -111,7 +124,7 @@ async def run_case(case: str, n: int, profile: bool) -> float:
 
     up_transport = Transport()
     pool = worker.pool
-    request = request_bytes()
+    request = request_bytes(stream=canned.endswith(".sse"))
     answer = upstream_answer(canned)
 
     backend_obj: Any = bind.routes.listeners[0].entries[0].route.backends[0]
@@ -139,7 +152,7 @@ async def run_case(case: str, n: int, profile: bool) -> float:
 
     for _ in range(200):  # warm up, and check the answer
         got = await one()
-        assert got.startswith(b"HTTP/1.1 200") and b"usage" in got, got[:300]
+        assert got.startswith(b"HTTP/1.1 200") and b"usage" in got and b"error" not in got, got[:300]
 
     prof = cProfile.Profile() if profile else None
     if prof is not None:

@@ -117,6 +117,18 @@ else:
     field_lines = _impl.field_lines
     access_line = _impl.access_line
 
+# ---------------------------------------------------------------------------------------------------
+# Members of a small JSON object, read without decoding it (native/json.c; twin: fastgw/_twins/json.py)
+#
+#   json_get(data, outer, names) -> the raw bytes of data[outer][name] (outer b"": top level) for
+#                                   each name, or None when it cannot vouch a strict decoder agrees
+# ---------------------------------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from fastgw._twins.json import json_get
+else:
+    json_get = _impl.json_get
+
 
 __all__ = [
     "BUCKET_KEY_MAX",
@@ -131,6 +143,7 @@ __all__ = [
     "field_lines",
     "head_fields",
     "implementation",
+    "json_get",
     "log_fields",
     "proxy_request_head",
     "request_fields",

@@ -7,6 +7,7 @@ int fastgw_init_buckets(PyObject *module); /* buckets.c: shared-memory token buc
 int fastgw_init_sse(PyObject *module);     /* sse.c: incremental SSE scanner */
 int fastgw_init_tokens(PyObject *module);  /* tokens.c: BPE token counting */
 int fastgw_init_http(PyObject *module);    /* http.c: message-head and access-line helpers */
+int fastgw_init_json(PyObject *module);    /* json.c: members of a small JSON object, unparsed */
 
 /* New reference to the exception class `name` of fastgw.native_errors (the classes both the C
  * code and the pure-Python twins raise, so callers catch one class whichever is active). */

@@ -25,7 +25,7 @@ PyMODINIT_FUNC PyInit__native(void) {
     PyObject *m = PyModule_Create(&native_module);
     if (m == NULL) return NULL;
     if (fastgw_init_buckets(m) < 0 || fastgw_init_sse(m) < 0 || fastgw_init_tokens(m) < 0 ||
-        fastgw_init_http(m) < 0) {
+        fastgw_init_http(m) < 0 || fastgw_init_json(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

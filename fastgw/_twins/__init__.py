@@ -15,6 +15,7 @@ from fastgw._twins.http import (
     request_fields,
     request_head,
 )
+from fastgw._twins.json import json_get
 from fastgw._twins.sse import SSEEvent, SSEScanner
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "access_line",
     "field_lines",
     "head_fields",
+    "json_get",
     "log_fields",
     "proxy_request_head",
     "request_fields",

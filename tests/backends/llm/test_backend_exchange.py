@@ -71,10 +71,6 @@ class FakeCtx:
     def response_fields(self, headers: Headers, skip: Set[bytes], add: Iterable[tuple[bytes, bytes]] = ()) -> Headers:
         return [(n, v) for n, v in headers if n not in skip] + list(add)
 
-    def respond(self, status: int, headers: Headers, body: bytes) -> None:
-        self.writer.start(status, headers, len(body))
-        self.writer.body.append(body)
-
     def fail(self, err: GatewayError) -> None:
         self.failed = err
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastgw.backends.llm.translate import anthropic_from_openai
+from fastgw.backends.llm.translate.anthropic_from_openai_stream import AnthropicToOpenAIStream
 from fastgw.backends.llm.translate.errors import InvalidRequestBody, UpstreamProtocolError
 from fastgw.backends.llm.translate.wire import openai_usage_block
 from fastgw.backends.llm.usage import Usage, update_from_anthropic, usage_from_anthropic
@@ -78,3 +80,32 @@ def test_one_text_block_matches_the_general_join() -> None:
     assert anthropic_from_openai.response({"content": [{"type": "text"}]}, 1)["choices"][0]["message"]["content"] == ""
     with pytest.raises(UpstreamProtocolError, match="expected str instance"):
         anthropic_from_openai.response({"content": [{"type": "text", "text": None}]}, 1)
+
+
+_STREAM_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_STREAM_TEXT, st.sampled_from(["text_delta", "thinking_delta", "input_json_delta", "other"]), st.booleans())
+def test_stream_delta_shortcut_writes_what_the_decoder_path_writes(text: str, kind: str, escape_all: bool) -> None:
+    """A delta the native reader vouches for is copied into the chunk as is; any other spelling of
+    the same event (every character as \\uXXXX, which it leaves to orjson) gives the same bytes."""
+    key = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}.get(kind, "x")
+    plain = orjson.dumps({"type": "content_block_delta", "index": 0, "delta": {"type": kind, key: text}})
+    spelled = orjson.dumps(text)
+    if escape_all:
+        units = text.encode("utf-16-be")
+        spelled = b'"' + b"".join(b"\\u%04x" % int.from_bytes(units[i : i + 2]) for i in range(0, len(units), 2)) + b'"'
+    escaped = b'{"type":"content_block_delta","index":0,"delta":{"type":"%s","%s":%s}}' % (
+        kind.encode(),
+        key.encode(),
+        spelled,
+    )
+    outputs = []
+    for data in (plain, escaped):
+        stream = AnthropicToOpenAIStream(1, False, "m")
+        stream._blocks[0] = [0, False]  # (an open tool block, for input_json deltas)
+        outputs.append(stream.feed("content_block_delta", data))
+    assert outputs[0] == outputs[1]
+    if outputs[0]:
+        assert outputs[0].startswith(b"data: ") and orjson.loads(outputs[0][6:])

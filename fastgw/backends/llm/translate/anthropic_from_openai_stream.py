@@ -25,10 +25,12 @@ from fastgw.backends.llm.translate.errors import (
 )
 from fastgw.backends.llm.translate.wire import DONE, FINISH_FROM_STOP, openai_event, openai_usage_block
 from fastgw.backends.llm.usage import Usage, update_from_anthropic
+from fastgw.native import json_get
 
 _CHUNK_MIDDLE: Final = b',"logprobs":null,"finish_reason":'
 _CHUNK_END: Final = b"}]}\n\n"
 _EMPTY_ARGS: Final = b'{"tool_calls":[{"index":%d,"function":{"arguments":"{}"}}]}'
+_DELTA_MEMBERS: Final = (b"type", b"text", b"thinking")
 
 
 class AnthropicToOpenAIStream:
@@ -66,6 +68,16 @@ class AnthropicToOpenAIStream:
         """Client bytes for one upstream event; raises UpstreamProtocolError on a malformed event."""
         if event == "ping":
             return b""
+        if event == "content_block_delta":
+            # nearly every event: a text (or thinking) delta whose JSON string goes into the chunk
+            # as is, never decoded (json_get vouches it is what orjson.dumps would write)
+            got = json_get(data, b"delta", _DELTA_MEMBERS)
+            if got is not None:
+                kind, text, thinking = got
+                if kind == b'"text_delta"' and text is not None and text[:1] == b'"':
+                    return self._chunk(b'{"content":' + text + b"}")
+                if kind == b'"thinking_delta"' and thinking is not None and thinking[:1] == b'"':
+                    return self._chunk(b'{"reasoning_content":' + thinking + b"}")
         try:
             return self._feed(event, orjson.loads(data))
         except MALFORMED as exc:

@@ -1,0 +1,120 @@
+"""Twin of native/json.c: some members of a small JSON object, read without decoding it.
+
+The contract (what the native function vouches for, and when it answers None) is in the comment at
+the top of native/json.c; tests/native/test_json_native.py checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+_WS: Final = re.compile(rb"[ \t\n\r]*")
+# the escapes orjson.dumps itself writes for these characters, and nothing else
+_STRING: Final = re.compile(rb'"(?:[^"\\\x00-\x1f]|\\["\\nrtbf])*"')
+_INTEGER: Final = re.compile(rb"-?(?:0|[1-9][0-9]*)")
+_LITERALS: Final = (b"true", b"false", b"null")
+_MAX_DEPTH: Final = 64
+
+
+class _Unsure(Exception):
+    pass
+
+
+def _ws(data: bytes, i: int) -> int:
+    m = _WS.match(data, i)
+    return m.end() if m is not None else i
+
+
+def _string(data: bytes, i: int) -> int:
+    m = _STRING.match(data, i)
+    if m is None:
+        raise _Unsure
+    return m.end()
+
+
+def _object(data: bytes, i: int, depth: int, names: tuple[bytes, ...], found: list[tuple[int, int] | None]) -> int:
+    if depth >= _MAX_DEPTH or data[i : i + 1] != b"{":
+        raise _Unsure
+    i = _ws(data, i + 1)
+    if data[i : i + 1] == b"}":
+        return i + 1
+    while True:
+        if data[i : i + 1] != b'"':
+            raise _Unsure
+        end = _string(data, i)
+        key = data[i + 1 : end - 1]
+        i = _ws(data, end)
+        if data[i : i + 1] != b":":
+            raise _Unsure
+        start = i = _ws(data, i + 1)
+        i = _value(data, i, depth + 1)
+        for k, name in enumerate(names):
+            if name == key:
+                found[k] = (start, i)
+        i = _ws(data, i)
+        nxt = data[i : i + 1]
+        if nxt == b"}":
+            return i + 1
+        if nxt != b",":
+            raise _Unsure
+        i = _ws(data, i + 1)
+
+
+def _value(data: bytes, i: int, depth: int) -> int:
+    c = data[i : i + 1]
+    if c == b'"':
+        return _string(data, i)
+    if c == b"{":
+        return _object(data, i, depth, (), [])
+    if c == b"[":
+        if depth >= _MAX_DEPTH:
+            raise _Unsure
+        i = _ws(data, i + 1)
+        if data[i : i + 1] == b"]":
+            return i + 1
+        while True:
+            i = _ws(data, _value(data, i, depth + 1))
+            nxt = data[i : i + 1]
+            if nxt == b"]":
+                return i + 1
+            if nxt != b",":
+                raise _Unsure
+            i = _ws(data, i + 1)
+    for lit in _LITERALS:
+        if data.startswith(lit, i):
+            return i + len(lit)
+    m = _INTEGER.match(data, i)
+    if m is None or m.end() - i > 15 or data[m.end() : m.end() + 1] in (b".", b"e", b"E"):
+        raise _Unsure
+    return m.end()
+
+
+def json_get(data: bytes, outer: bytes, names: tuple[bytes, ...]) -> tuple[bytes | None, ...] | None:
+    if type(data) is not bytes or type(outer) is not bytes or type(names) is not tuple:
+        raise TypeError("json_get(data: bytes, outer: bytes, names: tuple[bytes, ...])")
+    if len(names) > 8:
+        raise ValueError("json_get: at most 8 names")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    found: list[tuple[int, int] | None] = [None] * len(names)
+    try:
+        if outer:
+            spans: list[tuple[int, int] | None] = [None]
+            i = _object(data, _ws(data, 0), 0, (outer,), spans)
+            if _ws(data, i) != len(data) or spans[0] is None:
+                return None
+            start, end = spans[0]
+            if data[start : start + 1] != b"{":
+                return None
+            inner = data[:end]  # (offsets stay those of data)
+            _object(inner, start, 1, names, found)
+        else:
+            i = _object(data, _ws(data, 0), 0, names, found)
+            if _ws(data, i) != len(data):
+                return None
+    except _Unsure:
+        return None
+    return tuple(None if span is None else data[span[0] : span[1]] for span in found)

@@ -1,0 +1,115 @@
+"""json_get (native/json.c) and its twin: raw members, what they vouch for, and agreement with
+orjson on every body they answer for."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastgw import native
+
+NATIVE = native.implementation("native")
+TWIN = native.implementation("python")
+NAMES = (b"type", b"text", b"thinking")
+DELTA = b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi \\"you\\"\\n\xc3\xa9"}}'
+
+
+def test_members_are_returned_raw(impl: ModuleType) -> None:
+    assert impl.json_get(DELTA, b"delta", NAMES) == (b'"text_delta"', b'"Hi \\"you\\"\\n\xc3\xa9"', None)
+    assert impl.json_get(DELTA, b"", (b"index", b"type")) == (b"0", b'"content_block_delta"')
+    spaced = b' { "delta" : { "text" : "a" , "type":"x" } , "z" : [ 1 , { } , [ ] , null , true ] }\n'
+    assert impl.json_get(spaced, b"delta", NAMES) == (b'"x"', b'"a"', None)
+    assert impl.json_get(b'{"delta":{"text":"a","text":"b"}}', b"delta", NAMES) == (None, b'"b"', None)
+    assert impl.json_get(b'{"delta":{}}', b"delta", NAMES) == (None, None, None)
+
+
+def test_strings_any_length_and_offset(impl: ModuleType) -> None:
+    """The 16-byte string scan meets quotes, escapes and control bytes at every offset."""
+    for n in range(40):
+        text = b"a" * n
+        assert impl.json_get(b'{"x":"' + text + b'","text":"' + text + b'\\t"}', b"", NAMES) == (
+            None,
+            b'"' + text + b'\\t"',
+            None,
+        )
+        assert impl.json_get(b'{"text":"' + text + b'\x01"}', b"", NAMES) is None
+        assert impl.json_get(b'{"text":"' + text + b'\\u0041"}', b"", NAMES) is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"[]",
+        b"{",
+        b'{"delta":{"text":"a"}',
+        b'{"delta":{"text":"a"}} x',
+        b'{"delta":"not an object"}',
+        b'{"other":{}}',
+        b'{"delta":{"text":"\\/"}}',  # an escape orjson.dumps never writes
+        b'{"delta":{"text":"\\u00e9"}}',
+        b'{"delta":{"text":"\xff"}}',  # not UTF-8
+        b'{"delta":{"text":"\xed\xa0\x80"}}',  # a surrogate
+        b'{"delta":{"text":"\xc0\xaf"}}',  # overlong
+        b'{"delta":{"index":1.5}}',
+        b'{"delta":{"index":1e3}}',
+        b'{"delta":{"index":12345678901234567}}',
+        b'{"delta":{"index":01}}',
+        b'{"delta":{"text":tru}}',
+        b'{"delta":{"a":[1,]}}',
+        b"{'delta':{}}",
+        b'{"delta":' + b"[" * 70 + b"]" * 70 + b"}",
+    ],
+)
+def test_what_it_does_not_vouch_for_is_none(impl: ModuleType, data: bytes) -> None:
+    assert impl.json_get(data, b"delta", NAMES) is None
+
+
+def test_refuses_bad_arguments(impl: ModuleType) -> None:
+    with pytest.raises(TypeError):
+        impl.json_get("{}", b"", NAMES)
+    with pytest.raises(ValueError):
+        impl.json_get(b"{}", b"", tuple(b"n%d" % i for i in range(9)))
+
+
+# any text but the control characters orjson writes as \u00XX (the short escapes \n \t ... stay)
+_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",)).filter(lambda c: c >= " " or c in "\n\r\t\b\f"),
+    max_size=20,
+)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**12), 10**12) | _text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["type", "text", "a"]), inner),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(["type", "text", "thinking", "index", "x"]), _json), st.booleans())
+def test_answers_equal_what_orjson_reads_and_writes(delta: dict[str, object], wrap: bool) -> None:
+    doc: object = {"type": "content_block_delta", "delta": delta} if wrap else delta
+    data = orjson.dumps(doc)
+    got = NATIVE.json_get(data, b"delta" if wrap else b"", NAMES)
+    assert got == TWIN.json_get(data, b"delta" if wrap else b"", NAMES)
+    assert got is not None  # orjson's own output: always vouched for
+    for name, raw in zip(NAMES, got, strict=True):
+        key = name.decode()
+        if key in delta:
+            assert raw == orjson.dumps(delta[key])
+        else:
+            assert raw is None
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=30).map(lambda b: b'{"delta":{"text":' + b))
+def test_vouched_for_means_orjson_agrees(data: bytes) -> None:
+    got = NATIVE.json_get(data, b"delta", NAMES)
+    assert got == TWIN.json_get(data, b"delta", NAMES)
+    if got is not None:
+        doc = orjson.loads(data)  # never raises on what json_get answered for
+        text = doc["delta"].get("text")
+        assert got[1] == (orjson.dumps(text) if "text" in doc["delta"] else None)
