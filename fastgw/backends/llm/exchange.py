@@ -230,28 +230,24 @@ class LlmExchange(Exchange):
                 for ev in events:
                     sniffer.observe(ev.event, ev.data)
             return
-        out: list[bytes] = []
         stream = self.stream
         if stream is not None:
-            for ev in events:
-                piece = stream.feed(ev.event, ev.data)
-                if piece:
-                    out.append(piece)
-        else:
-            sniffer = self.sniffer
-            assert sniffer is not None
-            kept = [ev for ev in events if sniffer.observe(ev.event, ev.data)]
-            # Nearly every chunk holds whole events and nothing to drop: send it as received. Only a
-            # chunk that starts and ends on event boundaries may go raw, so raw and rebuilt output
-            # never mix inside one event.
-            aligned = self.aligned
-            self.aligned = self.scanner.pending == 0 and chunk.endswith((b"\n", b"\r"))
-            if aligned and self.aligned and len(kept) == len(events):
-                writer.write(chunk)
-                return
-            out = [b"data: " + ev.data + b"\n\n" for ev in kept]
-        if out:
-            writer.write(b"".join(out))
+            translated = stream.feed_events(events)
+            if translated:
+                writer.write(translated)
+            return
+        sniffer = self.sniffer
+        assert sniffer is not None
+        kept = [ev for ev in events if sniffer.observe(ev.event, ev.data)]
+        # Nearly every chunk holds whole events and nothing to drop: send it as received. Only a
+        # chunk that starts and ends on event boundaries may go raw, so raw and rebuilt output
+        # never mix inside one event.
+        aligned = self.aligned
+        self.aligned = self.scanner.pending == 0 and chunk.endswith((b"\n", b"\r"))
+        if aligned and self.aligned and len(kept) == len(events):
+            writer.write(chunk)
+        elif kept:
+            writer.write(b"".join([b"data: " + ev.data + b"\n\n" for ev in kept]))
 
     # -- end ---------------------------------------------------------------------------------------
     def on_end(self) -> None:

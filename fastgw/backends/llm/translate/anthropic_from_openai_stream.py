@@ -14,6 +14,7 @@ error event.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Final
 
 import orjson
@@ -25,12 +26,13 @@ from fastgw.backends.llm.translate.errors import (
 )
 from fastgw.backends.llm.translate.wire import DONE, FINISH_FROM_STOP, openai_event, openai_usage_block
 from fastgw.backends.llm.usage import Usage, update_from_anthropic
-from fastgw.native import json_get
+from fastgw.native import SSEEvent, json_get
 
 _CHUNK_MIDDLE: Final = b',"logprobs":null,"finish_reason":'
 _CHUNK_END: Final = b"}]}\n\n"
 _EMPTY_ARGS: Final = b'{"tool_calls":[{"index":%d,"function":{"arguments":"{}"}}]}'
 _DELTA_MEMBERS: Final = (b"type", b"text", b"thinking")
+_TEXT_END: Final = b"}" + _CHUNK_MIDDLE + b"null" + _CHUNK_END  # (a text delta chunk's end)
 
 
 class AnthropicToOpenAIStream:
@@ -63,6 +65,26 @@ class AnthropicToOpenAIStream:
         self._tool_count = 0
         self._errored = False
         self._prefix = b""
+
+    def feed_events(self, events: Iterable[SSEEvent]) -> bytes:
+        """Client bytes for the events of one upstream read (``feed`` for each, with the text
+        deltas that make up nearly all of a stream written inline)."""
+        out: list[bytes] = []
+        prefix = self._prefix
+        for ev in events:
+            event = ev.event
+            if event == "content_block_delta" and prefix:
+                got = json_get(ev.data, b"delta", _DELTA_MEMBERS)
+                if got is not None and got[0] == b'"text_delta"':
+                    text = got[1]
+                    if text is not None and text[:1] == b'"':
+                        out.append(prefix + b'{"content":' + text + _TEXT_END)
+                        continue
+            piece = self.feed(event, ev.data)
+            if piece:
+                out.append(piece)
+                prefix = self._prefix
+        return b"".join(out)
 
     def feed(self, event: str, data: bytes) -> bytes:
         """Client bytes for one upstream event; raises UpstreamProtocolError on a malformed event."""

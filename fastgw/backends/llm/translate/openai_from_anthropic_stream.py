@@ -15,6 +15,7 @@ servers that never send usage.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Final
 
 import orjson
@@ -32,6 +33,7 @@ from fastgw.backends.llm.translate.wire import (
     anthropic_usage_block,
 )
 from fastgw.backends.llm.usage import Usage, usage_from_openai
+from fastgw.native import SSEEvent
 
 _DELTA_HEAD: Final = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
 _TEXT: Final = b',"delta":{"type":"text_delta","text":'
@@ -76,6 +78,10 @@ class OpenAIToAnthropicStream:
         self._pending_args: dict[int, list[str]] = {}
         self._done = False
         self._errored = False
+
+    def feed_events(self, events: Iterable[SSEEvent]) -> bytes:
+        """Client bytes for the events of one upstream read."""
+        return b"".join([self.feed(ev.event, ev.data) for ev in events])
 
     def feed(self, event: str, data: bytes) -> bytes:
         if self._done or self._errored:
