@@ -1,7 +1,7 @@
 """Types of the C extension fastgw._native (native/*.c). Import it only through fastgw.native."""
 
 from collections.abc import Set as AbstractSet
-from typing import Final, final
+from typing import Any, Final, final
 
 from _typeshed import ReadableBuffer, WriteableBuffer
 
@@ -128,3 +128,15 @@ def log_fields(fields: dict[str, object], /) -> bytes: ...
 
 # -- members of a small JSON object (native/json.c) ---------------------------------------------------
 def json_get(data: bytes, outer: bytes, names: tuple[bytes, ...], /) -> tuple[bytes | None, ...] | None: ...
+def delta_chunks(
+    events: list[Any],
+    start: int,
+    name: str,
+    outer: bytes,
+    kind: bytes,
+    member: bytes,
+    prefix: bytes,
+    head: bytes,
+    tail: bytes,
+    /,
+) -> tuple[bytes, int]: ...

@@ -122,11 +122,14 @@ else:
 #
 #   json_get(data, outer, names) -> the raw bytes of data[outer][name] (outer b"": top level) for
 #                                   each name, or None when it cannot vouch a strict decoder agrees
+#   delta_chunks(events, start, name, outer, kind, member, prefix, head, tail) -> (chunks, end)
+#                                   a run of string-delta SSE events written as translated chunks
 # ---------------------------------------------------------------------------------------------------
 
 if TYPE_CHECKING:
-    from fastgw._twins.json import json_get
+    from fastgw._twins.json import delta_chunks, json_get
 else:
+    delta_chunks = _impl.delta_chunks
     json_get = _impl.json_get
 
 
@@ -140,6 +143,7 @@ __all__ = [
     "SSEScanner",
     "access_line",
     "bucket_key",
+    "delta_chunks",
     "field_lines",
     "head_fields",
     "implementation",

@@ -11,8 +11,16 @@
  *       number that is not a plain integer of at most 15 characters, or `outer` is absent or not
  *       an object. The caller then decodes the data the slow way, which also reports errors.
  *
+ *   delta_chunks(events, start, name, outer, kind, member, prefix, head, tail) -> (bytes, int)
+ *       From events[start:] (SSE events: tuples whose items 0 and 1 are the event name, a str, and
+ *       its data, bytes), for as long as an event is named `name` and json_get(data, outer,
+ *       (b"type", member)) vouches for it with type == `kind` (raw, quotes included) and the member
+ *       a JSON string: prefix + head + the member's raw string + tail, all such events joined; and
+ *       the index of the first event it did not take (len(events) when it took them all).
+ *
  * The streaming translation reads one delta's text per SSE event this way and writes it into the
- * translated chunk as is: the text is never decoded and re-encoded.
+ * translated chunk as is: the text is never decoded and re-encoded, and a run of text deltas (nearly
+ * all of a stream) becomes its chunks in one call.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -22,10 +30,13 @@
 #include <emmintrin.h>
 #endif
 
+#include "bytebuf.h"
 #include "fastgw_native.h"
 
 #define JSON_MAX_DEPTH 64
 #define JSON_MAX_NAMES 8
+
+static PyObject *type_name; /* b"type", made once at init */
 
 typedef struct {
     const unsigned char *p;
@@ -138,9 +149,10 @@ static int skip_literal(jscan *s, const char *lit, Py_ssize_t n) {
     return 0;
 }
 
-/* An object's members, at the '{'. When `names` is given, found[i] gets the span of the value
- * of the last member named names[i]. */
-static int scan_object(jscan *s, int depth, PyObject *names, const unsigned char **starts, const unsigned char **ends);
+/* An object's members, at the '{'. starts[i]/ends[i] get the span of the value of the last member
+ * named names[i] (bytes), for i < nnames. */
+static int scan_object(jscan *s, int depth, PyObject *const *names, Py_ssize_t nnames, const unsigned char **starts,
+                       const unsigned char **ends);
 
 static int skip_value(jscan *s, int depth) {
     if (s->p >= s->end) return -1;
@@ -148,7 +160,7 @@ static int skip_value(jscan *s, int depth) {
     case '"':
         return skip_string(s);
     case '{':
-        return scan_object(s, depth, NULL, NULL, NULL);
+        return scan_object(s, depth, NULL, 0, NULL, NULL);
     case '[':
         if (depth >= JSON_MAX_DEPTH) return -1;
         s->p++;
@@ -180,7 +192,8 @@ static int skip_value(jscan *s, int depth) {
     }
 }
 
-static int scan_object(jscan *s, int depth, PyObject *names, const unsigned char **starts, const unsigned char **ends) {
+static int scan_object(jscan *s, int depth, PyObject *const *names, Py_ssize_t nnames, const unsigned char **starts,
+                       const unsigned char **ends) {
     if (depth >= JSON_MAX_DEPTH || s->p >= s->end || *s->p != '{') return -1;
     s->p++;
     skip_ws(s);
@@ -199,13 +212,11 @@ static int scan_object(jscan *s, int depth, PyObject *names, const unsigned char
         skip_ws(s);
         const unsigned char *value = s->p;
         if (skip_value(s, depth + 1) < 0) return -1;
-        if (names != NULL) {
-            for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
-                PyObject *name = PyTuple_GET_ITEM(names, i);
-                if (PyBytes_GET_SIZE(name) == klen && memcmp(PyBytes_AS_STRING(name), key, (size_t)klen) == 0) {
-                    starts[i] = value;
-                    ends[i] = s->p;
-                }
+        for (Py_ssize_t i = 0; i < nnames; i++) {
+            PyObject *name = names[i];
+            if (PyBytes_GET_SIZE(name) == klen && memcmp(PyBytes_AS_STRING(name), key, (size_t)klen) == 0) {
+                starts[i] = value;
+                ends[i] = s->p;
             }
         }
         skip_ws(s);
@@ -220,47 +231,58 @@ static int scan_object(jscan *s, int depth, PyObject *names, const unsigned char
     }
 }
 
+/* The spans of data[outer][names[i]] (outer empty: top level) when the reader vouches for data:
+ * 0, or -1 (not vouched for; no Python error is set). */
+static int read_members(const unsigned char *base, Py_ssize_t size, PyObject *outer, PyObject *const *names,
+                        Py_ssize_t nnames, const unsigned char **starts, const unsigned char **ends) {
+    const unsigned char *end = base + size;
+    if (!valid_utf8(base, end)) return -1;
+    jscan s = {base, end};
+    int nested = PyBytes_GET_SIZE(outer) > 0;
+    const unsigned char *ostart = NULL, *oend = NULL;
+    skip_ws(&s);
+    if (nested) {
+        if (scan_object(&s, 0, &outer, 1, &ostart, &oend) < 0) return -1;
+    } else if (scan_object(&s, 0, names, nnames, starts, ends) < 0) {
+        return -1;
+    }
+    skip_ws(&s);
+    if (s.p != s.end) return -1;
+    if (nested) {
+        /* the outer member again, now reading its own members (it was validated above) */
+        if (ostart == NULL || *ostart != '{') return -1;
+        jscan inner = {ostart, oend};
+        if (scan_object(&inner, 1, names, nnames, starts, ends) < 0) return -1;
+    }
+    return 0;
+}
+
+static int check_names(PyObject *names, const char *fn) {
+    if (PyTuple_GET_SIZE(names) > JSON_MAX_NAMES) {
+        PyErr_Format(PyExc_ValueError, "%s: at most 8 names", fn);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
+        if (!PyBytes_Check(PyTuple_GET_ITEM(names, i))) {
+            PyErr_Format(PyExc_TypeError, "%s: names must be bytes", fn);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static PyObject *json_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 3 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1]) || !PyTuple_Check(args[2])) {
         PyErr_SetString(PyExc_TypeError, "json_get(data: bytes, outer: bytes, names: tuple[bytes, ...])");
         return NULL;
     }
     PyObject *data = args[0], *outer = args[1], *names = args[2];
+    if (check_names(names, "json_get") < 0) return NULL;
     Py_ssize_t nnames = PyTuple_GET_SIZE(names);
-    if (nnames > JSON_MAX_NAMES) {
-        PyErr_SetString(PyExc_ValueError, "json_get: at most 8 names");
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < nnames; i++) {
-        if (!PyBytes_Check(PyTuple_GET_ITEM(names, i))) {
-            PyErr_SetString(PyExc_TypeError, "json_get: names must be bytes");
-            return NULL;
-        }
-    }
-    const unsigned char *base = (const unsigned char *)PyBytes_AS_STRING(data);
-    const unsigned char *end = base + PyBytes_GET_SIZE(data);
-    if (!valid_utf8(base, end)) Py_RETURN_NONE;
-    jscan s = {base, end};
     const unsigned char *starts[JSON_MAX_NAMES] = {NULL}, *ends[JSON_MAX_NAMES] = {NULL};
-    const unsigned char *ostart = NULL, *oend = NULL;
-    int nested = PyBytes_GET_SIZE(outer) > 0;
-    PyObject *outer_names = NULL;
-    if (nested) {
-        outer_names = PyTuple_Pack(1, outer);
-        if (outer_names == NULL) return NULL;
-    }
-    skip_ws(&s);
-    int rc = nested ? scan_object(&s, 0, outer_names, &ostart, &oend) : scan_object(&s, 0, names, starts, ends);
-    Py_XDECREF(outer_names);
-    if (rc < 0) Py_RETURN_NONE;
-    skip_ws(&s);
-    if (s.p != s.end) Py_RETURN_NONE;
-    if (nested) {
-        /* the outer member again, now reading its own members (it was validated above) */
-        if (ostart == NULL || *ostart != '{') Py_RETURN_NONE;
-        jscan inner = {ostart, oend};
-        if (scan_object(&inner, 1, names, starts, ends) < 0) Py_RETURN_NONE;
-    }
+    if (read_members((const unsigned char *)PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), outer,
+                     &PyTuple_GET_ITEM(names, 0), nnames, starts, ends) < 0)
+        Py_RETURN_NONE;
     PyObject *out = PyTuple_New(nnames);
     if (out == NULL) return NULL;
     for (Py_ssize_t i = 0; i < nnames; i++) {
@@ -275,10 +297,84 @@ static PyObject *json_get(PyObject *self, PyObject *const *args, Py_ssize_t narg
     return out;
 }
 
+static PyObject *delta_chunks(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    static const char usage[] = "delta_chunks(events: list, start: int, name: str, outer: bytes, kind: bytes, "
+                                "member: bytes, prefix: bytes, head: bytes, tail: bytes)";
+    if (nargs != 9 || !PyList_Check(args[0]) || !PyUnicode_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return NULL;
+    }
+    for (int i = 3; i < 9; i++) {
+        if (!PyBytes_Check(args[i])) {
+            PyErr_SetString(PyExc_TypeError, usage);
+            return NULL;
+        }
+    }
+    PyObject *events = args[0], *name = args[2], *outer = args[3], *kind = args[4];
+    Py_ssize_t start = PyNumber_AsSsize_t(args[1], PyExc_OverflowError);
+    if (start == -1 && PyErr_Occurred()) return NULL;
+    if (start < 0) start = 0;
+    const char *prefix = PyBytes_AS_STRING(args[6]), *head = PyBytes_AS_STRING(args[7]), *tail = PyBytes_AS_STRING(args[8]);
+    Py_ssize_t plen = PyBytes_GET_SIZE(args[6]), hlen = PyBytes_GET_SIZE(args[7]), tlen = PyBytes_GET_SIZE(args[8]);
+    PyObject *names[2] = {type_name, args[5]};
+    fgw_buf out = {NULL, 0, 0};
+    Py_ssize_t i = start, n = PyList_GET_SIZE(events);
+    for (; i < n; i++) {
+        PyObject *ev = PyList_GET_ITEM(events, i);
+        if (!PyTuple_Check(ev) || PyTuple_GET_SIZE(ev) < 2) break;
+        PyObject *evname = PyTuple_GET_ITEM(ev, 0), *data = PyTuple_GET_ITEM(ev, 1);
+        if (!PyUnicode_Check(evname) || !PyBytes_Check(data)) break;
+        int same = PyUnicode_Compare(evname, name);
+        if (same == -1 && PyErr_Occurred()) PyErr_Clear();
+        if (same != 0) break;
+        const unsigned char *starts[2] = {NULL, NULL}, *ends[2] = {NULL, NULL};
+        if (read_members((const unsigned char *)PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), outer, names, 2,
+                         starts, ends) < 0)
+            break;
+        if (starts[0] == NULL || ends[0] - starts[0] != PyBytes_GET_SIZE(kind) ||
+            memcmp(starts[0], PyBytes_AS_STRING(kind), (size_t)PyBytes_GET_SIZE(kind)) != 0)
+            break;
+        if (starts[1] == NULL || *starts[1] != '"') break;
+        Py_ssize_t vlen = ends[1] - starts[1];
+        if (fgw_buf_reserve(&out, plen + hlen + vlen + tlen) < 0) goto fail;
+        char *w = out.p + out.len;
+        memcpy(w, prefix, (size_t)plen);
+        memcpy(w + plen, head, (size_t)hlen);
+        memcpy(w + plen + hlen, starts[1], (size_t)vlen);
+        memcpy(w + plen + hlen + vlen, tail, (size_t)tlen);
+        out.len += plen + hlen + vlen + tlen;
+    }
+    PyObject *chunks = PyBytes_FromStringAndSize(out.p ? out.p : "", out.len);
+    fgw_buf_free(&out);
+    if (chunks == NULL) return NULL;
+    PyObject *index = PyLong_FromSsize_t(i);
+    if (index == NULL) {
+        Py_DECREF(chunks);
+        return NULL;
+    }
+    PyObject *result = PyTuple_New(2);
+    if (result == NULL) {
+        Py_DECREF(chunks);
+        Py_DECREF(index);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(result, 0, chunks);
+    PyTuple_SET_ITEM(result, 1, index);
+    return result;
+fail:
+    fgw_buf_free(&out);
+    return NULL;
+}
+
 static PyMethodDef json_methods[] = {
     {"json_get", (PyCFunction)(void (*)(void))json_get, METH_FASTCALL,
      "Raw values of some members of a small JSON object, or None (see native/json.c)."},
+    {"delta_chunks", (PyCFunction)(void (*)(void))delta_chunks, METH_FASTCALL,
+     "The chunks of a run of string deltas, and where the run ends (see native/json.c)."},
     {NULL, NULL, 0, NULL},
 };
 
-int fastgw_init_json(PyObject *module) { return PyModule_AddFunctions(module, json_methods); }
+int fastgw_init_json(PyObject *module) {
+    if ((type_name = PyBytes_FromString("type")) == NULL) return -1;
+    return PyModule_AddFunctions(module, json_methods);
+}

@@ -7,7 +7,7 @@ the top of native/json.c; tests/native/test_json_native.py checks that the two a
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Any, Final
 
 _WS: Final = re.compile(rb"[ \t\n\r]*")
 # the escapes orjson.dumps itself writes for these characters, and nothing else
@@ -118,3 +118,28 @@ def json_get(data: bytes, outer: bytes, names: tuple[bytes, ...]) -> tuple[bytes
     except _Unsure:
         return None
     return tuple(None if span is None else data[span[0] : span[1]] for span in found)
+
+
+def delta_chunks(
+    events: list[Any],
+    start: int,
+    name: str,
+    outer: bytes,
+    kind: bytes,
+    member: bytes,
+    prefix: bytes,
+    head: bytes,
+    tail: bytes,
+) -> tuple[bytes, int]:
+    out: list[bytes] = []
+    i = max(start, 0)
+    while i < len(events):
+        ev = events[i]
+        if ev[0] != name:
+            break
+        got = json_get(ev[1], outer, (b"type", member))
+        if got is None or got[0] != kind or got[1] is None or got[1][:1] != b'"':
+            break
+        out += (prefix, head, got[1], tail)
+        i += 1
+    return b"".join(out), i

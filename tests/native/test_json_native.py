@@ -113,3 +113,50 @@ def test_vouched_for_means_orjson_agrees(data: bytes) -> None:
         doc = orjson.loads(data)  # never raises on what json_get answered for
         text = doc["delta"].get("text")
         assert got[1] == (orjson.dumps(text) if "text" in doc["delta"] else None)
+
+
+def _delta(text: bytes, kind: bytes = b"text_delta") -> tuple[str, bytes, None, None]:
+    return (
+        "content_block_delta",
+        b'{"type":"content_block_delta","index":0,"delta":{"type":"%s","text":%s}}' % (kind, text),
+        None,
+        None,
+    )
+
+
+CHUNK_ARGS = ("content_block_delta", b"delta", b'"text_delta"', b"text", b"P", b"<", b">")
+
+
+def test_delta_chunks_takes_a_run_of_text_deltas(impl: ModuleType) -> None:
+    events = [
+        ("message_start", b"{}", None, None),
+        _delta(b'"a"'),
+        _delta(b'"b\\n"'),
+        _delta(b'"c"', b"thinking_delta"),
+        _delta(b'"d"'),
+        _delta(b'"\\u00e9"'),  # not vouched for: left to the caller
+        _delta(b"5"),  # not a string
+    ]
+    assert impl.delta_chunks(events, 0, *CHUNK_ARGS) == (b"", 0)
+    assert impl.delta_chunks(events, 1, *CHUNK_ARGS) == (b'P<"a">P<"b\\n">', 3)
+    assert impl.delta_chunks(events, 4, *CHUNK_ARGS) == (b'P<"d">', 5)
+    assert impl.delta_chunks(events, 5, *CHUNK_ARGS) == (b"", 5)
+    assert impl.delta_chunks(events, 6, *CHUNK_ARGS) == (b"", 6)
+    assert impl.delta_chunks(events, 7, *CHUNK_ARGS) == (b"", 7)
+    assert impl.delta_chunks(events[1:3], 0, *CHUNK_ARGS) == (b'P<"a">P<"b\\n">', 2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            _text.map(lambda t: _delta(orjson.dumps(t))),
+            st.binary(max_size=12).map(lambda b: _delta(b'"' + b + b'"')),
+            st.sampled_from([("ping", b"{}", None, None), _delta(b'"x"', b"thinking_delta")]),
+        ),
+        max_size=8,
+    ),
+    st.integers(0, 8),
+)
+def test_delta_chunks_agree(events: list[tuple[str, bytes, None, None]], start: int) -> None:
+    assert NATIVE.delta_chunks(events, start, *CHUNK_ARGS) == TWIN.delta_chunks(events, start, *CHUNK_ARGS)

@@ -14,7 +14,6 @@ error event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, Final
 
 import orjson
@@ -26,13 +25,15 @@ from fastgw.backends.llm.translate.errors import (
 )
 from fastgw.backends.llm.translate.wire import DONE, FINISH_FROM_STOP, openai_event, openai_usage_block
 from fastgw.backends.llm.usage import Usage, update_from_anthropic
-from fastgw.native import SSEEvent, json_get
+from fastgw.native import SSEEvent, delta_chunks, json_get
 
 _CHUNK_MIDDLE: Final = b',"logprobs":null,"finish_reason":'
 _CHUNK_END: Final = b"}]}\n\n"
 _EMPTY_ARGS: Final = b'{"tool_calls":[{"index":%d,"function":{"arguments":"{}"}}]}'
 _DELTA_MEMBERS: Final = (b"type", b"text", b"thinking")
-_TEXT_END: Final = b"}" + _CHUNK_MIDDLE + b"null" + _CHUNK_END  # (a text delta chunk's end)
+# a text delta's chunk: prefix, _TEXT_START, the JSON string, _TEXT_END
+_TEXT_START: Final = b'{"content":'
+_TEXT_END: Final = b"}" + _CHUNK_MIDDLE + b"null" + _CHUNK_END
 
 
 class AnthropicToOpenAIStream:
@@ -66,24 +67,29 @@ class AnthropicToOpenAIStream:
         self._errored = False
         self._prefix = b""
 
-    def feed_events(self, events: Iterable[SSEEvent]) -> bytes:
-        """Client bytes for the events of one upstream read (``feed`` for each, with the text
-        deltas that make up nearly all of a stream written inline)."""
+    def feed_events(self, events: list[SSEEvent]) -> bytes:
+        """Client bytes for the events of one upstream read: ``feed`` for each, except that a run of
+        text deltas (nearly all of a stream) becomes its chunks in one native call, each delta's JSON
+        string copied as is (delta_chunks vouches orjson would decode the event and re-encode the
+        string to the same bytes)."""
         out: list[bytes] = []
-        prefix = self._prefix
-        for ev in events:
-            event = ev.event
-            if event == "content_block_delta" and prefix:
-                got = json_get(ev.data, b"delta", _DELTA_MEMBERS)
-                if got is not None and got[0] == b'"text_delta"':
-                    text = got[1]
-                    if text is not None and text[:1] == b'"':
-                        out.append(prefix + b'{"content":' + text + _TEXT_END)
-                        continue
-            piece = self.feed(event, ev.data)
+        i = 0
+        n = len(events)
+        while i < n:
+            prefix = self._prefix
+            if prefix:  # (set by message_start's chunk: the id and model are known)
+                chunks, i = delta_chunks(
+                    events, i, "content_block_delta", b"delta", b'"text_delta"', b"text", prefix, _TEXT_START, _TEXT_END
+                )
+                if chunks:
+                    out.append(chunks)
+                if i >= n:
+                    break
+            ev = events[i]
+            i += 1
+            piece = self.feed(ev.event, ev.data)
             if piece:
                 out.append(piece)
-                prefix = self._prefix
         return b"".join(out)
 
     def feed(self, event: str, data: bytes) -> bytes:

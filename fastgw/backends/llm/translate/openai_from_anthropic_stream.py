@@ -15,7 +15,6 @@ servers that never send usage.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, Final
 
 import orjson
@@ -79,7 +78,7 @@ class OpenAIToAnthropicStream:
         self._done = False
         self._errored = False
 
-    def feed_events(self, events: Iterable[SSEEvent]) -> bytes:
+    def feed_events(self, events: list[SSEEvent]) -> bytes:
         """Client bytes for the events of one upstream read."""
         return b"".join([self.feed(ev.event, ev.data) for ev in events])
 
