@@ -101,7 +101,7 @@ class LlmExchange(Exchange):
         model: str | None,
         request_body: bytes = b"",
     ) -> None:
-        super().__init__(ctx.worker.loop)
+        Exchange.__init__(self, ctx.worker.loop)
         self.ctx = ctx
         self.client = client
         self.upstream = upstream
@@ -116,17 +116,20 @@ class LlmExchange(Exchange):
         self.mode = _PROXY
         self.parts: list[bytes] = []
         self.collect = False
-        self.scanner: SSEScanner | None = None
-        self.stream: AnthropicToOpenAIStream | OpenAIToAnthropicStream | None = None
-        self.sniffer: OpenAIStreamSniffer | AnthropicStreamSniffer | None = None
-        self.raw = True
         self.held = False
         #: kept (by reference) to estimate usage when an OpenAI-format stream never reports it
         self.request_body = request_body
-        self.aligned = True
-        #: the response fields of a body the exchange writes whole (same-format, translated or
-        #: error), as the client gets them (set by on_head)
-        self.whole_fields: Headers | bytes = b""
+        # Set by on_head for the mode it picks, and read only in that mode (not stored up front:
+        # most responses need none of the stream state):
+        #   whole_fields: the response fields of a body the exchange writes whole (same-format,
+        #     translated or error), as the client gets them;
+        #   scanner, stream, sniffer, raw, aligned: a stream's parsing and translation state.
+        self.whole_fields: Headers | bytes
+        self.scanner: SSEScanner
+        self.stream: AnthropicToOpenAIStream | OpenAIToAnthropicStream | None
+        self.sniffer: OpenAIStreamSniffer | AnthropicStreamSniffer | None
+        self.raw: bool
+        self.aligned: bool
         self.usage: Usage | None = None
         self.response_model: str | None = None
         #: set when the exchange runs on callbacks alone (no task): (origin, head, body) to retry
@@ -174,6 +177,10 @@ class LlmExchange(Exchange):
     def _start_stream(self, status: int, fields: Headers | bytes) -> None:
         self.mode = _STREAM
         self.scanner = SSEScanner()
+        self.stream = None
+        self.sniffer = None
+        self.raw = True
+        self.aligned = True
         model = self.model or ""
         if self.translate:
             self.raw = False
@@ -217,7 +224,6 @@ class LlmExchange(Exchange):
             writer.add_resume_callback(conn.resume_reading)
 
     def _stream_chunk(self, chunk: bytes) -> None:
-        assert self.scanner is not None
         events = self.scanner.feed(chunk)
         if self.sniff and self.upstream is Dialect.OPENAI:
             # OpenAI-compatible servers may ignore include_usage: keep the events to count them
