@@ -189,10 +189,14 @@ def prepare(
             view = _view_of(data, body)
         else:
             view = read_view(body)
-    fields = _log_fields(ctx, plan)
-    forced_usage = (
-        plan.chat and not translate and plan.upstream is Dialect.OPENAI and view.is_stream and not view.wants_usage
-    )
+    fields = ctx.log_fields  # (_log_fields, inlined)
+    if fields is None:
+        fields = ctx.log_fields = dict(plan.fields)
+    else:
+        fields.update(plan.fields)
+    options = view.stream_options
+    wants_usage = options is not None and options.include_usage is True  # (view.wants_usage)
+    forced_usage = plan.forces_usage and view.stream is True and not wants_usage
     model = view.model
     if translate or forced_usage or target.edits or (target.model and target.model != model):
         body, model = _rewrite(body if data is None else data, target, plan, forced_usage)
@@ -202,7 +206,7 @@ def prepare(
     if req.query and not translate:
         path += b"?" + req.query
     head = _head(ctx, target, path, len(body), plan.upstream is Dialect.OPENAI)
-    ex = LlmExchange(ctx, plan.client, plan.upstream, translate, view.wants_usage, forced_usage, plan.chat, model, body)
+    ex = LlmExchange(ctx, plan.client, plan.upstream, translate, wants_usage, forced_usage, plan.chat, model, body)
     ctx.endpoint = target.endpoint
     return head, body, ex
 

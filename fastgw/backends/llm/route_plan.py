@@ -8,7 +8,7 @@ upstream path and the access-log fields every such request carries.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
@@ -65,6 +65,12 @@ class RoutePlan:
     path: bytes | None
     #: the access-log fields every such request starts with (copied per request, never mutated)
     fields: Mapping[str, object]
+    #: an OpenAI chat request sent as is: a stream whose client did not ask for usage gets
+    #: `stream_options.include_usage` added (token accounting needs real numbers)
+    forces_usage: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "forces_usage", self.chat and not self.translate and self.upstream is Dialect.OPENAI)
 
 
 def client_dialect(route_type: RouteType | None, spec: ProviderSpec) -> Dialect:
