@@ -295,17 +295,22 @@ static inline int skipped(PyObject *skip, PyObject *name, const char *prefix, Py
     return PySet_Contains(skip, name);
 }
 
+/* 1 if `pair` is a (bytes, bytes) tuple, else 0 with TypeError set */
+static inline int check_field(PyObject *pair) {
+    if (PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2 && PyBytes_Check(PyTuple_GET_ITEM(pair, 0)) &&
+        PyBytes_Check(PyTuple_GET_ITEM(pair, 1)))
+        return 1;
+    PyErr_SetString(PyExc_TypeError, "fields must be (bytes, bytes) tuples");
+    return 0;
+}
+
 /* Validates `fields` (a list of 2-tuples of bytes) and returns the size of its kept lines, or -1. */
 static Py_ssize_t lines_size(PyObject *fields, PyObject *skip, const char *prefix, Py_ssize_t plen) {
     Py_ssize_t size = 0;
     Py_ssize_t n = PyList_GET_SIZE(fields);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *pair = PyList_GET_ITEM(fields, i);
-        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(pair, 0)) ||
-            !PyBytes_Check(PyTuple_GET_ITEM(pair, 1))) {
-            PyErr_SetString(PyExc_TypeError, "fields must be (bytes, bytes) tuples");
-            return -1;
-        }
+        if (!check_field(pair)) return -1;
         int s = skipped(skip, PyTuple_GET_ITEM(pair, 0), prefix, plen);
         if (s < 0) return -1;
         if (s) continue;
@@ -516,11 +521,7 @@ static PyObject *request_fields(PyObject *self, PyObject *const *args, Py_ssize_
     Py_ssize_t n = PyList_GET_SIZE(fields);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *pair = PyList_GET_ITEM(fields, i);
-        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(pair, 0)) ||
-            !PyBytes_Check(PyTuple_GET_ITEM(pair, 1))) {
-            PyErr_SetString(PyExc_TypeError, "fields must be (bytes, bytes) tuples");
-            goto fail;
-        }
+        if (!check_field(pair)) goto fail;
         PyObject *name = PyTuple_GET_ITEM(pair, 0), *value = PyTuple_GET_ITEM(pair, 1);
         const char *nb = PyBytes_AS_STRING(name), *vb = PyBytes_AS_STRING(value);
         Py_ssize_t nlen = PyBytes_GET_SIZE(name), vlen = PyBytes_GET_SIZE(value);

@@ -211,20 +211,10 @@ class Metrics:
         h = histos[1]
         h.buckets[bisect_left(TOKEN_BUCKETS, v)] += 1
         h.sum += v
-        v = usage.cache_read_tokens
-        if v:
-            h = histos[2]
-            if h is None:
-                h = histos[2] = _Histo(len(TOKEN_BUCKETS))
-            h.buckets[bisect_left(TOKEN_BUCKETS, v)] += 1
-            h.sum += v
-        v = usage.cache_write_tokens
-        if v:
-            h = histos[3]
-            if h is None:
-                h = histos[3] = _Histo(len(TOKEN_BUCKETS))
-            h.buckets[bisect_left(TOKEN_BUCKETS, v)] += 1
-            h.sum += v
+        if usage.cache_read_tokens:
+            _observe_cache(histos, 2, usage.cache_read_tokens)
+        if usage.cache_write_tokens:
+            _observe_cache(histos, 3, usage.cache_write_tokens)
 
     def _genai_label_values(self, short: tuple[Any, ...], ctx: RequestContext) -> tuple[str, ...]:
         _, operation, provider, request_model, response_model = short
@@ -260,6 +250,15 @@ class Metrics:
             for token_type, h in zip(_TOKEN_TYPES, histos, strict=True):
                 if h is not None:
                     _add(self._tokens.labels(token_type, *labels), h)
+
+
+def _observe_cache(histos: list[Any], slot: int, value: int) -> None:
+    """A cache token count (its histogram made on first use: most requests have none)."""
+    h = histos[slot]
+    if h is None:
+        h = histos[slot] = _Histo(len(TOKEN_BUCKETS))
+    h.buckets[bisect_left(TOKEN_BUCKETS, value)] += 1
+    h.sum += value
 
 
 def _add(child: Any, h: _Histo) -> None:
