@@ -175,16 +175,26 @@ def body_framing(ctx: RequestContext) -> int:
     return req.content_length if req.content_length is not None else -2
 
 
-def upstream_headers(ctx: RequestContext, host: bytes | None) -> tuple[Headers, bool]:
+def upstream_headers(
+    ctx: RequestContext,
+    host: bytes | None,
+    drop: frozenset[bytes] = HOP_BY_HOP,
+    extra: Headers = _NONE,
+    defaults: Headers = _NONE,
+) -> tuple[Headers, bool]:
     """The request fields to send upstream, as a list, and whether the body must be chunk-framed
-    (for callers that edit the list; `upstream_head` writes the head directly)."""
+    (the form a request header modifier edits; `upstream_head` says what each argument does)."""
     req = ctx.request
     headers = strip_hop_by_hop(req.headers, req.nominated)
     route = ctx.route
     if route is not None and route.request_modifier is not None:
         headers = route.request_modifier(headers)
     out: Headers = [(b"host", host if host is not None else req.host)]
-    out += headers
+    out += headers if drop is HOP_BY_HOP else [pair for pair in headers if pair[0] not in drop]
+    out += extra
+    if defaults:
+        written = {name for name, _ in out}
+        out += [pair for pair in defaults if pair[0] not in written]
     length = body_framing(ctx)
     if length >= 0:
         out.append((b"content-length", str(length).encode()))
@@ -193,20 +203,29 @@ def upstream_headers(ctx: RequestContext, host: bytes | None) -> tuple[Headers, 
     return out, length == -2
 
 
-def upstream_head(ctx: RequestContext, host: bytes | None) -> tuple[bytes, bool]:
-    """The request head to send upstream (the route's path and query) and whether the body must be
-    chunk-framed. Without a request header modifier, one native call writes it: host first,
-    hop-by-hop and `Connection:`-nominated fields out, framing last."""
+def upstream_head(
+    ctx: RequestContext,
+    host: bytes | None,
+    path: bytes | None = None,
+    drop: frozenset[bytes] = HOP_BY_HOP,
+    extra: Headers = _NONE,
+    defaults: Headers = _NONE,
+) -> tuple[bytes, bool]:
+    """The request head to send upstream and whether the body must be chunk-framed: `path` (the
+    route's by default) and the query; host first; the client's fields minus `drop` (hop-by-hop by
+    default) and the `Connection:`-nominated ones; then `extra` (e.g. a credential), then the
+    `defaults` the request does not have; framing last. Without a request header modifier one
+    native call writes it."""
     req = ctx.request
-    target = ctx.path + (b"?" + req.query if req.query else b"")
+    target = (ctx.path if path is None else path) + (b"?" + req.query if req.query else b"")
     route = ctx.route
     if route is not None and route.request_modifier is not None:
-        headers, chunked = upstream_headers(ctx, host)
+        headers, chunked = upstream_headers(ctx, host, drop, extra, defaults)
         return request_head(req.method, target, headers), chunked
     length = body_framing(ctx)
-    skip = HOP_BY_HOP if not req.nominated else HOP_BY_HOP | req.nominated
+    skip = drop if not req.nominated else drop | req.nominated
     host = host if host is not None else req.host
-    return proxy_request_head(req.method, target, host, req.headers, skip, b"", _NONE, length, _NONE), length == -2
+    return proxy_request_head(req.method, target, host, req.headers, skip, b"", extra, length, defaults), length == -2
 
 
 async def forward(

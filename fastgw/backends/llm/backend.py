@@ -14,7 +14,7 @@ from typing import Any, Final
 import msgspec
 import orjson
 
-from fastgw.backends.http import ProxyExchange, upstream_headers
+from fastgw.backends.http import ProxyExchange, upstream_head
 from fastgw.backends.llm.exchange import LlmExchange
 from fastgw.backends.llm.providers import CLIENT_CREDENTIAL_HEADERS
 from fastgw.backends.llm.route_plan import COUNT_LOCALLY, ERROR_DIALECT, MODELS_501, RAW, SEND, RoutePlan
@@ -27,9 +27,9 @@ from fastgw.backends.llm.types import Dialect, RequestView, decode_request_view
 from fastgw.backends.llm.usage import Usage
 from fastgw.context import RequestContext
 from fastgw.errors import BadRequest, GatewayError, RouteNotFound
-from fastgw.http.headers import HOP_BY_HOP, Headers, strip_hop_by_hop
+from fastgw.http.headers import HOP_BY_HOP, strip_hop_by_hop
 from fastgw.native import proxy_request_head
-from fastgw.upstream.client import request_head, send
+from fastgw.upstream.client import send
 
 
 class InvalidBody(BadRequest):
@@ -47,6 +47,8 @@ class RouteNotServed(GatewayError):
 # Never forwarded on a parsed request: hop-by-hop and framing (host, content-length are recomputed),
 # credentials, and accept-encoding (the response must stay readable for usage and translation).
 _DROP: Final = HOP_BY_HOP | CLIENT_CREDENTIAL_HEADERS | {b"expect", b"accept-encoding"}
+# Never forwarded on a passthrough request (sent as received otherwise): hop-by-hop, credentials.
+_RAW_DROP: Final = HOP_BY_HOP | CLIENT_CREDENTIAL_HEADERS
 _JSON: Final = (b"content-type", b"application/json")
 _MODELS_501: Final = b'{"error":"Route \'Models\' not implemented"}'
 
@@ -256,18 +258,6 @@ def _head(ctx: RequestContext, target: Target, path: bytes, length: int, to_open
     )
 
 
-def _provider_headers(out: Headers, target: Target) -> None:
-    if target.auth is not None:
-        out.append(target.auth)
-    for extra in target.spec.extra_headers:
-        name = extra[0]
-        for pair in out:
-            if pair[0] == name:
-                break
-        else:
-            out.append(extra)
-
-
 def count_locally(ctx: RequestContext, body: bytes, view: RequestView) -> None:
     """Claude Code calls count_tokens constantly: answer it when the provider cannot count."""
     try:
@@ -286,12 +276,9 @@ def count_locally(ctx: RequestContext, body: bytes, view: RequestView) -> None:
 async def passthrough(ctx: RequestContext, target: Target, body: bytes | None) -> None:
     """Forward as received: new host, the provider credential instead of the client's, same path."""
     req = ctx.request
-    headers, chunked = upstream_headers(ctx, target.host_header)
-    headers = [pair for pair in headers if pair[0] not in CLIENT_CREDENTIAL_HEADERS]
-    _provider_headers(headers, target)
-    path = target.path_override or ctx.path
-    if req.query:
-        path += b"?" + req.query
+    head, chunked = upstream_head(
+        ctx, target.host_header, target.path_override, _RAW_DROP, target.credential, target.default_fields
+    )
     ex = ProxyExchange(ctx, hold=ctx.retry_hold)
     ctx.endpoint = target.endpoint
     route = ctx.route
@@ -299,6 +286,5 @@ async def passthrough(ctx: RequestContext, target: Target, body: bytes | None) -
     if body is None:
         body = ctx.body_bytes
     payload = body if body is not None else req.body
-    head = request_head(req.method, path, headers)
     await send(ctx.worker.pool, target.origin, head, payload, ex, timeout, chunked=chunked and body is None)
     ctx.held = ex.held
