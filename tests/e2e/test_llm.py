@@ -263,6 +263,22 @@ def test_embeddings_and_models_passthrough(base: str, fake: FakeProvider) -> Non
     assert up["headers"]["authorization"] == f"Bearer {OPENAI_KEY}"
 
 
+def test_anthropic_passthrough_swaps_the_key_and_adds_the_version_once(base: str, fake: FakeProvider) -> None:
+    """A passthrough route (here `*`) forwards as received with the provider's credential and its
+    default `anthropic-version` unless the client sent one; never the client's own key."""
+    for sent, expected in ((None, "2023-06-01"), ("2024-10-22", "2024-10-22")):
+        headers = {"x-api-key": CLIENT_KEY, "authorization": f"Bearer {CLIENT_KEY}"}
+        if sent is not None:
+            headers["anthropic-version"] = sent
+        httpx.get(f"{base}/anthropic/v1/files?limit=2", headers=headers)
+        up = fake.last()  # (one upstream request: whatever the fake answers to an unknown path)
+        assert (up["path"], up["query"]) == ("/anthropic/v1/files", "limit=2")  # as received (no rewrite here)
+        assert up["headers"]["x-api-key"] == ANTHROPIC_KEY
+        assert up["headers"]["anthropic-version"] == expected  # (received() refuses a duplicate)
+        assert "authorization" not in up["headers"]
+        assert_no_client_key(up["headers"])
+
+
 # -- OpenAI client -> Anthropic provider (translation) ---------------------------------------------------
 def test_openai_sdk_to_anthropic_create(base: str, fake: FakeProvider) -> None:
     resp = oai(base, "anthropic").chat.completions.create(
