@@ -25,6 +25,7 @@ from fastgw.upstream.connection import UpstreamConnection
 from fastgw.upstream.pool import _OriginState
 from fastgw.worker_state import WorkerState
 from tests.http.fakes import FakeTransport, parse_responses
+from tests.local_server import LocalServer
 
 CHAT = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
 ANSWER = (
@@ -34,12 +35,12 @@ ANSWER = (
 )
 
 
-class Provider:
+class Provider(LocalServer):
     """A keep-alive server answering every request with one canned chat completion."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[bytes] = []
-        self.server: asyncio.Server | None = None
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -60,18 +61,13 @@ class Provider:
         finally:
             writer.close()
 
-    @property
-    def port(self) -> int:
-        assert self.server is not None
-        return int(self.server.sockets[0].getsockname()[1])
-
 
 @pytest.fixture
 async def provider() -> AsyncIterator[Provider]:
     p = Provider()
-    p.server = await asyncio.start_server(p.handle, "127.0.0.1", 0)
+    await p.start()
     yield p
-    p.server.close()
+    p.close()
 
 
 class Gateway:

@@ -24,6 +24,19 @@ def value(text: str, name: str, **labels: str) -> float:
     return total
 
 
+def scrape_once_counted(g: Gateway, route: str, n: int) -> str:
+    """The /metrics text, once it counts `n` requests on `route` (workers flush once a second)."""
+    text = ""
+
+    def counted() -> bool:
+        nonlocal text
+        text = scrape(g)
+        return value(text, "agentgateway_requests_total", route=route) == n
+
+    wait_until(counted, timeout=10, what=f"{n} requests on {route} in /metrics")
+    return text
+
+
 def test_request_metrics_cover_all_workers(tmp_path: Path) -> None:
     up = Upstream(tmp_path)
     port = free_port()
@@ -43,14 +56,7 @@ def test_request_metrics_cover_all_workers(tmp_path: Path) -> None:
             c.request("GET", "/api/x" if i < 18 else "/limited", headers={"connection": "close"})
             c.getresponse().read()
             c.close()
-        text = ""
-
-        def counted() -> bool:
-            nonlocal text
-            text = scrape(g)
-            return value(text, "agentgateway_requests_total", route="api") == 18
-
-        wait_until(counted, timeout=10, what="18 requests in /metrics")
+        text = scrape_once_counted(g, "api", 18)
         assert (
             value(
                 text,
@@ -91,14 +97,7 @@ def test_llm_requests_are_labelled_llm_with_token_histograms(tmp_path: Path) -> 
             c.request("POST", "/v1/chat/completions", body=body, headers={"x-fake-tokens": "7"})
             assert c.getresponse().read()
             c.close()
-        text = ""
-
-        def counted() -> bool:
-            nonlocal text
-            text = scrape(g)
-            return value(text, "agentgateway_requests_total", route="llm") == 3
-
-        wait_until(counted, timeout=10, what="3 LLM requests in /metrics")
+        text = scrape_once_counted(g, "llm", 3)
         assert value(text, "agentgateway_requests_total", route="llm", protocol="llm", status="200") == 3
         labels = {"gen_ai_system": "openai", "gen_ai_request_model": "gpt-4o-mini", "route": "llm"}
         assert value(text, "agentgateway_gen_ai_client_token_usage_count", gen_ai_token_type="output", **labels) == 3

@@ -13,6 +13,7 @@ from fastgw.http.headers import Headers
 from fastgw.upstream.client import request_head, send
 from fastgw.upstream.connection import Exchange
 from fastgw.upstream.pool import Origin, Pool, PoolLimits
+from tests.local_server import LocalServer
 
 
 class Collect(Exchange):
@@ -27,13 +28,13 @@ class Collect(Exchange):
         self.body += chunk
 
 
-class Server:
+class Server(LocalServer):
     """A tiny keep-alive HTTP server that counts connections and can close idle ones."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.connections = 0
         self.writers: list[asyncio.StreamWriter] = []
-        self.server: asyncio.Server | None = None
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -50,18 +51,13 @@ class Server:
         finally:
             writer.close()
 
-    @property
-    def port(self) -> int:
-        assert self.server is not None
-        return int(self.server.sockets[0].getsockname()[1])
-
 
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
     s = Server()
-    s.server = await asyncio.start_server(s.handle, "127.0.0.1", 0)
+    await s.start()
     yield s
-    s.server.close()
+    s.close()
     for w in s.writers:
         w.close()
 
