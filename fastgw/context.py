@@ -14,6 +14,7 @@ from fastgw.native import field_lines
 if TYPE_CHECKING:
     from fastgw.backends.llm.usage import Usage
     from fastgw.runtime import BindRuntime, RouteRuntime
+    from fastgw.telemetry.genai import GenAiCall
     from fastgw.worker_state import WorkerState
 
 
@@ -29,7 +30,7 @@ class RequestContext:
         "finish_hooks",
         "finished",
         "held",
-        "log_fields",
+        "llm",
         "matched_prefix",
         "path",
         "reason",
@@ -70,8 +71,9 @@ class RequestContext:
         self.reason = "upstream"
         self.endpoint = ""
         self.upstream_start = 0.0
-        self.log_fields: dict[str, object] | None = None
-        #: an LLM request's token usage, once known (metrics and token rate limits read it)
+        #: an LLM request's kind and models (the access log and the token metrics read them)
+        self.llm: GenAiCall | None = None
+        #: an LLM request's token usage, once known (logs, metrics and token rate limits read it)
         self.usage: Usage | None = None
         #: retries: the whole body when it must be replayable, statuses a try must not commit to
         #: the client (the pipeline retries them), whether the last try was held back, its number

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from fastgw.native import access_line, log_fields
+from fastgw.telemetry import genai
 
 if TYPE_CHECKING:
     from fastgw.context import RequestContext
@@ -24,7 +25,18 @@ _FLUSH_BYTES = 64 * 1024
 
 
 class AccessLog:
-    __slots__ = ("_buf", "_fd", "_json", "_prefixes", "_second", "_size", "_stamp", "_timer", "enabled")
+    __slots__ = (
+        "_buf",
+        "_fd",
+        "_genai",
+        "_json",
+        "_prefixes",
+        "_second",
+        "_size",
+        "_stamp",
+        "_timer",
+        "enabled",
+    )
 
     def __init__(self, enabled: bool, fmt: str, fd: int = 1) -> None:
         self.enabled = enabled
@@ -38,6 +50,7 @@ class AccessLog:
         # the route part of a text line, formatted once per route (the Runtime never changes
         # inside a worker, so route identity is stable)
         self._prefixes: dict[int, bytes] = {}
+        self._genai = genai.LogText()
 
     def _time(self) -> str:
         now = time.time()
@@ -72,10 +85,8 @@ class AccessLog:
         head = self._prefixes.get(id(route)) if route is not None else None
         if head is None:
             head = self._prefix(ctx)
-        tail = b""
-        fields = ctx.log_fields
-        if fields:
-            tail = log_fields(fields)
+        call = ctx.llm
+        tail = b"" if call is None else self._genai.of(call, ctx.usage)
         if ctx.error is not None:
             tail += log_fields({"error": ctx.error.message, "reason": ctx.error.reason})
         elif ctx.reason != "upstream":
@@ -138,8 +149,8 @@ def fields_of(ctx: RequestContext) -> dict[str, object]:
     f["http.path"] = req.path.decode("latin-1")
     f["http.version"] = "HTTP/1.1" if req.version == b"1.1" else "HTTP/1.0"
     f["http.status"] = ctx.writer.status
-    if ctx.log_fields:
-        f.update(ctx.log_fields)
+    if ctx.llm is not None:
+        f.update(genai.fields(ctx.llm, ctx.usage))
     if ctx.error is not None:
         f["error"] = ctx.error.message
         f["reason"] = ctx.error.reason

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 from fastgw import __version__
 
 if TYPE_CHECKING:
+    from fastgw.backends.llm.usage import Usage
     from fastgw.context import RequestContext
+    from fastgw.telemetry.genai import GenAiCall
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -35,6 +37,8 @@ GENAI_LABELS = (
 
 DURATION_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80)
 TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1, 4, 16, ... 67108864
+# the same bounds as ints: token counts are ints, and an int compares faster with an int
+_TOKEN_BOUNDS = tuple(int(bound) for bound in TOKEN_BUCKETS)
 
 # gateway reason labels -> agentgateway's (dashboards filter on these)
 REASONS = {
@@ -143,14 +147,13 @@ class Metrics:
 
     # -- hot path ------------------------------------------------------------------------------
     def record(self, ctx: RequestContext, duration: float) -> None:
-        fields = ctx.log_fields
-        llm = fields is not None and "gen_ai.provider.name" in fields
+        call = ctx.llm
         error = ctx.error
         route = ctx.route
         short = (
             id(route),
             ctx.endpoint,
-            llm,
+            call is not None,
             ctx.request.method,
             ctx.writer.status,
             error.reason if error is not None else ctx.reason,
@@ -165,8 +168,9 @@ class Metrics:
         h = entry[2]
         h.buckets[bisect_left(DURATION_BUCKETS, duration)] += 1
         h.sum += duration
-        if llm and fields is not None:
-            self._record_tokens(fields, ctx)
+        usage = ctx.usage
+        if call is not None and usage is not None:
+            self._record_tokens(call, usage, ctx)
 
     def _route(self, ctx: RequestContext) -> tuple[str, ...]:
         route = ctx.route
@@ -184,45 +188,35 @@ class Metrics:
             *self._route(ctx),
         )
 
-    def _record_tokens(self, fields: dict[str, object], ctx: RequestContext) -> None:
-        usage = ctx.usage
-        if usage is None:
-            return
-        get = fields.get
-        short = (
-            id(ctx.route),
-            get("gen_ai.operation.name", "chat"),
-            get("gen_ai.provider.name", "unknown"),
-            get("gen_ai.request.model", "unknown"),
-            get("gen_ai.response.model", "unknown"),
-        )
+    def _record_tokens(self, call: GenAiCall, usage: Usage, ctx: RequestContext) -> None:
+        short = (id(ctx.route), call.kind, call.request_model, call.response_model)
         histos = self._genai.get(short)
         if histos is None:
             # input and output are always observed; the cache types only when non-zero
             histos = self._genai[short] = [_Histo(len(TOKEN_BUCKETS)), _Histo(len(TOKEN_BUCKETS)), None, None]
             if short not in self._genai_labels:
-                self._genai_labels[short] = self._genai_label_values(short, ctx)
+                self._genai_labels[short] = self._genai_label_values(call, ctx)
         # (unrolled, in _TOKEN_TYPES' order)
         v = usage.input_tokens
         h = histos[0]
-        h.buckets[bisect_left(TOKEN_BUCKETS, v)] += 1
+        h.buckets[bisect_left(_TOKEN_BOUNDS, v)] += 1
         h.sum += v
         v = usage.output_tokens
         h = histos[1]
-        h.buckets[bisect_left(TOKEN_BUCKETS, v)] += 1
+        h.buckets[bisect_left(_TOKEN_BOUNDS, v)] += 1
         h.sum += v
         if usage.cache_read_tokens:
             _observe_cache(histos, 2, usage.cache_read_tokens)
         if usage.cache_write_tokens:
             _observe_cache(histos, 3, usage.cache_write_tokens)
 
-    def _genai_label_values(self, short: tuple[Any, ...], ctx: RequestContext) -> tuple[str, ...]:
-        _, operation, provider, request_model, response_model = short
+    def _genai_label_values(self, call: GenAiCall, ctx: RequestContext) -> tuple[str, ...]:
+        kind = call.kind
         return (
-            str(operation),
-            str(provider),
-            str(request_model or "unknown"),
-            str(response_model or "unknown"),
+            kind.operation,
+            kind.provider,
+            call.request_model or "unknown",
+            call.response_model or "unknown",
             *self._route(ctx),
         )
 
@@ -257,7 +251,7 @@ def _observe_cache(histos: list[Any], slot: int, value: int) -> None:
     h = histos[slot]
     if h is None:
         h = histos[slot] = _Histo(len(TOKEN_BUCKETS))
-    h.buckets[bisect_left(TOKEN_BUCKETS, value)] += 1
+    h.buckets[bisect_left(_TOKEN_BOUNDS, value)] += 1
     h.sum += value
 
 

@@ -29,6 +29,7 @@ from fastgw.context import RequestContext
 from fastgw.errors import BadRequest, GatewayError, RouteNotFound
 from fastgw.http.headers import HOP_BY_HOP, strip_hop_by_hop
 from fastgw.native import proxy_request_head
+from fastgw.telemetry.genai import GenAiCall
 from fastgw.upstream.client import send
 
 
@@ -154,9 +155,9 @@ async def serve_target(
     if action != SEND:
         if view is None:
             view = read_view(body)
-        _log_fields(ctx, plan)
+        ctx.llm = GenAiCall(plan.genai, view.model or "")
         if action == COUNT_LOCALLY:
-            count_locally(ctx, body, view)
+            count_locally(ctx, body)
             return
         raise RouteNotServed(f"{target.spec.key} does not serve {route_type} requests")
     if target.tokenize and ctx.reserve_tokens is not None:
@@ -167,15 +168,6 @@ async def serve_target(
     route = ctx.route
     await send(ctx.worker.pool, target.origin, head, body, ex, route.backend_timeout if route else None)
     ctx.held = ex.held
-
-
-def _log_fields(ctx: RequestContext, plan: RoutePlan) -> dict[str, object]:
-    fields = ctx.log_fields
-    if fields is None:
-        fields = ctx.log_fields = dict(plan.fields)
-    else:
-        fields.update(plan.fields)
-    return fields
 
 
 def prepare(
@@ -191,18 +183,13 @@ def prepare(
             view = _view_of(data, body)
         else:
             view = read_view(body)
-    fields = ctx.log_fields  # (_log_fields, inlined)
-    if fields is None:
-        fields = ctx.log_fields = dict(plan.fields)
-    else:
-        fields.update(plan.fields)
     options = view.stream_options
     wants_usage = options is not None and options.include_usage is True  # (view.wants_usage)
     forced_usage = plan.forces_usage and view.stream is True and not wants_usage
     model = view.model
     if translate or forced_usage or target.edits or (target.model and target.model != model):
         body, model = _rewrite(body if data is None else data, target, plan, forced_usage)
-    fields["gen_ai.request.model"] = model or ""
+    ctx.llm = GenAiCall(plan.genai, model or "")
     req = ctx.request
     path = plan.path or ctx.path
     if req.query and not translate:
@@ -258,7 +245,7 @@ def _head(ctx: RequestContext, target: Target, path: bytes, length: int, to_open
     )
 
 
-def count_locally(ctx: RequestContext, body: bytes, view: RequestView) -> None:
+def count_locally(ctx: RequestContext, body: bytes) -> None:
     """Claude Code calls count_tokens constantly: answer it when the provider cannot count."""
     try:
         # the configured tokenizer: exact with config.tokenizer.vocabulary, the estimator otherwise
@@ -266,10 +253,6 @@ def count_locally(ctx: RequestContext, body: bytes, view: RequestView) -> None:
     except (AttributeError, TypeError) as exc:
         raise InvalidBody(f"invalid count_tokens request: {exc}") from None
     ctx.usage = Usage(input_tokens=tokens)
-    fields = ctx.log_fields
-    if fields is not None:
-        fields["gen_ai.request.model"] = view.model or ""
-        fields["gen_ai.usage.input_tokens"] = tokens
     ctx.respond(200, [_JSON], count_tokens_response(tokens))
 
 

@@ -326,22 +326,9 @@ class LlmExchange(Exchange):
     def _record(self) -> None:
         ctx = self.ctx
         ctx.usage = self.usage
-        fields = ctx.log_fields
-        if fields is None:
-            return
-        if self.response_model:
-            fields["gen_ai.response.model"] = self.response_model
-        usage = self.usage
-        if usage is not None:
-            fields["gen_ai.usage.input_tokens"] = usage.input_tokens
-            # cache counts only when there are some, as agentgateway leaves absent values out
-            if usage.cache_write_tokens:
-                fields["gen_ai.usage.cache_creation.input_tokens"] = usage.cache_write_tokens
-            if usage.cache_read_tokens:
-                fields["gen_ai.usage.cache_read.input_tokens"] = usage.cache_read_tokens
-            fields["gen_ai.usage.output_tokens"] = usage.output_tokens
-            if usage.reasoning_tokens:
-                fields["gen_ai.usage.reasoning_tokens"] = usage.reasoning_tokens
+        call = ctx.llm
+        if call is not None:
+            call.response_model = self.response_model
 
 
 def estimate_stream_usage(events: list[bytes], request_body: bytes, count: Callable[[str], int]) -> Usage:

@@ -2,7 +2,7 @@
 
 The request path then costs one dict lookup instead of a dozen small decisions: the client's dialect
 (and so the error renderer), whether the body is read, translated or forwarded untouched, the
-upstream path and the access-log fields every such request carries.
+upstream path and what such a request is for the access log and the token metrics.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from fastgw.backends.llm.providers import ProviderSpec
 from fastgw.backends.llm.routes import RouteType
 from fastgw.backends.llm.types import Dialect, WireFormat
 from fastgw.errors import Dialect as ErrorDialect
+from fastgw.telemetry.genai import GenAiKind
 
 # what serve_target does with a request
 SEND: Final = 0  # read the body, maybe edit/translate it, send it to the provider's endpoint
@@ -63,8 +64,8 @@ class RoutePlan:
     translate: bool
     #: the provider path for this route type; None keeps the client's
     path: bytes | None
-    #: the access-log fields every such request starts with (copied per request, never mutated)
-    fields: Mapping[str, object]
+    #: what such a request is for the access log and the token metrics
+    genai: GenAiKind
     #: an OpenAI chat request sent as is: a stream whose client did not ask for usage gets
     #: `stream_options.include_usage` added (token accounting needs real numbers)
     forces_usage: bool = field(init=False)
@@ -94,11 +95,11 @@ def route_plan(spec: ProviderSpec, route_type: RouteType, path: bytes | None) ->
         action = COUNT_LOCALLY if route_type is RouteType.ANTHROPIC_TOKEN_COUNT else NOT_SERVED
     else:
         action = SEND
-    fields = {
-        "protocol": "llm",
-        "gen_ai.operation.name": _OPERATION.get(route_type, str(route_type)),
-        "gen_ai.provider.name": spec.telemetry_name,
-    }
+    genai = GenAiKind(
+        _OPERATION.get(route_type, str(route_type)),
+        spec.telemetry_name,
+        input_only=route_type is RouteType.ANTHROPIC_TOKEN_COUNT,
+    )
     return RoutePlan(
         route_type=route_type,
         action=action,
@@ -108,5 +109,5 @@ def route_plan(spec: ProviderSpec, route_type: RouteType, path: bytes | None) ->
         chat=chat,
         translate=chat and client is not upstream,
         path=path,
-        fields=MappingProxyType(fields),
+        genai=genai,
     )

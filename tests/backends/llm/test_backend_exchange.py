@@ -15,9 +15,12 @@ import pytest
 
 from fastgw.backends.llm.exchange import LlmExchange
 from fastgw.backends.llm.types import Dialect
+from fastgw.backends.llm.usage import Usage
 from fastgw.context import RequestContext
 from fastgw.errors import GatewayError
 from fastgw.http.headers import Headers
+from fastgw.telemetry import genai
+from fastgw.telemetry.genai import GenAiCall, GenAiKind
 from fastgw.tokenizer import Tokenizer
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -60,10 +63,10 @@ class FakeCtx:
         self.worker = SimpleNamespace(loop=asyncio.get_running_loop(), runtime=SimpleNamespace(tokenizer=Tokenizer()))
         self.retry_hold = hold
         self.writer = FakeWriter()
-        self.log_fields: dict[str, object] = {}
+        self.llm = GenAiCall(GenAiKind("chat", "openai"), "m")
         self.failed: GatewayError | None = None
         self.held = False
-        self.usage: object = None
+        self.usage: Usage | None = None
 
     def response_headers(self, headers: Headers) -> Headers:
         return headers
@@ -73,6 +76,11 @@ class FakeCtx:
 
     def fail(self, err: GatewayError) -> None:
         self.failed = err
+
+
+def log_fields(ctx: FakeCtx) -> dict[str, object]:
+    """The call's access-log fields, as the access log reads them off the context."""
+    return genai.fields(ctx.llm, ctx.usage)
 
 
 def run(
@@ -126,20 +134,20 @@ async def test_forced_usage_chunk_is_dropped_at_any_chunking() -> None:
     expected = b"".join(e + b"\n\n" for e in events if b'"choices":[]' not in e)
     whole = run([OPENAI_STREAM], client=Dialect.OPENAI, upstream=Dialect.OPENAI, forced_usage=True)
     assert b"".join(whole.writer.body) == expected
-    assert whole.log_fields["gen_ai.usage.input_tokens"] == 1117
-    assert whole.log_fields["gen_ai.usage.cache_read.input_tokens"] == 1024
-    assert "gen_ai.usage.cache_creation.input_tokens" not in whole.log_fields  # zero: left out
+    assert log_fields(whole)["gen_ai.usage.input_tokens"] == 1117
+    assert log_fields(whole)["gen_ai.usage.cache_read.input_tokens"] == 1024
+    assert "gen_ai.usage.cache_creation.input_tokens" not in log_fields(whole)  # zero: left out
     for pieces in splits(OPENAI_STREAM):
         ctx = run(pieces, client=Dialect.OPENAI, upstream=Dialect.OPENAI, forced_usage=True)
         assert b"".join(ctx.writer.body) == expected
-        assert ctx.log_fields == whole.log_fields
+        assert log_fields(ctx) == log_fields(whole)
 
 
 async def test_stream_the_client_asked_usage_for_is_forwarded_verbatim() -> None:
     pieces = [OPENAI_STREAM[:100], OPENAI_STREAM[100:]]
     ctx = run(pieces, client=Dialect.OPENAI, upstream=Dialect.OPENAI)
     assert ctx.writer.body == pieces
-    assert ctx.log_fields["gen_ai.response.model"] == "gpt-4o-mini-2024-07-18"
+    assert log_fields(ctx)["gen_ai.response.model"] == "gpt-4o-mini-2024-07-18"
 
 
 async def test_translated_stream_is_chunking_invariant() -> None:
@@ -164,9 +172,9 @@ async def test_same_format_json_goes_out_in_one_write_with_usage() -> None:
     ctx = run([body[:10], body[10:]], client=Dialect.OPENAI, upstream=Dialect.OPENAI, head=head)
     assert ctx.writer.writes == 1 and ctx.writer.body == [body]
     assert (b"content-length", str(len(body)).encode()) not in ctx.writer.headers  # the writer frames it
-    assert ctx.log_fields["gen_ai.usage.input_tokens"] == 3
-    assert ctx.log_fields["gen_ai.usage.output_tokens"] == 4
-    assert ctx.log_fields["gen_ai.response.model"] == "gpt-x"
+    assert log_fields(ctx)["gen_ai.usage.input_tokens"] == 3
+    assert log_fields(ctx)["gen_ai.usage.output_tokens"] == 4
+    assert log_fields(ctx)["gen_ai.response.model"] == "gpt-x"
 
 
 async def test_translated_json_response() -> None:
@@ -185,7 +193,7 @@ async def test_translated_json_response() -> None:
     out: Any = orjson.loads(b"".join(ctx.writer.body))
     assert out["object"] == "chat.completion" and out["choices"][0]["message"]["content"] == "hi"
     assert (b"x-request-id", b"r1") in ctx.writer.headers
-    assert ctx.log_fields["gen_ai.usage.input_tokens"] == 15
+    assert log_fields(ctx)["gen_ai.usage.input_tokens"] == 15
 
 
 @pytest.mark.parametrize(
@@ -234,5 +242,5 @@ async def test_stream_without_usage_is_counted_with_the_tokenizer() -> None:
     ctx = run([stream], client=Dialect.OPENAI, upstream=Dialect.OPENAI, forced_usage=True, request=request)
     assert b"".join(ctx.writer.body) == stream
     text = "Héllo 👋" + ', a "quote"\nand a new line.'
-    assert ctx.log_fields["gen_ai.usage.output_tokens"] == Tokenizer().count(text)
-    assert cast(int, ctx.log_fields["gen_ai.usage.input_tokens"]) >= 4
+    assert log_fields(ctx)["gen_ai.usage.output_tokens"] == Tokenizer().count(text)
+    assert cast(int, log_fields(ctx)["gen_ai.usage.input_tokens"]) >= 4
