@@ -1,9 +1,12 @@
 """Types of the C extension fastgw._native (native/*.c). Import it only through fastgw.native."""
 
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
-from typing import Any, Final, final
+from typing import Any, Final, TypeVar, final
 
 from _typeshed import ReadableBuffer, WriteableBuffer
+
+_T = TypeVar("_T")
 
 # ---- shared-memory token buckets (native/buckets.c, native/bucket_core.h) ----
 
@@ -128,6 +131,9 @@ def log_fields(fields: dict[str, object], /) -> bytes: ...
 
 # -- members of a small JSON object (native/json.c) ---------------------------------------------------
 def json_get(data: bytes, outer: bytes, names: tuple[bytes, ...], /) -> tuple[bytes | None, ...] | None: ...
+def body_usage(
+    data: bytes, anthropic: bool, make: Callable[[int, int, int, int, int], _T], /
+) -> tuple[_T | None, str | None] | None: ...
 def delta_chunks(
     events: list[Any],
     start: int,

@@ -122,13 +122,16 @@ else:
 #
 #   json_get(data, outer, names) -> the raw bytes of data[outer][name] (outer b"": top level) for
 #                                   each name, or None when it cannot vouch a strict decoder agrees
+#   body_usage(data, anthropic, make) -> (make(input, output, cache_read, cache_write, reasoning)
+#                                   or None, model) of a whole answer, or None when it cannot vouch
 #   delta_chunks(events, start, name, outer, kind, member, prefix, head, tail) -> (chunks, end)
 #                                   a run of string-delta SSE events written as translated chunks
 # ---------------------------------------------------------------------------------------------------
 
 if TYPE_CHECKING:
-    from fastgw._twins.json import delta_chunks, json_get
+    from fastgw._twins.json import body_usage, delta_chunks, json_get
 else:
+    body_usage = _impl.body_usage
     delta_chunks = _impl.delta_chunks
     json_get = _impl.json_get
 
@@ -142,6 +145,7 @@ __all__ = [
     "SSEEventTooLarge",
     "SSEScanner",
     "access_line",
+    "body_usage",
     "bucket_key",
     "delta_chunks",
     "field_lines",

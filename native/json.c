@@ -11,6 +11,17 @@
  *       number that is not a plain integer of at most 15 characters, or `outer` is absent or not
  *       an object. The caller then decodes the data the slow way, which also reports errors.
  *
+ *   body_usage(data, anthropic, make) -> (usage, model) | None
+ *       The token usage and the model of a whole non-streamed answer, OpenAI's (anthropic false)
+ *       or Anthropic's, read the way json_get reads and vouched for the same way: None when
+ *       json_get would be unsure, or when a member it reads has a type other than the one the
+ *       gateway's view of an answer declares (`model` a string or null; `usage` an object or null,
+ *       its counts integers or null, OpenAI's details objects or null), or when `model` holds an
+ *       escape. Otherwise usage is None when the answer has none (absent or null), else
+ *       make(input, output, cache_read, cache_write, reasoning) with absent and null counts as 0
+ *       and Anthropic's cache reads and writes added to its input (the normalization of
+ *       fastgw/backends/llm/usage.py); model is the string, or None.
+ *
  *   delta_chunks(events, start, name, outer, kind, member, prefix, head, tail) -> (bytes, int)
  *       From events[start:] (SSE events: tuples whose items 0 and 1 are the event name, a str, and
  *       its data, bytes), for as long as an event is named `name` and json_get(data, outer,
@@ -36,7 +47,8 @@
 #define JSON_MAX_DEPTH 64
 #define JSON_MAX_NAMES 8
 
-static PyObject *type_name; /* b"type", made once at init */
+static PyObject *type_name;   /* b"type", made once at init */
+static PyObject *empty_outer; /* b"": read_members' "top level" */
 
 typedef struct {
     const unsigned char *p;
@@ -51,49 +63,37 @@ static inline void skip_ws(jscan *s) {
 
 static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
-/* 1 if [p, end) is valid UTF-8 (no overlongs, surrogates or code points above U+10FFFF) */
-static int valid_utf8(const unsigned char *p, const unsigned char *end) {
-    while (p < end) {
-        while (end - p >= 8) { /* ASCII runs 8 bytes at a time */
-            unsigned long long w;
-            memcpy(&w, p, 8);
-            if (w & 0x8080808080808080ULL) break;
-            p += 8;
-        }
-        if (p >= end) break;
-        unsigned char c = *p;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        int n;
-        unsigned int cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (end - p <= n) return 0;
-        for (int i = 1; i <= n; i++) {
-            if ((p[i] & 0xc0) != 0x80) return 0;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        p += n + 1;
+/* The length of the UTF-8 sequence that starts at p (a byte >= 0x80), or 0 when it is not valid
+ * UTF-8 (an overlong form, a surrogate, a code point above U+10FFFF, a truncated sequence). */
+static int utf8_sequence(const unsigned char *p, const unsigned char *end) {
+    unsigned char c = *p;
+    int n;
+    unsigned int cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 1;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 2;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 3;
+        cp = c & 0x07;
+    } else {
+        return 0;
     }
-    return 1;
+    if (end - p <= n) return 0;
+    for (int i = 1; i <= n; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n + 1;
 }
 
 /* At the opening quote: moves past the closing one; 0, or -1 (invalid or an escape it does not
- * vouch for). */
+ * vouch for). Strings are the only place the grammar lets a byte >= 0x80 appear, so validating
+ * UTF-8 here, where such a byte is met, validates the whole text. */
 static int skip_string(jscan *s) {
     const unsigned char *p = s->p + 1, *end = s->end;
     for (;;) {
@@ -103,7 +103,7 @@ static int skip_string(jscan *s) {
             __m128i v = _mm_loadu_si128((const __m128i *)p);
             __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
                                        _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl)); /* v <= 0x1f */
-            int mask = _mm_movemask_epi8(hit);
+            int mask = _mm_movemask_epi8(hit) | _mm_movemask_epi8(v); /* (the second: bytes >= 0x80) */
             if (mask) {
                 p += __builtin_ctz((unsigned)mask);
                 goto special;
@@ -111,7 +111,7 @@ static int skip_string(jscan *s) {
             p += 16;
         }
 #endif
-        while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) p++;
+        while (p < end && *p != '"' && *p != '\\' && *p >= 0x20 && *p < 0x80) p++;
         if (p >= end) return -1;
 #if defined(__SSE2__)
     special:
@@ -119,6 +119,12 @@ static int skip_string(jscan *s) {
         if (*p == '"') {
             s->p = p + 1;
             return 0;
+        }
+        if (*p >= 0x80) {
+            int n = utf8_sequence(p, end);
+            if (n == 0) return -1;
+            p += n;
+            continue;
         }
         if (*p < 0x20 || end - p < 2) return -1;
         unsigned char e = p[1]; /* after a backslash */
@@ -236,8 +242,7 @@ static int scan_object(jscan *s, int depth, PyObject *const *names, Py_ssize_t n
 static int read_members(const unsigned char *base, Py_ssize_t size, PyObject *outer, PyObject *const *names,
                         Py_ssize_t nnames, const unsigned char **starts, const unsigned char **ends) {
     const unsigned char *end = base + size;
-    if (!valid_utf8(base, end)) return -1;
-    jscan s = {base, end};
+    jscan s = {base, end}; /* (UTF-8 is validated where the grammar allows bytes >= 0x80: strings) */
     int nested = PyBytes_GET_SIZE(outer) > 0;
     const unsigned char *ostart = NULL, *oend = NULL;
     skip_ws(&s);
@@ -294,6 +299,107 @@ static PyObject *json_get(PyObject *self, PyObject *const *args, Py_ssize_t narg
         }
         PyTuple_SET_ITEM(out, i, item);
     }
+    return out;
+}
+
+/* the member names body_usage reads, made once at init */
+enum { N_MODEL, N_USAGE, N_PROMPT, N_COMPLETION, N_PROMPT_DETAILS, N_COMPLETION_DETAILS, N_CACHED, N_CACHE_WRITE,
+       N_REASONING, N_INPUT, N_OUTPUT, N_CACHE_READ_INPUT, N_CACHE_CREATION_INPUT, N_NAMES };
+static const char *const usage_spellings[N_NAMES] = {
+    "model", "usage", "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details",
+    "cached_tokens", "cache_write_tokens", "reasoning_tokens", "input_tokens", "output_tokens",
+    "cache_read_input_tokens", "cache_creation_input_tokens"};
+static PyObject *usage_names[N_NAMES];
+
+/* The members of a value already validated by the scan: 1 and their spans when it is an object,
+ * 0 (all absent) when it is absent or null, -1 when it is anything else. */
+static int members_of(const unsigned char *start, const unsigned char *end, PyObject *const *names, Py_ssize_t n,
+                      const unsigned char **starts, const unsigned char **ends) {
+    for (Py_ssize_t i = 0; i < n; i++) starts[i] = ends[i] = NULL;
+    if (start == NULL || *start == 'n') return 0;
+    if (*start != '{') return -1;
+    jscan s = {start, end};
+    return scan_object(&s, 1, names, n, starts, ends) < 0 ? -1 : 1;
+}
+
+/* An integer member (absent and null count 0): 0, or -1 when it is another type. */
+static int int_of(const unsigned char *start, const unsigned char *end, long long *out) {
+    *out = 0;
+    if (start == NULL || *start == 'n') return 0;
+    int negative = *start == '-';
+    const unsigned char *p = start + negative;
+    if (p >= end || !is_digit(*p)) return -1;
+    long long v = 0;
+    for (; p < end; p++) v = v * 10 + (*p - '0'); /* at most 15 digits: the scan vouched for it */
+    *out = negative ? -v : v;
+    return 0;
+}
+
+static PyObject *body_usage(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "body_usage(data: bytes, anthropic: bool, make: Callable)");
+        return NULL;
+    }
+    int anthropic = PyObject_IsTrue(args[1]);
+    if (anthropic < 0) return NULL;
+    const unsigned char *base = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    const unsigned char *top_s[2] = {NULL, NULL}, *top_e[2] = {NULL, NULL};
+    if (read_members(base, PyBytes_GET_SIZE(args[0]), empty_outer,
+                     &usage_names[N_MODEL], 2, top_s, top_e) < 0)
+        Py_RETURN_NONE;
+    /* the model: a string without escapes (its bytes are the value), or null */
+    const unsigned char *ms = top_s[0], *me = top_e[0];
+    if (ms != NULL && *ms != 'n' && (*ms != '"' || memchr(ms, '\\', (size_t)(me - ms)) != NULL)) Py_RETURN_NONE;
+    long long counts[5] = {0, 0, 0, 0, 0}; /* input, output, cache read, cache write, reasoning */
+    const unsigned char *us[4], *ue[4], *ds[2], *de[2];
+    int has = members_of(top_s[1], top_e[1], &usage_names[anthropic ? N_INPUT : N_PROMPT], 4, us, ue);
+    if (has < 0) Py_RETURN_NONE;
+    if (anthropic) {
+        /* Anthropic's input_tokens leaves cache reads and writes out: they are added back */
+        long long uncached, read, write;
+        if (int_of(us[0], ue[0], &uncached) < 0 || int_of(us[1], ue[1], &counts[1]) < 0 ||
+            int_of(us[2], ue[2], &read) < 0 || int_of(us[3], ue[3], &write) < 0)
+            Py_RETURN_NONE;
+        counts[0] = uncached + read + write;
+        counts[2] = read;
+        counts[3] = write;
+    } else {
+        if (int_of(us[0], ue[0], &counts[0]) < 0 || int_of(us[1], ue[1], &counts[1]) < 0) Py_RETURN_NONE;
+        if (members_of(us[2], ue[2], &usage_names[N_CACHED], 2, ds, de) < 0 || int_of(ds[0], de[0], &counts[2]) < 0 ||
+            int_of(ds[1], de[1], &counts[3]) < 0)
+            Py_RETURN_NONE;
+        if (members_of(us[3], ue[3], &usage_names[N_REASONING], 1, ds, de) < 0 || int_of(ds[0], de[0], &counts[4]) < 0)
+            Py_RETURN_NONE;
+    }
+    PyObject *usage;
+    if (has) {
+        PyObject *ints[5] = {NULL};
+        for (int i = 0; i < 5; i++) {
+            if ((ints[i] = PyLong_FromLongLong(counts[i])) == NULL) {
+                for (int j = 0; j < i; j++) Py_DECREF(ints[j]);
+                return NULL;
+            }
+        }
+        usage = PyObject_Vectorcall(args[2], ints, 5, NULL);
+        for (int i = 0; i < 5; i++) Py_DECREF(ints[i]);
+        if (usage == NULL) return NULL;
+    } else {
+        usage = Py_NewRef(Py_None);
+    }
+    PyObject *model = ms == NULL || *ms == 'n' ? Py_NewRef(Py_None)
+                                               : PyUnicode_DecodeUTF8((const char *)ms + 1, me - ms - 2, NULL);
+    if (model == NULL) {
+        Py_DECREF(usage);
+        return NULL;
+    }
+    PyObject *out = PyTuple_New(2);
+    if (out == NULL) {
+        Py_DECREF(usage);
+        Py_DECREF(model);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(out, 0, usage);
+    PyTuple_SET_ITEM(out, 1, model);
     return out;
 }
 
@@ -369,6 +475,8 @@ fail:
 static PyMethodDef json_methods[] = {
     {"json_get", (PyCFunction)(void (*)(void))json_get, METH_FASTCALL,
      "Raw values of some members of a small JSON object, or None (see native/json.c)."},
+    {"body_usage", (PyCFunction)(void (*)(void))body_usage, METH_FASTCALL,
+     "(usage, model) of a whole OpenAI or Anthropic JSON answer, or None (see native/json.c)."},
     {"delta_chunks", (PyCFunction)(void (*)(void))delta_chunks, METH_FASTCALL,
      "The chunks of a run of string deltas, and where the run ends (see native/json.c)."},
     {NULL, NULL, 0, NULL},
@@ -376,5 +484,8 @@ static PyMethodDef json_methods[] = {
 
 int fastgw_init_json(PyObject *module) {
     if ((type_name = PyBytes_FromString("type")) == NULL) return -1;
+    if ((empty_outer = PyBytes_FromString("")) == NULL) return -1;
+    for (int i = 0; i < N_NAMES; i++)
+        if ((usage_names[i] = PyBytes_FromString(usage_spellings[i])) == NULL) return -1;
     return PyModule_AddFunctions(module, json_methods);
 }

@@ -15,7 +15,7 @@ from fastgw._twins.http import (
     request_fields,
     request_head,
 )
-from fastgw._twins.json import delta_chunks, json_get
+from fastgw._twins.json import body_usage, delta_chunks, json_get
 from fastgw._twins.sse import SSEEvent, SSEScanner
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "SSEEvent",
     "SSEScanner",
     "access_line",
+    "body_usage",
     "delta_chunks",
     "field_lines",
     "head_fields",

@@ -7,7 +7,8 @@ the top of native/json.c; tests/native/test_json_native.py checks that the two a
 from __future__ import annotations
 
 import re
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, TypeVar, cast
 
 _WS: Final = re.compile(rb"[ \t\n\r]*")
 # the escapes orjson.dumps itself writes for these characters, and nothing else
@@ -15,6 +16,8 @@ _STRING: Final = re.compile(rb'"(?:[^"\\\x00-\x1f]|\\["\\nrtbf])*"')
 _INTEGER: Final = re.compile(rb"-?(?:0|[1-9][0-9]*)")
 _LITERALS: Final = (b"true", b"false", b"null")
 _MAX_DEPTH: Final = 64
+
+_T = TypeVar("_T")
 
 
 class _Unsure(Exception):
@@ -118,6 +121,71 @@ def json_get(data: bytes, outer: bytes, names: tuple[bytes, ...]) -> tuple[bytes
     except _Unsure:
         return None
     return tuple(None if span is None else data[span[0] : span[1]] for span in found)
+
+
+_OPENAI_COUNTS: Final = (
+    b"prompt_tokens",
+    b"completion_tokens",
+    b"prompt_tokens_details",
+    b"completion_tokens_details",
+)
+_ANTHROPIC_COUNTS: Final = (
+    b"input_tokens",
+    b"output_tokens",
+    b"cache_read_input_tokens",
+    b"cache_creation_input_tokens",
+)
+
+
+def _members(raw: bytes | None, names: tuple[bytes, ...]) -> tuple[bytes | None, ...] | None:
+    """The members of a value json_get vouched for: all None when it is absent or null, None
+    when it is not an object."""
+    if raw is None or raw == b"null":
+        return (None,) * len(names)
+    if not raw.startswith(b"{"):
+        return None
+    return json_get(raw, b"", names)
+
+
+def _count(raw: bytes | None) -> int | None:
+    """An integer member (absent and null count 0); None for another type."""
+    if raw is None or raw == b"null":
+        return 0
+    return int(raw) if _INTEGER.fullmatch(raw) else None
+
+
+def body_usage(
+    data: bytes, anthropic: bool, make: Callable[[int, int, int, int, int], _T]
+) -> tuple[_T | None, str | None] | None:
+    if type(data) is not bytes:
+        raise TypeError("body_usage(data: bytes, anthropic: bool, make: Callable)")
+    top = json_get(data, b"", (b"model", b"usage"))
+    if top is None:
+        return None
+    model_raw, usage_raw = top
+    if model_raw is not None and model_raw != b"null" and (not model_raw.startswith(b'"') or b"\\" in model_raw):
+        return None
+    counts = _members(usage_raw, _ANTHROPIC_COUNTS if anthropic else _OPENAI_COUNTS)
+    if counts is None:
+        return None
+    if anthropic:
+        values = [_count(raw) for raw in counts]
+        if None in values:
+            return None
+        uncached, output, read, write = cast(list[int], values)
+        numbers = [uncached + read + write, output, read, write, 0]
+    else:
+        prompt = _members(counts[2], (b"cached_tokens", b"cache_write_tokens"))
+        completion = _members(counts[3], (b"reasoning_tokens",))
+        if prompt is None or completion is None:
+            return None
+        values = [_count(raw) for raw in (counts[0], counts[1], *prompt, *completion)]
+        if None in values:
+            return None
+        numbers = cast(list[int], values)
+    has_usage = usage_raw is not None and usage_raw != b"null"
+    model = None if model_raw is None or model_raw == b"null" else model_raw[1:-1].decode()
+    return (make(*numbers) if has_usage else None), model
 
 
 def delta_chunks(

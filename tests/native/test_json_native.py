@@ -1,9 +1,10 @@
-"""json_get (native/json.c) and its twin: raw members, what they vouch for, and agreement with
-orjson on every body they answer for."""
+"""json_get and body_usage (native/json.c) and their twins: raw members, what they vouch for, and
+agreement with orjson and the msgspec views on every body they answer for."""
 
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Any
 
 import orjson
 import pytest
@@ -11,6 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastgw import native
+from fastgw.backends.llm.types import ANTHROPIC_RESPONSE_VIEW_DECODER, OPENAI_RESPONSE_VIEW_DECODER
+from fastgw.backends.llm.usage import Usage, _from_anthropic_view, _from_openai_view
 
 NATIVE = native.implementation("native")
 TWIN = native.implementation("python")
@@ -38,6 +41,15 @@ def test_strings_any_length_and_offset(impl: ModuleType) -> None:
         )
         assert impl.json_get(b'{"text":"' + text + b'\x01"}', b"", NAMES) is None
         assert impl.json_get(b'{"text":"' + text + b'\\u0041"}', b"", NAMES) is None
+        # UTF-8 is checked where the 16-byte scan meets a byte >= 0x80
+        assert impl.json_get(b'{"text":"' + text + b'\xc3\xa9\xe2\x82\xac"}', b"", NAMES) == (
+            None,
+            b'"' + text + b'\xc3\xa9\xe2\x82\xac"',
+            None,
+        )
+        assert impl.json_get(b'{"text":"' + text + b'\xc3"}', b"", NAMES) is None
+        assert impl.json_get(b'{"text":"' + text + b'\xe2\x82"}', b"", NAMES) is None
+        assert impl.json_get(b'{"text":"' + text + b'\x80"}', b"", NAMES) is None
 
 
 @pytest.mark.parametrize(
@@ -55,6 +67,8 @@ def test_strings_any_length_and_offset(impl: ModuleType) -> None:
         b'{"delta":{"text":"\xff"}}',  # not UTF-8
         b'{"delta":{"text":"\xed\xa0\x80"}}',  # a surrogate
         b'{"delta":{"text":"\xc0\xaf"}}',  # overlong
+        b'{"delta":{"text":"a"}}\xc3\xa9',  # (valid UTF-8 outside a string)
+        b'\xef\xbb\xbf{"delta":{"text":"a"}}',  # a byte order mark
         b'{"delta":{"index":1.5}}',
         b'{"delta":{"index":1e3}}',
         b'{"delta":{"index":12345678901234567}}',
@@ -160,3 +174,96 @@ def test_delta_chunks_takes_a_run_of_text_deltas(impl: ModuleType) -> None:
 )
 def test_delta_chunks_agree(events: list[tuple[str, bytes, None, None]], start: int) -> None:
     assert NATIVE.delta_chunks(events, start, *CHUNK_ARGS) == TWIN.delta_chunks(events, start, *CHUNK_ARGS)
+
+
+# -- body_usage: the usage and model of a whole answer -------------------------------------------
+
+ANSWER_OPENAI = (
+    b'{"id":"c1","created":1,"model":"gpt-4o","choices":[{"message":{"content":"\xc3\xa9 \\"usage\\""}}],'
+    b'"usage":{"prompt_tokens":28,"completion_tokens":86,"prompt_tokens_details":{"cached_tokens":8},'
+    b'"completion_tokens_details":{"reasoning_tokens":5,"audio_tokens":0}},"service_tier":"default"}'
+)
+ANSWER_ANTHROPIC = (
+    b'{"model":"claude","content":[{"type":"text","text":"hi"}],"usage":{"input_tokens":21,'
+    b'"cache_creation_input_tokens":188,"cache_read_input_tokens":1024,"output_tokens":9}}'
+)
+
+
+def test_body_usage_reads_both_providers(impl: ModuleType) -> None:
+    assert impl.body_usage(ANSWER_OPENAI, False, Usage) == (Usage(28, 86, 8, 0, 5), "gpt-4o")
+    # Anthropic's input leaves the cache out: reads and writes are added back
+    assert impl.body_usage(ANSWER_ANTHROPIC, True, Usage) == (Usage(1233, 9, 1024, 188, 0), "claude")
+    assert impl.body_usage(b'{"model":null,"usage":null}', False, Usage) == (None, None)
+    assert impl.body_usage(b'{"usage":{}}', True, Usage) == (Usage(), None)
+    assert impl.body_usage(b'{"usage":{"prompt_tokens_details":null,"prompt_tokens":null}}', False, Usage) == (
+        Usage(),
+        None,
+    )
+    assert impl.body_usage(b'{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2}}', False, Usage) == (
+        Usage(2),
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"<html>bad gateway</html>",
+        b"[]",
+        b'{"model":5}',
+        b'{"model":"a\\"b"}',  # an escape in the model: left to the decoder
+        b'{"usage":[]}',
+        b'{"usage":{"prompt_tokens":"5"}}',
+        b'{"usage":{"prompt_tokens":true}}',
+        b'{"usage":{"prompt_tokens":1.0}}',
+        b'{"usage":{"prompt_tokens_details":[]}}',
+        b'{"usage":{"completion_tokens_details":{"reasoning_tokens":{}}}}',
+        b'{"usage":{"prompt_tokens":1}',
+        b'{"model":"\xff"}',
+    ],
+)
+def test_body_usage_leaves_what_it_cannot_vouch_for(impl: ModuleType, data: bytes) -> None:
+    assert impl.body_usage(data, False, Usage) is None
+
+
+_count = st.one_of(st.none(), st.integers(-(10**12), 10**12), st.sampled_from(["1", 1.5, True, [], {}]))
+_details = st.one_of(
+    st.none(),
+    st.dictionaries(st.sampled_from(["cached_tokens", "cache_write_tokens", "reasoning_tokens", "x"]), _count),
+    st.sampled_from([[], "x"]),
+)
+_usage_members = st.sampled_from(
+    [
+        "prompt_tokens",
+        "completion_tokens",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_input_tokens",
+        "total_tokens",
+    ]
+)
+_usage = st.one_of(
+    st.none(),
+    st.dictionaries(_usage_members, _count)
+    | st.dictionaries(st.sampled_from(["prompt_tokens_details", "completion_tokens_details"]), _details),
+    st.sampled_from([[], 3]),
+)
+_answer = st.dictionaries(
+    st.sampled_from(["model", "usage", "id", "choices", "content"]),
+    st.one_of(_json, _usage, st.none() | _text),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_answer, st.booleans())
+def test_body_usage_agrees_with_the_view_decoders(answer: dict[str, object], anthropic: bool) -> None:
+    """What it answers is what the msgspec views give (the slow path it stands in for)."""
+    data = orjson.dumps(answer)
+    got = NATIVE.body_usage(data, anthropic, Usage)
+    assert got == TWIN.body_usage(data, anthropic, Usage)
+    if got is not None:
+        decoder = ANTHROPIC_RESPONSE_VIEW_DECODER if anthropic else OPENAI_RESPONSE_VIEW_DECODER
+        view: Any = decoder.decode(data)  # never raises on what body_usage answered for
+        usage = (_from_anthropic_view if anthropic else _from_openai_view)(view.usage) if view.usage else None
+        assert got == (usage, view.model)

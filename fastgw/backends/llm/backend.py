@@ -174,7 +174,11 @@ def prepare(
     ctx: RequestContext, target: Target, plan: RoutePlan, body: bytes, view: RequestView | None
 ) -> tuple[bytes, bytes, LlmExchange]:
     """The request head, the body to send (the client's bytes unless something must change) and
-    the exchange that will receive the answer. `view` is None unless a router read it."""
+    the exchange that will receive the answer. `view` is None unless a router read it.
+
+    The head: the provider's host, the client's fields minus _DROP (and the `anthropic-*` ones
+    for an OpenAI upstream), the provider's credential, its default fields unless the request as
+    forwarded has them, the body's length; one native call writes it."""
     translate = plan.translate
     data: dict[str, Any] | None = None
     if view is None:
@@ -182,7 +186,10 @@ def prepare(
             data = _decode(body)  # (rewritten anyway: one parse)
             view = _view_of(data, body)
         else:
-            view = read_view(body)
+            try:  # (read_view, inlined)
+                view = decode_request_view(body)
+            except msgspec.DecodeError as exc:
+                raise InvalidBody(f"invalid request body: {exc}") from None
     options = view.stream_options
     wants_usage = options is not None and options.include_usage is True  # (view.wants_usage)
     forced_usage = plan.forces_usage and view.stream is True and not wants_usage
@@ -194,7 +201,23 @@ def prepare(
     path = plan.path or ctx.path
     if req.query and not translate:
         path += b"?" + req.query
-    head = _head(ctx, target, path, len(body), plan.upstream is Dialect.OPENAI)
+    headers = req.headers
+    route = ctx.route
+    if req.nominated or (route is not None and route.request_modifier is not None):
+        headers = strip_hop_by_hop(headers, req.nominated)
+        if route is not None and route.request_modifier is not None:
+            headers = route.request_modifier(headers)
+    head = proxy_request_head(
+        req.method,
+        path,
+        target.host_header,
+        headers,
+        _DROP,
+        b"anthropic-" if plan.upstream is Dialect.OPENAI else b"",
+        target.credential,
+        len(body),
+        target.default_fields,
+    )
     ex = LlmExchange(ctx, plan.client, plan.upstream, translate, wants_usage, forced_usage, plan.chat, model, body)
     ctx.endpoint = target.endpoint
     return head, body, ex
@@ -219,30 +242,6 @@ def _rewrite(
     elif forced_usage:
         force_stream_usage(data)
     return orjson.dumps(data), model if isinstance(model, str) else None
-
-
-def _head(ctx: RequestContext, target: Target, path: bytes, length: int, to_openai: bool) -> bytes:
-    """The request head for the provider: its host, the client's fields minus _DROP (and the
-    `anthropic-*` ones for an OpenAI upstream), the provider's credential, its default fields
-    unless the request as forwarded has them, the body's length. One native call writes it."""
-    req = ctx.request
-    headers = req.headers
-    route = ctx.route
-    if req.nominated or (route is not None and route.request_modifier is not None):
-        headers = strip_hop_by_hop(headers, req.nominated)
-        if route is not None and route.request_modifier is not None:
-            headers = route.request_modifier(headers)
-    return proxy_request_head(
-        req.method,
-        path,
-        target.host_header,
-        headers,
-        _DROP,
-        b"anthropic-" if to_openai else b"",
-        target.credential,
-        length,
-        target.default_fields,
-    )
 
 
 def count_locally(ctx: RequestContext, body: bytes) -> None:

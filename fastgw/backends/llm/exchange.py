@@ -78,14 +78,12 @@ class LlmExchange(Exchange):
         "parts",
         "raw",
         "request_body",
-        "response_model",
         "scanner",
         "sniff",
         "sniffer",
         "stream",
         "translate",
         "upstream",
-        "usage",
         "whole_fields",
     )
 
@@ -130,8 +128,6 @@ class LlmExchange(Exchange):
         self.sniffer: OpenAIStreamSniffer | AnthropicStreamSniffer | None
         self.raw: bool
         self.aligned: bool
-        self.usage: Usage | None = None
-        self.response_model: str | None = None
         #: set when the exchange runs on callbacks alone (no task): (origin, head, body) to retry
         #: with; the exchange then finishes the request itself
         self.callback: tuple[Origin, bytes, bytes] | None = None
@@ -257,13 +253,32 @@ class LlmExchange(Exchange):
 
     # -- end ---------------------------------------------------------------------------------------
     def on_end(self) -> None:
-        try:
-            self._end()
-        except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError) as exc:
-            # a 2xx body that is not the JSON it claims: the client gets a 502 in its dialect
-            self.ctx.fail(UpstreamProtocolError(f"invalid provider response: {exc}"))
+        ctx = self.ctx
+        mode = self.mode
+        if mode == _WHOLE:
+            # a same-format JSON answer (nearly every non-streamed one): written whole, usage read
+            parts = self.parts
+            body = parts[0] if len(parts) == 1 else b"".join(parts)
+            ctx.writer.respond(self.status, self.whole_fields, body)
+            if self.upstream is Dialect.OPENAI:
+                ctx.usage, model = openai_body_usage(body)
+            else:
+                ctx.usage, model = anthropic_body_usage(body)
+            call = ctx.llm
+            if call is not None:
+                call.response_model = model
+        elif mode != _HELD:
+            try:
+                ctx.usage, model = self._end(mode)
+            except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError) as exc:
+                # a 2xx body that is not the JSON it claims: the client gets a 502 in its dialect
+                ctx.fail(UpstreamProtocolError(f"invalid provider response: {exc}"))
+            else:
+                call = ctx.llm
+                if call is not None:
+                    call.response_model = model
         if self.callback is not None:
-            finish_on_callbacks(self.ctx)
+            finish_on_callbacks(ctx)
 
     def on_error(self, exc: GatewayError) -> None:
         callback = self.callback
@@ -280,55 +295,44 @@ class LlmExchange(Exchange):
     def cancel(self) -> None:
         cancel_on_callbacks(self, self.ctx)
 
-    def _end(self) -> None:
-        mode = self.mode
+    def _end(self, mode: int) -> tuple[Usage | None, str | None]:
+        """Finish the answer of a mode other than _WHOLE and _HELD: its usage and model."""
         ctx = self.ctx
-        if mode == _HELD:
-            return
-        if mode in (_WHOLE, _PROXY):
-            parts = self.parts
-            body = parts[0] if len(parts) == 1 else b"".join(parts)
-            if mode == _WHOLE:
-                ctx.writer.respond(self.status, self.whole_fields, body)
-            if self.collect or mode == _WHOLE:
+        usage: Usage | None = None
+        model: Any = None
+        if mode == _PROXY:
+            if self.collect:
+                body = b"".join(self.parts)
                 if self.upstream is Dialect.OPENAI:
-                    self.usage, self.response_model = openai_body_usage(body)
+                    usage, model = openai_body_usage(body)
                 else:
-                    self.usage, self.response_model = anthropic_body_usage(body)
+                    usage, model = anthropic_body_usage(body)
         elif mode == _STREAM:
             stream = self.stream
             if stream is not None:
                 tail = stream.finish()
                 if tail:
                     ctx.writer.write(tail)
-                self.usage = stream.usage if stream.has_usage else None
-                self.response_model = stream.model or None
+                usage = stream.usage if stream.has_usage else None
+                model = stream.model or None
             elif self.sniffer is not None:
-                self.usage = self.sniffer.usage
-                self.response_model = self.sniffer.model
-            if self.usage is None and self.parts:
-                self.usage = estimate_stream_usage(self.parts, self.request_body, ctx.worker.runtime.tokenizer.count)
+                usage = self.sniffer.usage
+                model = self.sniffer.model
+            if usage is None and self.parts:
+                usage = estimate_stream_usage(self.parts, self.request_body, ctx.worker.runtime.tokenizer.count)
         elif mode == _BUFFER:
             data: Any = orjson.loads(b"".join(self.parts))
             if self.upstream is Dialect.ANTHROPIC:
-                out, self.usage = anthropic_from_openai.response_and_usage(data, int(time.time()))
+                out, usage = anthropic_from_openai.response_and_usage(data, int(time.time()))
             else:
                 out = openai_from_anthropic.response(data)
-                self.usage = usage_from_openai(data.get("usage"))
+                usage = usage_from_openai(data.get("usage"))
             model = data.get("model")
-            self.response_model = model if isinstance(model, str) else None
             ctx.writer.respond(self.status, self.whole_fields, orjson.dumps(out))
         else:
             body = translate_error(self.status, b"".join(self.parts), self.upstream, self.client)
             ctx.writer.respond(self.status, self.whole_fields, body)
-        self._record()
-
-    def _record(self) -> None:
-        ctx = self.ctx
-        ctx.usage = self.usage
-        call = ctx.llm
-        if call is not None:
-            call.response_model = self.response_model
+        return usage, model if isinstance(model, str) else None
 
 
 def estimate_stream_usage(events: list[bytes], request_body: bytes, count: Callable[[str], int]) -> Usage:

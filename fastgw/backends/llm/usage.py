@@ -20,6 +20,7 @@ from fastgw.backends.llm.types import (
     AnthropicUsageView,
     OpenAIUsageView,
 )
+from fastgw.native import body_usage
 
 
 class Usage(msgspec.Struct, gc=False):
@@ -126,6 +127,9 @@ def _from_anthropic_view(view: AnthropicUsageView) -> Usage:
 
 def openai_body_usage(body: bytes) -> tuple[Usage | None, str | None]:
     """(usage, model) of a non-streaming OpenAI response body; (None, None) if it is not JSON."""
+    got = body_usage(body, False, Usage)  # (read natively when it can vouch for the answer)
+    if got is not None:
+        return got
     try:
         view = OPENAI_RESPONSE_VIEW_DECODER.decode(body)
     except msgspec.DecodeError:
@@ -136,6 +140,9 @@ def openai_body_usage(body: bytes) -> tuple[Usage | None, str | None]:
 
 def anthropic_body_usage(body: bytes) -> tuple[Usage | None, str | None]:
     """(usage, model) of a non-streaming Anthropic response body; (None, None) if it is not JSON."""
+    got = body_usage(body, True, Usage)
+    if got is not None:
+        return got
     try:
         view = ANTHROPIC_RESPONSE_VIEW_DECODER.decode(body)
     except msgspec.DecodeError:
