@@ -134,6 +134,9 @@ def json_get(data: bytes, outer: bytes, names: tuple[bytes, ...], /) -> tuple[by
 def body_usage(
     data: bytes, anthropic: bool, make: Callable[[int, int, int, int, int], _T], /
 ) -> tuple[_T | None, str | None] | None: ...
+def text_message(
+    data: bytes, created: int, finish: dict[bytes | None, bytes], make: Callable[[int, int, int, int, int], _T], /
+) -> tuple[bytes, _T, str | None] | None: ...
 def delta_chunks(
     events: list[Any],
     start: int,

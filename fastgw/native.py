@@ -124,13 +124,16 @@ else:
 #                                   each name, or None when it cannot vouch a strict decoder agrees
 #   body_usage(data, anthropic, make) -> (make(input, output, cache_read, cache_write, reasoning)
 #                                   or None, model) of a whole answer, or None when it cannot vouch
+#   text_message(data, created, finish, make) -> (chat.completion bytes, usage, model) of an
+#                                   Anthropic message of one text block, or None when it cannot vouch
 #   delta_chunks(events, start, name, outer, kind, member, prefix, head, tail) -> (chunks, end)
 #                                   a run of string-delta SSE events written as translated chunks
 # ---------------------------------------------------------------------------------------------------
 
 if TYPE_CHECKING:
-    from fastgw._twins.json import body_usage, delta_chunks, json_get
+    from fastgw._twins.json import body_usage, delta_chunks, json_get, text_message
 else:
+    text_message = _impl.text_message
     body_usage = _impl.body_usage
     delta_chunks = _impl.delta_chunks
     json_get = _impl.json_get
@@ -156,6 +159,7 @@ __all__ = [
     "proxy_request_head",
     "request_fields",
     "request_head",
+    "text_message",
 ]
 
 

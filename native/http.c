@@ -55,6 +55,7 @@
 #include <time.h>
 
 #include "bytebuf.h"
+#include "digits.h"
 #include "fastgw_native.h"
 
 #define PUT(lit)                              \
@@ -100,25 +101,6 @@ static inline int list_arg(const char *fn, PyObject *const *args, int i) {
     return -1;
 }
 
-/* the decimal digits of v at w; returns the end */
-static inline char *put_u64(char *w, unsigned long long v) {
-    char tmp[20];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n) *w++ = tmp[--n];
-    return w;
-}
-
-static inline char *put_i64(char *w, long long v) {
-    if (v < 0) {
-        *w++ = '-';
-        return put_u64(w, 0ULL - (unsigned long long)v);
-    }
-    return put_u64(w, (unsigned long long)v);
-}
 
 /* v (0 <= v < 10^width) zero-padded to `width` digits */
 static inline char *put_padded(char *w, unsigned v, int width) {

@@ -22,6 +22,18 @@
  *       and Anthropic's cache reads and writes added to its input (the normalization of
  *       fastgw/backends/llm/usage.py); model is the string, or None.
  *
+ *   text_message(data, created, finish, make) -> (bytes, usage, model) | None
+ *       The OpenAI chat.completion of an Anthropic message of one text block, byte for byte what
+ *       anthropic_from_openai.response and orjson.dumps give it, without decoding it: id, model
+ *       and text are copied as the JSON strings they are (json_get vouches they are orjson's), the
+ *       finish reason is finish[stop_reason as a JSON string] (finish[None] for any other string;
+ *       null for an absent, null or empty one), usage is read leniently as usage_from_anthropic
+ *       reads it (what is not an integer counts 0). usage is make(...) as for body_usage, model
+ *       the model (None when absent). None when json_get would be unsure, or when the message
+ *       has another shape: content not one block of type "text", an id, model, text or
+ *       service_tier that is not a string (service_tier may also be null), a stop_reason that is
+ *       not a string or null, a model with an escape.
+ *
  *   delta_chunks(events, start, name, outer, kind, member, prefix, head, tail) -> (bytes, int)
  *       From events[start:] (SSE events: tuples whose items 0 and 1 are the event name, a str, and
  *       its data, bytes), for as long as an event is named `name` and json_get(data, outer,
@@ -42,6 +54,7 @@
 #endif
 
 #include "bytebuf.h"
+#include "digits.h"
 #include "fastgw_native.h"
 
 #define JSON_MAX_DEPTH 64
@@ -304,11 +317,14 @@ static PyObject *json_get(PyObject *self, PyObject *const *args, Py_ssize_t narg
 
 /* the member names body_usage reads, made once at init */
 enum { N_MODEL, N_USAGE, N_PROMPT, N_COMPLETION, N_PROMPT_DETAILS, N_COMPLETION_DETAILS, N_CACHED, N_CACHE_WRITE,
-       N_REASONING, N_INPUT, N_OUTPUT, N_CACHE_READ_INPUT, N_CACHE_CREATION_INPUT, N_NAMES };
+       N_REASONING, N_INPUT, N_OUTPUT, N_CACHE_READ_INPUT, N_CACHE_CREATION_INPUT,
+       /* text_message's: the message's members in this order, then a content block's */
+       N_ID, N_MESSAGE_MODEL, N_CONTENT, N_STOP_REASON, N_MESSAGE_USAGE, N_SERVICE_TIER, N_TYPE, N_TEXT, N_NAMES };
 static const char *const usage_spellings[N_NAMES] = {
     "model", "usage", "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details",
     "cached_tokens", "cache_write_tokens", "reasoning_tokens", "input_tokens", "output_tokens",
-    "cache_read_input_tokens", "cache_creation_input_tokens"};
+    "cache_read_input_tokens", "cache_creation_input_tokens", "id", "model", "content", "stop_reason", "usage",
+    "service_tier", "type", "text"};
 static PyObject *usage_names[N_NAMES];
 
 /* The members of a value already validated by the scan: 1 and their spans when it is an object,
@@ -403,6 +419,157 @@ static PyObject *body_usage(PyObject *self, PyObject *const *args, Py_ssize_t na
     return out;
 }
 
+/* An integer count the lenient way (Python: `value if type(value) is int else 0`). */
+static long long lenient_int(const unsigned char *start, const unsigned char *end) {
+    long long v = 0;
+    if (start != NULL && (*start == '-' || is_digit(*start))) int_of(start, end, &v);
+    return v;
+}
+
+/* A string member without escapes as a str (absent: `absent`, a new reference); NULL with no
+ * error set when it is not such a string. */
+static PyObject *plain_string(const unsigned char *start, const unsigned char *end, PyObject *absent) {
+    if (start == NULL) return Py_NewRef(absent);
+    if (*start != '"' || memchr(start, '\\', (size_t)(end - start)) != NULL) return NULL;
+    return PyUnicode_DecodeUTF8((const char *)start + 1, end - start - 2, NULL);
+}
+
+#define PUTS(lit) (memcpy(w, lit, sizeof(lit) - 1), w += sizeof(lit) - 1)
+#define PUTSPAN(a, b) (memcpy(w, a, (size_t)((b) - (a))), w += (b) - (a))
+
+static PyObject *text_message(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyBytes_Check(args[0]) || !PyLong_Check(args[1]) || !PyDict_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "text_message(data: bytes, created: int, finish: dict, make: Callable)");
+        return NULL;
+    }
+    long long created = PyLong_AsLongLong(args[1]);
+    if (created == -1 && PyErr_Occurred()) return NULL;
+    PyObject *data = args[0], *finish = args[2];
+    const unsigned char *ts[6] = {NULL}, *te[6] = {NULL};
+    if (read_members((const unsigned char *)PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), empty_outer,
+                     &usage_names[N_ID], 6, ts, te) < 0)
+        Py_RETURN_NONE;
+    /* id and model: strings (copied as they are: json_get vouches they are what orjson writes) */
+    if ((ts[0] != NULL && *ts[0] != '"') || (ts[1] != NULL && *ts[1] != '"')) Py_RETURN_NONE;
+    /* content: one text block, [ {"type": "text", "text": "..."} ] */
+    const unsigned char *cs = ts[2], *ce = te[2];
+    if (cs == NULL || *cs != '[') Py_RETURN_NONE;
+    jscan c = {cs + 1, ce};
+    skip_ws(&c);
+    const unsigned char *bs[2], *be[2];
+    if (members_of(c.p, ce, &usage_names[N_TYPE], 2, bs, be) != 1) Py_RETURN_NONE;
+    if (skip_value(&c, 1) < 0) Py_RETURN_NONE; /* (validated: moves past the block) */
+    skip_ws(&c);
+    if (c.p + 1 != ce || *c.p != ']') Py_RETURN_NONE; /* more than one block */
+    if (bs[0] == NULL || be[0] - bs[0] != 6 || memcmp(bs[0], "\"text\"", 6) != 0) Py_RETURN_NONE;
+    if (bs[1] != NULL && *bs[1] != '"') Py_RETURN_NONE;
+    /* stop_reason: absent, null or "" (falsy: finish_reason null), else a string looked up raw */
+    const unsigned char *ss = ts[3], *se = te[3];
+    PyObject *reason = NULL; /* borrowed: finish's value */
+    if (ss != NULL && *ss != 'n' && !(se - ss == 2 && *ss == '"')) {
+        if (*ss != '"') Py_RETURN_NONE;
+        PyObject *key = PyBytes_FromStringAndSize((const char *)ss, se - ss);
+        if (key == NULL) return NULL;
+        reason = PyDict_GetItemWithError(finish, key);
+        Py_DECREF(key);
+        if (reason == NULL && PyErr_Occurred()) return NULL;
+        if (reason == NULL) reason = PyDict_GetItemWithError(finish, Py_None); /* the default */
+        if (reason == NULL || !PyBytes_Check(reason)) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "text_message: finish needs bytes values and a None default");
+            return NULL;
+        }
+    }
+    /* service_tier: absent or null (left out), else a string */
+    const unsigned char *vs = ts[5], *ve = te[5];
+    if (vs != NULL && *vs == 'n') vs = NULL;
+    if (vs != NULL && *vs != '"') Py_RETURN_NONE;
+    /* usage, lenient as usage_from_anthropic: not an object, or a count not an int, counts 0 */
+    const unsigned char *us[4] = {NULL}, *ue[4] = {NULL};
+    if (ts[4] != NULL && *ts[4] == '{' && members_of(ts[4], te[4], &usage_names[N_INPUT], 4, us, ue) < 0)
+        Py_RETURN_NONE;
+    long long uncached = lenient_int(us[0], ue[0]), output = lenient_int(us[1], ue[1]);
+    long long read = lenient_int(us[2], ue[2]), write = lenient_int(us[3], ue[3]);
+    long long input = uncached + read + write;
+    PyObject *model = plain_string(ts[1], te[1], Py_None);
+    if (model == NULL) {
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_NONE;
+    }
+    /* the chat.completion, as orjson.dumps writes the Python translator's dict */
+    static const char empty[] = "\"\"";
+    const unsigned char *is = ts[0] ? ts[0] : (const unsigned char *)empty, *ie = ts[0] ? te[0] : is + 2;
+    const unsigned char *ms = ts[1] ? ts[1] : (const unsigned char *)empty, *me = ts[1] ? te[1] : ms + 2;
+    const unsigned char *xs = bs[1] ? bs[1] : (const unsigned char *)empty, *xe = bs[1] ? be[1] : xs + 2;
+    Py_ssize_t size = 512 + (ie - is) + (me - ms) + (xe - xs) + (vs ? ve - vs : 0) +
+                      (reason ? PyBytes_GET_SIZE(reason) : 0);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, size);
+    if (out == NULL) {
+        Py_DECREF(model);
+        return NULL;
+    }
+    char *start = PyBytes_AS_STRING(out), *w = start;
+    PUTS("{\"id\":");
+    PUTSPAN(is, ie);
+    PUTS(",\"object\":\"chat.completion\",\"created\":");
+    w = put_i64(w, created);
+    PUTS(",\"model\":");
+    PUTSPAN(ms, me);
+    PUTS(",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+    PUTSPAN(xs, xe);
+    PUTS("},\"logprobs\":null,\"finish_reason\":");
+    if (reason != NULL) {
+        memcpy(w, PyBytes_AS_STRING(reason), (size_t)PyBytes_GET_SIZE(reason));
+        w += PyBytes_GET_SIZE(reason);
+    } else {
+        PUTS("null");
+    }
+    PUTS("}],\"usage\":{\"prompt_tokens\":");
+    w = put_i64(w, input);
+    PUTS(",\"completion_tokens\":");
+    w = put_i64(w, output);
+    PUTS(",\"total_tokens\":");
+    w = put_i64(w, input + output);
+    PUTS(",\"prompt_tokens_details\":{\"cached_tokens\":");
+    w = put_i64(w, read);
+    if (write) {
+        PUTS(",\"cache_write_tokens\":");
+        w = put_i64(w, write);
+    }
+    PUTS("}}");
+    if (vs != NULL) {
+        PUTS(",\"service_tier\":");
+        PUTSPAN(vs, ve);
+    }
+    PUTS("}");
+    if (_PyBytes_Resize(&out, w - start) < 0) {
+        Py_DECREF(model);
+        return NULL;
+    }
+    PyObject *counts[5] = {PyLong_FromLongLong(input), PyLong_FromLongLong(output), PyLong_FromLongLong(read),
+                           PyLong_FromLongLong(write), PyLong_FromLong(0)};
+    PyObject *usage = NULL;
+    if (counts[0] && counts[1] && counts[2] && counts[3] && counts[4])
+        usage = PyObject_Vectorcall(args[3], counts, 5, NULL);
+    for (int i = 0; i < 5; i++) Py_XDECREF(counts[i]);
+    if (usage == NULL) {
+        Py_DECREF(out);
+        Py_DECREF(model);
+        return NULL;
+    }
+    PyObject *result = PyTuple_New(3);
+    if (result == NULL) {
+        Py_DECREF(out);
+        Py_DECREF(usage);
+        Py_DECREF(model);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(result, 0, out);
+    PyTuple_SET_ITEM(result, 1, usage);
+    PyTuple_SET_ITEM(result, 2, model);
+    return result;
+}
+
 static PyObject *delta_chunks(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     static const char usage[] = "delta_chunks(events: list, start: int, name: str, outer: bytes, kind: bytes, "
                                 "member: bytes, prefix: bytes, head: bytes, tail: bytes)";
@@ -477,6 +644,8 @@ static PyMethodDef json_methods[] = {
      "Raw values of some members of a small JSON object, or None (see native/json.c)."},
     {"body_usage", (PyCFunction)(void (*)(void))body_usage, METH_FASTCALL,
      "(usage, model) of a whole OpenAI or Anthropic JSON answer, or None (see native/json.c)."},
+    {"text_message", (PyCFunction)(void (*)(void))text_message, METH_FASTCALL,
+     "The chat.completion of an Anthropic message of one text block, or None (see native/json.c)."},
     {"delta_chunks", (PyCFunction)(void (*)(void))delta_chunks, METH_FASTCALL,
      "The chunks of a run of string deltas, and where the run ends (see native/json.c)."},
     {NULL, NULL, 0, NULL},

@@ -15,7 +15,7 @@ from fastgw._twins.http import (
     request_fields,
     request_head,
 )
-from fastgw._twins.json import body_usage, delta_chunks, json_get
+from fastgw._twins.json import body_usage, delta_chunks, json_get, text_message
 from fastgw._twins.sse import SSEEvent, SSEScanner
 
 __all__ = [
@@ -32,4 +32,5 @@ __all__ = [
     "proxy_request_head",
     "request_fields",
     "request_head",
+    "text_message",
 ]

@@ -188,6 +188,77 @@ def body_usage(
     return (make(*numbers) if has_usage else None), model
 
 
+_MESSAGE: Final = (b"id", b"model", b"content", b"stop_reason", b"usage", b"service_tier")
+
+
+def _one_object(raw: bytes) -> bytes | None:
+    """The one element of a vouched-for array when it is an object, else None."""
+    if not raw.startswith(b"["):
+        return None
+    i = _ws(raw, 1)
+    if raw[i : i + 1] != b"{":
+        return None
+    end = _value(raw, i, 1)
+    j = _ws(raw, end)
+    return raw[i:end] if j + 1 == len(raw) and raw[j:] == b"]" else None
+
+
+def _lenient(raw: bytes | None) -> int:
+    """A count as usage_from_anthropic reads it: an int, or 0 for anything else."""
+    return int(raw) if raw is not None and _INTEGER.fullmatch(raw) else 0
+
+
+def text_message(
+    data: bytes, created: int, finish: dict[bytes | None, bytes], make: Callable[[int, int, int, int, int], _T]
+) -> tuple[bytes, _T, str | None] | None:
+    if type(data) is not bytes or type(created) is not int or type(finish) is not dict:
+        raise TypeError("text_message(data: bytes, created: int, finish: dict, make: Callable)")
+    top = json_get(data, b"", _MESSAGE)
+    if top is None:
+        return None
+    id_, model, content, stop, usage, tier = top
+    if (id_ is not None and not id_.startswith(b'"')) or (model is not None and not model.startswith(b'"')):
+        return None
+    block = _one_object(content) if content is not None else None
+    if block is None:
+        return None
+    kind, text = cast(tuple[bytes | None, bytes | None], json_get(block, b"", (b"type", b"text")))
+    if kind != b'"text"' or (text is not None and not text.startswith(b'"')):
+        return None
+    reason = None
+    if stop is not None and stop not in (b"null", b'""'):
+        if not stop.startswith(b'"'):
+            return None
+        reason = finish.get(stop, finish.get(None))
+        if type(reason) is not bytes:
+            raise ValueError("text_message: finish needs bytes values and a None default")
+    if tier == b"null":
+        tier = None
+    if tier is not None and not tier.startswith(b'"'):
+        return None
+    counts = json_get(usage, b"", _ANTHROPIC_COUNTS) if usage is not None and usage.startswith(b"{") else None
+    uncached, output, read, write = (_lenient(raw) for raw in counts or (None, None, None, None))
+    if model is not None and b"\\" in model:
+        return None
+    total = uncached + read + write
+    out = [
+        b'{"id":',
+        id_ or b'""',
+        b',"object":"chat.completion","created":%d,"model":' % created,
+        model or b'""',
+        b',"choices":[{"index":0,"message":{"role":"assistant","content":',
+        text or b'""',
+        b'},"logprobs":null,"finish_reason":',
+        reason or b"null",
+        b'}],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d' % (total, output, total + output),
+        b',"prompt_tokens_details":{"cached_tokens":%d' % read,
+        b',"cache_write_tokens":%d}}' % write if write else b"}}",
+        b',"service_tier":' + tier if tier is not None else b"",
+        b"}",
+    ]
+    return b"".join(out), make(total, output, read, write, 0), None if model is None else model[1:-1].decode()
+
+
 def delta_chunks(
     events: list[Any],
     start: int,

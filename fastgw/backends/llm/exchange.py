@@ -321,14 +321,15 @@ class LlmExchange(Exchange):
             if usage is None and self.parts:
                 usage = estimate_stream_usage(self.parts, self.request_body, ctx.worker.runtime.tokenizer.count)
         elif mode == _BUFFER:
-            data: Any = orjson.loads(b"".join(self.parts))
+            body = b"".join(self.parts)
             if self.upstream is Dialect.ANTHROPIC:
-                out, usage = anthropic_from_openai.response_and_usage(data, int(time.time()))
+                encoded, usage, model = anthropic_from_openai.encoded_response(body, int(time.time()))
             else:
-                out = openai_from_anthropic.response(data)
+                data: Any = orjson.loads(body)
+                encoded = orjson.dumps(openai_from_anthropic.response(data))
                 usage = usage_from_openai(data.get("usage"))
-            model = data.get("model")
-            ctx.writer.respond(self.status, self.whole_fields, orjson.dumps(out))
+                model = data.get("model")
+            ctx.writer.respond(self.status, self.whole_fields, encoded)
         else:
             body = translate_error(self.status, b"".join(self.parts), self.upstream, self.client)
             ctx.writer.respond(self.status, self.whole_fields, body)

@@ -1,6 +1,7 @@
 """OpenAI chat-completions client in front of an Anthropic Messages provider: request and whole response.
 
-``request`` turns an OpenAI body into an Anthropic body; ``response`` turns the Anthropic reply back.
+``request`` turns an OpenAI body into an Anthropic body; ``response`` turns the Anthropic reply back
+(``encoded_response`` from and to bytes, natively for the common reply).
 The stream counterpart is ``anthropic_from_openai_stream``. Fields Anthropic does not know are dropped
 on purpose: the Messages API rejects unknown top-level fields.
 """
@@ -11,6 +12,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
+import orjson
+
 from fastgw.backends.llm.translate.errors import MALFORMED, InvalidRequestBody, UpstreamProtocolError
 from fastgw.backends.llm.translate.wire import (
     FINISH_FROM_STOP,
@@ -19,6 +22,7 @@ from fastgw.backends.llm.translate.wire import (
     parse_arguments,
 )
 from fastgw.backends.llm.usage import Usage, usage_from_anthropic
+from fastgw.native import text_message
 
 DEFAULT_MAX_TOKENS: Final = 4096  # Anthropic requires max_tokens; OpenAI clients often omit it.
 MIN_THINKING_BUDGET: Final = 1024  # Anthropic's documented minimum budget_tokens.
@@ -43,6 +47,8 @@ _OPTIONAL_KEYS: Final = frozenset(
     }
 )
 _FINISH_FROM_STOP: Final = dict(FINISH_FROM_STOP)  # a plain dict: faster lookups than the proxy
+# the same as encoded JSON strings, and the default under None (native.text_message's form)
+_FINISH_RAW: Final = {orjson.dumps(k): orjson.dumps(v) for k, v in FINISH_FROM_STOP.items()} | {None: b'"stop"'}
 _TOOL_CHOICE: Final[Mapping[str, str]] = MappingProxyType({"auto": "auto", "required": "any", "none": "none"})
 
 
@@ -274,6 +280,23 @@ def response_and_usage(body: dict[str, Any], created: int) -> tuple[dict[str, An
         return _response(body, created)
     except MALFORMED as exc:
         raise UpstreamProtocolError(f"malformed Anthropic message: {exc}") from None
+
+
+def encoded_response(body: bytes, created: int) -> tuple[bytes, Usage, str | None]:
+    """``response`` of an encoded Anthropic message, encoded (orjson), with its usage and model.
+
+    The common message, one text block, is translated natively without being decoded
+    (``native.text_message``: byte for byte what ``response`` and orjson write, for every message
+    it answers); any other is decoded and translated here. Raises ValueError (orjson's
+    JSONDecodeError, UpstreamProtocolError) when the body is not a JSON Anthropic message.
+    """
+    got = text_message(body, created, _FINISH_RAW, Usage)
+    if got is not None:
+        return got
+    data = orjson.loads(body)
+    out, usage = response_and_usage(data, created)
+    model = data.get("model")  # (a dict: response_and_usage refused anything else)
+    return orjson.dumps(out), usage, model if isinstance(model, str) else None
 
 
 def _response(body: dict[str, Any], created: int) -> tuple[dict[str, Any], Usage]:
