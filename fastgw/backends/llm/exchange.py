@@ -255,28 +255,27 @@ class LlmExchange(Exchange):
     def on_end(self) -> None:
         ctx = self.ctx
         mode = self.mode
+        usage: Usage | None = None
+        model: str | None = None
         if mode == _WHOLE:
             # a same-format JSON answer (nearly every non-streamed one): written whole, usage read
             parts = self.parts
             body = parts[0] if len(parts) == 1 else b"".join(parts)
             ctx.writer.respond(self.status, self.whole_fields, body)
             if self.upstream is Dialect.OPENAI:
-                ctx.usage, model = openai_body_usage(body)
+                usage, model = openai_body_usage(body)
             else:
-                ctx.usage, model = anthropic_body_usage(body)
-            call = ctx.llm
-            if call is not None:
-                call.response_model = model
+                usage, model = anthropic_body_usage(body)
         elif mode != _HELD:
             try:
-                ctx.usage, model = self._end(mode)
+                usage, model = self._end(mode)
             except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError) as exc:
                 # a 2xx body that is not the JSON it claims: the client gets a 502 in its dialect
                 ctx.fail(UpstreamProtocolError(f"invalid provider response: {exc}"))
-            else:
-                call = ctx.llm
-                if call is not None:
-                    call.response_model = model
+        ctx.usage = usage
+        call = ctx.llm
+        if call is not None:
+            call.response_model = model
         if self.callback is not None:
             finish_on_callbacks(ctx)
 
