@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     from fastgw.backends.llm.usage import Usage
 
 # the text of a call's models, kept per (kind, request model, response model); the models come
-# from clients and providers, so the cache is emptied when it grows past this many entries
+# from clients and providers, so the cache is emptied when it grows past this many entries, and a
+# text longer than _MODEL_TEXT_BYTES is not kept (at most about 0.5 MiB a worker)
 _MODEL_TEXTS_MAX: Final = 1024
+_MODEL_TEXT_BYTES: Final = 512
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -115,9 +117,10 @@ class LogText:
         if response_model:
             models["gen_ai.response.model"] = response_model
         text = kind.log_head + log_fields(models)
-        if len(self._models) >= _MODEL_TEXTS_MAX:
-            self._models.clear()
-        self._models[key] = text
+        if len(text) <= _MODEL_TEXT_BYTES:
+            if len(self._models) >= _MODEL_TEXTS_MAX:
+                self._models.clear()
+            self._models[key] = text
         return text
 
 

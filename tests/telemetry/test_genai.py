@@ -59,3 +59,8 @@ def test_kept_model_texts_are_bounded() -> None:
     for i in range(5000):
         assert text.of(GenAiCall(CHAT, f"model-{i}"), None).endswith(b"gen_ai.request.model=model-%d" % i)
     assert len(text) <= 1024
+    # a long model (any client may send one) is formatted, never kept
+    kept = len(text)
+    long_model = "m" * 10_000
+    assert text.of(GenAiCall(CHAT, long_model), None).endswith(long_model.encode())
+    assert len(text) == kept
