@@ -13,4 +13,8 @@ int fastgw_init_json(PyObject *module);    /* json.c: members of a small JSON ob
  * code and the pure-Python twins raise, so callers catch one class whichever is active). */
 PyObject *fastgw_native_error(const char *name);
 
+/* A tuple of the n (at most 8) new references given, which it takes over: NULL when any of them is
+ * NULL (an error already set) or the tuple cannot be made, every given reference then released. */
+PyObject *fastgw_tuple_of(Py_ssize_t n, ...);
+
 #endif

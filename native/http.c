@@ -235,24 +235,8 @@ static PyObject *head_fields(PyObject *self, PyObject *const *args, Py_ssize_t n
     PyBuffer_Release(&buf);
     if (connection == NULL) connection = Py_NewRef(Py_None);
     if (ctype == NULL) ctype = PyBytes_FromStringAndSize("", 0);
-    PyObject *result = PyTuple_New(5);
-    PyObject *end_obj = PyLong_FromSsize_t(end);
-    PyObject *length_obj = PyLong_FromLongLong(chunked ? -2LL : length);
-    if (result == NULL || end_obj == NULL || length_obj == NULL || ctype == NULL) {
-        Py_XDECREF(result);
-        Py_XDECREF(end_obj);
-        Py_XDECREF(length_obj);
-        Py_XDECREF(ctype);
-        Py_DECREF(fields);
-        Py_DECREF(connection);
-        return NULL;
-    }
-    PyTuple_SET_ITEM(result, 0, fields);
-    PyTuple_SET_ITEM(result, 1, end_obj);
-    PyTuple_SET_ITEM(result, 2, length_obj);
-    PyTuple_SET_ITEM(result, 3, connection);
-    PyTuple_SET_ITEM(result, 4, ctype);
-    return result;
+    return fastgw_tuple_of(5, fields, PyLong_FromSsize_t(end), PyLong_FromLongLong(chunked ? -2LL : length),
+                           connection, ctype);
 incomplete:
     PyErr_SetString(PyExc_ValueError, "incomplete message head");
 fail:
@@ -588,21 +572,10 @@ static PyObject *request_fields(PyObject *self, PyObject *const *args, Py_ssize_
         }
     }
     if (problem == 0 && hosts > 1) problem = 3;
-    PyObject *out = PyTuple_New(6);
-    PyObject *problem_obj = PyLong_FromLong(problem), *length_obj = PyLong_FromLongLong(length);
-    if (out == NULL || problem_obj == NULL || length_obj == NULL) {
-        Py_XDECREF(out);
-        Py_XDECREF(problem_obj);
-        Py_XDECREF(length_obj);
-        goto fail;
-    }
-    PyTuple_SET_ITEM(out, 0, problem_obj);
-    PyTuple_SET_ITEM(out, 1, host ? host : Py_NewRef(Py_None));
-    PyTuple_SET_ITEM(out, 2, length_obj);
-    PyTuple_SET_ITEM(out, 3, te ? te : Py_NewRef(Py_None));
-    PyTuple_SET_ITEM(out, 4, connection ? connection : Py_NewRef(Py_None));
-    PyTuple_SET_ITEM(out, 5, expect ? expect : Py_NewRef(Py_None));
-    return out; /* (the references of host, te, connection and expect moved into it) */
+    /* (the references of host, te, connection and expect move into the tuple) */
+    return fastgw_tuple_of(6, PyLong_FromLong(problem), host ? host : Py_NewRef(Py_None), PyLong_FromLongLong(length),
+                           te ? te : Py_NewRef(Py_None), connection ? connection : Py_NewRef(Py_None),
+                           expect ? expect : Py_NewRef(Py_None));
 fail:
     Py_XDECREF(host);
     Py_XDECREF(te);

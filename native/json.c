@@ -404,19 +404,7 @@ static PyObject *body_usage(PyObject *self, PyObject *const *args, Py_ssize_t na
     }
     PyObject *model = ms == NULL || *ms == 'n' ? Py_NewRef(Py_None)
                                                : PyUnicode_DecodeUTF8((const char *)ms + 1, me - ms - 2, NULL);
-    if (model == NULL) {
-        Py_DECREF(usage);
-        return NULL;
-    }
-    PyObject *out = PyTuple_New(2);
-    if (out == NULL) {
-        Py_DECREF(usage);
-        Py_DECREF(model);
-        return NULL;
-    }
-    PyTuple_SET_ITEM(out, 0, usage);
-    PyTuple_SET_ITEM(out, 1, model);
-    return out;
+    return fastgw_tuple_of(2, usage, model);
 }
 
 /* An integer count the lenient way (Python: `value if type(value) is int else 0`). */
@@ -557,17 +545,7 @@ static PyObject *text_message(PyObject *self, PyObject *const *args, Py_ssize_t 
         Py_DECREF(model);
         return NULL;
     }
-    PyObject *result = PyTuple_New(3);
-    if (result == NULL) {
-        Py_DECREF(out);
-        Py_DECREF(usage);
-        Py_DECREF(model);
-        return NULL;
-    }
-    PyTuple_SET_ITEM(result, 0, out);
-    PyTuple_SET_ITEM(result, 1, usage);
-    PyTuple_SET_ITEM(result, 2, model);
-    return result;
+    return fastgw_tuple_of(3, out, usage, model);
 }
 
 static PyObject *delta_chunks(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -619,21 +597,7 @@ static PyObject *delta_chunks(PyObject *self, PyObject *const *args, Py_ssize_t 
     }
     PyObject *chunks = PyBytes_FromStringAndSize(out.p ? out.p : "", out.len);
     fgw_buf_free(&out);
-    if (chunks == NULL) return NULL;
-    PyObject *index = PyLong_FromSsize_t(i);
-    if (index == NULL) {
-        Py_DECREF(chunks);
-        return NULL;
-    }
-    PyObject *result = PyTuple_New(2);
-    if (result == NULL) {
-        Py_DECREF(chunks);
-        Py_DECREF(index);
-        return NULL;
-    }
-    PyTuple_SET_ITEM(result, 0, chunks);
-    PyTuple_SET_ITEM(result, 1, index);
-    return result;
+    return fastgw_tuple_of(2, chunks, PyLong_FromSsize_t(i));
 fail:
     fgw_buf_free(&out);
     return NULL;
