@@ -168,6 +168,21 @@ static int skip_literal(jscan *s, const char *lit, Py_ssize_t n) {
     return 0;
 }
 
+/* After an array item or an object member: past the closing `close` (0), past a comma and the
+ * white space after it (1: another item follows), or -1 (anything else). */
+static inline int after_item(jscan *s, unsigned char close) {
+    skip_ws(s);
+    if (s->p >= s->end) return -1;
+    if (*s->p == close) {
+        s->p++;
+        return 0;
+    }
+    if (*s->p != ',') return -1;
+    s->p++;
+    skip_ws(s);
+    return 1;
+}
+
 /* An object's members, at the '{'. starts[i]/ends[i] get the span of the value of the last member
  * named names[i] (bytes), for i < nnames. */
 static int scan_object(jscan *s, int depth, PyObject *const *names, Py_ssize_t nnames, const unsigned char **starts,
@@ -190,15 +205,8 @@ static int skip_value(jscan *s, int depth) {
         }
         for (;;) {
             if (skip_value(s, depth + 1) < 0) return -1;
-            skip_ws(s);
-            if (s->p >= s->end) return -1;
-            if (*s->p == ']') {
-                s->p++;
-                return 0;
-            }
-            if (*s->p != ',') return -1;
-            s->p++;
-            skip_ws(s);
+            int more = after_item(s, ']');
+            if (more <= 0) return more;
         }
     case 't':
         return skip_literal(s, "true", 4);
@@ -238,15 +246,8 @@ static int scan_object(jscan *s, int depth, PyObject *const *names, Py_ssize_t n
                 ends[i] = s->p;
             }
         }
-        skip_ws(s);
-        if (s->p >= s->end) return -1;
-        if (*s->p == '}') {
-            s->p++;
-            return 0;
-        }
-        if (*s->p != ',') return -1;
-        s->p++;
-        skip_ws(s);
+        int more = after_item(s, '}');
+        if (more <= 0) return more;
     }
 }
 

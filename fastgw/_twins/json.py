@@ -55,13 +55,21 @@ def _object(data: bytes, i: int, depth: int, names: tuple[bytes, ...], found: li
         for k, name in enumerate(names):
             if name == key:
                 found[k] = (start, i)
-        i = _ws(data, i)
-        nxt = data[i : i + 1]
-        if nxt == b"}":
-            return i + 1
-        if nxt != b",":
-            raise _Unsure
-        i = _ws(data, i + 1)
+        i, closed = _after_item(data, i, b"}")
+        if closed:
+            return i
+
+
+def _after_item(data: bytes, i: int, close: bytes) -> tuple[int, bool]:
+    """After an array item or an object member: (past `close`, True), or (past the comma and the
+    white space after it, False)."""
+    i = _ws(data, i)
+    nxt = data[i : i + 1]
+    if nxt == close:
+        return i + 1, True
+    if nxt != b",":
+        raise _Unsure
+    return _ws(data, i + 1), False
 
 
 def _value(data: bytes, i: int, depth: int) -> int:
@@ -77,13 +85,9 @@ def _value(data: bytes, i: int, depth: int) -> int:
         if data[i : i + 1] == b"]":
             return i + 1
         while True:
-            i = _ws(data, _value(data, i, depth + 1))
-            nxt = data[i : i + 1]
-            if nxt == b"]":
-                return i + 1
-            if nxt != b",":
-                raise _Unsure
-            i = _ws(data, i + 1)
+            i, closed = _after_item(data, _value(data, i, depth + 1), b"]")
+            if closed:
+                return i
     for lit in _LITERALS:
         if data.startswith(lit, i):
             return i + len(lit)
