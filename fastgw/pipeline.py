@@ -16,6 +16,7 @@ from collections.abc import Awaitable
 
 from fastgw.context import RequestContext
 from fastgw.errors import GatewayError, GatewayTimeout, RouteNotFound, ServiceUnavailable
+from fastgw.http.forwarded import XFF, XFH, XFP_HTTP
 from fastgw.http.request import ClientDisconnected, Request
 from fastgw.http.response import ResponseWriter
 from fastgw.routing import PREFIX
@@ -35,6 +36,14 @@ def dispatch(worker: WorkerState, bind: BindRuntime, req: Request, writer: Respo
         route = ctx.route = entry.route
         if entry.match.path_kind == PREFIX:
             ctx.matched_prefix = entry.match.path
+        forwarded = route.forwarded  # the listener's rule (http/forwarded.py), None when a no-op
+        if forwarded is not None:
+            if req.forwarded:
+                forwarded.rewrite(req)
+            elif forwarded.add:
+                req.headers += (
+                    ((XFF, req.client_ip), XFP_HTTP, (XFH, req.host)) if req.host else ((XFF, req.client_ip), XFP_HTTP)
+                )
         policies = route.policies
         for i in range(len(policies)):
             pending = policies[i].on_request(ctx)
@@ -99,6 +108,10 @@ async def _serve(
     except ClientDisconnected:
         ctx.reason = "client_disconnected"
         writer.abort()
+    except asyncio.CancelledError:
+        # the connection was lost or the client closed its side with the request in flight
+        ctx.reason = "client_disconnected"
+        raise
     finally:
         ctx.finish()
 
