@@ -3,10 +3,11 @@
 Without a cap, a client that opens connections and sends nothing useful on them (slowloris) runs
 the worker out of file descriptors, and from then on no one is served. At the cap, a new
 connection makes room by shedding, in this order: the idle keep-alive connections that have
-waited longest (their clients reconnect at no cost), then the head and body readers making the
-slowest progress in bytes per second (a legitimate head arrives within a round trip). Only when
-neither exists, every connection carrying a request in progress, is a body reader (the slowest)
-shed, and only when there is none of those either is the new connection refused.
+waited longest (their clients reconnect at no cost), then the head readers making the slowest
+progress in bytes per second (a legitimate head arrives within a round trip). When there are
+none, the slowest body reader goes (a request whose body is still arriving; never one the gateway
+is holding back), and only when there is none of those either, every connection carrying a
+request the gateway is serving, is the new connection refused.
 
 Shedding works in batches (1/64 of the cap) so that under a flood of new connections the scan
 over the worker's connections is paid once per batch, not once per accept. What was shed is
@@ -68,7 +69,7 @@ class ConnectionCap:
         return True
 
     def _shed(self, now: float) -> bool:
-        ranked: list[tuple[tuple[int, float], HttpConnection]] = []
+        ranked: list[tuple[tuple[int, float, float], HttpConnection]] = []
         for conn in self.conns:
             order = conn.shed_rank(now)
             if order is not None:
@@ -77,11 +78,11 @@ class ConnectionCap:
             return False
         victims = heapq.nsmallest(self.batch, ranked, key=_rank)
         if victims[0][0][0] == BODY_READER:
-            victims = victims[:1]  # a request in progress is shed only to make room for one
+            victims = victims[:1]  # a request still being sent is shed only to make room for one
         else:
             victims = [v for v in victims if v[0][0] != BODY_READER]
         shed = {"idle": 0, "slow": 0}
-        for (group, _), conn in victims:
+        for (group, _, _), conn in victims:
             self.conns.discard(conn)  # no longer counted, though its close completes later
             conn.shed()
             shed[_KINDS[group]] += 1
@@ -116,5 +117,5 @@ class ConnectionCap:
         self._counts = {"idle": 0, "slow": 0, "refused": 0}
 
 
-def _rank(item: tuple[tuple[int, float], HttpConnection]) -> tuple[int, float]:
+def _rank(item: tuple[tuple[int, float, float], HttpConnection]) -> tuple[int, float, float]:
     return item[0]

@@ -678,23 +678,26 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
     # -----------------------------------------------------------------------------------------
     # the worker's connection cap (http/capacity.py)
     # -----------------------------------------------------------------------------------------
-    def shed_rank(self, now: float) -> tuple[int, float] | None:
+    def shed_rank(self, now: float) -> tuple[int, float, float] | None:
         """How early this connection goes when the cap needs room (lower first), or None when it
         carries a request the gateway is serving: an idle one by how long it has waited, a head or
-        body reader by its bytes per second so far."""
+        body reader by its bytes per second so far (the older first among equals)."""
         if self._closing or self._broken:
             return None
         state = self._state
+        since = self._since
         if state == _IDLE:
-            return (IDLE, self._since) if self._active is None else None
-        elapsed = max(now - self._since, 1e-3)
+            return (IDLE, since, since) if self._active is None else None
+        elapsed = max(now - since, 1e-3)
         if state == _HEAD:
-            return (HEAD_READER, self._head_seen / elapsed) if self._active is None else None
+            # (the bytes of the read that began the head are not counted: a head still arriving
+            # after a round trip is slow whatever its size)
+            return (HEAD_READER, self._head_seen / elapsed, since) if self._active is None else None
         body = self._body
         req = self._active_req
         if self._read_paused_body or self._read_paused_pipeline or body is None or req is None or req.body is not body:
             return None  # held back by the gateway, or a pipelined body not being read yet
-        return (BODY_READER, body.received / elapsed)
+        return (BODY_READER, body.received / elapsed, since)
 
     def shed(self) -> None:
         """Make room at the cap: an idle connection closes, a slow reader gets 408 and closes."""
