@@ -16,7 +16,6 @@ from collections.abc import Awaitable
 
 from fastgw.context import RequestContext
 from fastgw.errors import GatewayError, GatewayTimeout, RouteNotFound, ServiceUnavailable
-from fastgw.http.forwarded import XFF, XFH, XFP_HTTP
 from fastgw.http.request import ClientDisconnected, Request
 from fastgw.http.response import ResponseWriter
 from fastgw.routing import PREFIX
@@ -36,14 +35,9 @@ def dispatch(worker: WorkerState, bind: BindRuntime, req: Request, writer: Respo
         route = ctx.route = entry.route
         if entry.match.path_kind == PREFIX:
             ctx.matched_prefix = entry.match.path
-        forwarded = route.forwarded  # the listener's rule (http/forwarded.py), None when a no-op
+        forwarded = route.forwarded  # the listener's X-Forwarded-* rule; None when it changes nothing
         if forwarded is not None:
-            if req.forwarded:
-                forwarded.rewrite(req)
-            elif forwarded.add:
-                req.headers += (
-                    ((XFF, req.client_ip), XFP_HTTP, (XFH, req.host)) if req.host else ((XFF, req.client_ip), XFP_HTTP)
-                )
+            forwarded.apply(req)
         policies = route.policies
         for i in range(len(policies)):
             pending = policies[i].on_request(ctx)

@@ -37,8 +37,14 @@ class ForwardedRule:
         """False when the rule changes nothing (trusted fields, nothing added)."""
         return self.add or not self.trust
 
-    def rewrite(self, req: Request) -> None:
-        """The rule, for a request that carries forwarding fields."""
+    def apply(self, req: Request) -> None:
+        """Edit a routed request's fields (one list extend when the client sent none)."""
+        if req.forwarded:
+            self._rewrite(req)
+        elif self.add:
+            req.headers += ours(req)
+
+    def _rewrite(self, req: Request) -> None:
         headers = req.headers
         if not self.trust:
             kept = [pair for pair in headers if not _forwarding(pair[0])]
@@ -50,7 +56,7 @@ class ForwardedRule:
             return
         prior = [value for name, value in headers if name == XFF]
         kept = [pair for pair in headers if pair[0] != XFF]
-        # RFC 7239 §5.2-style order: the client's hops first, then the peer this gateway saw
+        # left to right, as every proxy appends: the hops the client reported, then the peer
         kept.append((XFF, b", ".join([*prior, req.client_ip])))
         names = {name for name, _ in headers}
         if XFP not in names:
@@ -60,11 +66,10 @@ class ForwardedRule:
         req.headers = kept
 
 
-def ours(req: Request) -> list[tuple[bytes, bytes]]:
+def ours(req: Request) -> tuple[tuple[bytes, bytes], ...]:
     """The fields the gateway adds to a request that carries none."""
-    if req.host:
-        return [(XFF, req.client_ip), XFP_HTTP, (XFH, req.host)]
-    return [(XFF, req.client_ip), XFP_HTTP]
+    host = req.host
+    return ((XFF, req.client_ip), XFP_HTTP, (XFH, host)) if host else ((XFF, req.client_ip), XFP_HTTP)
 
 
 def _forwarding(name: bytes) -> bool:
