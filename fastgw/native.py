@@ -88,7 +88,8 @@ else:
 # HTTP message heads and the access-log line (native/http.c; twin: fastgw/_twins/http.py)
 #
 #   head_fields(buf, start) -> (fields, end, length, connection, content_type)  # split an accepted head
-#   request_fields(fields, max_bytes, max_count) -> (problem, host, length, te, connection, expect)
+#   request_fields(fields, max_bytes, max_count) -> (problem, host, length, te, connection, expect,
+#                                                    forwarded)
 #                                                        # normalize a request's fields in place
 #   request_head(method, target, fields, skip) -> bytes  # start line + kept fields + empty line
 #   proxy_request_head(method, target, host, fields, skip, skip_prefix, extra, length, defaults) -> bytes

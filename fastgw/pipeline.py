@@ -35,6 +35,9 @@ def dispatch(worker: WorkerState, bind: BindRuntime, req: Request, writer: Respo
         route = ctx.route = entry.route
         if entry.match.path_kind == PREFIX:
             ctx.matched_prefix = entry.match.path
+        forwarded = route.forwarded  # the listener's X-Forwarded-* rule; None when it changes nothing
+        if forwarded is not None:
+            forwarded.apply(req)
         policies = route.policies
         for i in range(len(policies)):
             pending = policies[i].on_request(ctx)
@@ -99,6 +102,10 @@ async def _serve(
     except ClientDisconnected:
         ctx.reason = "client_disconnected"
         writer.abort()
+    except asyncio.CancelledError:
+        # the connection was lost or the client closed its side with the request in flight
+        ctx.reason = "client_disconnected"
+        raise
     finally:
         ctx.finish()
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from fastgw.http.connection import HttpLimits
+from fastgw.http.forwarded import DEFAULT as DEFAULT_FORWARDED
+from fastgw.http.forwarded import ForwardedRule
 from fastgw.http.headers import Headers
 from fastgw.routing import BindRoutes
 from fastgw.tokenizer import Tokenizer
@@ -58,6 +60,8 @@ class RouteRuntime:
     request_timeout: float | None = None
     backend_timeout: float | None = None
     retry: RetrySpec | None = None
+    #: the listener's X-Forwarded-* rule (None when it changes nothing)
+    forwarded: ForwardedRule | None = DEFAULT_FORWARDED
     #: whether a request may be served on callbacks alone (nothing to await around it)
     fast: bool = field(init=False, default=False)
 

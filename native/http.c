@@ -12,15 +12,20 @@
  *       (httptools): this only splits it. Lines may end in CRLF or a bare LF. ValueError if the
  *       head is incomplete.
  *
- *   request_fields(fields, max_bytes, max_count) -> (problem, host, length, te, connection, expect)
+ *   request_fields(fields, max_bytes, max_count)
+ *           -> (problem, host, length, te, connection, expect, forwarded)
  *       Normalizes a request's fields as httptools reported them, in place: names lowercased,
  *       blanks (SP, HTAB) after a value removed (RFC 9110 §5.5). `problem` is 0, or 1 when the
  *       fields' size (sum of len(name) + len(raw value) + 4) exceeds max_bytes, 2 when there are
  *       more than max_count of them (the first of the two met, in order; the list is then left
- *       partly normalized), or 3 when Host appears twice. `host` is the Host value or None;
- *       `length` the Content-Length value (-1 when absent; httptools already refused bad or
- *       repeated ones); `te`, `connection` and `expect` the values of those fields, several
- *       field lines joined with ", ", or None.
+ *       partly normalized), 3 when Host appears twice, or 4 when the Host value is not
+ *       `uri-host [":" port]` (RFC 9110 §7.2, RFC 3986 §3.2.2): a bracketed IPv6 literal (hex
+ *       digits, ':' and '.', at least one ':'), or a non-empty reg-name / IPv4 address
+ *       (unreserved, sub-delims, "%" HEXDIG HEXDIG); the port all digits, at most 65535 (it may
+ *       be empty). `host` is the Host value or None; `length` the Content-Length value (-1 when
+ *       absent; httptools already refused bad or repeated ones); `te`, `connection` and `expect`
+ *       the values of those fields, several field lines joined with ", ", or None. `forwarded`
+ *       is True when a field named `forwarded` or starting with `x-forwarded-` is present.
  *
  *   request_head(method, target, fields, skip) -> bytes
  *       "METHOD target HTTP/1.1\r\n" + "name: value\r\n" for each field whose name is not in
@@ -472,6 +477,48 @@ static int join_value(PyObject **slot, PyObject *value) {
     return 0;
 }
 
+/* RFC 3986 §2.3 unreserved and §2.2 sub-delims: the characters of a reg-name besides "%" HH */
+static const unsigned char REG_NAME[256] = {
+    ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['0' ... '9'] = 1, ['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1,
+    ['!'] = 1, ['$'] = 1, ['&'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1, ['*'] = 1, ['+'] = 1, [','] = 1,
+    [';'] = 1, ['='] = 1,
+};
+
+static inline int is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+/* whether a Host value is uri-host [":" port] (see request_fields above) */
+static int valid_host(const char *s, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    if (n > 0 && s[0] == '[') {
+        int colons = 0;
+        for (i = 1; i < n && s[i] != ']'; i++) {
+            if (s[i] == ':') colons++;
+            else if (!is_hex(s[i]) && s[i] != '.') return 0;
+        }
+        if (i >= n || colons == 0) return 0;
+        i++; /* past ']' */
+    } else {
+        for (; i < n && s[i] != ':'; i++) {
+            unsigned char c = (unsigned char)s[i];
+            if (c == '%') {
+                if (i + 2 >= n || !is_hex(s[i + 1]) || !is_hex(s[i + 2])) return 0;
+                i += 2;
+            } else if (!REG_NAME[c]) {
+                return 0;
+            }
+        }
+        if (i == 0) return 0; /* an empty host (RFC 9110 §4.2.1) */
+    }
+    if (i == n) return 1;
+    if (s[i] != ':' || n - i - 1 > 5) return 0;
+    long port = 0;
+    for (i++; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        port = port * 10 + (s[i] - '0');
+    }
+    return port <= 65535;
+}
+
 static PyObject *request_fields(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     static const char fn[] = "request_fields";
     if (check_nargs(fn, nargs, 3) < 0 || list_arg(fn, args, 0) < 0) return NULL;
@@ -482,7 +529,7 @@ static PyObject *request_fields(PyObject *self, PyObject *const *args, Py_ssize_
     if (max_count == -1 && PyErr_Occurred()) return NULL;
     PyObject *host = NULL, *te = NULL, *connection = NULL, *expect = NULL;
     long long length = -1;
-    int problem = 0, hosts = 0;
+    int problem = 0, hosts = 0, forwarded = 0;
     Py_ssize_t size = 0;
     Py_ssize_t n = PyList_GET_SIZE(fields);
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -569,13 +616,18 @@ static PyObject *request_fields(PyObject *self, PyObject *const *args, Py_ssize_
         case 17:
             if (name_is(nb, nlen, "transfer-encoding", 17) && join_value(&te, value) < 0) goto fail;
             break;
+        case 9:
+            if (memcmp(nb, "forwarded", 9) == 0) forwarded = 1;
+            break;
         }
+        if (nlen >= 12 && nb[0] == 'x' && memcmp(nb, "x-forwarded-", 12) == 0) forwarded = 1;
     }
     if (problem == 0 && hosts > 1) problem = 3;
+    if (problem == 0 && host != NULL && !valid_host(PyBytes_AS_STRING(host), PyBytes_GET_SIZE(host))) problem = 4;
     /* (the references of host, te, connection and expect move into the tuple) */
-    return fastgw_tuple_of(6, PyLong_FromLong(problem), host ? host : Py_NewRef(Py_None), PyLong_FromLongLong(length),
+    return fastgw_tuple_of(7, PyLong_FromLong(problem), host ? host : Py_NewRef(Py_None), PyLong_FromLongLong(length),
                            te ? te : Py_NewRef(Py_None), connection ? connection : Py_NewRef(Py_None),
-                           expect ? expect : Py_NewRef(Py_None));
+                           expect ? expect : Py_NewRef(Py_None), PyBool_FromLong(forwarded));
 fail:
     Py_XDECREF(host);
     Py_XDECREF(te);
@@ -825,7 +877,7 @@ fail:
 
 static PyMethodDef http_methods[] = {
     {"head_fields", (PyCFunction)(void (*)(void))head_fields, METH_FASTCALL, "(fields, end, length, connection, content_type) of the message head at buf[start]."},
-    {"request_fields", (PyCFunction)(void (*)(void))request_fields, METH_FASTCALL, "Normalize a request's fields in place; (problem, host, length, te, connection, expect)."},
+    {"request_fields", (PyCFunction)(void (*)(void))request_fields, METH_FASTCALL, "Normalize a request's fields in place; (problem, host, length, te, connection, expect, forwarded)."},
     {"request_head", (PyCFunction)(void (*)(void))request_head, METH_FASTCALL, "A request head: start line, kept fields, empty line."},
     {"proxy_request_head", (PyCFunction)(void (*)(void))proxy_request_head, METH_FASTCALL, "A proxied request head: host first, framing last."},
     {"field_lines", (PyCFunction)(void (*)(void))field_lines, METH_FASTCALL, "The 'name: value\\r\\n' lines of the kept fields."},

@@ -3,8 +3,9 @@ HttpConnection on a fake client transport, the worker's own dispatch wiring, an 
 connection on a fake transport, and a real local server for anything that must connect.
 
 What it pins down: a reused connection the upstream had closed is retried once on a new one; a
-client that goes away aborts the upstream connection and still records the request; a request the
-gateway refuses before sending puts the idle connection it took back in the pool.
+client that goes away (or closes its side) aborts the upstream connection and still records the
+request; a request the gateway refuses before sending puts the idle connection it took back in the
+pool; every backend kind gets the listener's X-Forwarded-* fields.
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ async def provider() -> AsyncIterator[Provider]:
 class Gateway:
     """One worker's request path, with the client on a fake transport."""
 
-    def __init__(self, backend: str) -> None:
-        text = f"binds:\n- port: 8080\n  listeners:\n  - routes:\n    - backends:\n      - {backend}\n"
+    def __init__(self, backend: str, listener: str = "") -> None:
+        text = f"binds:\n- port: 8080\n  listeners:\n  - {listener}routes:\n    - backends:\n      - {backend}\n"
         runtime = load_runtime("fast.yaml", text)
         bind = runtime.binds[0]
         self.log_fd = os.open(os.devnull, os.O_WRONLY)
@@ -100,10 +101,10 @@ class Gateway:
         st.idle.append(up)
         return up, transport
 
-    def send(self, body: bytes = CHAT) -> None:
+    def send(self, body: bytes = CHAT, fields: bytes = b"") -> None:
         self.conn.data_received(
-            b"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\n"
-            b"content-length: %d\r\n\r\n%s" % (len(body), body)
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\n%s"
+            b"content-length: %d\r\n\r\n%s" % (fields, len(body), body)
         )
 
     async def until(self, predicate: Any, what: str) -> None:
@@ -173,5 +174,74 @@ async def test_an_invalid_llm_body_is_refused_and_the_idle_connection_kept() -> 
         assert resp.status == 400 and b'"invalid_request_error"' in resp.body
         assert not up_transport.out, "nothing reached the upstream"
         assert gw.worker.pool._origins[gw.origin].idle == [up], "the connection went back to the pool"
+    finally:
+        gw.close()
+
+
+@pytest.mark.parametrize("kind", list(BACKENDS))
+async def test_a_client_that_closes_its_side_aborts_the_upstream_request(kind: str) -> None:
+    """A FIN with the answer still pending: the client abandoned it (nginx's default), the same
+    path as a lost connection."""
+    gw = Gateway(BACKENDS[kind].format(port=9))
+    try:
+        records: list[str] = []
+        original = gw.worker.metrics.record
+        gw.worker.metrics.record = lambda ctx, d: (records.append(ctx.reason), original(ctx, d))  # type: ignore[method-assign]
+        _, up_transport = gw.idle_upstream()
+        gw.send()
+        assert up_transport.out and not up_transport.closed
+        gw.conn.eof_received()
+        assert gw.client.aborted, "the client's connection is dropped"
+        gw.conn.connection_lost(None)  # (what the transport's abort leads to)
+        assert up_transport.aborted, "the upstream connection is dropped, never reused"
+        assert records == ["client_disconnected"], "the request is recorded once, as abandoned"
+    finally:
+        gw.close()
+
+
+def _fields(head: bytes) -> list[tuple[bytes, bytes]]:
+    lines = head.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]
+    return [(n.strip().lower(), v.strip()) for n, v in (line.split(b":", 1) for line in lines)]
+
+
+SPOOFED = b"x-forwarded-for: 6.6.6.6\r\nx-forwarded-host: evil.example\r\nforwarded: for=6.6.6.6\r\n"
+
+
+@pytest.mark.parametrize("kind", list(BACKENDS))
+@pytest.mark.parametrize(
+    ("listener", "sent", "expected"),
+    [
+        ("", b"", [(b"x-forwarded-for", b"127.0.0.1"), (b"x-forwarded-proto", b"http"), (b"x-forwarded-host", b"gw")]),
+        (
+            "",
+            SPOOFED,
+            [(b"x-forwarded-for", b"127.0.0.1"), (b"x-forwarded-proto", b"http"), (b"x-forwarded-host", b"gw")],
+        ),
+        (
+            "forwardedHeaders: {trust: true}\n    ",
+            SPOOFED,
+            [
+                (b"x-forwarded-host", b"evil.example"),
+                (b"forwarded", b"for=6.6.6.6"),
+                (b"x-forwarded-for", b"6.6.6.6, 127.0.0.1"),
+                (b"x-forwarded-proto", b"http"),
+            ],
+        ),
+        ("forwardedHeaders: {add: false}\n    ", SPOOFED, []),
+    ],
+    ids=["added", "spoofed-dropped", "trusted-appended", "dropped-only"],
+)
+async def test_forwarding_fields_reach_every_backend_kind(
+    provider: Provider, kind: str, listener: str, sent: bytes, expected: list[tuple[bytes, bytes]]
+) -> None:
+    gw = Gateway(BACKENDS[kind].format(port=provider.port), listener)
+    try:
+        gw.send(fields=sent)
+        await gw.until(lambda: provider.requests, "the request upstream")
+        forwarding = [
+            (n, v) for n, v in _fields(provider.requests[0]) if n == b"forwarded" or n.startswith(b"x-forwarded-")
+        ]
+        assert forwarding == expected
+        await gw.until(lambda: gw.conn._active is None, "the request to finish")
     finally:
         gw.close()

@@ -63,9 +63,41 @@ def _join(old: bytes | None, value: bytes) -> bytes:
     return value if old is None else old + b", " + value
 
 
+# RFC 3986 §2.3 unreserved and §2.2 sub-delims: a reg-name's characters besides "%" HH
+_REG_NAME = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=")
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _valid_host(s: bytes) -> bool:
+    n = len(s)
+    i = 0
+    if s[:1] == b"[":
+        end = s.find(b"]")
+        inner = s[1:end] if end > 0 else b""
+        if end < 0 or b":" not in inner or any(c not in _HEX and c not in b":." for c in inner):
+            return False
+        i = end + 1
+    else:
+        while i < n and s[i] != 0x3A:
+            c = s[i]
+            if c == 0x25:
+                if i + 2 >= n or s[i + 1] not in _HEX or s[i + 2] not in _HEX:
+                    return False
+                i += 2
+            elif c not in _REG_NAME:
+                return False
+            i += 1
+        if i == 0:
+            return False
+    if i == n:
+        return True
+    port = s[i + 1 :]
+    return s[i] == 0x3A and len(port) <= 5 and all(0x30 <= c <= 0x39 for c in port) and int(port or b"0") <= 65535
+
+
 def request_fields(
     fields: list[tuple[bytes, bytes]], max_bytes: int, max_count: int
-) -> tuple[int, bytes | None, int, bytes | None, bytes | None, bytes | None]:
+) -> tuple[int, bytes | None, int, bytes | None, bytes | None, bytes | None, bool]:
     host: bytes | None = None
     te: bytes | None = None
     connection: bytes | None = None
@@ -74,6 +106,7 @@ def request_fields(
     problem = 0
     hosts = 0
     size = 0
+    forwarded = False
     for i, (name, value) in enumerate(fields):
         size += len(name) + len(value) + 4
         if size > max_bytes:
@@ -99,9 +132,13 @@ def request_fields(
             length = int(value)
         elif name == b"transfer-encoding":
             te = _join(te, value)
+        if name == b"forwarded" or name.startswith(b"x-forwarded-"):
+            forwarded = True
     if problem == 0 and hosts > 1:
         problem = 3
-    return problem, host, length, te, connection, expect
+    if problem == 0 and host is not None and not _valid_host(host):
+        problem = 4
+    return problem, host, length, te, connection, expect, forwarded
 
 
 def _lines(fields: list[tuple[bytes, bytes]], skip: Set[bytes] | None, prefix: bytes = b"") -> list[bytes]:

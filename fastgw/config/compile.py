@@ -25,6 +25,8 @@ from fastgw.config.errors import ConfigError
 from fastgw.config.load import LoadedConfig, load
 from fastgw.config.support import reject_unsupported
 from fastgw.http.connection import HttpLimits
+from fastgw.http.forwarded import DEFAULT as DEFAULT_FORWARDED
+from fastgw.http.forwarded import ForwardedRule
 from fastgw.http.headers import Headers
 from fastgw.native import BucketTable, bucket_key
 from fastgw.native_errors import BucketTableFull
@@ -206,10 +208,12 @@ def _bind(bind: Any, index: int, cc: _Compile) -> BindRuntime:
     listeners = []
     for li, lst in enumerate(bind.listeners):
         lname = lst.name or f"listener{li}"
+        fwd = lst.forwarded_headers
+        rule = ForwardedRule(fwd.add, fwd.trust) if fwd is not None else DEFAULT_FORWARDED
         entries: list[Entry[RouteRuntime]] = []
         for ri, route in enumerate(lst.routes):
             path = f"binds[{index}].listeners[{li}].routes[{ri}]"
-            rt = _route(route, ri, lname, f"bind/{bind.port}", path, cc)
+            rt = _route(route, ri, lname, f"bind/{bind.port}", path, cc, rule if rule.acts else None)
             hosts = tuple(HostPattern.parse(h) for h in (route.hostnames or []))
             for m in route.matches or [None]:
                 entries.append(Entry(rt, hosts, _match(m)))
@@ -240,7 +244,15 @@ def _string_matcher(v: Any) -> StringMatcher:
     return StringMatcher(regex=re.compile(v.regex.encode()))
 
 
-def _route(route: Any, index: int, listener: str, gateway: str, path: str, cc: _Compile) -> RouteRuntime:
+def _route(
+    route: Any,
+    index: int,
+    listener: str,
+    gateway: str,
+    path: str,
+    cc: _Compile,
+    forwarded: ForwardedRule | None = DEFAULT_FORWARDED,
+) -> RouteRuntime:
     errors = cc.errors
     name = route.name or f"route{index}"
     pol = route.policies
@@ -289,6 +301,7 @@ def _route(route: Any, index: int, listener: str, gateway: str, path: str, cc: _
         request_timeout=request_timeout,
         backend_timeout=backend_timeout,
         retry=retry,
+        forwarded=forwarded,
     )
 
 

@@ -195,6 +195,20 @@ class Route(Spec, frozen=True, kw_only=True):
             yield "backends", "all weights are 0"
 
 
+class ForwardedHeaders(Spec, frozen=True, kw_only=True):
+    """fastgw: the `X-Forwarded-For/-Proto/-Host` and `Forwarded` fields of this listener's requests.
+
+    Envoy's `use_remote_address` and trusted-hops rule in two switches."""
+
+    add: bool = True
+    """Append the client's address to `x-forwarded-for`, and set `x-forwarded-proto: http` and
+    `x-forwarded-host` (the Host received) unless a trusted client already set them."""
+    trust: bool = False
+    """Keep the forwarding fields a client sends: only when every client of this listener is a
+    proxy or load balancer you trust. false: a client's `forwarded` and `x-forwarded-*` fields are
+    dropped (anyone can write them), so an upstream never sees a spoofed address."""
+
+
 class Listener(Spec, frozen=True, kw_only=True):
     """A listener on a bind: a hostname and its routes."""
 
@@ -211,6 +225,8 @@ class Listener(Spec, frozen=True, kw_only=True):
     """Routes, matched most-specific first."""
     policies: ListenerPolicies | None = None
     """Gateway-phase policies."""
+    forwarded_headers: ForwardedHeaders | None = None
+    """fastgw: X-Forwarded-* handling (default: the client's are dropped, the gateway's added)."""
 
 
 class Bind(Spec, frozen=True, kw_only=True):
@@ -369,6 +385,7 @@ __all__ = [
     "FileOrUrl",
     "FileRef",
     "FileRefOrSecretKey",
+    "ForwardedHeaders",
     "FrontendHttp",
     "FrontendPolicies",
     "HeaderLocation",

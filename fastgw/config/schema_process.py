@@ -31,9 +31,34 @@ class HttpLimits(Spec, frozen=True, kw_only=True):
     limit and above OpenAI's per-request image payloads, so any body a provider accepts gets through,
     while a runaway upload cannot exhaust a worker's memory."""
     header_read_timeout: Duration = 10.0
-    """Deadline for a request's head once its first byte arrived; over -> 408 (slowloris guard)."""
+    """Deadline for a request's head, counted from its first byte however slowly the rest arrives;
+    over -> 408 (slowloris guard)."""
     body_read_timeout: Duration = 60.0
-    """Deadline for reading the whole request body; over -> 408 (32 MiB needs ~4.5 Mbit/s)."""
+    """Deadline for reading the whole request body, from the end of its head; over -> 408
+    (32 MiB needs ~4.5 Mbit/s)."""
+    min_body_rate: int = 1024
+    """Bytes per second a request body must keep up over each `bodyRateWindow` while the gateway
+    reads it; slower -> 408. Time the gateway itself holds the body back (a slow upstream, a
+    pending `100-continue`) never counts. 1 KiB/s (10 KiB per 10 s) is a fraction of what even a
+    2G mobile link sends; 0 turns the rule off."""
+    body_rate_window: Duration = 10.0
+    """The window `minBodyRate` is measured over (a client may stall within it)."""
+    max_connections: int | None = None
+    """Downstream connections per worker. At the limit a new connection sheds the idle keep-alive
+    connections that have waited longest, then the slowest head/body readers (counted in
+    `fastgw_connections_shed_total` and logged at most once a second); a new connection is refused
+    only when every other one carries a request in progress. Default: half of what the open-file
+    limit (`ulimit -n`) leaves after 64 descriptors, since a proxied connection may hold an
+    upstream one too."""
+    merge_slashes: bool = False
+    """Path normalization: merge runs of `/` (`/a//b` -> `/a/b`) before routing and forwarding.
+    The path is always normalized otherwise: `%XX` of unreserved characters decoded, other
+    percent-encodings upper-cased, dot segments removed (RFC 3986 §5.2.4), a malformed
+    percent-encoding -> 400; the query is never changed."""
+    reject_escaped_slashes: bool = False
+    """Path normalization: answer 400 to a path holding `%2F` or `%5C` (an encoded slash or backslash),
+    which are otherwise kept encoded (never decoded: a backend that decodes them could see a path
+    the routes did not)."""
     idle_timeout: Duration = 60.0
     """Keep-alive idle time before the gateway closes a connection; longer than SDK pool expiry
     (httpx: 5s) so a client never reuses a connection the gateway is closing."""
@@ -50,12 +75,16 @@ class HttpLimits(Spec, frozen=True, kw_only=True):
             ("maxHeaders", self.max_headers),
             ("maxBodyBytes", self.max_body_bytes),
             ("maxPipelined", self.max_pipelined),
+            ("maxConnections", 1 if self.max_connections is None else self.max_connections),
         ):
             if value < 1:
                 yield key, "must be at least 1"
+        if self.min_body_rate < 0:
+            yield "minBodyRate", "must not be negative (0 turns the rule off)"
         for key, secs in (
             ("headerReadTimeout", self.header_read_timeout),
             ("bodyReadTimeout", self.body_read_timeout),
+            ("bodyRateWindow", self.body_rate_window),
             ("idleTimeout", self.idle_timeout),
         ):
             if secs <= 0:

@@ -4,6 +4,13 @@ Sections: limits and state · asyncio.Protocol · parser callbacks · running re
 flow control. One connection serves one request at a time; pipelined requests wait in a bounded
 queue (reading pauses above it). Anything that breaks framing is answered with 400 (or 413/414/
 431/501) and the connection is closed: we never try to resynchronise a byte stream.
+
+Deadlines are absolute: a head must be complete `header_read_timeout` after its first byte, a
+body `body_read_timeout` after the head, however the bytes are spread over reads (a read that
+pushed a deadline back would let one byte every few seconds hold a connection for ever), and a
+body must keep up `min_body_rate` bytes per second over each `body_rate_window` while the gateway
+is reading it. The clocks are armed only when a head or body does not complete in the read that
+began it, so a request that arrives whole touches no timer.
 """
 
 from __future__ import annotations
@@ -29,8 +36,10 @@ from fastgw.errors import (
     RequestTimeout,
     UriTooLong,
 )
+from fastgw.http.capacity import BODY_READER, HEAD_READER, IDLE, ConnectionCap
 from fastgw.http.flow import FlowControlled, WriteFlow
 from fastgw.http.headers import DateCache, Headers, connection_tokens, status_line
+from fastgw.http.path import normalize_path
 from fastgw.http.request import Body, ClientDisconnected, Request
 from fastgw.http.response import ResponseWriter
 from fastgw.native import request_fields
@@ -60,20 +69,35 @@ class HttpLimits:
     idle_timeout: float = 60.0
     max_pipelined: int = 16
     body_high_water: int = 256 * 1024
+    #: bytes per second a body must keep up over each window while it is read (0: no rule)
+    min_body_rate: int = 1024
+    body_rate_window: float = 10.0
+    #: downstream connections per worker (None: derived from the open-file limit)
+    max_connections: int | None = None
+    #: path normalization options (http/path.py)
+    merge_slashes: bool = False
+    reject_escaped_slashes: bool = False
 
 
 class ServerState:
-    """What every connection of one worker shares (injected, never global)."""
+    """What every connection of one listening socket shares (injected, never global). `cap` is the
+    worker's connection cap, shared by its traffic listeners (a private one when not given)."""
 
-    __slots__ = ("connections", "date", "dispatch", "draining", "handler", "limits", "render_error")
+    __slots__ = ("cap", "connections", "date", "dispatch", "draining", "handler", "limits", "render_error")
 
     def __init__(
-        self, handler: Handler, render_error: ErrorRenderer, limits: HttpLimits, dispatch: Dispatcher | None = None
+        self,
+        handler: Handler,
+        render_error: ErrorRenderer,
+        limits: HttpLimits,
+        dispatch: Dispatcher | None = None,
+        cap: ConnectionCap | None = None,
     ) -> None:
         self.handler = handler
         self.dispatch = dispatch
         self.render_error = render_error
         self.limits = limits
+        self.cap = cap if cap is not None else ConnectionCap(limits.max_connections)
         self.date = DateCache()
         self.connections: set[HttpConnection] = set()
         self.draining = False
@@ -87,26 +111,35 @@ class ServerState:
 
 # where the parser is between/inside messages (independent of whether a request is running)
 _IDLE, _HEAD, _BODY = range(3)
+# HTTP versions served (RFC 9112 §2.3); httptools also reports 0.9 (a request line without one)
+_VERSIONS = {"1.1": b"1.1", "1.0": b"1.0"}
 
 
 class HttpConnection(FlowControlled, asyncio.Protocol):
     __slots__ = (
         "_active",
         "_active_req",
+        "_arm",
         "_body",
         "_broken",
+        "_checkpoint",
+        "_client_ip",
         "_closing",
         "_deadline",
         "_deferred",
         "_head_seen",
         "_headers",
+        "_last_done",
         "_limits",
         "_loop",
+        "_mark",
         "_parser",
         "_pending",
+        "_rate_excused",
         "_read_paused_body",
         "_read_paused_pipeline",
         "_saw_last",
+        "_since",
         "_starting",
         "_state",
         "_task",
@@ -126,6 +159,7 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.client = ""
+        self._client_ip = b""
         self._state = _IDLE
         self._url = b""
         self._headers: Headers = []
@@ -137,6 +171,7 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         self._task: asyncio.Task[None] | None = None
         self._broken = False
         self._saw_last = False
+        self._last_done = False  # the `Connection: close` request's message has ended
         self._starting: tuple[Request, ResponseWriter] | None = None
         self._deferred: GatewayError | None = None
         self._closing = False
@@ -146,6 +181,15 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         self.flow = WriteFlow()
         self._timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
+        # the parser state whose clock this read must arm (set by the callbacks, read after feeding)
+        self._arm = _IDLE
+        # when the current idle wait, head or body began (the clocks and the shedding rank)
+        self._since = 0.0
+        # the body rate rule: bytes received at the last checkpoint, the next checkpoint, and
+        # whether the gateway itself held the body back since then (never the client's fault)
+        self._mark = 0
+        self._checkpoint = 0.0
+        self._rate_excused = False
 
     # -----------------------------------------------------------------------------------------
     # asyncio.Protocol
@@ -162,30 +206,48 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         if isinstance(peer, tuple) and len(peer) >= 2:
             host = peer[0]
             self.client = f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"
+            self._client_ip = host.encode()
+        now = self._loop.time()
+        if not self.server.cap.admit(self, now):
+            self._closing = True
+            transport.close()
+            return
         self.server.connections.add(self)
         # the first request must arrive within the header deadline
+        self._since = now
         self._set_deadline(self.server.limits.header_read_timeout)
         if self.server.draining:
             self.closing_after_response = True
 
     def data_received(self, data: bytes) -> None:
-        if self._closing or self._broken:
-            return
+        if self._closing or self._broken or self._last_done:
+            return  # (after a `Connection: close` request nothing more is read)
         try:
             if self._state == _HEAD:
                 # a head still arriving: bound what it may take before httptools (which buffers a
-                # field until its line ends) holds it; the read that began it is not counted
-                self._head_seen += len(data)
+                # field until its line ends) holds it; the read that began it is not counted, and
+                # of this one only the head's own bytes (never a body or the pipelined requests
+                # after it): the head gets the room it has left, and is too large if still going
                 limits = self._limits
-                if self._head_seen > limits.max_header_bytes + limits.max_request_line:
-                    raise HeadersTooLarge(f"request header block larger than {limits.max_header_bytes} bytes")
+                room = limits.max_header_bytes + limits.max_request_line - self._head_seen
+                if len(data) > room:
+                    self._head_seen = -1  # (on_message_begin resets it: the head ended)
+                    self._parser.feed_data(data[:room])
+                    if self._head_seen == -1 and self._state == _HEAD:
+                        raise HeadersTooLarge(f"request header block larger than {limits.max_header_bytes} bytes")
+                    data = data[room:]
+                else:
+                    self._head_seen += len(data)
             self._parser.feed_data(data)
+            arm = self._arm
+            if arm:
+                self._arm = _IDLE
+                if arm == self._state and not self._broken:
+                    self._arm_clock(arm)
             if self._state == _HEAD and not self._broken:
                 # the head continues in a later read: hold its fields to the limits now (they are
-                # checked whole once the head is complete), and it must arrive within the deadline
+                # checked whole once the head is complete)
                 _check_field_limits(self._headers, self._limits)
-                if self._active is None:
-                    self._set_deadline(self._limits.header_read_timeout)
         except GatewayError as err:  # a limit broken by a head that is not complete yet
             self._fail(err)
         except httptools.HttpParserUpgrade:
@@ -196,9 +258,9 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
             cause = exc.__context__
             self._fail(cause if isinstance(cause, GatewayError) else MalformedRequest(f"bad request: {cause}"))
         except httptools.HttpParserError as exc:
-            if self._saw_last:
-                # data after a `Connection: close` request: ignore it, the connection ends there
-                self._pause_reading()
+            if self._saw_last and self._body is None:
+                # data after a whole `Connection: close` request: ignored, the connection ends
+                # there (an error inside that request, its body included, is answered below)
                 return
             msg = str(exc)
             if "Content-Length" in msg or "Transfer-Encoding" in msg:
@@ -207,17 +269,20 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
                 self._fail(MalformedRequest(f"malformed request: {msg}"))
 
     def eof_received(self) -> bool | None:
-        body = self._body
-        if body is not None and not body.complete:
-            body.fail(ClientDisconnected("client closed the connection during the request body"))
-        if self._active is None and not self._pending:
-            self._close()
-        # keep the write side open: a half-closed client may still read its response
+        if self._active is not None and self.transport is not None:
+            # The client closed its side with a request in flight (its body read or still
+            # arriving, its answer not finished): it has abandoned it, as nginx assumes by default.
+            # The same path as a lost connection, so the upstream call is cancelled now instead of
+            # running to completion (and holding a shutdown drain) for no one.
+            self.transport.abort()
+            return None
+        self._close()
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
         self.server.connections.discard(self)
+        self.server.cap.conns.discard(self)
         self._cancel_timer()
         body = self._body
         if body is not None and not body.complete:
@@ -239,7 +304,8 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._head_seen = 0
-        # the header deadline is armed by data_received, only if this read ends inside the head
+        # the header clock is armed by data_received, only if this read ends inside the head
+        self._arm = _HEAD
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -260,9 +326,12 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         method = parser.get_method()
         if method == b"CONNECT":
             raise MethodNotAllowed("CONNECT is not supported")
-        version = _VERSIONS.get(parser.get_http_version()) or parser.get_http_version().encode()
+        version = _VERSIONS.get(parser.get_http_version())
+        if version is None:
+            # an HTTP/0.9 request line (no version) or a version this server does not speak
+            raise MalformedRequest(f"unsupported HTTP version {parser.get_http_version()}")
         headers = self._headers
-        problem, host, length, te, connection, expect = request_fields(
+        problem, host, length, te, connection, expect, forwarded = request_fields(
             headers, limits.max_header_bytes, limits.max_headers
         )
         if problem:
@@ -270,6 +339,9 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         content_length = length if length >= 0 else None
         chunked = False
         if te is not None:
+            if version == b"1.0":
+                # RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing
+                raise MalformedRequest("transfer-encoding in an HTTP/1.0 request")
             if te.strip().lower() != b"chunked":
                 raise NotImplementedFraming(f"unsupported transfer-encoding {te.decode('latin-1')!r}")
             chunked = True
@@ -289,11 +361,17 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
             )
         target = self._url
         path, query = _split_target(target)
+        # (http/path.py: only these can change under normalization)
+        if b"%" in path or b"/." in path or (limits.merge_slashes and b"//" in path):
+            path = normalize_path(path, limits.merge_slashes, limits.reject_escaped_slashes)
         expected = content_length if not chunked else None
         if expected is None and not chunked:
             expected = 0
         body = Body(self, expected, limits.max_body_bytes, limits.body_high_water)
-        req = Request(method, target, path, query, version, headers, host, self.client, self._loop.time(), body)
+        req = Request(
+            method, target, path, query, version, headers, host, self.client, self._loop.time(), body, self._client_ip
+        )
+        req.forwarded = forwarded
         req.keep_alive = bool(parser.should_keep_alive())
         req.content_length = content_length
         req.expect_continue = expect is not None
@@ -306,7 +384,7 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         if not body.complete:
             self._state = _BODY
             if self._active is None:
-                self._set_deadline(limits.body_read_timeout)
+                self._arm = _BODY  # (its clock is armed if the body outlasts this read)
         writer = ResponseWriter(self, req)
         if self._active is None:
             if expected is not None and 0 < expected <= limits.body_high_water and expect is None:
@@ -321,6 +399,7 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
             self._pending.append((req, writer))
             if len(self._pending) >= limits.max_pipelined:
                 self._read_paused_pipeline = True
+                self._rate_excused = True
                 self._pause_reading()
 
     def on_body(self, body: bytes) -> None:
@@ -336,6 +415,8 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
             b.finish()
         self._body = None
         self._state = _IDLE
+        if self._saw_last:
+            self._last_done = True
         starting = self._starting
         if starting is not None:
             self._starting = None
@@ -454,17 +535,20 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
             self._start(req, nxt)
             return
         limits = self._limits
+        now = self._loop.time()
+        self._since = now
         if self._state == _IDLE:
-            deadline = self._loop.time() + limits.idle_timeout
+            deadline = now + limits.idle_timeout
             timer = self._timer
             if timer is not None and timer.when() <= deadline:
                 self._deadline = deadline  # the timer fires first and re-arms for it
             else:
                 self._set_deadline(limits.idle_timeout)
         elif self._state == _HEAD:
+            # a pipelined head that was waiting: its clock runs from now
             self._set_deadline(limits.header_read_timeout)
         else:
-            self._set_deadline(limits.body_read_timeout)
+            self._start_body_clock(now)
 
     def abort_response(self) -> None:
         self._active = None
@@ -503,7 +587,9 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
     # timers: one handle per connection, moved lazily
     # -----------------------------------------------------------------------------------------
     def _set_deadline(self, delay: float) -> None:
-        deadline = self._loop.time() + delay
+        self._set_deadline_at(self._loop.time() + delay)
+
+    def _set_deadline_at(self, deadline: float) -> None:
         self._deadline = deadline
         timer = self._timer
         if timer is not None:
@@ -527,20 +613,108 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
             self._timer = self._loop.call_at(self._deadline, self._on_timer)
             return
         self._deadline = 0.0
-        if self._active is not None and self._state != _BODY:
+        if self._state == _BODY:
+            self._check_body(now)
+        elif self._active is not None:
             return  # a running request is governed by its own (upstream) timeouts
-        if self._state == _IDLE:
+        elif self._state == _IDLE:
             self._close()
-        elif self._state == _HEAD:
+        else:
             self._fail(RequestTimeout("timed out reading the request headers"))
-        elif self._state == _BODY:
+
+    def _arm_clock(self, arm: int) -> None:
+        """After a read that began a head or a body without finishing it: start its clock."""
+        if arm == _HEAD:
+            if self._active is None:  # (a pipelined head's clock starts when its turn comes)
+                now = self._loop.time()
+                self._since = now
+                self._set_deadline_at(now + self._limits.header_read_timeout)
+        else:
+            self._start_body_clock(self._loop.time())
+
+    def _start_body_clock(self, now: float) -> None:
+        limits = self._limits
+        self._since = now
+        body = self._body
+        self._mark = body.received if body is not None else 0
+        self._rate_excused = False
+        deadline = now + limits.body_read_timeout
+        if limits.min_body_rate:
+            self._checkpoint = now + limits.body_rate_window
+            deadline = min(deadline, self._checkpoint)
+        self._set_deadline_at(deadline)
+
+    def _check_body(self, now: float) -> None:
+        """The body's deadline and, at each checkpoint, its rate over the window that ended."""
+        req = self._active_req
+        if req is None or req.body is not self._body:
+            return  # a pipelined body: its clock starts when its turn comes (response_complete)
+        limits = self._limits
+        end = self._since + limits.body_read_timeout
+        if now >= end:
             self._fail(RequestTimeout("timed out reading the request body"))
+            return
+        rate = limits.min_body_rate
+        if not rate:
+            self._set_deadline_at(end)
+            return
+        if now >= self._checkpoint:
+            body = self._body
+            received = body.received if body is not None else 0
+            if (
+                self._rate_excused
+                or self._read_paused_body
+                or self._read_paused_pipeline
+                or (body is not None and body.on_first_read is not None)  # 100-continue not sent yet
+            ):
+                self._rate_excused = False  # the gateway held the body back: a new window
+            elif received - self._mark < rate * limits.body_rate_window:
+                self._fail(RequestTimeout(f"request body slower than {rate} bytes per second"))
+                return
+            self._mark = received
+            self._checkpoint = now + limits.body_rate_window
+        self._set_deadline_at(min(end, self._checkpoint))
+
+    # -----------------------------------------------------------------------------------------
+    # the worker's connection cap (http/capacity.py)
+    # -----------------------------------------------------------------------------------------
+    def shed_rank(self, now: float) -> tuple[int, float, float] | None:
+        """How early this connection goes when the cap needs room (lower first), or None when it
+        carries a request the gateway is serving: an idle one by how long it has waited, a head or
+        body reader by its bytes per second so far (the older first among equals)."""
+        if self._closing or self._broken:
+            return None
+        state = self._state
+        since = self._since
+        if state == _IDLE:
+            return (IDLE, since, since) if self._active is None else None
+        elapsed = max(now - since, 1e-3)
+        if state == _HEAD:
+            # (the bytes of the read that began the head are not counted: a head still arriving
+            # after a round trip is slow whatever its size)
+            return (HEAD_READER, self._head_seen / elapsed, since) if self._active is None else None
+        body = self._body
+        req = self._active_req
+        if self._read_paused_body or self._read_paused_pipeline or body is None or req is None or req.body is not body:
+            return None  # held back by the gateway, or a pipelined body not being read yet
+        return (BODY_READER, body.received / elapsed, since)
+
+    def shed(self) -> None:
+        """Make room at the cap: an idle connection closes, a slow reader gets 408 and closes."""
+        if self._state == _IDLE and self._active is None:
+            self._close()
+        else:
+            self._fail(RequestTimeout("request too slow: the server is at its connection limit"))
+        transport = self.transport
+        if transport is not None and transport.get_write_buffer_size():
+            transport.abort()  # a client that does not read must not keep the descriptor
 
     # -----------------------------------------------------------------------------------------
     # flow control
     # -----------------------------------------------------------------------------------------
     def pause_body_reading(self) -> None:
         self._read_paused_body = True
+        self._rate_excused = True
         self._pause_reading()
 
     def resume_body_reading(self) -> None:
@@ -574,16 +748,16 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         self.flow.on_resume(cb)
 
 
-_VERSIONS = {"1.1": b"1.1", "1.0": b"1.0"}
-
-
 def _refuse_fields(problem: int, limits: HttpLimits) -> NoReturn:
     """Raise the error `request_fields` reported."""
     if problem == 1:
         raise HeadersTooLarge(f"request header block larger than {limits.max_header_bytes} bytes")
     if problem == 2:
         raise HeadersTooLarge(f"more than {limits.max_headers} request headers")
-    raise BadRequest("duplicate Host header")
+    if problem == 3:
+        raise BadRequest("duplicate Host header")
+    # RFC 9112 §3.2: a Host that is not uri-host [":" port] is answered 400, never forwarded
+    raise BadRequest("invalid Host header")
 
 
 def _check_field_limits(fields: Headers, limits: HttpLimits) -> None:
@@ -625,8 +799,15 @@ def _split_target(target: bytes) -> tuple[bytes, bytes]:
         scheme_end = target.find(b"://")
         if scheme_end <= 0:
             raise BadRequest("invalid request target")
-        slash = target.find(b"/", scheme_end + 3)
-        target = target[slash:] if slash >= 0 else b"/"
+        start = scheme_end + 3
+        end = len(target)
+        for sep in b"/?":  # the authority ends at the path, or at the query when there is none
+            i = target.find(sep, start)
+            if 0 <= i < end:
+                end = i
+        target = target[end:]
+        if target[:1] != b"/":
+            target = b"/" + target
     q = target.find(b"?")
     if q >= 0:
         return target[:q], target[q + 1 :]

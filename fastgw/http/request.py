@@ -171,8 +171,10 @@ class Request:
     __slots__ = (
         "body",
         "client",
+        "client_ip",
         "content_length",
         "expect_continue",
+        "forwarded",
         "headers",
         "host",
         "keep_alive",
@@ -197,6 +199,7 @@ class Request:
         client: str,
         start: float,
         body: Body | None = None,
+        client_ip: bytes = b"",
     ) -> None:
         self.method = method
         self.target = target
@@ -206,6 +209,10 @@ class Request:
         self.headers = headers
         self.host = host
         self.client = client
+        #: the peer's address alone (x-forwarded-for)
+        self.client_ip = client_ip
+        #: the client sent `forwarded` or an `x-forwarded-*` field (http/forwarded.py)
+        self.forwarded = False
         self.start = start
         self.keep_alive = True
         self.content_length: int | None = None

@@ -16,6 +16,7 @@ from functools import partial
 import uvloop
 
 from fastgw import pipeline
+from fastgw.http.capacity import ConnectionCap
 from fastgw.http.connection import Dispatcher, Handler, ServerState, protocol_factory
 from fastgw.http.request import Request
 from fastgw.http.response import ResponseWriter
@@ -96,6 +97,8 @@ async def _serve(spec: WorkerSpec) -> int:
     servers: list[asyncio.Server] = []  # traffic listeners; management ones stay open while draining
     binds = {b.port: b for b in runtime.binds}
     mgmt = _management(runtime, spec.status, worker)
+    # one connection limit for all the worker's traffic listeners: the descriptors are the worker's
+    cap = ConnectionCap(runtime.limits.max_connections, worker.metrics.connections_shed)
     for (host, port), sock in spec.sockets.items():
         handler = mgmt.get((host, port))
         if handler is None:
@@ -103,7 +106,7 @@ async def _serve(spec: WorkerSpec) -> int:
             if bind is None:
                 continue
             handler = _bind_handler(worker, bind)
-            state = ServerState(handler, admin.api_error, runtime.limits, _bind_dispatch(worker, bind))
+            state = ServerState(handler, admin.api_error, runtime.limits, _bind_dispatch(worker, bind), cap)
             states.append(state)
             servers.append(await loop.create_server(protocol_factory(state), sock=sock, backlog=2048))
             continue

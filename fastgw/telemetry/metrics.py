@@ -136,6 +136,12 @@ class Metrics:
             registry=None,
         )
         synced.set(1)
+        self._shed = Counter(
+            "fastgw_connections_shed",
+            "Downstream connections closed (idle, slow) or refused at the per-worker connection limit",
+            ("kind",),
+            registry=None,
+        )
         # per-request tallies, keyed by what identifies a label set without formatting it (route
         # identity, endpoint, llm?, method, status, reason); the labels are built once per key
         self._http: dict[tuple[Any, ...], list[Any]] = {}
@@ -228,6 +234,10 @@ class Metrics:
         rl = (gw, gw, route.listener, route.name, route.rule)
         self._route_labels[id(route)] = rl
         return rl
+
+    def connections_shed(self, kind: str, n: int) -> None:
+        """`n` connections shed at the connection limit (rare: straight into the counter)."""
+        self._shed.labels(kind).inc(n)
 
     # -- once a second ---------------------------------------------------------------------------
     def flush(self) -> None:

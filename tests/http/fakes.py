@@ -35,6 +35,9 @@ class FakeTransport:
     def is_closing(self) -> bool:
         return self.closed
 
+    def get_write_buffer_size(self) -> int:
+        return 0  # (every write is taken at once)
+
     def pause_reading(self) -> None:
         self.reading = False
 

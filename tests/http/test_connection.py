@@ -3,7 +3,9 @@ keep-alive, 100-continue, limits and deadlines on a controllable clock."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import random
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -12,10 +14,11 @@ from typing import Any
 import orjson
 import pytest
 
-from fastgw.http.connection import HttpLimits
+from fastgw.http.capacity import ConnectionCap
+from fastgw.http.connection import HttpConnection, HttpLimits, ServerState
 from fastgw.http.request import Request
 from fastgw.http.response import ResponseWriter
-from tests.http.fakes import ClockLoop, Harness
+from tests.http.fakes import ClockLoop, FakeTransport, Harness, plain_error
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -387,3 +390,296 @@ def test_handler_error_after_head_cuts_the_response(clock_loop: ClockLoop) -> No
     (r,) = h.responses()
     assert r.status == 200 and not r.complete, "never a second head, never a fake end"
     assert h.transport.aborted
+
+
+def test_a_head_trickling_in_is_408_counted_from_its_first_byte(clock_loop: ClockLoop) -> None:
+    """Slowloris: one byte every 9 s must not move a 10 s header deadline."""
+    raw = b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: 1\r\n\r\n"
+
+    async def go() -> Harness:
+        h = Harness(Echo(), HttpLimits(header_read_timeout=10))
+        for i in range(4):
+            await h.feed(raw[i : i + 1])
+            await h.advance(9)
+        return h
+
+    h = _go(clock_loop, go)
+    assert [r.status for r in h.responses()] == [408]
+    assert h.transport.closed
+
+
+def test_a_pipelined_head_gets_its_deadline_when_its_turn_comes(clock_loop: ClockLoop) -> None:
+    gate: list[Any] = []
+
+    async def slow(req: Request, writer: ResponseWriter) -> None:
+        fut = clock_loop.create_future()
+        gate.append(fut)
+        await fut
+        writer.respond(200, [], b"ok")
+
+    async def go() -> Harness:
+        h = Harness(slow, HttpLimits(header_read_timeout=10))
+        await h.feed(b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\n")
+        await h.advance(30)  # the first request runs long: the second head waits without a clock
+        gate.pop().set_result(None)
+        await h.settle()
+        for _ in range(3):
+            await h.feed(b"X")  # it trickles from now on
+            await h.advance(4)
+        return h
+
+    h = _go(clock_loop, go)
+    assert [r.status for r in h.responses()] == [200, 408]
+
+
+def test_a_body_slower_than_the_minimum_rate_is_408(clock_loop: ClockLoop) -> None:
+    echo = Echo()
+    limits = HttpLimits(min_body_rate=1024, body_rate_window=10, body_read_timeout=600)
+
+    async def go() -> Harness:
+        h = Harness(echo, limits)
+        await h.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100)
+        for _ in range(3):
+            await h.advance(3)
+            await h.feed(b"x" * 100)
+        assert h.responses() == [], "the window has not ended yet"
+        await h.advance(2)
+        return h
+
+    h = _go(clock_loop, go)
+    (r,) = h.responses()
+    assert r.status == 408 and b"bytes per second" in r.body
+    assert h.transport.closed and echo.bodies == []
+
+
+def test_a_slow_but_steady_body_is_read_whole(clock_loop: ClockLoop) -> None:
+    """2 KiB/s for 30 s (a poor mobile link) passes the default rate rule."""
+    echo = Echo()
+    body = b"y" * (2048 * 30)
+
+    async def go() -> Harness:
+        h = Harness(echo, HttpLimits())
+        await h.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body))
+        for i in range(0, len(body), 2048):
+            await h.advance(1)
+            await h.feed(body[i : i + 2048])
+        return h
+
+    h = _go(clock_loop, go)
+    assert [r.status for r in h.responses()] == [200]
+    assert echo.bodies == [body]
+
+
+def test_a_body_the_gateway_holds_back_is_never_too_slow(clock_loop: ClockLoop) -> None:
+    """Reading paused for backpressure (the backend is not reading yet) is not the client's fault."""
+    gate = clock_loop.create_future()
+    bodies: list[bytes] = []
+
+    async def late(req: Request, writer: ResponseWriter) -> None:
+        await gate
+        bodies.append(await req.body.read_all())
+        writer.respond(200, [], b"ok")
+
+    body = b"z" * 20_000
+
+    async def go() -> Harness:
+        h = Harness(late, HttpLimits(body_high_water=4096, min_body_rate=1024, body_rate_window=10))
+        await h.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 20000\r\n\r\n" + body[:8192])
+        assert not h.transport.reading, "reading pauses above the high-water mark"
+        await h.advance(25)
+        assert h.responses() == [], "held back by the gateway: no 408"
+        gate.set_result(None)
+        await h.settle()
+        await h.feed(body[8192:])
+        return h
+
+    h = _go(clock_loop, go)
+    assert [r.status for r in h.responses()] == [200]
+    assert bodies == [body]
+
+
+def test_a_head_split_before_a_large_body_is_not_431(clock_loop: ClockLoop) -> None:
+    """Only the head's own bytes count toward the header limit, not the body read with it."""
+    echo = Echo()
+    body = b"b" * 80_000
+    raw = b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 80000\r\n\r\n" + body
+
+    async def go() -> Harness:
+        h = Harness(echo)
+        await h.feed(raw[:30], raw[30:])
+        return h
+
+    h = _go(clock_loop, go)
+    assert [r.status for r in h.responses()] == [200]
+    assert echo.bodies == [body]
+
+
+def test_many_pipelined_requests_in_large_reads_are_all_answered(clock_loop: ClockLoop) -> None:
+    """Reads of 200 KB that end inside a head: the next read is mostly other requests."""
+    count = 20_000
+
+    async def ok(req: Request, writer: ResponseWriter) -> None:
+        writer.respond(200, [], b"")
+
+    raw = b"GET /p HTTP/1.1\r\nHost: a\r\n\r\n" * count
+
+    async def go() -> Harness:
+        h = Harness(ok)
+        await h.feed(*[raw[i : i + 200_003] for i in range(0, len(raw), 200_003)])
+        for _ in range(100):  # each answer starts the next request's task
+            if h.transport.out.count(b"HTTP/1.1 ") >= count or h.transport.closed:
+                break
+            await h.settle(1000)
+        return h
+
+    h = _go(clock_loop, go)
+    statuses = [r.status for r in h.responses()]
+    assert len(statuses) == count and set(statuses) == {200}
+    assert not h.transport.closed
+
+
+def test_a_bad_chunk_after_connection_close_is_answered_at_once(clock_loop: ClockLoop) -> None:
+    raw = b"POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+
+    async def go() -> Harness:
+        h = Harness(Echo())
+        await h.feed(raw)  # the clock never moves: no deadline is involved
+        return h
+
+    h = _go(clock_loop, go)
+    assert [r.status for r in h.responses()] == [400]
+    assert h.transport.closed
+
+
+def test_bytes_after_a_connection_close_request_are_ignored(clock_loop: ClockLoop) -> None:
+    echo = Echo()
+
+    async def go() -> Harness:
+        h = Harness(echo)
+        await h.feed(b"GET /last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGARBAGE\r\n\r\n")
+        return h
+
+    h = _go(clock_loop, go)
+    assert [r.status for r in h.responses()] == [200]
+    assert [r.path for r in echo.calls] == [b"/last"] and h.transport.closed
+
+
+@pytest.mark.parametrize(
+    ("target", "options", "status", "path"),
+    [
+        (b"/a/%2e%2e/%61dmin", {}, 200, b"/admin"),
+        (b"/a%2fb", {}, 200, b"/a%2Fb"),
+        (b"/a%2fb", {"reject_escaped_slashes": True}, 400, None),
+        (b"/a//b", {}, 200, b"/a//b"),
+        (b"/a//b", {"merge_slashes": True}, 200, b"/a/b"),
+        (b"/a%4", {}, 400, None),
+    ],
+)
+def test_the_path_is_normalized_before_anything_sees_it(
+    clock_loop: ClockLoop, target: bytes, options: dict[str, bool], status: int, path: bytes | None
+) -> None:
+    echo = Echo()
+
+    async def go() -> Harness:
+        h = Harness(echo, HttpLimits(**options))
+        await h.feed(b"GET " + target + b"?q=/../%61 HTTP/1.1\r\nHost: a\r\n\r\n")
+        return h
+
+    h = _go(clock_loop, go)
+    assert [r.status for r in h.responses()] == [status]
+    assert [(r.path, r.query) for r in echo.calls] == ([(path, b"q=/../%61")] if path else [])
+
+
+def test_a_client_fin_with_a_request_in_flight_abandons_it(clock_loop: ClockLoop) -> None:
+    """nginx's default: the upstream call is cancelled, not run for no one (the task path)."""
+    cancelled: list[bool] = []
+
+    async def forever(req: Request, writer: ResponseWriter) -> None:
+        try:
+            await clock_loop.create_future()
+        except BaseException:
+            cancelled.append(True)
+            raise
+
+    async def go() -> Harness:
+        h = Harness(forever)
+        await h.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        h.conn.eof_received()
+        await h.settle()
+        h.conn.connection_lost(None)  # (what the transport's abort leads to)
+        await h.settle()
+        return h
+
+    h = _go(clock_loop, go)
+    assert h.transport.aborted and cancelled == [True]
+
+
+def test_a_client_fin_with_nothing_in_flight_closes_quietly(clock_loop: ClockLoop) -> None:
+    async def go() -> Harness:
+        h = Harness(Echo())
+        await h.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        h.conn.eof_received()
+        return h
+
+    h = _go(clock_loop, go)
+    assert [r.status for r in h.responses()] == [200]
+    assert h.transport.closed and not h.transport.aborted
+
+
+def test_at_the_connection_limit_idle_then_slow_connections_are_shed(
+    clock_loop: ClockLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Room for a new client comes from the longest-idle keep-alive connection, then from the
+    slowest head reader; one carrying a request in progress is never shed: with nothing else
+    left, the new connection is refused."""
+    shed: list[tuple[str, int]] = []
+    gate = clock_loop.create_future()
+
+    async def hold(req: Request, writer: ResponseWriter) -> None:
+        await gate
+        writer.respond(200, [], b"ok")
+
+    request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+
+    async def go() -> tuple[list[FakeTransport], list[str]]:
+        cap = ConnectionCap(3, lambda kind, n: shed.append((kind, n)))
+        state = ServerState(hold, plain_error, HttpLimits(), cap=cap)
+        transports: list[FakeTransport] = []
+
+        async def connect(data: bytes = b"") -> None:
+            conn, transport = HttpConnection(state), FakeTransport()
+            conn.connection_made(transport)  # type: ignore[arg-type]
+            transports.append(transport)
+            if data and not transport.closed:
+                conn.data_received(data)
+            await asyncio.sleep(0)
+
+        await connect()  # 0: idle since it connected
+        await connect(b"GET / HTTP/1.1\r\nHo")  # 1: a head reader
+        await connect(request)  # 2: a request in progress
+        await connect(request)  # 3: sheds 0 (idle)
+        await connect(request)  # 4: sheds 1 (the slow head, with a 408)
+        await connect(request)  # 5: 2, 3 and 4 are all in progress: refused
+        first = _limit_lines(caplog)
+        await asyncio.sleep(0)
+        clock_loop.now += 1.5  # the timer that reports the rest, a second after the first line
+        for _ in range(3):
+            await asyncio.sleep(0)
+        gate.set_result(None)
+        await asyncio.sleep(0)
+        return transports, first
+
+    with caplog.at_level(logging.WARNING, logger="fastgw.http"):
+        transports, first = _go(clock_loop, go)
+    assert [t.closed for t in transports] == [True, True, False, False, False, True]
+    assert not transports[0].out, "an idle connection closes quietly"
+    assert b" 408 " in bytes(transports[1].out)
+    assert shed == [("idle", 1), ("slow", 1), ("refused", 1)]
+    assert len(first) == 1, "at most one line a second"
+    assert _limit_lines(caplog)[1:] == [
+        "connection limit (3 per worker) reached: shed 0 idle and 1 slow connections, refused 1"
+    ]
+
+
+def _limit_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "connection limit" in r.getMessage()]

@@ -223,14 +223,15 @@ def test_request_fields_normalizes_in_place(impl: ModuleType) -> None:
         (b"Expect", b"100-continue"),
         (b"content-length", b"12"),
     ]
-    problem, host, length, te, connection, expect = impl.request_fields(fields, 1000, 10)
-    assert (problem, host, length, te, connection, expect) == (
+    problem, host, length, te, connection, expect, forwarded = impl.request_fields(fields, 1000, 10)
+    assert (problem, host, length, te, connection, expect, forwarded) == (
         0,
         b"example.com",
         12,
         b"chunked",
         b"keep-alive, x-hop",
         b"100-continue",
+        False,
     )
     assert fields[:2] == [(b"host", b"example.com"), (b"x-pad", b"v")]
     assert fields[3] == (b"connection", b"x-hop")
@@ -255,15 +256,71 @@ def test_request_fields_limits(
 
 def test_request_fields_first_host_and_no_fields(impl: ModuleType) -> None:
     assert impl.request_fields([(b"HOST", b"a"), (b"Host", b"b")], 100, 10)[:2] == (3, b"a")
-    assert impl.request_fields([], 100, 10) == (0, None, -1, None, None, None)
+    assert impl.request_fields([], 100, 10) == (0, None, -1, None, None, None, False)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        b"a.example",
+        b"A.Example:8080",
+        b"1.2.3.4",
+        b"[::1]",
+        b"[2001:db8::1]:443",
+        b"a:",
+        b"a:65535",
+        b"x%41y",
+        b"a!$&'()*+,;=b",
+    ],
+)
+def test_request_fields_accepts_uri_hosts(impl: ModuleType, host: bytes) -> None:
+    assert impl.request_fields([(b"Host", host)], 1000, 10)[:2] == (0, host)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        b"",
+        b"a b.example",
+        b"user@evil.example:81",
+        b":80",
+        b"a:65536",
+        b"a:8o",
+        b"a:000080",
+        b"a:1:2",
+        b"a/b",
+        b"a%4",
+        b"a%zz",
+        b"[::1",
+        b"[]",
+        b"[1.2.3.4]",
+        b"[::1]x",
+        b"[::g]",
+        b"\xc3\xa9.example",
+    ],
+)
+def test_request_fields_refuses_a_malformed_host(impl: ModuleType, host: bytes) -> None:
+    """RFC 9110 §7.2 / RFC 3986 §3.2.2: uri-host [":" port], never forwarded otherwise."""
+    assert impl.request_fields([(b"Host", host)], 1000, 10)[0] == 4
+
+
+@pytest.mark.parametrize(
+    ("name", "flagged"),
+    [(b"X-Forwarded-For", True), (b"x-forwarded-host", True), (b"Forwarded", True), (b"x-forwarded", False)],
+)
+def test_request_fields_flags_forwarding_fields(impl: ModuleType, name: bytes, flagged: bool) -> None:
+    assert impl.request_fields([(name, b"1.2.3.4")], 1000, 10)[6] is flagged
 
 
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(
         st.tuples(
-            st.one_of(_field_name, st.sampled_from([b"Host", b"CONNECTION", b"expect", b"Transfer-Encoding"])),
-            _field_value,
+            st.one_of(
+                _field_name,
+                st.sampled_from([b"Host", b"CONNECTION", b"expect", b"Transfer-Encoding", b"X-Forwarded-For"]),
+            ),
+            st.one_of(_field_value, st.from_regex(rb"\A\[?[a-f0-9:.%@\[\]]{0,8}(:[0-9]{0,6})?\Z")),
         ),
         max_size=10,
     ),
