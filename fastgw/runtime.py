@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from fastgw.http.connection import HttpLimits
 from fastgw.http.headers import Headers
+from fastgw.native import BucketTable
 from fastgw.routing import BindRoutes
 from fastgw.tokenizer import Tokenizer
 from fastgw.upstream.pool import PoolLimits
@@ -107,6 +108,8 @@ class Runtime:
     workers: int | None = None
     source: str = "<config>"
     dump: dict[str, object] = field(default_factory=dict)
+    #: the instance's shared rate-limit buckets (workers sweep it; None: no table)
+    buckets: BucketTable | None = None
 
     @property
     def ports(self) -> tuple[int, ...]:

@@ -136,6 +136,24 @@ class Metrics:
             registry=None,
         )
         synced.set(1)
+        self._table_full_counter = Counter(
+            "fastgw_ratelimit_table_full",
+            "Requests whose rate-limit bucket could not get a slot in the shared table, by decision",
+            ("decision",),
+            registry=None,
+        )
+        for decision in ("deny", "allow"):
+            self._table_full_counter.labels(decision)  # shown at 0 from the start, for alerts on increase
+        # the latest reading of any live worker: the table is one for the instance
+        self._buckets = Gauge(
+            "fastgw_ratelimit_buckets",
+            "Slots of the shared rate-limit table: in use, and in all (config.localRateLimit.maxBuckets)",
+            ("state",),
+            multiprocess_mode="livemostrecent",
+            registry=None,
+        )
+        # rate-limit table full decisions since the last flush: [deny, allow]
+        self._table_full = [0, 0]
         # per-request tallies, keyed by what identifies a label set without formatting it (route
         # identity, endpoint, llm?, method, status, reason); the labels are built once per key
         self._http: dict[tuple[Any, ...], list[Any]] = {}
@@ -220,6 +238,15 @@ class Metrics:
             *self._route(ctx),
         )
 
+    def rate_limit_buckets(self, used: int, slots: int) -> None:
+        """The shared rate-limit table's use, read after this worker's sweep (once a second)."""
+        self._buckets.labels("used").set(used)
+        self._buckets.labels("slots").set(slots)
+
+    def rate_limit_table_full(self, allowed: bool) -> None:
+        """A rate-limit bucket found no slot in the shared table; `allowed`: failOpen let it by."""
+        self._table_full[allowed] += 1
+
     def _route_tuple(self, ctx: RequestContext) -> tuple[str, ...]:
         route = ctx.route
         gw = ctx.bind.name
@@ -244,6 +271,10 @@ class Metrics:
             for token_type, h in zip(_TOKEN_TYPES, histos, strict=True):
                 if h is not None:
                     _add(self._tokens.labels(token_type, *labels), h)
+        for decision, n in zip(("deny", "allow"), self._table_full, strict=True):
+            if n:
+                self._table_full_counter.labels(decision).inc(n)
+        self._table_full = [0, 0]
 
 
 def _observe_cache(histos: list[Any], slot: int, value: int) -> None:
