@@ -20,7 +20,7 @@ class WorkerState:
         self.worker_id = worker_id
         self.pool = Pool(runtime.pool)
         self.access_log = access_log
-        self.metrics = Metrics()
+        self.metrics = Metrics(runtime.metric_labels)
         self._tick()
 
     def _tick(self) -> None:

@@ -56,6 +56,7 @@ from fastgw.runtime import (
     RouteRuntime,
     Runtime,
 )
+from fastgw.telemetry.metrics import LabelLimits
 from fastgw.tokenizer import Tokenizer
 from fastgw.upstream.pool import Origin, PoolLimits
 
@@ -131,6 +132,7 @@ def compile_config(cfg: schema.Config, source: str = "<config>", buckets: Shared
         source=source,
         dump=redacted_dump(cfg),
         buckets=table,
+        metric_labels=_metric_labels(proc),
     )
 
 
@@ -190,6 +192,13 @@ def _tokenizer(proc: Any, errors: list[str]) -> Tokenizer:
     except (OSError, ValueError) as exc:
         errors.append(f"config.tokenizer.vocabulary: cannot load {spec.vocabulary!r}: {exc}")
         return Tokenizer()
+
+
+def _metric_labels(proc: schema.ProcessConfig | None) -> LabelLimits:
+    metrics = proc.metrics if proc is not None else None
+    if metrics is None:
+        return LabelLimits()
+    return LabelLimits(max_values=metrics.max_label_values, max_bytes=metrics.max_label_bytes)
 
 
 def _pool_limits(proc: Any) -> PoolLimits:

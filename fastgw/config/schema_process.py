@@ -120,6 +120,19 @@ class Metrics(Spec, frozen=True, kw_only=True):
     """Metric families not exported."""
     fields: MetricFields | None = None
     """Extra labels."""
+    max_label_values: int = 100
+    """fastgw: distinct values each worker keeps for a label whose values come from clients or
+    providers (`gen_ai_request_model`, `gen_ai_response_model`); later new values are counted as
+    `other`, and in `fastgw_metrics_label_overflow_total{label}`. Bounds the series (and the
+    memory) a client can create by inventing model names."""
+    max_label_bytes: int = 256
+    """fastgw: longest such label value kept, in UTF-8 bytes; a longer one is cut there."""
+
+    def problems(self) -> Problems:
+        if self.max_label_values < 0:
+            yield "maxLabelValues", "must be at least 0"
+        if self.max_label_bytes < 1:
+            yield "maxLabelBytes", "must be at least 1"
 
 
 class UpstreamPool(Spec, frozen=True, kw_only=True):
