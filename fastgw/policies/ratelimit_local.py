@@ -199,4 +199,6 @@ class SharedBuckets:
 
 def sweep(table: BucketTable) -> int:
     """A worker's periodic share of reclaiming idle full buckets (see RECLAIM_IDLE_S)."""
+    if table.used == 0:  # nothing to reclaim; an instance without limits never touches the table
+        return 0
     return table.sweep(max(SWEEP_SLOTS, table.slots // 16), RECLAIM_IDLE_S)
