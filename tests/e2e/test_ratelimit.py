@@ -173,12 +173,12 @@ def test_a_full_bucket_table_denies_and_counts_it(tmp_path: Path, upstream: Upst
 
 
 def test_idle_full_buckets_are_reclaimed_by_the_workers(tmp_path: Path, upstream: Upstream) -> None:
-    """A bucket refilling every second, used once: a second after it is full again a worker's sweep
+    """A bucket refilling every 2 s, used once: a second after it is full again a worker's sweep
     frees its slot (the gauge drops to 0), and the limit still holds when the bucket is made again."""
     from tests.e2e.procs import wait_until
 
     port = free_port()
-    g = Gateway(tmp_path, bind_config(port, [_limited_route("r", upstream, "1s")]), workers=2)
+    g = Gateway(tmp_path, bind_config(port, [_limited_route("r", upstream, "2s")]), workers=2)
     try:
         assert _get(port, "/r")[0] == 200
         wait_until(
