@@ -15,10 +15,8 @@ import click
 from fastgw import __version__
 
 if TYPE_CHECKING:
-    from fastgw.native import BucketTable
+    from fastgw.policies.ratelimit_local import SharedBuckets
     from fastgw.runtime import Runtime
-
-BUCKET_SLOTS = 16384
 
 LOG_LEVELS = click.Choice(["trace", "debug", "info", "warn", "warning", "error"], case_sensitive=False)
 
@@ -32,7 +30,7 @@ def _setup_logging(level: str, fmt: str) -> None:
     logging.basicConfig(level=lvl, format=f, stream=sys.stderr)
 
 
-def _loader(path: str, text: str | None, buckets: BucketTable | None = None) -> Callable[[], Runtime]:
+def _loader(path: str, text: str | None, buckets: SharedBuckets | None = None) -> Callable[[], Runtime]:
     """A callable building the Runtime from the file (re-read on every reload)."""
     from fastgw.config.compile import load_runtime
 
@@ -57,12 +55,13 @@ def serve(path: str, workers: int | None, log_level: str | None, log_format: str
     """Run the gateway: a supervisor and N worker processes."""
     from fastgw.config.compile import CompileError
     from fastgw.config.load import ConfigError
-    from fastgw.native import BucketTable
+    from fastgw.policies.ratelimit_local import SharedBuckets
     from fastgw.process.supervisor import Supervisor
 
     text = sys.stdin.read() if path == "-" else None
-    # created before any fork: every worker (and every reload) shares the same buckets
-    load = _loader(path, text, BucketTable.create(BUCKET_SLOTS))
+    # the table is made by the first load, before any fork: every worker (and every reload)
+    # shares the same buckets
+    load = _loader(path, text, SharedBuckets())
     try:
         runtime = load()
     except (ConfigError, CompileError) as exc:

@@ -35,20 +35,26 @@ _impl: Final = implementation(IMPLEMENTATION)
 #   table = BucketTable.create(slots)            # once, in the supervisor before the first fork; reloads
 #                                                # keep using it. Fixed capacity.
 #   h = table.bucket(key, max_tokens, tokens_per_fill, fill_interval_s)   # find or insert, any process
+#   h = BucketHandle(key, max_tokens, tokens_per_fill, fill_interval_s)   # or: found on first use
 #   table.try_take(h, n=1) -> bool; table.give_back(h, n); table.charge(h, n, floor) -> remaining
-#   table.remaining(h) -> int; table.time_to_refill(h) -> s; table.time_until(h, n) -> s (inf: never)
+#   table.remaining(h) -> int; table.time_to_refill(h) -> s (> 0); table.time_until(h, n) -> s (inf: never)
 #   table.limits(h) -> (max_tokens, tokens_per_fill, fill_interval_s); table.slots; table.used
+#   table.sweep(max_slots=None, min_idle_s=0.0) -> buckets reclaimed; table.reclaimed
 #
 # A bucket's identity is (key, spec): the same key and spec after a reload finds the same bucket
-# (limits are not reset); a changed spec gets a fresh, full bucket in a new slot. Slots are never
-# freed, so size the table for config buckets x reload headroom + dynamic keys. BucketTableFull is
-# raised when all slots are taken. Every op takes an optional now_ns (CLOCK_MONOTONIC ns) for tests.
+# (limits are not reset); a changed spec gets a fresh, full bucket in a new slot. sweep() frees the
+# slots of buckets that are full (for min_idle_s at least): a full bucket is what a new one would
+# be, so reclaiming changes no limit. A handle whose slot was reclaimed is found (or, by an
+# operation that takes tokens, made) again inside the next operation; a key without a bucket reads
+# as a full one. BucketTableFull is raised when a bucket must be made and no slot is left even
+# after reclaiming every full bucket. Every op takes an optional now_ns (CLOCK_MONOTONIC ns).
 # ---------------------------------------------------------------------------------------------------
 
 if TYPE_CHECKING:
-    from fastgw._twins.buckets import BucketTable
+    from fastgw._twins.buckets import BucketHandle, BucketTable
 else:
     BucketTable = _impl.BucketTable
+    BucketHandle = _impl.BucketHandle
 
 BUCKET_KEY_MAX: Final = 64
 
@@ -143,6 +149,7 @@ else:
 __all__ = [
     "BUCKET_KEY_MAX",
     "IMPLEMENTATION",
+    "BucketHandle",
     "BucketTable",
     "BucketTableFull",
     "SSEEvent",

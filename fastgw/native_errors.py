@@ -6,7 +6,8 @@ one class and tests can compare both implementations error for error.
 
 
 class BucketTableFull(RuntimeError):
-    """Every slot of a shared bucket table is taken; size the table for the keys it must hold."""
+    """Every slot of a shared bucket table holds a bucket that is not full (full ones are
+    reclaimed first); size the table for the buckets in use at once."""
 
 
 class SSEEventTooLarge(ValueError):

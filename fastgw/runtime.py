@@ -12,7 +12,9 @@ from fastgw.http.connection import HttpLimits
 from fastgw.http.forwarded import DEFAULT as DEFAULT_FORWARDED
 from fastgw.http.forwarded import ForwardedRule
 from fastgw.http.headers import Headers
+from fastgw.native import BucketTable
 from fastgw.routing import BindRoutes
+from fastgw.telemetry.metrics import LabelLimits
 from fastgw.tokenizer import Tokenizer
 from fastgw.upstream.pool import PoolLimits
 
@@ -111,6 +113,9 @@ class Runtime:
     workers: int | None = None
     source: str = "<config>"
     dump: dict[str, object] = field(default_factory=dict)
+    #: the instance's shared rate-limit buckets (workers sweep it; None: no table)
+    buckets: BucketTable | None = None
+    metric_labels: LabelLimits = field(default_factory=LabelLimits)
 
     @property
     def ports(self) -> tuple[int, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from fastgw.policies import ratelimit_local
 from fastgw.runtime import Runtime
 from fastgw.telemetry.access_log import AccessLog
 from fastgw.telemetry.metrics import Metrics
@@ -19,11 +20,15 @@ class WorkerState:
         self.worker_id = worker_id
         self.pool = Pool(runtime.pool)
         self.access_log = access_log
-        self.metrics = Metrics()
+        self.metrics = Metrics(runtime.metric_labels)
         self._tick()
 
     def _tick(self) -> None:
         self.metrics.flush()
+        buckets = self.runtime.buckets
+        if buckets is not None:
+            ratelimit_local.sweep(buckets)
+            self.metrics.rate_limit_buckets(buckets.used, buckets.slots)
         self.loop.call_later(1.0, self._tick)
 
     def close(self) -> None:

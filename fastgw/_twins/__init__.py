@@ -5,7 +5,7 @@ memory layout) so fastgw.native can pick either as a whole. The test suite runs 
 against both and checks they agree.
 """
 
-from fastgw._twins.buckets import BucketTable
+from fastgw._twins.buckets import BucketHandle, BucketTable
 from fastgw._twins.http import (
     access_line,
     field_lines,
@@ -19,6 +19,7 @@ from fastgw._twins.json import body_usage, delta_chunks, json_get, text_message
 from fastgw._twins.sse import SSEEvent, SSEScanner
 
 __all__ = [
+    "BucketHandle",
     "BucketTable",
     "SSEEvent",
     "SSEScanner",

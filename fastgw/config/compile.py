@@ -23,18 +23,18 @@ from fastgw.backends.llm.build import binds_target, check_backend_policies, llm_
 from fastgw.backends.llm.router import LlmRouter
 from fastgw.config.errors import ConfigError
 from fastgw.config.load import LoadedConfig, load
+from fastgw.config.schema_process import LocalRateLimitTable
 from fastgw.config.support import reject_unsupported
 from fastgw.http.connection import HttpLimits
 from fastgw.http.forwarded import DEFAULT as DEFAULT_FORWARDED
 from fastgw.http.forwarded import ForwardedRule
 from fastgw.http.headers import Headers
-from fastgw.native import BucketTable, bucket_key
-from fastgw.native_errors import BucketTableFull
+from fastgw.native import BucketHandle, BucketTable, bucket_key
 from fastgw.policies import ORDER
 from fastgw.policies.cors import Cors
 from fastgw.policies.direct import DirectResponse
 from fastgw.policies.headers import build_modifier, chain
-from fastgw.policies.ratelimit_local import Bucket, LocalRateLimit
+from fastgw.policies.ratelimit_local import Bucket, LocalRateLimit, SharedBuckets
 from fastgw.policies.rewrite import UrlRewrite
 from fastgw.routing import (
     EXACT,
@@ -58,6 +58,7 @@ from fastgw.runtime import (
     RouteRuntime,
     Runtime,
 )
+from fastgw.telemetry.metrics import LabelLimits
 from fastgw.tokenizer import Tokenizer
 from fastgw.upstream.pool import Origin, PoolLimits
 
@@ -95,7 +96,7 @@ class CompileError(Exception):
         return ConfigError(issues)
 
 
-def load_runtime(source: str, text: str | None = None, buckets: BucketTable | None = None) -> Runtime:
+def load_runtime(source: str, text: str | None = None, buckets: SharedBuckets | None = None) -> Runtime:
     """Load, validate and compile a config file; every problem is a ConfigError with file:line."""
     loaded = load(source, text=text)
     try:
@@ -104,11 +105,14 @@ def load_runtime(source: str, text: str | None = None, buckets: BucketTable | No
         raise exc.located(loaded) from None
 
 
-def compile_config(cfg: schema.Config, source: str = "<config>", buckets: BucketTable | None = None) -> Runtime:
-    """`buckets` is the shared-memory table created by the supervisor before it forks (a private
-    one is made for validation)."""
+def compile_config(cfg: schema.Config, source: str = "<config>", buckets: SharedBuckets | None = None) -> Runtime:
+    """`buckets` holds the shared-memory table the supervisor makes on its first load, before it
+    forks (a private one is made for validation)."""
     errors: list[str] = []
-    ctx = _Compile(buckets if buckets is not None else BucketTable.create(1024), errors)
+    proc = cfg.config
+    table_spec = proc.local_rate_limit if proc is not None else LocalRateLimitTable()
+    table = (buckets or SharedBuckets()).get(table_spec.max_buckets)
+    ctx = _Compile(table, table_spec.failure_mode == "failOpen", errors)
     binds = tuple(_bind(b, i, ctx) for i, b in enumerate(cfg.binds))
     _unsupported_blocks(cfg, errors)
     _unsupported_process(cfg, errors)
@@ -118,7 +122,6 @@ def compile_config(cfg: schema.Config, source: str = "<config>", buckets: Bucket
     tokenizer = _tokenizer(cfg.config, errors)
     if errors:
         raise CompileError(errors)
-    proc = cfg.config
     return Runtime(
         binds=binds,
         limits=_limits(cfg),
@@ -130,6 +133,8 @@ def compile_config(cfg: schema.Config, source: str = "<config>", buckets: Bucket
         workers=_workers(cfg.config),
         source=source,
         dump=redacted_dump(cfg),
+        buckets=table,
+        metric_labels=_metric_labels(proc),
     )
 
 
@@ -141,6 +146,7 @@ def _unsupported_blocks(cfg: schema.Config, errors: list[str]) -> None:
 @dataclass
 class _Compile:
     buckets: BucketTable
+    fail_open: bool  # config.localRateLimit.failureMode
     errors: list[str]
 
 
@@ -188,6 +194,13 @@ def _tokenizer(proc: Any, errors: list[str]) -> Tokenizer:
     except (OSError, ValueError) as exc:
         errors.append(f"config.tokenizer.vocabulary: cannot load {spec.vocabulary!r}: {exc}")
         return Tokenizer()
+
+
+def _metric_labels(proc: schema.ProcessConfig | None) -> LabelLimits:
+    metrics = proc.metrics if proc is not None else None
+    if metrics is None:
+        return LabelLimits()
+    return LabelLimits(max_values=metrics.max_label_values, max_bytes=metrics.max_label_bytes)
 
 
 def _pool_limits(proc: Any) -> PoolLimits:
@@ -335,12 +348,14 @@ def _local_rate_limit(specs: Any, cc: _Compile, identity: str, path: str) -> Loc
     for i, spec in enumerate(specs):
         key = bucket_key(b"localRateLimit", identity.encode(), str(i).encode())
         try:
-            h = cc.buckets.bucket(key, spec.max_tokens, spec.tokens_per_fill, spec.fill_interval)
-        except BucketTableFull:
-            cc.errors.append(f"{path}[{i}]: too many rate-limit buckets (shared table full)")
-            h = 0
+            # found (or made) in the table on first use in each worker; a reload's same key and
+            # spec find the same bucket, so limits are not reset
+            h = BucketHandle(key, spec.max_tokens, spec.tokens_per_fill, spec.fill_interval)
+        except ValueError as exc:
+            cc.errors.append(f"{path}[{i}]: {exc}")
+            continue
         buckets.append(Bucket(handle=h, max_tokens=spec.max_tokens, tokens=spec.type == "tokens"))
-    return LocalRateLimit(cc.buckets, tuple(buckets))
+    return LocalRateLimit(cc.buckets, tuple(buckets), fail_open=cc.fail_open)
 
 
 _CLIENT_CREDENTIALS = frozenset({b"authorization", b"x-api-key", b"api-key"})

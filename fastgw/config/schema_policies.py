@@ -130,7 +130,10 @@ class LocalRateLimit(Spec, frozen=True, kw_only=True):
     tokens_per_fill: int = 0
     """Tokens added each interval (must be <= maxTokens)."""
     fill_interval: Duration
-    """Refill period."""
+    """Refill period: fills land every interval from the bucket's creation. `x-ratelimit-reset` is
+    the seconds to the next fill, rounded up (never 0); a 429's `retry-after` is the seconds until
+    every bucket of the policy holds what the request needs, rounded up (left out when that is more
+    than a bucket ever holds)."""
     type: Literal["requests", "tokens"] = "requests"
     """`requests`: one token per request; `tokens`: LLM tokens (input estimated up front, settled after)."""
 

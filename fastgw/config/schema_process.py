@@ -149,6 +149,19 @@ class Metrics(Spec, frozen=True, kw_only=True):
     """Metric families not exported."""
     fields: MetricFields | None = None
     """Extra labels."""
+    max_label_values: int = 100
+    """fastgw: distinct values each worker keeps for a label whose values come from clients or
+    providers (`gen_ai_request_model`, `gen_ai_response_model`); later new values are counted as
+    `other`, and in `fastgw_metrics_label_overflow_total{label}`. Bounds the series (and the
+    memory) a client can create by inventing model names."""
+    max_label_bytes: int = 256
+    """fastgw: longest such label value kept, in UTF-8 bytes; a longer one is cut there."""
+
+    def problems(self) -> Problems:
+        if self.max_label_values < 0:
+            yield "maxLabelValues", "must be at least 0"
+        if self.max_label_bytes < 1:
+            yield "maxLabelBytes", "must be at least 1"
 
 
 class UpstreamPool(Spec, frozen=True, kw_only=True):
@@ -187,6 +200,25 @@ class Tokenizer(Spec, frozen=True):
     """Path of a tiktoken rank file (e.g. `cl100k_base.tiktoken`) for exact counts."""
     encoding: Literal["cl100k_base", "o200k_base"] = "cl100k_base"
     """Which pre-tokenization pattern the vocabulary uses."""
+
+
+class LocalRateLimitTable(Spec, frozen=True, kw_only=True):
+    """fastgw: the shared-memory table of the instance's `localRateLimit` buckets (read at start).
+
+    A reload keeps the table and the buckets in it (`config.localRateLimit`)."""
+
+    max_buckets: int = 16384
+    """Slots in the table (128 bytes each), fixed at start. A bucket that has been full (refilled to
+    `maxTokens`) for a second is reclaimed, and made again, full, when next used, so this bounds the
+    buckets in use at one time, not the keys ever seen. At most 16777216."""
+    failure_mode: Literal["failClosed", "failOpen"] = "failClosed"
+    """What happens to a request whose bucket cannot get a slot (every slot holds a bucket that is
+    not full): `failClosed` answers 429 `rate limit exceeded`, `failOpen` lets it through without
+    that limit. Each decision is counted in `fastgw_ratelimit_table_full_total{decision}`."""
+
+    def problems(self) -> Problems:
+        if not 1 <= self.max_buckets <= 1 << 24:
+            yield "maxBuckets", "must be between 1 and 16777216"
 
 
 class ProcessConfig(Spec, frozen=True, kw_only=True):
@@ -251,6 +283,8 @@ class ProcessConfig(Spec, frozen=True, kw_only=True):
     """fastgw HTTP/1.1 limits and timeouts."""
     tokenizer: Tokenizer | None = None
     """fastgw: local token counting (vocabulary file or estimator)."""
+    local_rate_limit: LocalRateLimitTable = msgspec.field(default_factory=LocalRateLimitTable)
+    """fastgw: the shared table behind every `localRateLimit` policy (size, what a full one does)."""
 
     def problems(self) -> Problems:
         if isinstance(self.worker_threads, int) and self.worker_threads < 1:

@@ -6,26 +6,47 @@ done, charges the LLM tokens it used (input + output), saturating at zero — so
 enforced on the request after the one that exhausted it. Rejections are 429 `rate limit exceeded`
 with `x-ratelimit-limit/-remaining/-reset` and `retry-after`; admitted responses carry the most
 constrained bucket's `x-ratelimit-*` headers.
+
+`x-ratelimit-reset` is agentgateway's "seconds until next refill": fills land every fillInterval
+from the bucket's creation, so it is the seconds to the next of them, rounded up (never 0).
+`retry-after` is the seconds until every bucket has the tokens the denied request needs, rounded up
+(left out when a bucket can never hold that many).
+
+The buckets live in one table per instance (`config.localRateLimit.maxBuckets` slots). Each worker
+sweeps part of it once a second: a bucket that has been full for a while is what a new bucket
+would be, so its slot is freed and the bucket made again on its next use. When a bucket cannot get
+a slot (the table holds that many buckets that are not full), `config.localRateLimit.failureMode`
+decides, and the decision is counted.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
 
 from fastgw.errors import RateLimited
 from fastgw.http.headers import Headers
-from fastgw.native import BucketTable
+from fastgw.native import BucketHandle, BucketTable
+from fastgw.native_errors import BucketTableFull
 
 if TYPE_CHECKING:
     from fastgw.context import RequestContext
+    from fastgw.telemetry.metrics import Metrics
+
+#: a full bucket is reclaimed by the periodic sweep once it has been full this long: long enough
+#: that a bucket in steady use is not freed and made again between two requests
+RECLAIM_IDLE_S: Final = 1.0
+#: slots one worker's sweep looks at each second (at least; a sixteenth of a larger table), so a
+#: few workers walk a default table in a second or two
+SWEEP_SLOTS: Final = 4096
 
 
 @dataclass(frozen=True, slots=True)
 class Bucket:
-    handle: int
+    handle: BucketHandle  # per process: found again after its slot was reclaimed
     max_tokens: int
     tokens: bool  # `type: tokens`
 
@@ -35,83 +56,149 @@ class LocalRateLimit:
     name = "localRateLimit"
     table: BucketTable
     buckets: tuple[Bucket, ...]
+    #: `config.localRateLimit.failureMode: failOpen`: a bucket without a slot does not limit
+    fail_open: bool = False
+    has_tokens: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "has_tokens", any(b.tokens for b in self.buckets))
 
     def on_request(self, ctx: RequestContext) -> Awaitable[None] | None:
         table = self.table
         taken: list[Bucket] = []
         for b in self.buckets:
-            ok = table.remaining(b.handle) > 0 if b.tokens else table.try_take(b.handle, 1)
+            try:
+                ok = table.remaining(b.handle) > 0 if b.tokens else table.try_take(b.handle, 1)
+            except BucketTableFull:
+                if self._without_slot(ctx.worker.metrics):
+                    continue
+                self._give_back(taken, 1)
+                raise RateLimited() from None  # no bucket, so no x-ratelimit-* to tell
             if not ok:
-                for t in taken:
-                    table.give_back(t.handle, 1)
-                raise RateLimited(headers=self._headers(b, rejected=True))
+                self._give_back(taken, 1)
+                raise self._rejected(b, 1, 1)
             if not b.tokens:
                 taken.append(b)
-        ctx.add_response_headers(self._headers(self._tightest(), rejected=False))
-        if any(b.tokens for b in self.buckets):
-            settle = _Settlement(self)
+        ctx.add_response_headers(self._headers(self._tightest()))
+        if self.has_tokens:
+            settle = _Settlement(self, ctx.worker.metrics)
             ctx.add_finish_hook(settle)
             ctx.reserve_tokens = settle.reserve
         return None
 
-    def take_all(self, n: int) -> None:
+    def take_all(self, n: int, metrics: Metrics) -> None:
         """Withdraw n from every tokens bucket, or from none (429)."""
         table = self.table
         taken: list[Bucket] = []
         for b in self.buckets:
             if not b.tokens:
                 continue
-            if not table.try_take(b.handle, n):
-                for t in taken:
-                    table.give_back(t.handle, n)
-                raise RateLimited(headers=self._headers(b, rejected=True))
+            try:
+                ok = table.try_take(b.handle, n)
+            except BucketTableFull:
+                if self._without_slot(metrics):
+                    continue
+                self._give_back(taken, n)
+                raise RateLimited() from None
+            if not ok:
+                self._give_back(taken, n)
+                raise self._rejected(b, n, 0)
             taken.append(b)
 
-    def settle(self, used: int, reserved: int) -> None:
+    def settle(self, used: int, reserved: int, metrics: Metrics) -> None:
         """Charge what the response used beyond the reservation (saturating at zero, as
         agentgateway does), or give back what was reserved and not used."""
         delta = used - reserved
         for b in self.buckets:
             if b.tokens:
                 if delta > 0:
-                    self.table.charge(b.handle, delta, 0)
+                    try:
+                        self.table.charge(b.handle, delta, 0)
+                    except BucketTableFull:
+                        metrics.rate_limit_table_full(allowed=True)  # the request is over
                 elif delta < 0:
                     self.table.give_back(b.handle, -delta)
 
-    def _tightest(self) -> Bucket:
-        table = self.table
-        return min(self.buckets, key=lambda b: table.remaining(b.handle) / b.max_tokens)
+    def _give_back(self, taken: list[Bucket], n: int) -> None:
+        for t in taken:
+            self.table.give_back(t.handle, n)
 
-    def _headers(self, b: Bucket, rejected: bool) -> Headers:
+    def _without_slot(self, metrics: Metrics) -> bool:
+        """A bucket that could not get a slot: the configured decision, counted."""
+        metrics.rate_limit_table_full(allowed=self.fail_open)
+        return self.fail_open
+
+    def _tightest(self) -> Bucket:
+        buckets = self.buckets
+        if len(buckets) == 1:
+            return buckets[0]
         table = self.table
-        remaining = max(0, table.remaining(b.handle))
-        reset = max(1, math.ceil(table.time_to_refill(b.handle)))
-        out: Headers = [
+        return min(buckets, key=lambda b: table.remaining(b.handle) / b.max_tokens)
+
+    def _headers(self, b: Bucket, now: int | None = None) -> Headers:
+        table = self.table
+        remaining = max(0, table.remaining(b.handle, now))
+        # > 0: the next fill is always ahead (rounded up, never 0)
+        reset = math.ceil(table.time_to_refill(b.handle, now))
+        return [
             (b"x-ratelimit-limit", str(b.max_tokens).encode()),
             (b"x-ratelimit-remaining", str(remaining).encode()),
             (b"x-ratelimit-reset", str(reset).encode()),
         ]
-        if rejected:
-            out.append((b"retry-after", str(reset).encode()))
-        return out
+
+    def _rejected(self, denied: Bucket, tokens_need: int, requests_need: int) -> RateLimited:
+        """The 429 for a request `denied` turned away: that bucket's x-ratelimit-*, and retry-after
+        from every bucket (what each needs for this request: `tokens_need` from a tokens bucket,
+        `requests_need` from a requests one), all at one instant."""
+        table = self.table
+        now = time.monotonic_ns()
+        headers = self._headers(denied, now)
+        wait = max(table.time_until(b.handle, tokens_need if b.tokens else requests_need, now) for b in self.buckets)
+        if wait != math.inf:
+            # RFC 9110 §10.2.3: delay-seconds; at least 1 (a fill may have landed since the denial)
+            headers.append((b"retry-after", str(max(1, math.ceil(wait))).encode()))
+        return RateLimited(headers=headers)
 
 
 class _Settlement:
     """One request's token accounting: an optional up-front reservation, settled at finish."""
 
-    __slots__ = ("limit", "reserved")
+    __slots__ = ("limit", "metrics", "reserved")
 
-    def __init__(self, limit: LocalRateLimit) -> None:
+    def __init__(self, limit: LocalRateLimit, metrics: Metrics) -> None:
         self.limit = limit
+        self.metrics = metrics
         self.reserved = 0
 
     def reserve(self, n: int) -> None:
         if n > 0:
-            self.limit.take_all(n)
+            self.limit.take_all(n, self.metrics)
             self.reserved += n
 
     def __call__(self, ctx: RequestContext) -> None:
         usage = ctx.usage
         used = usage.input_tokens + usage.output_tokens if usage is not None else 0
         if used > 0 or self.reserved:
-            self.limit.settle(used, self.reserved)
+            self.limit.settle(used, self.reserved, self.metrics)
+
+
+class SharedBuckets:
+    """The instance's bucket table: made by the first config load (in the supervisor, before any
+    fork) with that config's size, then kept by every reload so that limits survive reloads."""
+
+    __slots__ = ("table",)
+
+    def __init__(self) -> None:
+        self.table: BucketTable | None = None
+
+    def get(self, slots: int) -> BucketTable:
+        if self.table is None:
+            self.table = BucketTable.create(slots)
+        return self.table
+
+
+def sweep(table: BucketTable) -> int:
+    """A worker's periodic share of reclaiming idle full buckets (see RECLAIM_IDLE_S)."""
+    if table.used == 0:  # nothing to reclaim; an instance without limits never touches the table
+        return 0
+    return table.sweep(max(SWEEP_SLOTS, table.slots // 16), RECLAIM_IDLE_S)

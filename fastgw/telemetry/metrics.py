@@ -5,6 +5,12 @@ them into prometheus-client's multiprocess value files once a second; any worker
 `/metrics` by merging every worker's files (prometheus-client's MultiProcessCollector), so the
 numbers cover the whole instance and survive worker restarts and reloads. The supervisor points
 PROMETHEUS_MULTIPROC_DIR at a private directory before the first fork (`prepare_dir`).
+
+Labels whose values come from outside the config (the request's model, chosen by the client; the
+response's, by the provider) are capped per worker (`CappedLabel`): a client inventing model names
+cannot grow the worker's dicts, prometheus-client's children or its multiprocess file without
+bound. The series of other labels are bounded by the config (routes, backends) and the protocol
+(methods httptools knows, three-digit statuses, the gateway's reasons).
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ import os
 import shutil
 import tempfile
 from bisect import bisect_left
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
 from fastgw import __version__
 
@@ -66,6 +73,59 @@ REASONS = {
     "client_disconnected": "Upstream",
 }
 
+#: what a capped label shows for values past its cap
+OTHER: Final = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class LabelLimits:
+    """`config.metrics.maxLabelValues` / `maxLabelBytes`: per worker, distinct values kept for a
+    label whose values come from clients or providers, and the bytes kept of each."""
+
+    max_values: int = 100
+    max_bytes: int = 256
+
+
+class CappedLabel:
+    """One such label's values in one worker: the first `max_values` distinct ones (cut to
+    `max_bytes` of UTF-8) are kept for the worker's life; later new ones become `other` and are
+    counted. A value seen before costs one dict lookup."""
+
+    __slots__ = ("_kept", "_limits", "_seen", "name", "overflow")
+
+    def __init__(self, name: str, limits: LabelLimits) -> None:
+        self.name = name
+        self._limits = limits
+        # value as given -> label value; only kept values, and only so many of them (a client can
+        # send many long values that cut to one kept label)
+        self._seen: dict[str | None, str] = {None: "unknown", "": "unknown"}
+        self._kept: set[str] = set()
+        #: values counted as `other` since the last flush
+        self.overflow = 0
+
+    def __len__(self) -> int:
+        """Distinct label values kept."""
+        return len(self._kept)
+
+    def value(self, given: str | None) -> str:
+        label = self._seen.get(given)
+        return label if label is not None else self._admit(given or "")
+
+    def _admit(self, given: str) -> str:
+        limits = self._limits
+        label = given
+        if len(given) * 4 > limits.max_bytes:  # maybe longer than max_bytes of UTF-8
+            label = given.encode()[: limits.max_bytes].decode("utf-8", "ignore")
+        if label not in self._kept:
+            if len(self._kept) >= limits.max_values:
+                self.overflow += 1
+                return OTHER
+            self._kept.add(label)
+        if len(given) <= limits.max_bytes and len(self._seen) < 2 * limits.max_values + 2:
+            self._seen[given] = label
+        return label
+
+
 # the token type label of each histogram slot (input and output always observed, the cache
 # types only when non-zero: agentgateway leaves absent values out)
 _TOKEN_TYPES = ("input", "output", "input_cache_read", "input_cache_write")
@@ -105,7 +165,7 @@ class _Histo:
 class Metrics:
     """One per worker. `record()` is the hot path; `flush()` runs once a second."""
 
-    def __init__(self) -> None:
+    def __init__(self, label_limits: LabelLimits | None = None) -> None:
         from prometheus_client import Counter, Gauge, Histogram
 
         # registry=None: the values go to the multiprocess files and `render()` reads them back
@@ -142,6 +202,36 @@ class Metrics:
             ("kind",),
             registry=None,
         )
+        limits = label_limits or LabelLimits()
+        self._request_models = CappedLabel("gen_ai_request_model", limits)
+        self._response_models = CappedLabel("gen_ai_response_model", limits)
+        self._overflow = Counter(
+            "fastgw_metrics_label_overflow",
+            "Label values counted as `other` because the label had config.metrics.maxLabelValues values",
+            ("label",),
+            registry=None,
+        )
+        self._table_full_counter = Counter(
+            "fastgw_ratelimit_table_full",
+            "Requests whose rate-limit bucket could not get a slot in the shared table, by decision",
+            ("decision",),
+            registry=None,
+        )
+        # every child shown at 0 from the start, for alerts on increase
+        for label in (self._request_models, self._response_models):
+            self._overflow.labels(label.name)
+        for decision in ("deny", "allow"):
+            self._table_full_counter.labels(decision)
+        # the latest reading of any live worker: the table is one for the instance
+        self._buckets = Gauge(
+            "fastgw_ratelimit_buckets",
+            "Slots of the shared rate-limit table: in use, and in all (config.localRateLimit.maxBuckets)",
+            ("state",),
+            multiprocess_mode="livemostrecent",
+            registry=None,
+        )
+        # rate-limit table full decisions since the last flush: [deny, allow]
+        self._table_full = [0, 0]
         # per-request tallies, keyed by what identifies a label set without formatting it (route
         # identity, endpoint, llm?, method, status, reason); the labels are built once per key
         self._http: dict[tuple[Any, ...], list[Any]] = {}
@@ -195,13 +285,16 @@ class Metrics:
         )
 
     def _record_tokens(self, call: GenAiCall, usage: Usage, ctx: RequestContext) -> None:
-        short = (id(ctx.route), call.kind, call.request_model, call.response_model)
+        # keyed by the capped label values: the dicts stay as bounded as the series
+        request_model = self._request_models.value(call.request_model)
+        response_model = self._response_models.value(call.response_model)
+        short = (id(ctx.route), call.kind, request_model, response_model)
         histos = self._genai.get(short)
         if histos is None:
             # input and output are always observed; the cache types only when non-zero
             histos = self._genai[short] = [_Histo(len(TOKEN_BUCKETS)), _Histo(len(TOKEN_BUCKETS)), None, None]
             if short not in self._genai_labels:
-                self._genai_labels[short] = self._genai_label_values(call, ctx)
+                self._genai_labels[short] = self._genai_label_values(short, ctx)
         # (unrolled, in _TOKEN_TYPES' order)
         v = usage.input_tokens
         h = histos[0]
@@ -216,15 +309,18 @@ class Metrics:
         if usage.cache_write_tokens:
             _observe_cache(histos, 3, usage.cache_write_tokens)
 
-    def _genai_label_values(self, call: GenAiCall, ctx: RequestContext) -> tuple[str, ...]:
-        kind = call.kind
-        return (
-            kind.operation,
-            kind.provider,
-            call.request_model or "unknown",
-            call.response_model or "unknown",
-            *self._route(ctx),
-        )
+    def _genai_label_values(self, short: tuple[Any, ...], ctx: RequestContext) -> tuple[str, ...]:
+        _, kind, request_model, response_model = short
+        return (kind.operation, kind.provider, request_model, response_model, *self._route(ctx))
+
+    def rate_limit_buckets(self, used: int, slots: int) -> None:
+        """The shared rate-limit table's use, read after this worker's sweep (once a second)."""
+        self._buckets.labels("used").set(used)
+        self._buckets.labels("slots").set(slots)
+
+    def rate_limit_table_full(self, allowed: bool) -> None:
+        """A rate-limit bucket found no slot in the shared table; `allowed`: failOpen let it by."""
+        self._table_full[allowed] += 1
 
     def _route_tuple(self, ctx: RequestContext) -> tuple[str, ...]:
         route = ctx.route
@@ -254,6 +350,14 @@ class Metrics:
             for token_type, h in zip(_TOKEN_TYPES, histos, strict=True):
                 if h is not None:
                     _add(self._tokens.labels(token_type, *labels), h)
+        for label in (self._request_models, self._response_models):
+            if label.overflow:
+                self._overflow.labels(label.name).inc(label.overflow)
+                label.overflow = 0
+        for decision, n in zip(("deny", "allow"), self._table_full, strict=True):
+            if n:
+                self._table_full_counter.labels(decision).inc(n)
+        self._table_full = [0, 0]
 
 
 def _observe_cache(histos: list[Any], slot: int, value: int) -> None:

@@ -106,3 +106,47 @@ def test_llm_requests_are_labelled_llm_with_token_histograms(tmp_path: Path) -> 
     finally:
         g.stop()
         fake.stop()
+
+
+def test_invented_model_names_leave_metrics_bounded(tmp_path: Path) -> None:
+    """A client sending a new model name on every request: each worker keeps 100 distinct values
+    per model label (config.metrics.maxLabelValues), cut to 256 bytes, and counts the rest as
+    `other` and in fastgw_metrics_label_overflow_total; more new names add no series."""
+    from tests.e2e.llm_util import FakeProvider
+
+    fake = FakeProvider(tmp_path)
+    port = free_port()
+    ai = {"ai": {"name": "openai", "provider": {"openAI": {}}, "hostOverride": fake.authority}}
+    g = Gateway(tmp_path, bind_config(port, [{"name": "llm", "backends": [ai]}]), workers=1)
+
+    def send(first: int, count: int) -> None:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for i in range(first, first + count):
+            model = "m" * 5000 if i == 0 else f"invented-model-{i}"
+            body = b'{"model":"%s","messages":[{"role":"user","content":"hi"}]}' % model.encode()
+            c.request("POST", "/v1/chat/completions", body=body, headers={"content-type": "application/json"})
+            assert c.getresponse().read()
+        c.close()
+
+    def series(text: str) -> list[str]:
+        return [ln.rsplit(" ", 1)[0] for ln in text.splitlines() if not ln.startswith("#")]
+
+    try:
+        n = 1500
+        send(0, n)
+        text = scrape_once_counted(g, "llm", n)
+        usage = [ln for ln in text.splitlines() if ln.startswith("agentgateway_gen_ai_client_token_usage_count{")]
+        for label in ("gen_ai_request_model", "gen_ai_response_model"):  # the fake echoes the model
+            values = {re.search(label + r'="([^"]*)"', ln).group(1) for ln in usage}  # type: ignore[union-attr]
+            assert "other" in values and len(values) == 101, label
+            assert "m" * 256 in values and max(len(v) for v in values) == 256
+            assert value(text, "fastgw_metrics_label_overflow_total", label=label) == n - 100
+            other = {label: "other", "gen_ai_token_type": "output"}
+            assert value(text, "agentgateway_gen_ai_client_token_usage_count", **other) == n - 100
+        send(n, 500)
+        later = scrape_once_counted(g, "llm", n + 500)
+        assert sorted(series(later)) == sorted(series(text))
+        assert value(later, "fastgw_metrics_label_overflow_total", label="gen_ai_request_model") == n + 400
+    finally:
+        g.stop()
+        fake.stop()

@@ -68,7 +68,7 @@ def test_charge_goes_into_debt_down_to_floor(impl: ModuleType) -> None:
 def test_time_to_refill_and_time_until(impl: ModuleType) -> None:
     t = impl.BucketTable.create(4)
     h = t.bucket(b"k", 10, 2, 4.0, T0)
-    assert t.time_to_refill(h, T0) == 0.0  # full: nothing to refill
+    assert t.time_to_refill(h, T0) == 4.0  # fills land every interval from creation, full or not
     assert t.time_until(h, 10, T0) == 0.0
     assert t.try_take(h, 9, T0 + SEC)
     assert t.time_to_refill(h, T0 + SEC) == pytest.approx(3.0)
@@ -90,23 +90,29 @@ def test_identity_is_key_and_spec(impl: ModuleType) -> None:
     t = impl.BucketTable.create(32)
     a = t.bucket(b"a", 10, 1, 1.0, T0)
     assert t.try_take(a, 4, T0)
-    assert t.bucket(b"a", 10, 1, 1.0) == a  # a reload with the same spec keeps the bucket and its level
-    assert t.remaining(a, T0) == 6
+    again = t.bucket(b"a", 10, 1, 1.0)  # a reload with the same spec keeps the bucket and its level
+    assert (again.index, again.generation) == (a.index, a.generation)
+    assert t.remaining(again, T0) == 6
     changed = t.bucket(b"a", 10, 2, 1.0, T0)
-    assert changed != a
+    assert changed.index != a.index
     assert t.remaining(changed, T0) == 10  # a changed spec starts afresh...
     assert t.remaining(a, T0) == 6  # ...while holders of the old handle keep theirs
-    assert len({a, changed, t.bucket(b"b", 10, 1, 1.0), t.bucket(b"", 10, 1, 1.0)}) == 4
+    others = [t.bucket(b"b", 10, 1, 1.0), t.bucket(b"", 10, 1, 1.0)]
+    assert len({h.index for h in (a, changed, *others)}) == 4
     assert t.used == 4
 
 
 def test_table_full_is_a_clear_error(impl: ModuleType) -> None:
     t = impl.BucketTable.create(3)
-    handles = {t.bucket(bytes([i]), 1, 1, 1.0) for i in range(3)}
-    assert handles == {0, 1, 2}
-    assert t.bucket(b"\x01", 1, 1, 1.0) in handles  # existing keys are still found
+    handles = [t.bucket(bytes([i]), 1, 1, 3600.0) for i in range(3)]
+    assert {h.index for h in handles} == {0, 1, 2}
+    assert all(t.try_take(h) for h in handles)  # none full: none can be reclaimed
+    assert t.bucket(b"\x01", 1, 1, 3600.0).index == handles[1].index  # existing keys are still found
     with pytest.raises(BucketTableFull, match="3 bucket slots"):
         t.bucket(b"new", 1, 1, 1.0)
+    with pytest.raises(BucketTableFull):
+        t.try_take(impl.BucketHandle(b"new", 1, 1, 1.0))
+    assert t.remaining(impl.BucketHandle(b"new", 1, 1, 1.0)) == 1  # reading makes no bucket
     assert issubclass(BucketTableFull, RuntimeError)
 
 
@@ -134,10 +140,11 @@ def test_bucket_rejects_bad_specs(impl: ModuleType, args: tuple[object, ...], er
 def test_ops_reject_bad_handles_and_amounts(impl: ModuleType) -> None:
     t = impl.BucketTable.create(4)
     h = t.bucket(b"k", 5, 1, 1.0)
-    free = next(i for i in range(4) if i != h)
-    for bad in (-1, 4, free):
-        with pytest.raises(ValueError):
+    for bad in (-1, h.index, None, b"k"):
+        with pytest.raises(TypeError):
             t.try_take(bad)
+        with pytest.raises(TypeError):
+            t.remaining(bad)
     with pytest.raises(ValueError):
         t.try_take(h, -1)
     with pytest.raises(ValueError):
@@ -164,8 +171,9 @@ def test_both_implementations_share_one_layout() -> None:
             assert t.try_take(h, i, T0)
         assert isinstance(t.region, mmap.mmap)
         other = reader.BucketTable(t.region)
-        assert [other.bucket(f"user-{i}".encode(), 100, 7, 3.0) for i in range(20)] == handles
-        assert [other.remaining(h, T0 + 4 * SEC) for h in handles] == [min(100, 100 - i + 7) for i in range(20)]
+        found = [other.bucket(f"user-{i}".encode(), 100, 7, 3.0) for i in range(20)]
+        assert [(h.index, h.generation) for h in found] == [(h.index, h.generation) for h in handles]
+        assert [other.remaining(h, T0 + 4 * SEC) for h in found] == [min(100, 100 - i + 7) for i in range(20)]
         assert other.used == 20
 
 
@@ -174,7 +182,7 @@ def test_region_is_shared_with_forked_children(impl: ModuleType) -> None:
     h = t.bucket(b"k", 10, 1, 3600.0)
     pid = os.fork()
     if pid == 0:  # child: take from the inherited table and create a dynamic bucket
-        ok = t.try_take(h, 4) and t.bucket(b"dyn", 3, 1, 3600.0) >= 0
+        ok = t.try_take(h, 4) and t.bucket(b"dyn", 3, 1, 3600.0).index >= 0
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
@@ -190,7 +198,7 @@ def test_bucket_key_digests_identities(impl: ModuleType) -> None:
     assert native.bucket_key(b"a", b"bc") != native.bucket_key(b"ab", b"c")
     t = impl.BucketTable.create(4)
     long_identity = native.bucket_key(b"x" * 1000)
-    assert t.bucket(long_identity, 1, 1, 1.0) == t.bucket(native.bucket_key(b"x" * 1000), 1, 1, 1.0)
+    assert t.bucket(long_identity, 1, 1, 1.0).index == t.bucket(native.bucket_key(b"x" * 1000), 1, 1, 1.0).index
 
 
 def test_extreme_specs_do_not_overflow() -> None:
