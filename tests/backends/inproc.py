@@ -40,7 +40,7 @@ class Client:
 
     def done(self) -> bool:
         got = self.responses()
-        return bool(got) and got[0].complete or self.transport.closed
+        return (bool(got) and got[0].complete) or self.transport.closed
 
     def reset(self) -> None:
         """The client resets the connection (what SO_LINGER 0 then close does)."""
