@@ -97,8 +97,12 @@ async def _serve(
     except GatewayError as err:
         ctx.fail(err)
     except ClientDisconnected:
-        ctx.reason = "client_disconnected"
+        ctx.abandoned()
         writer.abort()
+    except asyncio.CancelledError:
+        # the connection cancels a request's task only when its client has gone away
+        ctx.abandoned()
+        raise
     finally:
         ctx.finish()
 

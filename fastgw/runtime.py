@@ -58,6 +58,8 @@ class RouteRuntime:
     request_timeout: float | None = None
     backend_timeout: float | None = None
     retry: RetrySpec | None = None
+    #: the forms of the backendAuth credential (`host:` backends), scrubbed from error answers
+    secrets: tuple[bytes, ...] = ()
     #: whether a request may be served on callbacks alone (nothing to await around it)
     fast: bool = field(init=False, default=False)
 

@@ -43,11 +43,11 @@ def default_answer(path: bytes) -> bytes:
 
 
 Request = tuple[bytes, bytes, bytes]  # (head, path, body)
-Answer = Callable[[Request, asyncio.StreamWriter], Awaitable[bytes | None]]
+Answer = Callable[[Request, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bytes | None]]
 
 
 class Provider(LocalServer):
-    """Answers each request with `await answer(request, writer)`: the response bytes to write, or
+    """Answers each request with `await answer(request, reader, writer)`: the response bytes to write, or
     None when the answer wrote (or withheld) them itself. Records what it received and when each
     connection ended."""
 
@@ -78,7 +78,7 @@ class Provider(LocalServer):
                 body = await (_read_chunked(reader) if chunked else reader.readexactly(length))
                 request = (head, path, body)
                 self.requests.append(request)
-                out = await self.answer(request, writer) if self.answer is not None else default_answer(path)
+                out = await self.answer(request, reader, writer) if self.answer is not None else default_answer(path)
                 if out is not None:
                     writer.write(out)
                     await writer.drain()
@@ -92,6 +92,13 @@ class Provider(LocalServer):
         super().close()
         for writer in self.writers:
             writer.close()
+
+    async def aclose(self) -> None:
+        """Close, and let every connection's handler see its end."""
+        self.close()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:

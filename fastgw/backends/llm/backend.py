@@ -219,7 +219,9 @@ def prepare(
         len(body),
         target.default_fields,
     )
-    ex = LlmExchange(ctx, plan.client, plan.upstream, translate, wants_usage, forced_usage, plan.chat, model, body)
+    ex = LlmExchange(
+        ctx, plan.client, plan.upstream, translate, wants_usage, forced_usage, plan.chat, model, body, target.secrets
+    )
     ctx.endpoint = target.endpoint
     return head, body, ex
 
@@ -274,7 +276,7 @@ async def passthrough(ctx: RequestContext, target: Target, body: bytes | None) -
     head, chunked = upstream_head(
         ctx, target.host_header, target.path_override, _RAW_DROP, target.credential, target.default_fields
     )
-    ex = ProxyExchange(ctx, hold=ctx.retry_hold)
+    ex = ProxyExchange(ctx, ctx.retry_hold, target.secrets)
     ctx.endpoint = target.endpoint
     route = ctx.route
     timeout = route.backend_timeout if route is not None else None
