@@ -46,6 +46,8 @@ def scrub_encoded(body: bytes, secrets: tuple[bytes, ...], encoding: bytes, limi
     request may ask for one) is decoded, up to `limit` bytes, to be scrubbed, and sent decoded;
     a body in a coding the gateway cannot read is replaced by a note rather than relayed unread."""
     coding = encoding.strip().lower()
+    if not secrets:
+        return body, False
     if not coding or coding == b"identity":
         return scrub(body, secrets), False
     if coding in (b"gzip", b"x-gzip", b"deflate"):
