@@ -242,6 +242,7 @@ class LlmExchange(Exchange):
             except SSEEventTooLarge as exc:
                 # the events this read finished before the oversized one still go out (and count)
                 self._stream_chunk(chunk, exc.events, False)  # type: ignore[arg-type]
+                self.last = b""  # (the oversized event is unfinished whatever the chunk ends with)
                 raise UpstreamTooLarge(
                     f"provider stream event larger than {self.scanner.max_event_size} bytes"
                 ) from None
