@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Set
 from typing import TYPE_CHECKING
 
-from fastgw.errors import Dialect, GatewayError, render, sse_error_event
+from fastgw.errors import ClientAborted, Dialect, GatewayError, render, sse_error_event
 from fastgw.http.headers import Headers
 from fastgw.http.request import Request
 from fastgw.http.response import ResponseWriter
@@ -144,6 +144,13 @@ class RequestContext:
         if err.close_connection:
             self.writer.keep_alive = False
         self.respond(err.status, headers, body)
+
+    def abandoned(self) -> None:
+        """The client left before its response was complete: the access log's error and reason,
+        the metrics' reason label say so (unless the request had already failed on its own)."""
+        if self.error is None:
+            self.error = ClientAborted()
+        self.reason = ClientAborted.reason
 
     def finish(self) -> None:
         """The request is over (answered, failed or abandoned): settle and record it, once."""

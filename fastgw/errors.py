@@ -115,6 +115,15 @@ class UpstreamProtocolError(GatewayError):
     text = "upstream sent an invalid response"
 
 
+class UpstreamTooLarge(UpstreamProtocolError):
+    """An upstream answer past a configured limit (`config.backend.maxResponseHeaderBytes`,
+    `maxBufferedBodyBytes`): the connection is dropped, the client gets a 502 with the reason."""
+
+    reason = "upstream_response_too_large"
+    retryable = False
+    text = "upstream response too large"
+
+
 class UpstreamTimeout(GatewayError, TimeoutError):
     status = 504
     reason = "upstream_timeout"
@@ -136,6 +145,22 @@ class ServiceUnavailable(GatewayError):
     retryable = True
     api_type = "overloaded_error"
     text = "no healthy backends"
+
+
+class UpstreamPoolTimeout(ServiceUnavailable):
+    """Every connection an origin may have (`config.backend.maxConnectionsPerOrigin`) stayed busy
+    for the whole connect timeout."""
+
+    reason = "upstream_pool_timeout"
+    text = "no upstream connection became free in time"
+
+
+class ClientAborted(GatewayError):
+    """The client left before its response was complete (logged and counted, never rendered)."""
+
+    status = 499
+    reason = "client_disconnected"
+    text = "client closed the connection before the response was complete"
 
 
 class RateLimited(GatewayError):

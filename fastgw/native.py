@@ -81,7 +81,8 @@ def bucket_key(*parts: bytes) -> bytes:
 #   scanner.pending / .empty_blocks / .last_event_id / .retry
 #
 # SSEEvent is a 4-tuple subclass (a struct sequence in C, a NamedTuple in the twin); the two compare
-# equal field by field. SSEEventTooLarge (a ValueError) ends the stream.
+# equal field by field. SSEEventTooLarge (a ValueError) ends the stream; its `events` are the ones the
+# failing feed() finished before the oversized event.
 # ---------------------------------------------------------------------------------------------------
 
 if TYPE_CHECKING:

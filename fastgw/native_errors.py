@@ -11,4 +11,13 @@ class BucketTableFull(RuntimeError):
 
 
 class SSEEventTooLarge(ValueError):
-    """An SSE event grew past the scanner's max_event_size; the stream cannot be scanned further."""
+    """An SSE event grew past the scanner's max_event_size; the stream cannot be scanned further.
+
+    `events` holds the events the failing `feed()` finished before the oversized one (they were
+    complete and are still delivered: their usage counts and the client may still get them)."""
+
+    events: list[tuple[str, bytes, str | None, int | None]]
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.events = []

@@ -100,11 +100,12 @@ async def _serve(
     except GatewayError as err:
         ctx.fail(err)
     except ClientDisconnected:
-        ctx.reason = "client_disconnected"
+        ctx.abandoned()
         writer.abort()
     except asyncio.CancelledError:
-        # the connection was lost or the client closed its side with the request in flight
-        ctx.reason = "client_disconnected"
+        # the connection cancels a request's task only when its client has gone away (a lost
+        # connection, or a FIN with the request in flight)
+        ctx.abandoned()
         raise
     finally:
         ctx.finish()

@@ -64,6 +64,8 @@ class RouteRuntime:
     retry: RetrySpec | None = None
     #: the listener's X-Forwarded-* rule (None when it changes nothing)
     forwarded: ForwardedRule | None = DEFAULT_FORWARDED
+    #: the forms of the backendAuth credential (`host:` backends), scrubbed from error answers
+    secrets: tuple[bytes, ...] = ()
     #: whether a request may be served on callbacks alone (nothing to await around it)
     fast: bool = field(init=False, default=False)
 

@@ -7,25 +7,39 @@ end without a usage block."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from fastgw.tokens import TokenStream, Vocabulary, estimate_tokens
 
+# text an estimate stream holds before settling what precedes its last word boundary
+_SETTLE: Final = 16 * 1024
+
 
 class _EstimateStream:
-    """A running estimate (the estimator has no cross-piece state worth keeping exact)."""
+    """A running estimate in bounded memory. The estimator prices each pre-tokenized piece alone,
+    and a piece never spans the start of a whitespace run followed by a word, so the text before
+    the last such boundary is counted once and dropped; a long run with no boundary at all (no
+    spaces) is cut anyway, at a small cost in accuracy."""
 
-    __slots__ = ("_parts",)
+    __slots__ = ("_counted", "_tail")
 
     def __init__(self) -> None:
-        self._parts: list[str] = []
+        self._counted = 0
+        self._tail = ""
 
     def feed(self, text: str) -> None:
-        self._parts.append(text)
+        tail = self._tail + text if self._tail else text
+        if len(tail) > _SETTLE:
+            cut = max(tail.rfind(" "), tail.rfind("\n"))
+            if cut <= 0 and len(tail) > 4 * _SETTLE:
+                cut = len(tail) - _SETTLE
+            if cut > 0:
+                self._counted += estimate_tokens(tail[:cut])
+                tail = tail[cut:]
+        self._tail = tail
 
     def total(self) -> int:
-        if len(self._parts) > 1:
-            self._parts = ["".join(self._parts)]
-        return estimate_tokens(self._parts[0]) if self._parts else 0
+        return self._counted + (estimate_tokens(self._tail) if self._tail else 0)
 
 
 @dataclass(frozen=True, slots=True)

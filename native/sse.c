@@ -256,6 +256,16 @@ static int scan(ScannerObject *self, const char *p, Py_ssize_t size, PyObject *o
     return 0;
 }
 
+/* The SSEEventTooLarge being raised carries the events this feed() finished before the oversized
+ * one (`events`): they were complete, so they are still the caller's to deliver. */
+static void attach_events(PyObject *out) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value != NULL && PyObject_SetAttrString(value, "events", out) < 0) PyErr_Clear();
+    PyErr_Restore(type, value, tb);
+}
+
 static PyObject *scanner_feed(ScannerObject *self, PyObject *chunk) {
     if (self->failed) {
         PyErr_Format(too_large_error, "SSE event larger than max_event_size (%zd bytes)", self->max_event_size);
@@ -269,7 +279,10 @@ static PyObject *scanner_feed(ScannerObject *self, PyObject *chunk) {
     if (PyObject_GetBuffer(chunk, &view, PyBUF_SIMPLE) < 0) return NULL;
     PyObject *out = PyList_New(0);
     self->busy = 1;
-    if (out != NULL && scan(self, view.buf, view.len, out) < 0) Py_CLEAR(out);
+    if (out != NULL && scan(self, view.buf, view.len, out) < 0) {
+        if (self->failed) attach_events(out);
+        Py_CLEAR(out);
+    }
     self->busy = 0;
     PyBuffer_Release(&view);
     return out;

@@ -10,7 +10,8 @@ A block without data lines fires nothing (counted in empty_blocks). A leading UT
 max_event_size bounds the bytes of one block's non-comment lines (terminators excluded) including
 the unfinished line, so memory is bounded and the limit trips at the same place for every chunking;
 comment lines are dropped as they arrive and never held. After SSEEventTooLarge the scanner refuses
-further input (the stream cannot be resynchronised). Event data stays raw bytes; event names and ids
+further input (the stream cannot be resynchronised); the error's `events` are the events the failing
+feed() finished before the oversized one. Event data stays raw bytes; event names and ids
 are decoded as UTF-8 with replacement, as the spec decodes the whole stream.
 """
 
@@ -112,6 +113,14 @@ class SSEScanner:
             if buf[p] == 0x0A:
                 p += 1
         out: list[SSEEvent] = []
+        try:
+            self._scan(buf, p, end, out)
+        except SSEEventTooLarge as exc:
+            exc.events = list(out)
+            raise
+        return out
+
+    def _scan(self, buf: bytes, p: int, end: int, out: list[SSEEvent]) -> None:
         while p < end:
             m = _EOL.search(buf, p)
             if m is None:
@@ -129,7 +138,6 @@ class SSEScanner:
             p = m.end()
             if p == end and buf[p - 1] == 0x0D:
                 self._skip_lf = True
-        return out
 
     def close(self) -> list[SSEEvent]:
         """End of stream. The spec discards an unfinished event, so this always returns []."""

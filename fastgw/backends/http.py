@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fastgw.backends.scrub import scrub_encoded
 from fastgw.context import RequestContext
-from fastgw.errors import GatewayError, UpstreamConnectError
+from fastgw.errors import GatewayError, UpstreamConnectError, UpstreamTooLarge
 from fastgw.http.headers import HOP_BY_HOP, Headers, response_skip, strip_hop_by_hop
 from fastgw.native import proxy_request_head
 from fastgw.upstream.client import request_head, send
@@ -21,20 +22,32 @@ _BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
 
 class ProxyExchange(Exchange):
     """Pushes the upstream response straight into the client's ResponseWriter, pausing the
-    upstream socket while the client's socket buffer is full."""
+    upstream socket while the client's socket buffer is full. An error answer, when the request
+    carried a backend credential (`secrets`), is held whole instead (bounded by
+    `config.backend.maxBufferedBodyBytes`) and sent with the credential scrubbed."""
 
-    __slots__ = ("ctx", "held", "hold")
+    __slots__ = ("ctx", "error_body", "error_head", "held", "hold", "secrets")
 
-    def __init__(self, ctx: RequestContext, hold: frozenset[int] = frozenset()) -> None:
+    def __init__(
+        self, ctx: RequestContext, hold: frozenset[int] = frozenset(), secrets: tuple[bytes, ...] = ()
+    ) -> None:
         super().__init__(ctx.worker.loop)
         self.ctx = ctx
         self.hold = hold  # statuses the caller may retry: don't commit them to the client
         self.held = False
         self.head_only = ctx.request.method == b"HEAD"
+        self.secrets = secrets
+        #: an error answer being held to be scrubbed: its body so far, its status and fields
+        self.error_body: HeldBody | None = None
+        self.error_head: tuple[int, Headers]
 
     def on_head(self, status: int, headers: Headers) -> None:
         if status in self.hold:
             self.held = True
+            return
+        if status >= 400 and self.secrets and not self.head_only:
+            self.error_body = HeldBody(self.ctx.worker.pool.limits.max_buffered_body)
+            self.error_head = (status, headers)
             return
         length = self.length
         ctx = self.ctx
@@ -46,8 +59,27 @@ class ProxyExchange(Exchange):
     def on_read_done(self) -> None:
         self.ctx.writer.uncork()
 
+    def on_end(self) -> None:
+        if self.error_body is not None:
+            self._send_scrubbed()
+
+    def _send_scrubbed(self) -> None:
+        status, headers = self.error_head
+        ctx = self.ctx
+        held = self.error_body
+        assert held is not None
+        encoding = next((v for n, v in headers if n == b"content-encoding"), b"")
+        body, decoded = scrub_encoded(held.take(), self.secrets, encoding, held.limit)
+        skip = response_skip(self.connection)
+        if decoded:
+            skip = skip | {b"content-encoding"}
+        ctx.writer.respond(status, ctx.response_fields(headers, skip), body)
+
     def on_body(self, chunk: bytes) -> None:
         if self.held:
+            return
+        if self.error_body is not None:
+            self.error_body.add(chunk)
             return
         writer = self.ctx.writer
         writer.write(chunk)
@@ -55,6 +87,32 @@ class ProxyExchange(Exchange):
             conn = self.conn
             conn.pause_reading()
             writer.add_resume_callback(conn.resume_reading)
+
+
+class HeldBody:
+    """An upstream answer the gateway holds whole (to translate or scrub it), bounded: past
+    `config.backend.maxBufferedBodyBytes` the exchange fails (a 502 with the reason, the upstream
+    connection dropped)."""
+
+    __slots__ = ("limit", "parts", "size")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.parts.append(chunk)
+        self.size += len(chunk)
+        if self.size > self.limit:
+            self.parts = []
+            raise UpstreamTooLarge(
+                f"upstream answer larger than {self.limit} bytes (config.backend.maxBufferedBodyBytes)"
+            )
+
+    def take(self) -> bytes:
+        parts = self.parts
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +124,8 @@ class HttpBackend:
 
     async def serve(self, ctx: RequestContext) -> None:
         host = ctx.upstream_authority if ctx.upstream_authority is not None else self.host_header
-        ex = await forward(ctx, self.origin, host, hold=ctx.retry_hold)
+        route = ctx.route
+        ex = await forward(ctx, self.origin, host, hold=ctx.retry_hold, secrets=route.secrets if route else ())
         ctx.held = ex.held
 
     def start_fast(self, ctx: RequestContext) -> bool:
@@ -81,7 +140,7 @@ class HttpBackend:
         route = ctx.route
         body = req.body.take()
         ctx.endpoint = self.origin.authority
-        ex = CallbackExchange(ctx, self.origin, head, body)
+        ex = CallbackExchange(ctx, self.origin, head, body, route.secrets if route is not None else ())
         ctx.writer.on_disconnect = ex.cancel
         conn.start(ex, head + body if body else head, route.backend_timeout if route is not None else None)
         return True
@@ -92,17 +151,22 @@ class CallbackExchange(ProxyExchange):
 
     __slots__ = ("body", "head", "origin")
 
-    def __init__(self, ctx: RequestContext, origin: Origin, head: bytes, body: bytes) -> None:
-        super().__init__(ctx)
+    def __init__(
+        self, ctx: RequestContext, origin: Origin, head: bytes, body: bytes, secrets: tuple[bytes, ...]
+    ) -> None:
+        super().__init__(ctx, secrets=secrets)
         self.origin = origin
         self.head = head
         self.body = body
 
     def on_end(self) -> None:
+        if self.error_body is not None:
+            self._send_scrubbed()
         finish_on_callbacks(self.ctx)
 
     def on_error(self, exc: GatewayError) -> None:
-        fail_on_callbacks(self, self.ctx, exc, lambda: ProxyExchange(self.ctx), self.origin, self.head, self.body)
+        fresh = lambda: ProxyExchange(self.ctx, secrets=self.secrets)  # noqa: E731
+        fail_on_callbacks(self, self.ctx, exc, fresh, self.origin, self.head, self.body)
 
     def cancel(self) -> None:
         cancel_on_callbacks(self, self.ctx)
@@ -153,11 +217,13 @@ async def _retry_as_task(ctx: RequestContext, ex: Exchange, origin: Origin, head
 def cancel_on_callbacks(ex: Exchange, ctx: RequestContext) -> None:
     """The client went away: drop the upstream connection (never reused) and finish."""
     conn = ex.conn
-    ctx.reason = "client_disconnected"
+    ctx.abandoned()
     if conn is not None and conn.exchange is ex:
         conn.exchange = None
         conn.abort()
-    ex.finished = True
+    if not ex.finished:
+        ex.finished = True
+        ex.on_cancel()
     ctx.finish()
 
 
@@ -229,12 +295,18 @@ def upstream_head(
 
 
 async def forward(
-    ctx: RequestContext, origin: Origin, host: bytes | None, *, hold: frozenset[int] = frozenset()
+    ctx: RequestContext,
+    origin: Origin,
+    host: bytes | None,
+    *,
+    hold: frozenset[int] = frozenset(),
+    secrets: tuple[bytes, ...] = (),
 ) -> ProxyExchange:
-    """Proxy ctx's request to `origin` and stream the answer to the client."""
+    """Proxy ctx's request to `origin` and stream the answer to the client (an error answer
+    scrubbed of `secrets`, the credential the request carried)."""
     req = ctx.request
     head, chunked = upstream_head(ctx, host)
-    ex = ProxyExchange(ctx, hold)
+    ex = ProxyExchange(ctx, hold, secrets)
     ctx.endpoint = origin.authority
     route = ctx.route
     timeout = route.backend_timeout if route is not None else None

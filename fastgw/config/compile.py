@@ -21,6 +21,7 @@ from fastgw.backends.http import HttpBackend
 from fastgw.backends.llm.backend import AiBackend
 from fastgw.backends.llm.build import binds_target, check_backend_policies, llm_target
 from fastgw.backends.llm.router import LlmRouter
+from fastgw.backends.scrub import secret_forms
 from fastgw.config.errors import ConfigError
 from fastgw.config.load import LoadedConfig, load
 from fastgw.config.schema_process import LocalRateLimitTable
@@ -208,11 +209,15 @@ def _pool_limits(proc: Any) -> PoolLimits:
     pool = proc.backend if proc is not None else None
     if pool is None:
         return base
+    per_origin = pool.max_connections_per_origin
     return PoolLimits(
-        max_connections=base.max_connections,
-        max_per_origin=pool.pool_max_size or base.max_per_origin,
+        max_connections=max(base.max_connections, per_origin),
+        max_per_origin=per_origin,
+        max_idle_per_origin=per_origin if pool.pool_max_size is None else pool.pool_max_size,
         idle_timeout=pool.pool_idle_timeout,
         connect_timeout=pool.connect_timeout,
+        max_head_bytes=pool.max_response_header_bytes,
+        max_buffered_body=pool.max_buffered_body_bytes,
     )
 
 
@@ -275,6 +280,7 @@ def _route(
     resp_mod: HeaderEdit | None = None
     request_timeout = backend_timeout = None
     retry = None
+    secrets: tuple[bytes, ...] = ()
     if pol is not None:
         if pol.request_header_modifier is not None:
             m = pol.request_header_modifier
@@ -293,7 +299,8 @@ def _route(
             errors.append(f"{path}.policies.ai: only applies to routes with ai backends")
         # ai backends send the key in their provider's own header (backends/llm/build.py)
         if pol.backend_auth is not None and not has_ai:
-            req_mod = chain(req_mod, _backend_auth(pol.backend_auth, f"{path}.policies.backendAuth", errors))
+            auth, secrets = _backend_auth(pol.backend_auth, f"{path}.policies.backendAuth", errors)
+            req_mod = chain(req_mod, auth)
     backends: list[Backend] = []
     weights: list[float] = []
     for bi, b in enumerate(route.backends or []):
@@ -315,6 +322,7 @@ def _route(
         backend_timeout=backend_timeout,
         retry=retry,
         forwarded=forwarded,
+        secrets=secrets,
     )
 
 
@@ -361,11 +369,12 @@ def _local_rate_limit(specs: Any, cc: _Compile, identity: str, path: str) -> Loc
 _CLIENT_CREDENTIALS = frozenset({b"authorization", b"x-api-key", b"api-key"})
 
 
-def _backend_auth(auth: Any, path: str, errors: list[str]) -> HeaderEdit | None:
-    """Inject the backend credential; whatever credential the client sent is never forwarded."""
+def _backend_auth(auth: Any, path: str, errors: list[str]) -> tuple[HeaderEdit | None, tuple[bytes, ...]]:
+    """Inject the backend credential; whatever credential the client sent is never forwarded.
+    Also: the forms of the credential to scrub from error answers."""
     if auth.key is None:
         errors.append(f"{path}: not supported yet: backendAuth other than `key`")
-        return None
+        return None, ()
     key = auth.key
     header, prefix = b"authorization", b"Bearer "
     if not isinstance(key, str):
@@ -382,7 +391,7 @@ def _backend_auth(auth: Any, path: str, errors: list[str]) -> HeaderEdit | None:
     def edit(headers: Headers) -> Headers:
         return [(n, v) for n, v in headers if n not in _CLIENT_CREDENTIALS and n != header] + pair
 
-    return edit
+    return edit, secret_forms(value)
 
 
 def _secret_value(v: Any, path: str, errors: list[str]) -> str:

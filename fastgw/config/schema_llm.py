@@ -248,7 +248,8 @@ class LlmConfig(Spec, frozen=True, kw_only=True):
     port: Port = 4000
     """Listening port."""
     models: list[LlmModel]
-    """Models, matched in order against the requested model."""
+    """Models, matched in order against the requested model; `/v1/models` lists the names that
+    are models (a wildcard name routes the models it matches but is not listed)."""
     providers: list[LlmProvider] = []
     """Shared provider definitions."""
     virtual_models: list[VirtualModel] = []

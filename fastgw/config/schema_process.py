@@ -165,16 +165,42 @@ class Metrics(Spec, frozen=True, kw_only=True):
 
 
 class UpstreamPool(Spec, frozen=True, kw_only=True):
-    """Upstream connection pool (`config.backend`)."""
+    """Upstream connections and the limits on provider answers (`config.backend`); per worker."""
 
     keepalives: Keepalives | None = None
     """TCP keepalives."""
     connect_timeout: Duration = 10.0
-    """Connect deadline (-> 502 on expiry)."""
+    """Connect deadline (-> 504 on expiry). It also bounds the wait for a free connection when an
+    origin has `maxConnectionsPerOrigin` requests under way (-> 503 `upstream_pool_timeout`)."""
     pool_idle_timeout: Duration = 90.0
     """Idle pooled connections are closed after this."""
     pool_max_size: int | None = None
-    """Most idle connections kept per origin."""
+    """Most idle keep-alive connections kept per origin (agentgateway's meaning); a connection
+    finishing a request beyond it is closed. Default: as many as `maxConnectionsPerOrigin`."""
+    max_connections_per_origin: int = 1024
+    """fastgw: most connections open (busy or idle) to one origin; requests beyond it wait for a
+    connection to free up, at most `connectTimeout`, then get 503 `upstream_pool_timeout` (in the
+    client's dialect on LLM routes)."""
+    max_response_header_bytes: int = 64 * 1024
+    """fastgw: largest upstream response head (status line and fields); larger -> 502
+    `upstream_response_too_large`."""
+    max_buffered_body_bytes: int = 32 * MiB
+    """fastgw: largest provider answer the gateway holds whole: a JSON answer it translates, an
+    error body it translates or scrubs of the backend key; larger -> 502
+    `upstream_response_too_large`. Answers forwarded as they are (same format, and every stream) are
+    streamed through whatever their size, with their usage read as they pass."""
+
+    def problems(self) -> Problems:
+        for key, value in (
+            ("poolMaxSize", self.pool_max_size),
+            ("maxConnectionsPerOrigin", self.max_connections_per_origin),
+            ("maxResponseHeaderBytes", self.max_response_header_bytes),
+            ("maxBufferedBodyBytes", self.max_buffered_body_bytes),
+        ):
+            if value is not None and value < (0 if key == "poolMaxSize" else 1):
+                yield key, "must be at least 0" if key == "poolMaxSize" else "must be at least 1"
+        if self.connect_timeout <= 0:
+            yield "connectTimeout", "must be greater than 0"
 
 
 class Session(Spec, frozen=True, kw_only=True):
@@ -268,7 +294,7 @@ class ProcessConfig(Spec, frozen=True, kw_only=True):
     metrics: Metrics | None = None
     """Metric shaping."""
     backend: UpstreamPool | None = None
-    """Upstream connection pool."""
+    """Upstream connections: pool, timeouts, limits on provider answers."""
     session: Session | None = None
     """Session token key."""
     mcp: ProcessMcp | None = None

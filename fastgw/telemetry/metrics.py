@@ -66,6 +66,8 @@ REASONS = {
     "upstream_timeout": "Timeout",
     "upstream_connect": "UpstreamFailure",
     "upstream_protocol": "UpstreamFailure",
+    "upstream_response_too_large": "UpstreamFailure",
+    "upstream_pool_timeout": "UpstreamFailure",
     "rate_limited": "RateLimit",
     "authentication": "APIKeyAuth",
     "authorization": "Authorization",

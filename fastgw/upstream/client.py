@@ -55,6 +55,9 @@ async def send(
             if conn.exchange is exchange or conn.writing:
                 conn.exchange = None
                 conn.abort()
+            if not exchange.finished:
+                exchange.finished = True
+                exchange.on_cancel()
             raise
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import httptools
 
-from fastgw.errors import GatewayError, UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout
+from fastgw.errors import GatewayError, UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout, UpstreamTooLarge
 from fastgw.http.flow import FlowControlled, WriteFlow
 from fastgw.http.headers import Headers
 from fastgw.native import head_fields
@@ -92,6 +92,10 @@ class Exchange:
     def on_read_done(self) -> None:
         """Called after each upstream read has been parsed (e.g. to flush corked writes)."""
 
+    def on_cancel(self) -> None:
+        """The exchange is dropped unfinished (the client left, a request deadline passed): its
+        connection is being aborted and neither `on_end` nor `on_error` will run."""
+
     def _finish(self, exc: GatewayError | None) -> None:
         if self.finished:
             return
@@ -111,6 +115,7 @@ class UpstreamConnection(FlowControlled, asyncio.Protocol):
         "_eof_ends",
         "_head",
         "_head_start",
+        "_max_head",
         "_parser",
         "_timer",
         "closed",
@@ -124,15 +129,18 @@ class UpstreamConnection(FlowControlled, asyncio.Protocol):
         "writing",
     )
 
-    def __init__(self, pool: ConnectionOwner, origin: Origin) -> None:
+    def __init__(self, pool: ConnectionOwner, origin: Origin, max_head_bytes: int = 64 * 1024) -> None:
         self.pool: ConnectionOwner = pool
         self.origin = origin
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         # the bytes received since the exchange started, kept until its final head is split (the
-        # parser has no per-field callback here: one native call splits the whole head)
-        self._head: bytes | None = None
+        # parser has no per-field callback here: one native call splits the whole head); a head
+        # arriving in several reads is gathered in a bytearray (no copy of all of it per read) and
+        # may not outgrow _max_head (interim heads included)
+        self._head: bytes | bytearray | None = None
         self._head_start = 0
+        self._max_head = max_head_bytes
         self._eof_ends = False
         self.exchange: Exchange | None = None
         self.closed = False
@@ -161,10 +169,19 @@ class UpstreamConnection(FlowControlled, asyncio.Protocol):
         ex.got_bytes = True
         head = self._head
         if head is not None:
-            self._head = head + data if head else data
+            if not head:
+                self._head = data
+            elif type(head) is bytearray:
+                head += data
+            else:
+                self._head = bytearray(head) + data
         try:
             self._parser.feed_data(data)
             ex.on_read_done()
+            head = self._head
+            if head is not None and len(head) > self._max_head and self.exchange is ex:
+                # the head is still incomplete past the limit (a head once complete is dropped)
+                self._fail(UpstreamTooLarge(f"upstream response head larger than {self._max_head} bytes"))
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
             self._fail(cause if isinstance(cause, GatewayError) else UpstreamProtocolError(str(cause)))
@@ -196,6 +213,8 @@ class UpstreamConnection(FlowControlled, asyncio.Protocol):
         raw = self._head
         if raw is None:
             return  # no exchange is waiting for a head (it was dropped): nothing to deliver
+        if isinstance(raw, bytearray):
+            raw = bytes(raw)
         headers, end, length, connection, content_type = head_fields(raw, self._head_start)
         if status < 200:
             self._head_start = end  # interim responses (103 Early Hints...) are not forwarded

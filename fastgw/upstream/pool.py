@@ -1,5 +1,10 @@
 """Keep-alive connection pool: idle connections per origin, per-origin and global limits, FIFO
-waiters, idle expiry. Built inside each worker after fork (it owns sockets)."""
+waiters with a deadline, idle expiry. Built inside each worker after fork (it owns sockets).
+
+Two limits per origin, as operators know them: how many connections may be open at once
+(`max_per_origin`: busy and idle; a request beyond it waits for one to free up, at most the connect
+timeout, then gets a 503), and how many idle ones are kept for reuse (`max_idle_per_origin`,
+agentgateway's `poolMaxSize`: a connection finishing its request beyond it is closed)."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from fastgw.errors import UpstreamConnectError, UpstreamTimeout
+from fastgw.errors import UpstreamConnectError, UpstreamPoolTimeout, UpstreamTimeout
 from fastgw.upstream.connection import UpstreamConnection
 
 
@@ -44,10 +49,20 @@ class Origin:
 
 @dataclass(frozen=True, slots=True)
 class PoolLimits:
+    """The upstream side's limits (`config.backend`)."""
+
     max_connections: int = 4096
+    #: connections open to one origin at once (busy + idle + connecting)
     max_per_origin: int = 1024
+    #: idle keep-alive connections kept per origin
+    max_idle_per_origin: int = 1024
     idle_timeout: float = 90.0
+    #: connecting, and waiting for a connection to free up, each end after this
     connect_timeout: float = 10.0
+    #: largest response head (status line and fields, interim heads included)
+    max_head_bytes: int = 64 * 1024
+    #: largest answer an exchange holds whole (translation, scrubbed error bodies)
+    max_buffered_body: int = 32 * 1024 * 1024
 
 
 class _OriginState:
@@ -82,10 +97,12 @@ class Pool:
         return None
 
     async def acquire(self, origin: Origin) -> tuple[UpstreamConnection, bool]:
-        """A connection to `origin` and whether it was reused from the idle list."""
+        """A connection to `origin` and whether it was reused from the idle list. Waiting for a
+        connection to free up ends after the connect timeout with UpstreamPoolTimeout (503)."""
         st = self._origins.get(origin)
         if st is None:
             st = self._origins[origin] = _OriginState()
+        deadline: float | None = None
         while True:
             idle = st.idle
             while idle:
@@ -94,24 +111,43 @@ class Pool:
                     return conn, True
             if st.count < self.limits.max_per_origin and self._make_room():
                 return await self._connect(origin, st), False
-            fut: asyncio.Future[UpstreamConnection | None] = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            if deadline is None:
+                deadline = loop.time() + self.limits.connect_timeout
+            fut: asyncio.Future[UpstreamConnection | None] = loop.create_future()
             st.waiters.append(fut)
             try:
-                conn_or_none = await fut
-            except asyncio.CancelledError:
-                if fut.done() and not fut.cancelled():
-                    handed = fut.result()
-                    if handed is not None:
-                        self.release(handed)
-                else:
-                    try:
-                        st.waiters.remove(fut)
-                    except ValueError:
-                        pass
-                raise
+                async with asyncio.timeout_at(deadline):
+                    conn_or_none = await self._wait(st, fut)
+            except TimeoutError:
+                raise UpstreamPoolTimeout(
+                    f"all {st.count} connections to the upstream stayed busy for "
+                    f"{self.limits.connect_timeout:g}s (config.backend.maxConnectionsPerOrigin)"
+                ) from None
             if conn_or_none is not None and not conn_or_none.closed:
                 return conn_or_none, True
             # woken because a slot freed up: loop and connect
+
+    async def _wait(
+        self, st: _OriginState, fut: asyncio.Future[UpstreamConnection | None]
+    ) -> UpstreamConnection | None:
+        """`fut`'s connection (or None: a slot freed up); cancelled (a deadline, a client that
+        left), a connection handed over meanwhile goes back to the pool and the waiter leaves."""
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                handed = fut.result()
+                if handed is not None:
+                    self.release(handed)
+                else:
+                    self._wake(st)  # the slot this waiter was woken for goes to the next one
+            else:
+                try:
+                    st.waiters.remove(fut)
+                except ValueError:
+                    pass
+            raise
 
     def _make_room(self) -> bool:
         if self._total < self.limits.max_connections:
@@ -138,7 +174,7 @@ class Pool:
             try:
                 async with asyncio.timeout(self.limits.connect_timeout):
                     _, conn = await loop.create_connection(
-                        lambda: UpstreamConnection(self, origin),
+                        lambda: UpstreamConnection(self, origin, self.limits.max_head_bytes),
                         origin.host,
                         origin.port,
                         ssl=ctx,
@@ -168,8 +204,20 @@ class Pool:
             if not fut.done():
                 fut.set_result(conn)
                 return
+        if len(st.idle) >= self.limits.max_idle_per_origin or (
+            self._total >= self.limits.max_connections and self._others_wait(st)
+        ):
+            # more idle connections than may be kept (poolMaxSize), or another origin waits for
+            # the global limit to free a slot: close this one now
+            self._forget(conn)
+            conn.close()
+            self._wake(st)
+            return
         conn.idle_since = time.monotonic()
         st.idle.append(conn)
+
+    def _others_wait(self, st: _OriginState) -> bool:
+        return any(other.waiters for other in self._origins.values() if other is not st)
 
     def connection_closed(self, conn: UpstreamConnection) -> None:
         st = self._origins.get(conn.origin)

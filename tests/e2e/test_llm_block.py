@@ -70,8 +70,13 @@ def base(tmp: Path, fake: FakeProvider) -> Iterator[str]:
 
 def test_models_are_listed_locally(base: str, fake: FakeProvider) -> None:
     client = openai.OpenAI(base_url=f"{base}/v1", api_key=CLIENT_KEY, max_retries=0)
-    assert [m.id for m in client.models.list().data] == ["gpt-*", "claude-haiku", "local/*"]
+    # the patterns (gpt-*, local/*) route models but are not models: only concrete names are listed
+    assert [m.id for m in client.models.list().data] == ["claude-haiku"]
     assert client.models.retrieve("claude-haiku").id == "claude-haiku"
+    with pytest.raises(openai.NotFoundError) as info:
+        client.models.retrieve("gpt-*")
+    body: Any = info.value.body
+    assert body["message"] == "The model `gpt-*` does not exist or you do not have access to it."
     assert fake.requests() == []
 
 
@@ -81,8 +86,10 @@ def test_unknown_model_is_openai_model_not_found(base: str, fake: FakeProvider) 
         client.chat.completions.create(model="mystery", messages=[{"role": "user", "content": "x"}])
     body: Any = info.value.body
     assert body["code"] == "model_not_found" and body["type"] == "invalid_request_error"
+    assert body["message"] == "The model `mystery` does not exist or you do not have access to it."
     r = httpx.post(f"{base}/v1/messages", json={"model": "nope", "max_tokens": 1, "messages": []})
     assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
+    assert "`nope`" in r.json()["error"]["message"]
     assert fake.requests() == []
 
 

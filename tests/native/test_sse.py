@@ -159,6 +159,18 @@ def test_size_limit_counts_field_lines_of_one_event(impl: ModuleType) -> None:
     assert issubclass(SSEEventTooLarge, ValueError)
 
 
+def test_events_finished_before_an_oversized_one_are_delivered_with_the_error(impl: ModuleType) -> None:
+    """One read may finish some events and then start one past the limit: the finished ones
+    (usage, the answer's last words) still reach the caller, on the error."""
+    s = impl.SSEScanner(max_event_size=16)
+    with pytest.raises(SSEEventTooLarge) as info:
+        s.feed(b"data: a\n\nevent: x\ndata: b\n\ndata: " + b"y" * 40 + b"\n\n")
+    assert as_tuples(info.value.events) == [("message", b"a", None, None), ("x", b"b", None, None)]
+    with pytest.raises(SSEEventTooLarge) as info:  # refused from then on, with nothing new
+        s.feed(b"data: c\n\n")
+    assert info.value.events == []
+
+
 def test_size_limit_trips_on_an_unfinished_line(impl: ModuleType) -> None:
     s = impl.SSEScanner(max_event_size=64)
     s.feed(b"data: " + b"x" * 50)

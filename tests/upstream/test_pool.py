@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from fastgw.errors import UpstreamConnectError
+from fastgw.errors import UpstreamConnectError, UpstreamPoolTimeout
 from fastgw.http.headers import Headers
 from fastgw.upstream.client import request_head, send
 from fastgw.upstream.connection import Exchange
@@ -42,7 +42,7 @@ class Server(LocalServer):
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                delay = 0.2 if b"/slow" in head else 0.0
+                delay = 0.2 if b"/slow" in head else 30.0 if b"/hang" in head else 0.0
                 await asyncio.sleep(delay)
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
                 await writer.drain()
@@ -130,4 +130,38 @@ async def test_connect_failure_is_a_gateway_error() -> None:
     with pytest.raises(UpstreamConnectError):
         await get(pool, Origin("127.0.0.1", 1))
     assert pool.stats["total"] == 0
+    pool.close()
+
+
+async def test_a_request_waits_for_a_free_connection_at_most_the_connect_timeout(server: Server) -> None:
+    """Beyond the per-origin limit a request queues; if nothing frees up within the connect
+    timeout it fails with a 503 instead of waiting forever (issue 11: 1,030 clients that never
+    read wedged an origin for every route)."""
+    pool = Pool(PoolLimits(max_per_origin=1, connect_timeout=0.3))
+    origin = Origin("127.0.0.1", server.port)
+    busy = asyncio.create_task(get(pool, origin, b"/hang"))
+    await asyncio.sleep(0.05)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    with pytest.raises(UpstreamPoolTimeout) as info:
+        await asyncio.wait_for(get(pool, origin), 5)
+    assert 0.25 <= loop.time() - start < 3
+    assert (info.value.status, info.value.reason) == (503, "upstream_pool_timeout")
+    assert "maxConnectionsPerOrigin" in info.value.message
+    busy.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await busy
+    assert await get(pool, origin) == b"ok"  # the timed-out waiter left no slot behind
+    assert pool.stats["total"] == 1
+    pool.close()
+
+
+async def test_idle_connections_kept_are_capped_by_pool_max_size(server: Server) -> None:
+    """poolMaxSize is the idle connections kept (agentgateway's meaning), not a concurrency cap."""
+    pool = Pool(PoolLimits(max_per_origin=8, max_idle_per_origin=1))
+    origin = Origin("127.0.0.1", server.port)
+    results = await asyncio.gather(*(get(pool, origin, b"/slow") for _ in range(4)))
+    assert results == [b"ok"] * 4
+    assert server.connections == 4, "four requests at once had four connections"
+    assert pool.stats == {"total": 1, "idle": 1}, "only one of them was kept idle"
     pool.close()

@@ -23,6 +23,7 @@ from fastgw.backends.llm.target import Target
 from fastgw.backends.llm.translate import anthropic_from_openai, openai_from_anthropic
 from fastgw.backends.llm.translate.count_tokens import count_tokens_response, estimate_input_tokens
 from fastgw.backends.llm.translate.edits import apply_model, force_stream_usage
+from fastgw.backends.llm.translate.errors import MALFORMED, InvalidRequestBody
 from fastgw.backends.llm.types import Dialect, RequestView, decode_request_view
 from fastgw.backends.llm.usage import Usage
 from fastgw.context import RequestContext
@@ -100,7 +101,7 @@ def read_view(body: bytes) -> RequestView:
     """The request view, or a 400 in the client's dialect (set ctx.dialect before calling)."""
     try:
         return decode_request_view(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:  # (msgspec's nesting limit is Python's)
         raise InvalidBody(f"invalid request body: {exc}") from None
 
 
@@ -163,7 +164,7 @@ async def serve_target(
     if target.tokenize and ctx.reserve_tokens is not None:
         # agentgateway `tokenize: true`: withdraw the prompt's tokens before sending; the
         # rate limit settles the difference with the real usage afterwards
-        ctx.reserve_tokens(estimate_input_tokens(_decode(body), ctx.worker.runtime.tokenizer.count))
+        ctx.reserve_tokens(_prompt_tokens(ctx, body))
     head, body, ex = prepare(ctx, target, plan, body, view)
     route = ctx.route
     await send(ctx.worker.pool, target.origin, head, body, ex, route.backend_timeout if route else None)
@@ -188,7 +189,7 @@ def prepare(
         else:
             try:  # (read_view, inlined)
                 view = decode_request_view(body)
-            except msgspec.DecodeError as exc:
+            except (msgspec.DecodeError, RecursionError) as exc:
                 raise InvalidBody(f"invalid request body: {exc}") from None
     options = view.stream_options
     wants_usage = options is not None and options.include_usage is True  # (view.wants_usage)
@@ -218,7 +219,9 @@ def prepare(
         len(body),
         target.default_fields,
     )
-    ex = LlmExchange(ctx, plan.client, plan.upstream, translate, wants_usage, forced_usage, plan.chat, model, body)
+    ex = LlmExchange(
+        ctx, plan.client, plan.upstream, translate, wants_usage, forced_usage, plan.chat, model, body, target.secrets
+    )
     ctx.endpoint = target.endpoint
     return head, body, ex
 
@@ -227,30 +230,42 @@ def _rewrite(
     body: bytes | dict[str, Any], target: Target, plan: RoutePlan, forced_usage: bool
 ) -> tuple[bytes, str | None]:
     """Decode (unless given decoded), edit and re-encode: unknown fields survive unless the body
-    is translated."""
+    is translated. A body whose members have shapes its API does not allow (the translators and
+    the edits meet them) is a 400 in the client's dialect."""
     data: Any = _decode(body) if type(body) is bytes else body
-    if target.edits:
-        target.shaping.apply(data, plan.client, plan.chat)
-    if target.model:
-        apply_model(data, target.model)
-    model = data.get("model")
-    if plan.translate:
-        if plan.upstream is Dialect.ANTHROPIC:
-            data = anthropic_from_openai.request(data)
-        else:
-            data = openai_from_anthropic.request(data)
-    elif forced_usage:
-        force_stream_usage(data)
-    return orjson.dumps(data), model if isinstance(model, str) else None
+    try:
+        if target.edits:
+            target.shaping.apply(data, plan.client, plan.chat)
+        if target.model:
+            apply_model(data, target.model)
+        model = data.get("model")
+        if plan.translate:
+            if plan.upstream is Dialect.ANTHROPIC:
+                data = anthropic_from_openai.request(data)
+            else:
+                data = openai_from_anthropic.request(data)
+        elif forced_usage:
+            force_stream_usage(data)
+        encoded = orjson.dumps(data)
+    except InvalidRequestBody as exc:
+        raise InvalidBody(str(exc)) from None
+    except (*MALFORMED, RecursionError) as exc:
+        raise InvalidBody(f"invalid request body: {exc}") from None
+    return encoded, model if isinstance(model, str) else None
+
+
+def _prompt_tokens(ctx: RequestContext, body: bytes) -> int:
+    """The prompt's tokens by the configured tokenizer (exact with config.tokenizer.vocabulary,
+    the estimator otherwise); a body of the wrong shape is a 400."""
+    try:
+        return estimate_input_tokens(_decode(body), ctx.worker.runtime.tokenizer.count)
+    except (*MALFORMED, RecursionError) as exc:
+        raise InvalidBody(f"invalid request body: {exc}") from None
 
 
 def count_locally(ctx: RequestContext, body: bytes) -> None:
     """Claude Code calls count_tokens constantly: answer it when the provider cannot count."""
-    try:
-        # the configured tokenizer: exact with config.tokenizer.vocabulary, the estimator otherwise
-        tokens = estimate_input_tokens(orjson.loads(body), ctx.worker.runtime.tokenizer.count)
-    except (AttributeError, TypeError) as exc:
-        raise InvalidBody(f"invalid count_tokens request: {exc}") from None
+    tokens = _prompt_tokens(ctx, body)
     ctx.usage = Usage(input_tokens=tokens)
     ctx.respond(200, [_JSON], count_tokens_response(tokens))
 
@@ -261,7 +276,7 @@ async def passthrough(ctx: RequestContext, target: Target, body: bytes | None) -
     head, chunked = upstream_head(
         ctx, target.host_header, target.path_override, _RAW_DROP, target.credential, target.default_fields
     )
-    ex = ProxyExchange(ctx, hold=ctx.retry_hold)
+    ex = ProxyExchange(ctx, ctx.retry_hold, target.secrets)
     ctx.endpoint = target.endpoint
     route = ctx.route
     timeout = route.backend_timeout if route is not None else None

@@ -1,23 +1,32 @@
 """The upstream response of an LLM request, pushed to the client as it arrives.
 
-Four modes, chosen from the response head:
-- proxy: same format, not streamed: bytes go straight to the client (like ``backends/http.py``), and are
-  also kept (by reference) to read usage once complete;
+Modes, chosen from the response head:
+- whole: same format, not streamed, of a known small size: held and written with its head in one
+  write, usage read from it;
+- proxy: same format, not streamed, large or of unknown size: bytes go straight to the client (like
+  ``backends/http.py``); its ends are kept to read usage and model (bounded memory, any size);
 - stream: ``text/event-stream``: scanned event by event; forwarded as received when the format is the
-  client's (usage sniffed), translated by a stream state machine otherwise;
-- buffer: a whole JSON response that must be translated;
-- error: a non-2xx answer in the other dialect, translated into the client's.
+  client's (usage sniffed), translated by a stream state machine otherwise; the output is counted as
+  it passes for when the provider's usage never comes (``stream_tally.py``);
+- buffer: a whole JSON response that must be translated (bounded: maxBufferedBodyBytes -> 502);
+- error: a non-2xx answer, held (bounded), scrubbed of the provider credential, translated into the
+  client's dialect when it is in the other one.
+
+The upstream socket is paused whenever the client's buffer is full, in every mode that writes as it
+reads (proxy, stream); the others hold at most the bounded body.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Set
+from collections.abc import Set
 from typing import Any, Final
 
+import msgspec
 import orjson
 
-from fastgw.backends.http import cancel_on_callbacks, fail_on_callbacks, finish_on_callbacks
+from fastgw.backends.http import HeldBody, cancel_on_callbacks, fail_on_callbacks, finish_on_callbacks
+from fastgw.backends.llm.stream_tally import StreamTally
 from fastgw.backends.llm.translate import anthropic_from_openai, openai_from_anthropic
 from fastgw.backends.llm.translate.anthropic_from_openai_stream import AnthropicToOpenAIStream
 from fastgw.backends.llm.translate.count_tokens import estimate_input_tokens
@@ -26,16 +35,18 @@ from fastgw.backends.llm.translate.openai_from_anthropic_stream import OpenAIToA
 from fastgw.backends.llm.types import Dialect
 from fastgw.backends.llm.usage import (
     AnthropicStreamSniffer,
+    BodyEnds,
     OpenAIStreamSniffer,
     Usage,
     anthropic_body_usage,
     openai_body_usage,
     usage_from_openai,
 )
+from fastgw.backends.scrub import scrub_encoded
 from fastgw.context import RequestContext
-from fastgw.errors import GatewayError, UpstreamProtocolError
+from fastgw.errors import GatewayError, UpstreamProtocolError, UpstreamTooLarge
 from fastgw.http.headers import RESPONSE_DROP, Headers, response_skip
-from fastgw.native import SSEScanner
+from fastgw.native import SSEEvent, SSEEventTooLarge, SSEScanner
 from fastgw.upstream.connection import Exchange
 from fastgw.upstream.pool import Origin
 
@@ -52,6 +63,7 @@ _WHOLE_LIMIT: Final = 256 * 1024
 # Dropped from a response whose body the gateway rewrites (its own framing and type are set).
 _REWRITTEN: Final = frozenset({b"date", b"content-length", b"content-type", b"content-encoding"})
 _REWRITTEN_DROP: Final = RESPONSE_DROP | _REWRITTEN
+_ENCODING: Final = frozenset({b"content-encoding"})
 # the fields such a response adds (as pairs, and as their lines)
 _JSON_ADD: Final = ((b"content-type", b"application/json"),)
 _SSE_ADD: Final = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
@@ -66,22 +78,27 @@ class LlmExchange(Exchange):
 
     __slots__ = (
         "aligned",
+        "body",
         "callback",
         "client",
         "client_usage_chunk",
-        "collect",
         "ctx",
+        "ends",
+        "error_headers",
         "forced_usage",
         "held",
+        "last",
         "mode",
         "model",
         "parts",
         "raw",
         "request_body",
         "scanner",
+        "secrets",
         "sniff",
         "sniffer",
         "stream",
+        "tally",
         "translate",
         "upstream",
         "whole_fields",
@@ -98,6 +115,7 @@ class LlmExchange(Exchange):
         sniff: bool,
         model: str | None,
         request_body: bytes = b"",
+        secrets: tuple[bytes, ...] = (),
     ) -> None:
         Exchange.__init__(self, ctx.worker.loop)
         self.ctx = ctx
@@ -113,21 +131,29 @@ class LlmExchange(Exchange):
         self.model = model
         self.mode = _PROXY
         self.parts: list[bytes] = []
-        self.collect = False
         self.held = False
-        #: kept (by reference) to estimate usage when an OpenAI-format stream never reports it
+        #: kept (by reference) to estimate the prompt's tokens when a stream never reports usage
         self.request_body = request_body
+        #: the forms of the provider credential, scrubbed from error answers
+        self.secrets = secrets
         # Set by on_head for the mode it picks, and read only in that mode (not stored up front:
         # most responses need none of the stream state):
         #   whole_fields: the response fields of a body the exchange writes whole (same-format,
-        #     translated or error), as the client gets them;
-        #   scanner, stream, sniffer, raw, aligned: a stream's parsing and translation state.
+        #     translated), as the client gets them; error_headers: an error answer's fields;
+        #   body: the answer held whole (buffer, error); ends: a large proxied answer's ends;
+        #   scanner, stream, sniffer, raw, aligned, tally, last: a stream's parsing, translation
+        #     and counting state (last: the chunk last forwarded as received).
         self.whole_fields: Headers | bytes
+        self.error_headers: Headers
+        self.body: HeldBody
+        self.ends: BodyEnds
         self.scanner: SSEScanner
         self.stream: AnthropicToOpenAIStream | OpenAIToAnthropicStream | None
         self.sniffer: OpenAIStreamSniffer | AnthropicStreamSniffer | None
         self.raw: bool
         self.aligned: bool
+        self.tally: StreamTally | None
+        self.last: bytes
         #: set when the exchange runs on callbacks alone (no task): (origin, head, body) to retry
         #: with; the exchange then finishes the request itself
         self.callback: tuple[Origin, bytes, bytes] | None = None
@@ -150,17 +176,18 @@ class LlmExchange(Exchange):
                     self.mode = _WHOLE
                     self.whole_fields = ctx.response_fields(headers, skip)
                     return
-                self.collect = True
+                self.ends = BodyEnds()
                 self._proxy(status, headers, skip)
                 return
             self.mode = _BUFFER
-        elif self.client is self.upstream:
-            self._proxy(status, headers, skip)
-            return
+            # a translated body: the gateway writes it, always JSON
+            self.whole_fields = ctx.response_fields(headers, _rewritten(skip), _JSON_ADD)
         else:
+            # an error answer: held (bounded) to scrub the credential from it and, from the other
+            # dialect, to translate it
             self.mode = _ERROR
-        # a translated or error body: the gateway writes it, always JSON
-        self.whole_fields = ctx.response_fields(headers, _rewritten(skip), _JSON_ADD)
+            self.error_headers = headers
+        self.body = HeldBody(ctx.worker.pool.limits.max_buffered_body)
 
     def _proxy(self, status: int, headers: Headers, skip: Set[bytes]) -> None:
         """Same format, not streamed: the bytes go to the client as they arrive."""
@@ -177,6 +204,10 @@ class LlmExchange(Exchange):
         self.sniffer = None
         self.raw = True
         self.aligned = True
+        self.last = b"\n"
+        self.tally = (
+            StreamTally(self.upstream is Dialect.ANTHROPIC, self.ctx.worker.runtime.tokenizer) if self.sniff else None
+        )
         model = self.model or ""
         if self.translate:
             self.raw = False
@@ -204,12 +235,23 @@ class LlmExchange(Exchange):
         mode = self.mode
         if mode == _PROXY:
             self.ctx.writer.write(chunk)
-            if self.collect:
-                self.parts.append(chunk)
+            self.ends.add(chunk)
         elif mode == _STREAM:
-            self._stream_chunk(chunk)
-        elif mode != _HELD:
+            try:
+                events = self.scanner.feed(chunk)
+            except SSEEventTooLarge as exc:
+                # the events this read finished before the oversized one still go out (and count)
+                self._stream_chunk(chunk, exc.events, False)  # type: ignore[arg-type]
+                self.last = b""  # (the oversized event is unfinished whatever the chunk ends with)
+                raise UpstreamTooLarge(
+                    f"provider stream event larger than {self.scanner.max_event_size} bytes"
+                ) from None
+            self._stream_chunk(chunk, events, True)
+        elif mode == _WHOLE:
             self.parts.append(chunk)
+            return
+        elif mode != _HELD:
+            self.body.add(chunk)
             return
         else:
             return
@@ -219,14 +261,16 @@ class LlmExchange(Exchange):
             conn.pause_reading()
             writer.add_resume_callback(conn.resume_reading)
 
-    def _stream_chunk(self, chunk: bytes) -> None:
-        events = self.scanner.feed(chunk)
-        if self.sniff and self.upstream is Dialect.OPENAI:
-            # OpenAI-compatible servers may ignore include_usage: keep the events to count them
-            self.parts.extend([ev.data for ev in events])
+    def _stream_chunk(self, chunk: bytes, events: list[SSEEvent], whole: bool) -> None:
+        """`events` are the events `chunk` finished (all of them unless `whole` is False: the
+        chunk then ends inside an event past the size limit)."""
+        tally = self.tally
+        if tally is not None:
+            tally.add(events, len(chunk))
         writer = self.ctx.writer
         if self.raw:
             writer.write(chunk)
+            self.last = chunk
             sniffer = self.sniffer
             if sniffer is not None:
                 for ev in events:
@@ -245,7 +289,7 @@ class LlmExchange(Exchange):
         # chunk that starts and ends on event boundaries may go raw, so raw and rebuilt output
         # never mix inside one event.
         aligned = self.aligned
-        self.aligned = self.scanner.pending == 0 and chunk.endswith((b"\n", b"\r"))
+        self.aligned = whole and self.scanner.pending == 0 and chunk.endswith((b"\n", b"\r"))
         if aligned and self.aligned and len(kept) == len(events):
             writer.write(chunk)
         elif kept:
@@ -280,10 +324,30 @@ class LlmExchange(Exchange):
             finish_on_callbacks(ctx)
 
     def on_error(self, exc: GatewayError) -> None:
+        if self.mode == _STREAM:
+            self._cut_stream()
         callback = self.callback
         if callback is not None:
             origin, head, body = callback
             fail_on_callbacks(self, self.ctx, exc, self._fresh, origin, head, body)
+
+    def on_cancel(self) -> None:
+        if self.mode == _STREAM:
+            self._cut_stream()
+
+    def _cut_stream(self) -> None:
+        """The stream ends early (the provider failed, the client left, a deadline passed): a line
+        or event left unfinished by forwarding bytes as received is terminated, so the terminal
+        error event that may follow is an event of its own (WHATWG HTML 9.2.6: a blank line ends
+        an event); the tokens streamed so far are recorded."""
+        if self.raw and (self.scanner.pending or not self.last.endswith((b"\n", b"\r"))):
+            self.ctx.writer.write(b"\n\n")
+        usage, model = self._stream_usage()
+        ctx = self.ctx
+        ctx.usage = usage
+        call = ctx.llm
+        if call is not None:
+            call.response_model = model
 
     def _fresh(self) -> LlmExchange:
         """This exchange again, for a retry run as a task (which then finishes the request)."""
@@ -300,27 +364,16 @@ class LlmExchange(Exchange):
         usage: Usage | None = None
         model: Any = None
         if mode == _PROXY:
-            if self.collect:
-                body = b"".join(self.parts)
-                if self.upstream is Dialect.OPENAI:
-                    usage, model = openai_body_usage(body)
-                else:
-                    usage, model = anthropic_body_usage(body)
+            usage, model = self.ends.usage(self.upstream is Dialect.ANTHROPIC)
         elif mode == _STREAM:
             stream = self.stream
             if stream is not None:
                 tail = stream.finish()
                 if tail:
                     ctx.writer.write(tail)
-                usage = stream.usage if stream.has_usage else None
-                model = stream.model or None
-            elif self.sniffer is not None:
-                usage = self.sniffer.usage
-                model = self.sniffer.model
-            if usage is None and self.parts:
-                usage = estimate_stream_usage(self.parts, self.request_body, ctx.worker.runtime.tokenizer.count)
+            return self._stream_usage()
         elif mode == _BUFFER:
-            body = b"".join(self.parts)
+            body = self.body.take()
             if self.upstream is Dialect.ANTHROPIC:
                 encoded, usage, model = anthropic_from_openai.encoded_response(body, int(time.time()))
             else:
@@ -330,36 +383,59 @@ class LlmExchange(Exchange):
                 model = data.get("model")
             ctx.writer.respond(self.status, self.whole_fields, encoded)
         else:
-            body = translate_error(self.status, b"".join(self.parts), self.upstream, self.client)
-            ctx.writer.respond(self.status, self.whole_fields, body)
+            self._send_error()
         return usage, model if isinstance(model, str) else None
 
+    def _send_error(self) -> None:
+        """An error answer: the provider credential scrubbed from it, then as it came when the
+        client speaks the provider's dialect, translated into the client's otherwise."""
+        ctx = self.ctx
+        headers = self.error_headers
+        held = self.body
+        encoding = next((v for n, v in headers if n == b"content-encoding"), b"")
+        body, decoded = scrub_encoded(held.take(), self.secrets, encoding, held.limit)
+        skip = response_skip(self.connection)
+        if self.client is self.upstream:
+            fields = ctx.response_fields(headers, skip | _ENCODING if decoded else skip)
+        else:
+            body = translate_error(self.status, body, self.upstream, self.client)
+            fields = ctx.response_fields(headers, _rewritten(skip), _JSON_ADD)
+        ctx.writer.respond(self.status, fields, body)
 
-def estimate_stream_usage(events: list[bytes], request_body: bytes, count: Callable[[str], int]) -> Usage:
-    """Usage of an OpenAI chat stream that ended without a usage chunk, counted with the tokenizer:
-    the streamed text, reasoning and tool arguments out, the request's messages in."""
-    texts: list[str] = []
-    for data in events:
-        if not data.startswith(b"{"):
-            continue  # [DONE]
+    def _stream_usage(self) -> tuple[Usage | None, str | None]:
+        """A stream's usage and model so far: the provider's counts once final, else what it said
+        (the prompt's count, from Anthropic's message_start) with the output counted as it passed
+        and the prompt estimated from the request when the provider never said."""
+        stream = self.stream
+        sniffer = self.sniffer
+        usage: Usage | None
+        if stream is not None:
+            usage = stream.usage if stream.has_usage else None
+            model = stream.model or None
+            final = stream.usage_final if isinstance(stream, AnthropicToOpenAIStream) else stream.has_usage
+        elif sniffer is not None:
+            usage = sniffer.usage
+            model = sniffer.model
+            final = sniffer.final if isinstance(sniffer, AnthropicStreamSniffer) else usage is not None
+        else:
+            return None, None
+        tally = self.tally
+        if final or tally is None:
+            return usage, model
+        output = tally.output_tokens()
+        if usage is None:
+            usage = Usage(input_tokens=self._prompt_estimate())
+        else:
+            usage = msgspec.structs.replace(usage)
+        usage.output_tokens = max(usage.output_tokens, output)
+        return usage, model
+
+    def _prompt_estimate(self) -> int:
+        """The prompt's tokens, counted from the request as sent, when the provider never said."""
         try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            continue
-        for choice in chunk.get("choices") or () if isinstance(chunk, dict) else ():
-            delta = choice.get("delta") if isinstance(choice, dict) else None
-            if not isinstance(delta, dict):
-                continue
-            for key in ("content", "reasoning_content", "reasoning"):
-                if isinstance(delta.get(key), str):
-                    texts.append(delta[key])
-            for call in delta.get("tool_calls") or ():
-                function = call.get("function") if isinstance(call, dict) else None
-                if isinstance(function, dict):
-                    texts.append(str(function.get("name") or "") + str(function.get("arguments") or ""))
-    try:
-        request = orjson.loads(request_body) if request_body else {}
-        input_tokens = estimate_input_tokens(request, count) if isinstance(request, dict) else 0
-    except (orjson.JSONDecodeError, AttributeError, TypeError):
-        input_tokens = 0
-    return Usage(input_tokens=input_tokens, output_tokens=count("".join(texts)))
+            request = orjson.loads(self.request_body) if self.request_body else {}
+            if isinstance(request, dict):
+                return estimate_input_tokens(request, self.ctx.worker.runtime.tokenizer.count)
+        except (orjson.JSONDecodeError, AttributeError, TypeError):
+            pass
+        return 0

@@ -1,7 +1,8 @@
 """The ``llm:`` block's backend: the client's model picks a configured model entry (and its provider).
 
-``/v1/models`` (and ``/models``, ``/v1/models/<id>``) is answered locally from the configured names.
-Router errors use the OpenAI envelope whatever the path, as agentgateway's model router does.
+``/v1/models`` (and ``/models``, ``/v1/models/<id>``) is answered locally from the configured names
+that are models: a pattern (``claude-*``) routes every model it matches but names none, so it is not
+listed. Router errors use the OpenAI envelope whatever the path, as agentgateway's model router does.
 """
 
 from __future__ import annotations
@@ -21,14 +22,24 @@ from fastgw.errors import GatewayError
 _JSON: Final = (b"content-type", b"application/json")
 
 
+# a client picks the model it names: the echo in the error message is bounded
+_MODEL_ECHO_CHARS: Final = 256
+
+
 class ModelNotFound(GatewayError):
     status = 404
     reason = "model_not_found"
     api_type = "invalid_request_error"
+    text = "Model not found"
 
     @classmethod
-    def default_message(cls) -> str:
-        return "Model not found"
+    def of(cls, model: str) -> ModelNotFound:
+        """Naming the model, in OpenAI's words; control characters escaped, long names cut."""
+        if len(model) > _MODEL_ECHO_CHARS:
+            model = model[:_MODEL_ECHO_CHARS] + "..."
+        if not model.isprintable():
+            model = "".join(c if c.isprintable() else repr(c)[1:-1] for c in model)
+        return cls(f"The model `{model}` does not exist or you do not have access to it.")
 
 
 class ModelPattern:
@@ -65,6 +76,7 @@ class LlmRouter:
         objects = {
             name: {"id": name, "object": "model", "created": created, "owned_by": target.spec.telemetry_name}
             for name, target in models
+            if "*" not in name
         }
         self._objects = {name: orjson.dumps(obj) for name, obj in objects.items()}
         self._list = orjson.dumps({"object": "list", "data": list(objects.values())})
@@ -83,14 +95,16 @@ class LlmRouter:
             ctx.respond(200, [_JSON], self._list)
             return
         if path.startswith(("/v1/models/", "/models/")):
-            found = self._objects.get(path.split("/models/", 1)[1])
+            model = path.split("/models/", 1)[1]
+            found = self._objects.get(model)
             if found is None:
-                raise ModelNotFound()
+                raise ModelNotFound.of(model)
             ctx.respond(200, [_JSON], found)
             return
         body = await ctx.request.body.read_all()
         view = read_view(body)
-        target = self.find(view.model or "")
+        model = view.model or ""
+        target = self.find(model)
         if target is None:
-            raise ModelNotFound()
+            raise ModelNotFound.of(model)
         await serve_target(ctx, target, self._routes.resolve(path), body, view)

@@ -20,6 +20,7 @@ from fastgw.backends.llm.translate.edits import (
     apply_prompts,
 )
 from fastgw.backends.llm.types import Dialect
+from fastgw.backends.scrub import secret_forms
 from fastgw.upstream.pool import Origin
 
 # The part of each provider's paths that `pathPrefix` replaces.
@@ -83,11 +84,14 @@ class Target:
     #: and the provider's defaults (e.g. anthropic-version), sent unless the client's request has them
     credential: list[tuple[bytes, bytes]] = field(init=False)
     default_fields: list[tuple[bytes, bytes]] = field(init=False)
+    #: the forms of the credential scrubbed from the provider's error answers
+    secrets: tuple[bytes, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "endpoint", self.origin.authority)
         object.__setattr__(self, "edits", self.shaping.active)
         object.__setattr__(self, "credential", [self.auth] if self.auth is not None else [])
+        object.__setattr__(self, "secrets", secret_forms(self.auth[1]) if self.auth is not None else ())
         object.__setattr__(self, "default_fields", list(self.spec.extra_headers))
         plans = {}
         for route_type in RouteType:

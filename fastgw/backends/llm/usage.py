@@ -151,6 +151,85 @@ def anthropic_body_usage(body: bytes) -> tuple[Usage | None, str | None]:
     return (_from_anthropic_view(usage) if usage else None), view.model
 
 
+# the ends of a large same-format answer kept to read its usage and model (BodyEnds)
+_ENDS_HEAD: Final = 4 * 1024
+_ENDS_TAIL: Final = 64 * 1024
+_MODEL_MEMBER: Final = re.compile(rb'"model"\s*:\s*("(?:[^"\\]|\\.)*")')
+
+
+class BodyEnds:
+    """The start and the end of a same-format answer too large to hold, streamed through to the
+    client: its usage is near the end (OpenAI and Anthropic both write it last) and its model near
+    the start, so bounded memory is enough to read both, whatever the answer's size."""
+
+    __slots__ = ("_head", "_tail", "_tail_size", "_whole")
+
+    def __init__(self) -> None:
+        self._head = b""
+        self._tail: list[bytes] = []
+        self._tail_size = 0
+        self._whole = True  # nothing dropped yet: the tail is the whole body
+
+    def add(self, chunk: bytes) -> None:
+        if len(self._head) < _ENDS_HEAD:
+            self._head += chunk[: _ENDS_HEAD - len(self._head)]
+        tail = self._tail
+        tail.append(chunk)
+        self._tail_size += len(chunk)
+        while len(tail) > 1 and self._tail_size - len(tail[0]) >= _ENDS_TAIL:
+            self._tail_size -= len(tail.pop(0))
+            self._whole = False
+
+    def usage(self, anthropic: bool) -> tuple[Usage | None, str | None]:
+        """(usage, model) of the answer, as far as its ends tell."""
+        body = b"".join(self._tail)
+        if self._whole:
+            return anthropic_body_usage(body) if anthropic else openai_body_usage(body)
+        usage: Usage | None = None
+        # the last one: the answer's own, not one inside its content
+        found = max(_USAGE_OBJECT.finditer(body), key=lambda m: m.start(), default=None)
+        if found is not None:
+            member = _object_at(body, found.end() - 1)
+            if member is not None:
+                value = _loads_dict(member)
+                usage = usage_from_anthropic(value) if anthropic else usage_from_openai(value)
+        model: str | None = None
+        named = _MODEL_MEMBER.search(self._head)
+        if named is not None:
+            try:
+                text = orjson.loads(named.group(1))
+            except orjson.JSONDecodeError:
+                text = None
+            model = text if isinstance(text, str) else None
+        return usage, model
+
+
+def _object_at(data: bytes, start: int) -> bytes | None:
+    """The JSON object starting at `start` (a `{`), up to its matching brace, or None if it is
+    not complete in `data`."""
+    depth = 0
+    in_string = False
+    escaped = False
+    for i in range(start, len(data)):
+        c = data[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == 0x5C:  # backslash
+                escaped = True
+            elif c == 0x22:
+                in_string = False
+        elif c == 0x22:
+            in_string = True
+        elif c == 0x7B:
+            depth += 1
+        elif c == 0x7D:
+            depth -= 1
+            if depth == 0:
+                return data[start : i + 1]
+    return None
+
+
 # Cheap pre-filter: most chunks say `"usage":null` or nothing; only an object is worth a JSON parse.
 _USAGE_OBJECT: Final = re.compile(rb'"usage"\s*:\s*\{')
 _DONE: Final = b"[DONE]"
@@ -196,14 +275,16 @@ class AnthropicStreamSniffer:
     """Reads usage and model from an Anthropic event stream that is forwarded unchanged.
 
     Only ``message_start`` and ``message_delta`` are parsed; content deltas are skipped by event name.
+    ``final`` says message_delta brought the final counts (message_start's output count is a placeholder).
     """
 
-    __slots__ = ("model", "stop_reason", "usage")
+    __slots__ = ("final", "model", "stop_reason", "usage")
 
     def __init__(self) -> None:
         self.usage: Usage | None = None
         self.model: str | None = None
         self.stop_reason: str | None = None
+        self.final = False
 
     def observe(self, event: str, data: bytes) -> bool:
         if event == "message_start":
@@ -217,7 +298,9 @@ class AnthropicStreamSniffer:
             delta = payload.get("delta")
             if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
                 self.stop_reason = delta["stop_reason"]
-            self._merge(payload.get("usage"))
+            usage = payload.get("usage")
+            self._merge(usage)
+            self.final = self.final or isinstance(usage, dict)
         return True
 
     def _merge(self, usage: Any) -> None:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from fastgw.backends.llm.backend import AiBackend
-from fastgw.backends.llm.router import LlmRouter, ModelPattern
+from fastgw.backends.llm.router import LlmRouter, ModelNotFound, ModelPattern
 from fastgw.backends.llm.routes import RouteType
 from fastgw.backends.llm.target import Target
 from fastgw.backends.llm.types import Dialect
@@ -228,14 +228,23 @@ def test_model_pattern(pattern: str, model: str, hit: bool) -> None:
     assert ModelPattern(pattern).matches(model) is hit
 
 
-def test_model_list_body() -> None:
+def test_model_list_names_models_not_patterns() -> None:
+    """A pattern routes the models it matches but is not a model a client could ask for."""
     t = _target(_route({"ai": {"provider": {"openAI": {}}}}))
-    router = LlmRouter([("a", t), ("b*", t)], created=123)
+    router = LlmRouter([("a", t), ("b*", t), ("*", t)], created=123)
     listed = orjson.loads(router._list)
     assert listed == {
         "object": "list",
-        "data": [
-            {"id": "a", "object": "model", "created": 123, "owned_by": "openai"},
-            {"id": "b*", "object": "model", "created": 123, "owned_by": "openai"},
-        ],
+        "data": [{"id": "a", "object": "model", "created": 123, "owned_by": "openai"}],
     }
+    assert router.find("b2") is t  # still routed
+
+
+def test_model_not_found_names_the_model_bounded_and_escaped() -> None:
+    err = ModelNotFound.of("gpt-9")
+    assert err.message == "The model `gpt-9` does not exist or you do not have access to it."
+    assert (err.status, err.reason) == (404, "model_not_found")
+    long = ModelNotFound.of("m" * 10_000).message
+    assert len(long) < 400 and long.startswith("The model `mmm")
+    escaped = ModelNotFound.of("a\nb\x00").message
+    assert escaped == "The model `a\\nb\\x00` does not exist or you do not have access to it."

@@ -22,6 +22,7 @@ from fastgw.http.headers import Headers
 from fastgw.telemetry import genai
 from fastgw.telemetry.genai import GenAiCall, GenAiKind
 from fastgw.tokenizer import Tokenizer
+from fastgw.upstream.pool import PoolLimits
 
 GOLDEN = Path(__file__).parent / "golden"
 OPENAI_STREAM = (GOLDEN / "openai_to_anthropic" / "stream_text.in.sse").read_bytes()
@@ -60,7 +61,11 @@ class FakeWriter:
 
 class FakeCtx:
     def __init__(self, hold: frozenset[int] = frozenset()) -> None:
-        self.worker = SimpleNamespace(loop=asyncio.get_running_loop(), runtime=SimpleNamespace(tokenizer=Tokenizer()))
+        self.worker = SimpleNamespace(
+            loop=asyncio.get_running_loop(),
+            runtime=SimpleNamespace(tokenizer=Tokenizer()),
+            pool=SimpleNamespace(limits=PoolLimits()),
+        )
         self.retry_hold = hold
         self.writer = FakeWriter()
         self.llm = GenAiCall(GenAiKind("chat", "openai"), "m")

@@ -51,6 +51,7 @@ class AnthropicToOpenAIStream:
         "model",
         "stop_reason",
         "usage",
+        "usage_final",
     )
 
     def __init__(self, created: int, include_usage: bool = False, model: str = "") -> None:
@@ -60,6 +61,8 @@ class AnthropicToOpenAIStream:
         self.id = ""
         self.usage = Usage()
         self.has_usage = False
+        #: message_delta brought the final counts (message_start's output count is a placeholder)
+        self.usage_final = False
         self.stop_reason: str | None = None
         # content block index -> [tool index, arguments streamed?]; text/thinking blocks are absent.
         self._blocks: dict[int, list[Any]] = {}
@@ -198,7 +201,7 @@ class AnthropicToOpenAIStream:
         usage = payload.get("usage")
         if isinstance(usage, dict):
             update_from_anthropic(self.usage, usage)
-            self.has_usage = True
+            self.has_usage = self.usage_final = True
         stop_reason = (payload.get("delta") or {}).get("stop_reason")
         self.stop_reason = stop_reason
         finish = FINISH_FROM_STOP.get(stop_reason, "stop") if stop_reason else "stop"
