@@ -155,5 +155,7 @@ class RequestContext:
             for hook in hooks:
                 hook(self)
         worker = self.worker
+        if worker.cut_reason is not None:
+            self.reason = worker.cut_reason  # the worker's drain deadline cut this request
         worker.metrics.record(self, worker.loop.time() - self.request.start)
         worker.access_log.record(self)

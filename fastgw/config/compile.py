@@ -7,6 +7,7 @@ that drops an auth policy it cannot run must not start.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import time
@@ -23,6 +24,7 @@ from fastgw.backends.llm.build import binds_target, check_backend_policies, llm_
 from fastgw.backends.llm.router import LlmRouter
 from fastgw.config.errors import ConfigError
 from fastgw.config.load import LoadedConfig, load
+from fastgw.config.schema_base import listen_addr_problem
 from fastgw.config.support import reject_unsupported
 from fastgw.http.connection import HttpLimits
 from fastgw.http.headers import Headers
@@ -114,6 +116,7 @@ def compile_config(cfg: schema.Config, source: str = "<config>", buckets: Bucket
     if llm is not None:
         binds += (_llm_bind(llm, {b.port for b in binds}, errors),)
     tokenizer = _tokenizer(cfg.config, errors)
+    _check_listen_addrs(cfg.config, errors)
     if errors:
         raise CompileError(errors)
     proc = cfg.config
@@ -214,7 +217,9 @@ def _bind(bind: Any, index: int, cc: _Compile) -> BindRuntime:
             for m in route.matches or [None]:
                 entries.append(Entry(rt, hosts, _match(m)))
         listeners.append(ListenerRoutes(HostPattern.parse(lst.hostname), entries))
-    return BindRuntime(port=bind.port, name=f"bind/{bind.port}", routes=BindRoutes(listeners))
+    # one spelling per address (`::0` is `::`): the supervisor keys its sockets by it
+    host = ipaddress.ip_address(bind.address).compressed if bind.address is not None else "0.0.0.0"
+    return BindRuntime(port=bind.port, name=f"bind/{bind.port}", routes=BindRoutes(listeners), host=host)
 
 
 def _match(m: Any) -> Match:
@@ -490,6 +495,18 @@ def _addresses(proc: Any) -> Addresses:
         stats=_addr(getattr(proc, "stats_addr", None), base.stats),
         readiness=_addr(getattr(proc, "readiness_addr", None), base.readiness),
     )
+
+
+def _check_listen_addrs(proc: Any, errors: list[str]) -> None:
+    if proc is None:
+        return
+    for key, value in (
+        ("adminAddr", proc.admin_addr),
+        ("statsAddr", proc.stats_addr),
+        ("readinessAddr", proc.readiness_addr),
+    ):
+        if value != "off" and (problem := listen_addr_problem(value)):
+            errors.append(f"config.{key}: {problem}")
 
 
 def _addr(value: str | None, default: str | None) -> str | None:
