@@ -78,6 +78,11 @@ def listen_addresses(runtime: Runtime) -> dict[Addr, str]:
     return out
 
 
+def _shown(source: str) -> str:
+    """The config's path as an operator finds it from anywhere (or `<stdin>`)."""
+    return source if source.startswith("<") else os.path.abspath(source)
+
+
 class Supervisor:
     def __init__(
         self,
@@ -125,7 +130,7 @@ class Supervisor:
             log.error("%s", exc)
             return EXIT_BOOT
         self._install_signals()
-        log.info("fastgw starting: config %s, %d worker(s)", runtime.source, self.slots)
+        log.info("fastgw starting: config %s, %d worker(s)", _shown(runtime.source), self.slots)
         self._log_listening(addresses, addresses)
         self.current = self._spawn_generation(runtime, addresses)
         while True:
@@ -236,6 +241,9 @@ class Supervisor:
             pid = os.fork()
             if pid == 0:  # child
                 worker_mod.run(spec, inherited, mask)
+        except BaseException:
+            os.close(r)
+            raise
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             os.close(w)
@@ -359,7 +367,7 @@ class Supervisor:
         except BindError as exc:
             log.error("reload failed, keeping the running config: %s", exc)
             return
-        log.info("reloading config %s: starting %d new worker(s)", runtime.source, self.slots)
+        log.info("reloading config %s: starting %d new worker(s)", _shown(runtime.source), self.slots)
         self._log_listening(opened, addresses)
         cur = self.current
         if cur is not None and runtime.workers != cur.runtime.workers:
