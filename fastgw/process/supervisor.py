@@ -31,6 +31,7 @@ from fastgw.telemetry import metrics
 log = logging.getLogger("fastgw.supervisor")
 
 HEARTBEAT_TIMEOUT = 30.0
+KILL_MARGIN = 5.0
 READY_TIMEOUT = 30.0
 CRASH_WINDOW = 10.0
 CRASH_LIMIT = 5
@@ -47,7 +48,9 @@ class Proc:
     ready_fd: int
     started: float
     ready: bool = False
-    stopping_since: float = 0.0
+    #: when a retiring worker still alive gets SIGKILL: past its own drain timeout (it cuts its
+    #: connections itself then), plus a margin
+    kill_at: float = 0.0
 
 
 @dataclass
@@ -384,7 +387,7 @@ class Supervisor:
             self.pending = None
             gen.promoted = True
             if old is not None:
-                self._retire(old.procs.values())
+                self._retire(old)
             # the old workers close their copies as they start draining: then these addresses
             # refuse connections
             for addr in self.sockets.release(gen.addresses):
@@ -401,14 +404,15 @@ class Supervisor:
         if gen is None:
             return
         # its ready workers may already hold accepted connections: they drain like any other
-        self._retire(gen.procs.values())
+        self._retire(gen)
         if self.current is not None:
             for addr in self.sockets.release(self.current.addresses):
                 log.info("stopped listening on %s", format_addr(addr))
 
-    def _retire(self, procs: Iterable[Proc]) -> None:
-        for p in procs:
-            p.stopping_since = time.monotonic()
+    def _retire(self, gen: Generation) -> None:
+        kill_at = time.monotonic() + gen.runtime.drain_timeout + KILL_MARGIN
+        for p in gen.procs.values():
+            p.kill_at = kill_at
             self._signal(p.pid, signal.SIGTERM)
             if p.ready_fd >= 0:
                 os.close(p.ready_fd)
@@ -417,9 +421,8 @@ class Supervisor:
 
     def _retire_stragglers(self) -> None:
         now = time.monotonic()
-        grace = self._drain_timeout() + 5.0  # a worker cuts its connections at the drain timeout
         for p in self.retiring:
-            if p.stopping_since and now - p.stopping_since > grace:
+            if now > p.kill_at:
                 self._signal(p.pid, signal.SIGKILL)
 
     # -- stop ------------------------------------------------------------------------------------
@@ -429,7 +432,7 @@ class Supervisor:
         self._stopping = True
         self._reload_queued = False
         self._update_ready_flag()  # readiness fails at once
-        self._stop_deadline = time.monotonic() + self._drain_timeout() + 5.0
+        self._stop_deadline = time.monotonic() + self._drain_timeout() + KILL_MARGIN
         log.info("stopping: draining in-flight requests (up to %.0fs)", self._drain_timeout())
         self._abort_pending()
         # Stop listening first, so new clients are refused (and retry elsewhere) instead of
