@@ -116,7 +116,7 @@ def compile_config(cfg: schema.Config, source: str = "<config>", buckets: Bucket
     if llm is not None:
         binds += (_llm_bind(llm, {b.port for b in binds}, errors),)
     tokenizer = _tokenizer(cfg.config, errors)
-    _check_listen_addrs(cfg.config, errors)
+    _check_listen_addrs(cfg.config, binds, errors)
     if errors:
         raise CompileError(errors)
     proc = cfg.config
@@ -497,16 +497,31 @@ def _addresses(proc: Any) -> Addresses:
     )
 
 
-def _check_listen_addrs(proc: Any, errors: list[str]) -> None:
-    if proc is None:
-        return
-    for key, value in (
-        ("adminAddr", proc.admin_addr),
-        ("statsAddr", proc.stats_addr),
-        ("readinessAddr", proc.readiness_addr),
+def _check_listen_addrs(proc: Any, binds: tuple[BindRuntime, ...], errors: list[str]) -> None:
+    """The management addresses: well formed, and none where a bind or another one listens
+    (the second listener would never see a connection)."""
+    defaults = Addresses()
+    taken = [(b.name, b.host, b.port) for b in binds]
+    for key, value, default in (
+        ("adminAddr", getattr(proc, "admin_addr", None), defaults.admin),
+        ("statsAddr", getattr(proc, "stats_addr", None), defaults.stats),
+        ("readinessAddr", getattr(proc, "readiness_addr", None), defaults.readiness),
     ):
-        if value != "off" and (problem := listen_addr_problem(value)):
+        text = _addr(value, default)
+        if text is None:
+            continue
+        if problem := listen_addr_problem(text):
             errors.append(f"config.{key}: {problem}")
+            continue
+        host, _, port_text = text.rpartition(":")
+        host = {"": "0.0.0.0", "localhost": "127.0.0.1"}.get(host.strip("[]"), host.strip("[]"))
+        port = int(port_text)
+        for what, other_host, other_port in taken:
+            if port == other_port and (
+                host == other_host or "0.0.0.0" in (host, other_host) or "::" in (host, other_host)
+            ):
+                errors.append(f"config.{key}: {text} is also where {what} listens")
+        taken.append((f"config.{key}", host, port))
 
 
 def _addr(value: str | None, default: str | None) -> str | None:

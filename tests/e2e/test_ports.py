@@ -13,8 +13,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fastgw.config.compile import load_runtime
-from fastgw.config.load import ConfigError
 from tests.e2e.procs import Gateway, Upstream, bind_config, free_port, wait_until
 from tests.e2e.test_reload import get, refused
 
@@ -118,43 +116,6 @@ def test_a_bind_can_listen_on_loopback_only_and_addresses_are_logged(tmp: Path, 
         wait_until(lambda: refused(added), timeout=30, what="the removed bind to refuse connections")
     finally:
         assert g.stop() == 0
-
-
-@pytest.mark.parametrize(
-    ("yaml_text", "where", "message"),
-    [
-        (
-            "binds:\n- port: 3000\n  address: localhost4\n  listeners: []\n",
-            ":3: binds[0].address",
-            "expected an IP address such as 127.0.0.1, 0.0.0.0 or ::1, not 'localhost4'",
-        ),
-        (
-            "config:\n  adminAddr: admin.local\nbinds: []\n",
-            ":2: config.adminAddr",
-            'expected "ip:port" (port 1..65535) or "off", not \'admin.local\'',
-        ),
-        (
-            "config:\n  statsAddr: example.com:9\nbinds: []\n",
-            ":2: config.statsAddr",
-            "expected an IP address such as 127.0.0.1, 0.0.0.0 or ::1, not 'example.com'",
-        ),
-    ],
-    ids=["bind address", "admin address without port", "stats hostname"],
-)
-def test_listen_addresses_are_validated(tmp: Path, yaml_text: str, where: str, message: str) -> None:
-    path = tmp / "addr.yaml"
-    path.write_text(yaml_text)
-    with pytest.raises(ConfigError) as err:
-        load_runtime(str(path))
-    text = str(err.value)
-    assert f"{path}{where}" in text and message in text, text
-
-
-def test_bind_address_is_kept_in_one_spelling(tmp: Path) -> None:
-    path = tmp / "v6.yaml"
-    path.write_text("binds:\n- port: 3000\n  address: '0:0::1'\n  listeners: []\n- port: 3001\n  listeners: []\n")
-    rt = load_runtime(str(path))
-    assert [(b.host, b.port) for b in rt.binds] == [("::1", 3000), ("0.0.0.0", 3001)]
 
 
 def test_readiness_port_held_by_another_process_is_refused_at_start(tmp: Path) -> None:
