@@ -44,14 +44,14 @@ def test_sigterm_refuses_new_connections_while_inflight_requests_finish(tmp: Pat
     port = g.port  # type: ignore[attr-defined]
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        conn.request("GET", "/stream?n=30&delay=0.1")  # 3 s
+        conn.request("GET", "/stream?n=50&delay=0.1")  # 5 s: the drain outlasts the checks below
         r = conn.getresponse()
         first = r.read1(65536)
         assert first.startswith(b"data: 0")
         g.signal(signal.SIGTERM)
         # readiness is a management socket: it keeps answering, 503, during the drain
-        wait_until(lambda: http_status(g.ready_url, 1) == 503, timeout=5, what="readiness 503")
-        wait_until(lambda: refused(port), timeout=5, what="new connections to be refused")
+        wait_until(lambda: http_status(g.ready_url, 1) == 503, timeout=10, what="readiness 503")
+        wait_until(lambda: refused(port), timeout=10, what="new connections to be refused")
         assert http_status(g.ready_url, 1) == 503
         rest = r.read()
         assert (first + rest).endswith(b"data: [DONE]\n\n"), "the in-flight stream finishes"
