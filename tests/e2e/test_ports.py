@@ -3,6 +3,7 @@ addresses logged at start and on reload."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -33,6 +34,25 @@ def routes(upstream: Upstream) -> list[dict[str, object]]:
     return [{"backends": [{"host": f"127.0.0.1:{upstream.port}"}]}]
 
 
+def serve_once(cfg: Path, timeout: float = 30) -> tuple[int | None, str]:
+    """`fastgw serve` expected to give up at start: its exit code (None if it kept running) and
+    stderr. In its own session, so a gateway that does start is stopped whole, workers included."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fastgw", "serve", "-w", "2", "-f", str(cfg)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+        return proc.returncode, stderr
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, stderr = proc.communicate()
+        return None, stderr
+
+
 def test_a_second_instance_on_a_served_port_is_refused(tmp: Path, upstream: Upstream) -> None:
     """Issue 10: a second `fastgw serve` on the same port started silently and the kernel split
     the connections between the two (with a 1-token rate limit, 2 of 8 requests got 200)."""
@@ -42,16 +62,11 @@ def test_a_second_instance_on_a_served_port_is_refused(tmp: Path, upstream: Upst
         cfg = tmp / "second.yaml"
         other = {"readinessAddr": f"127.0.0.1:{free_port()}", "statsAddr": "off", "adminAddr": "off"}
         cfg.write_text(yaml.safe_dump(bind_config(port, routes(upstream), config=other)))
-        r = subprocess.run(
-            [sys.executable, "-m", "fastgw", "serve", "-w", "2", "-f", str(cfg)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert r.returncode == 3, r.stderr
+        code, stderr = serve_once(cfg)
+        assert code == 3, stderr
         expected = f"cannot listen on 0.0.0.0:{port}: address already in use by pid {first.proc.pid} ("
-        assert expected in r.stderr, r.stderr
-        assert "fastgw serve" in r.stderr.split(expected)[1].splitlines()[0]
+        assert expected in stderr, stderr
+        assert "fastgw serve" in stderr.split(expected)[1].splitlines()[0]
         assert get(port)[0] == 200, "the first instance keeps serving"
     finally:
         assert first.stop() == 0
@@ -65,7 +80,9 @@ def test_instances_started_at_the_same_moment_get_the_port_once(tmp: Path, upstr
         other = {"readinessAddr": f"127.0.0.1:{free_port()}", "statsAddr": "off", "adminAddr": "off"}
         cfg.write_text(yaml.safe_dump(bind_config(port, routes(upstream), config=other)))
         args = [sys.executable, "-m", "fastgw", "serve", "-w", "2", "-f", str(cfg)]
-        procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        procs.append(
+            subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        )
     try:
         wait_until(lambda: sum(p.poll() is not None for p in procs) >= 2, timeout=60, what="two to give up")
         codes = sorted(p.returncode for p in procs if p.poll() is not None)
@@ -76,9 +93,13 @@ def test_instances_started_at_the_same_moment_get_the_port_once(tmp: Path, upstr
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
-            p.wait(30)
-            if p.stderr is not None:
-                p.stderr.close()
+            try:
+                p.wait(30)
+            finally:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)  # whatever of its session is left
+                except ProcessLookupError:
+                    pass
     assert winner.returncode == 0
 
 

@@ -8,7 +8,6 @@ import os
 import signal
 import socketserver
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,11 +163,16 @@ def _alive(pid: int) -> bool:
 
 def test_killed_supervisor_leaves_the_ports_free_for_a_new_instance(tmp: Path, upstream: Upstream) -> None:
     g = gateway(tmp, upstream)
+    pids = g.worker_pids()
     try:
         g.proc.kill()
         g.proc.wait(10)
-        t0 = time.monotonic()
         wait_until(lambda: refused(g.ready_port), timeout=15, what="the orphans to close their listeners")
-        assert time.monotonic() - t0 < 15
+        port: int = g.port  # type: ignore[attr-defined]
+        again = Gateway(tmp, bind_config(port, [{"policies": {"directResponse": {"status": 200}}}]), workers=1)
+        assert again.stop() == 0, "a new instance takes the addresses at once"
     finally:
+        for p in pids:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
         g.stop()
