@@ -56,6 +56,7 @@ def serve(path: str, workers: int | None, log_level: str | None, log_format: str
     from fastgw.config.compile import CompileError
     from fastgw.config.load import ConfigError
     from fastgw.policies.ratelimit_local import SharedBuckets
+    from fastgw.process.exits import EXIT_CONFIG
     from fastgw.process.supervisor import Supervisor
 
     text = sys.stdin.read() if path == "-" else None
@@ -66,7 +67,7 @@ def serve(path: str, workers: int | None, log_level: str | None, log_format: str
         runtime = load()
     except (ConfigError, CompileError) as exc:
         click.echo(f"fastgw: invalid config:\n{exc}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_CONFIG)
     _setup_logging(log_level or runtime.log.level, log_format or runtime.log.format)
     if log_format or log_level:
         from dataclasses import replace

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Set
 from typing import TYPE_CHECKING
 
-from fastgw.errors import ClientAborted, Dialect, GatewayError, render, sse_error_event
+from fastgw.errors import ClientAborted, Dialect, DrainCut, GatewayError, render, sse_error_event
 from fastgw.http.headers import Headers
 from fastgw.http.request import Request
 from fastgw.http.response import ResponseWriter
@@ -162,5 +162,10 @@ class RequestContext:
             for hook in hooks:
                 hook(self)
         worker = self.worker
+        if worker.cut_reason is not None and (self.error is None or isinstance(self.error, ClientAborted)):
+            # the worker's drain deadline cut this request (its connection was aborted, which
+            # looks like a client that left)
+            self.error = DrainCut()
+            self.reason = DrainCut.reason
         worker.metrics.record(self, worker.loop.time() - self.request.start)
         worker.access_log.record(self)

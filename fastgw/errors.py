@@ -163,6 +163,15 @@ class ClientAborted(GatewayError):
     text = "client closed the connection before the response was complete"
 
 
+class DrainCut(GatewayError):
+    """The worker's drain deadline (shutdown or reload) cut the request before it was complete
+    (logged and counted, never rendered: the connection is aborted)."""
+
+    status = 503
+    reason = "drain_timeout"
+    text = "the request was cut by the gateway's drain timeout"
+
+
 class RateLimited(GatewayError):
     status = 429
     reason = "rate_limited"

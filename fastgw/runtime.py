@@ -86,6 +86,7 @@ class BindRuntime:
     port: int
     name: str  # "bind/<port>", the gateway label in logs and metrics
     routes: BindRoutes[RouteRuntime]
+    host: str = "0.0.0.0"  # the IP address listened on (`binds[].address`)
 
 
 @dataclass(frozen=True, slots=True)

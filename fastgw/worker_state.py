@@ -12,7 +12,7 @@ from fastgw.upstream.pool import Pool
 
 
 class WorkerState:
-    __slots__ = ("access_log", "loop", "metrics", "pool", "runtime", "worker_id")
+    __slots__ = ("access_log", "cut_reason", "loop", "metrics", "pool", "runtime", "worker_id")
 
     def __init__(self, runtime: Runtime, worker_id: int, access_log: AccessLog) -> None:
         self.loop = asyncio.get_running_loop()
@@ -21,6 +21,9 @@ class WorkerState:
         self.pool = Pool(runtime.pool)
         self.access_log = access_log
         self.metrics = Metrics(runtime.metric_labels)
+        #: set when the drain deadline cuts the connections left: every request that ends after
+        #: that was cut, and is recorded with this reason (`RequestContext.finish`)
+        self.cut_reason: str | None = None
         self._tick()
 
     def _tick(self) -> None:
@@ -30,6 +33,9 @@ class WorkerState:
             ratelimit_local.sweep(buckets)
             self.metrics.rate_limit_buckets(buckets.used, buckets.slots)
         self.loop.call_later(1.0, self._tick)
+
+    def cut_by_drain(self) -> None:
+        self.cut_reason = "drain_timeout"
 
     def close(self) -> None:
         self.metrics.flush()

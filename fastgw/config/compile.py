@@ -7,6 +7,7 @@ that drops an auth policy it cannot run must not start.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import time
@@ -24,6 +25,7 @@ from fastgw.backends.llm.router import LlmRouter
 from fastgw.backends.scrub import secret_forms
 from fastgw.config.errors import ConfigError
 from fastgw.config.load import LoadedConfig, load
+from fastgw.config.schema_base import listen_addr_problem
 from fastgw.config.schema_process import LocalRateLimitTable
 from fastgw.config.support import reject_unsupported
 from fastgw.http.connection import HttpLimits
@@ -121,6 +123,7 @@ def compile_config(cfg: schema.Config, source: str = "<config>", buckets: Shared
     if llm is not None:
         binds += (_llm_bind(llm, {b.port for b in binds}, errors),)
     tokenizer = _tokenizer(cfg.config, errors)
+    _check_listen_addrs(cfg.config, binds, errors)
     if errors:
         raise CompileError(errors)
     return Runtime(
@@ -236,7 +239,9 @@ def _bind(bind: Any, index: int, cc: _Compile) -> BindRuntime:
             for m in route.matches or [None]:
                 entries.append(Entry(rt, hosts, _match(m)))
         listeners.append(ListenerRoutes(HostPattern.parse(lst.hostname), entries))
-    return BindRuntime(port=bind.port, name=f"bind/{bind.port}", routes=BindRoutes(listeners))
+    # one spelling per address (`::0` is `::`): the supervisor keys its sockets by it
+    host = ipaddress.ip_address(bind.address).compressed if bind.address is not None else "0.0.0.0"
+    return BindRuntime(port=bind.port, name=f"bind/{bind.port}", routes=BindRoutes(listeners), host=host)
 
 
 def _match(m: Any) -> Match:
@@ -527,6 +532,33 @@ def _addresses(proc: Any) -> Addresses:
         stats=_addr(getattr(proc, "stats_addr", None), base.stats),
         readiness=_addr(getattr(proc, "readiness_addr", None), base.readiness),
     )
+
+
+def _check_listen_addrs(proc: Any, binds: tuple[BindRuntime, ...], errors: list[str]) -> None:
+    """The management addresses: well formed, and none where a bind or another one listens
+    (the second listener would never see a connection)."""
+    defaults = Addresses()
+    taken = [(b.name, b.host, b.port) for b in binds]
+    for key, value, default in (
+        ("adminAddr", getattr(proc, "admin_addr", None), defaults.admin),
+        ("statsAddr", getattr(proc, "stats_addr", None), defaults.stats),
+        ("readinessAddr", getattr(proc, "readiness_addr", None), defaults.readiness),
+    ):
+        text = _addr(value, default)
+        if text is None:
+            continue
+        if problem := listen_addr_problem(text):
+            errors.append(f"config.{key}: {problem}")
+            continue
+        host, _, port_text = text.rpartition(":")
+        host = {"": "0.0.0.0", "localhost": "127.0.0.1"}.get(host.strip("[]"), host.strip("[]"))
+        port = int(port_text)
+        for what, other_host, other_port in taken:
+            if port == other_port and (
+                host == other_host or "0.0.0.0" in (host, other_host) or "::" in (host, other_host)
+            ):
+                errors.append(f"config.{key}: {text} is also where {what} listens")
+        taken.append((f"config.{key}", host, port))
 
 
 def _addr(value: str | None, default: str | None) -> str | None:

@@ -59,6 +59,7 @@ from fastgw.config.schema_base import (
     Secret,
     Spec,
     StringMatch,
+    ip_problem,
 )
 from fastgw.config.schema_llm import (
     LlmConfig,
@@ -237,6 +238,13 @@ class Bind(Spec, frozen=True, kw_only=True):
     """TCP port."""
     listeners: list[Listener]
     """Listeners on this port."""
+    address: str | None = None
+    """fastgw: the IP address to listen on, e.g. `127.0.0.1` for this host only (default
+    `0.0.0.0`, every IPv4 interface; `::` takes IPv6 and IPv4)."""
+
+    def problems(self) -> Problems:
+        if self.address is not None and (problem := ip_problem(self.address)):
+            yield "address", problem
 
 
 class NamedBackend(Spec, frozen=True, kw_only=True):

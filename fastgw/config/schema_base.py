@@ -18,6 +18,7 @@ Conventions (compile.py relies on them):
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -49,6 +50,24 @@ Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 
 Problems = Iterator[tuple[str | tuple[str | int, ...], str]]
 """(YAML key of the offending field, "" for the object itself, or a relative key path; message)."""
+
+
+def ip_problem(host: str) -> str | None:
+    """Why `host` is not an IP address to listen on (None when it is)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return f"expected an IP address such as 127.0.0.1, 0.0.0.0 or ::1, not {host!r}"
+    return None
+
+
+def listen_addr_problem(text: str) -> str | None:
+    """Why `text` is not a listening address "ip:port" ("[v6]:port", "localhost:port"), or None."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return f'expected "ip:port" (port 1..65535) or "off", not {text!r}'
+    host = host.strip("[]")
+    return None if host in ("", "localhost") else ip_problem(host)
 
 
 class Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, rename="camel"):

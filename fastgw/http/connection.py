@@ -566,9 +566,11 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
     def drain_gracefully(self) -> None:
         """Finish the current response with `connection: close`. An idle keep-alive connection
         gets a short grace instead of an immediate close: a busy client is usually about to send
-        its next request, which is then answered (with `connection: close`) rather than lost."""
+        its next request, which is then answered (with `connection: close`) rather than lost.
+        A connection whose first request has not begun (`_url` is empty until then) keeps its
+        header deadline: its client connected to send one, and is usually sending it now."""
         self.closing_after_response = True
-        if self._active is None and not self._pending and self._state == _IDLE:
+        if self._active is None and not self._pending and self._state == _IDLE and self._url:
             self._set_deadline(min(self.server.limits.idle_timeout, 1.0))
 
     def transport_write(self, data: bytes) -> None:

@@ -4,7 +4,9 @@ Shape (gunicorn's arbiter): signal handlers only enqueue and wake the loop; the 
 signals, reaps children, kills hung workers, converges the worker count, and waits on a
 self-pipe plus the workers' readiness pipes. A reload builds the new Runtime first (an invalid
 config changes nothing), starts a whole new generation of workers on the same listening
-sockets, and retires the old generation only once every new worker is serving.
+sockets, and retires the old generation only once every new worker is serving. Reloads are
+coalesced: one generation starts at a time, a reload asked for meanwhile runs (on the file as it
+is then) once that one is done, and at most MAX_GENERATIONS generations are alive at once.
 """
 
 from __future__ import annotations
@@ -16,25 +18,26 @@ import select
 import signal
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from fastgw.process import worker as worker_mod
-from fastgw.process.sockets import BindError, SocketSet, parse_addr
+from fastgw.process.exits import EXIT_BOOT, EXIT_OK
+from fastgw.process.sockets import Addr, BindError, SocketSet, format_addr, parse_addr
 from fastgw.process.status import DRAINING, READY, StatusRegion
 from fastgw.runtime import Runtime
 from fastgw.telemetry import metrics
 
 log = logging.getLogger("fastgw.supervisor")
 
-EXIT_OK = 0
-EXIT_CONFIG = 2  # config invalid at start
-EXIT_BOOT = 3  # workers cannot boot / sockets cannot be opened
-
 HEARTBEAT_TIMEOUT = 30.0
+KILL_MARGIN = 5.0
 READY_TIMEOUT = 30.0
 CRASH_WINDOW = 10.0
 CRASH_LIMIT = 5
+#: generations alive at once (serving, starting, draining): bounds the processes a burst of
+#: reloads can leave behind while earlier generations finish their in-flight requests
+MAX_GENERATIONS = 4
 
 
 @dataclass
@@ -45,13 +48,17 @@ class Proc:
     ready_fd: int
     started: float
     ready: bool = False
-    stopping_since: float = 0.0
+    #: when a retiring worker still alive gets SIGKILL: past its own drain timeout (it cuts its
+    #: connections itself then), plus a margin
+    kill_at: float = 0.0
 
 
 @dataclass
 class Generation:
     number: int
     runtime: Runtime
+    #: what its workers listen on: address -> what it serves (a bind's name, "admin", ...)
+    addresses: dict[Addr, str]
     procs: dict[int, Proc] = field(default_factory=dict)  # slot -> proc
     crashes: dict[int, deque[float]] = field(default_factory=dict)
     respawn_at: dict[int, float] = field(default_factory=dict)
@@ -61,6 +68,22 @@ class Generation:
 
     def all_ready(self, slots: int) -> bool:
         return len(self.procs) == slots and all(p.ready for p in self.procs.values())
+
+
+def listen_addresses(runtime: Runtime) -> dict[Addr, str]:
+    """Every address a config listens on, with what it serves."""
+    out = {(b.host, b.port): b.name for b in runtime.binds}
+    a = runtime.addresses
+    for label, text in (("readiness", a.readiness), ("stats", a.stats), ("admin", a.admin)):
+        if text:
+            addr = parse_addr(text)
+            out[addr] = f"{out[addr]}, {label}" if addr in out else label
+    return out
+
+
+def _shown(source: str) -> str:
+    """The config's path as an operator finds it from anywhere (or `<stdin>`)."""
+    return source if source.startswith("<") else os.path.abspath(source)
 
 
 class Supervisor:
@@ -79,6 +102,7 @@ class Supervisor:
         self.current: Generation | None = None
         self.pending: Generation | None = None  # a reload waiting for its workers
         self.retiring: list[Proc] = []
+        self._reload_queued = False
         self._signals: deque[int] = deque()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._gen_counter = 0
@@ -96,20 +120,22 @@ class Supervisor:
             pass
 
     def _install_signals(self) -> None:
-        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGCHLD):
+        for sig in worker_mod.FORK_BLOCKED:
             signal.signal(sig, self._on_signal)
 
     # -- main loop -------------------------------------------------------------------------------
     def run(self) -> int:
         runtime = self.load()  # ConfigError propagates to the CLI (exit 2)
+        addresses = listen_addresses(runtime)
         try:
-            self.sockets.ensure(self._addresses(runtime))
+            self.sockets.ensure(addresses)
         except BindError as exc:
             log.error("%s", exc)
             return EXIT_BOOT
         self._install_signals()
-        self.current = self._spawn_generation(runtime)
-        log.info("fastgw started: %d worker(s), binds %s", self.slots, ", ".join(map(str, runtime.ports)))
+        log.info("fastgw starting: config %s, %d worker(s)", _shown(runtime.source), self.slots)
+        self._log_listening(addresses, addresses)
+        self.current = self._spawn_generation(runtime, addresses)
         while True:
             self._handle_signals()
             self._reap()
@@ -123,6 +149,8 @@ class Supervisor:
                 self._check_heartbeats()
                 self._check_watch()
                 self._check_pending()
+                if self._reload_queued and self.pending is None:
+                    self.reload()
             self._retire_stragglers()
             self._wait(0.25)
         self.sockets.close()
@@ -186,9 +214,9 @@ class Supervisor:
                     self.stop()
 
     # -- workers ---------------------------------------------------------------------------------
-    def _spawn_generation(self, runtime: Runtime) -> Generation:
+    def _spawn_generation(self, runtime: Runtime, addresses: dict[Addr, str]) -> Generation:
         self._gen_counter += 1
-        gen = Generation(self._gen_counter, runtime, started=time.monotonic())
+        gen = Generation(self._gen_counter, runtime, addresses, started=time.monotonic())
         for slot in range(self.slots):
             self._spawn(gen, slot)
         return gen
@@ -199,19 +227,29 @@ class Supervisor:
             slot=slot,
             generation=gen.number,
             runtime=gen.runtime,
-            sockets=self.sockets.for_slot(slot),
+            sockets=self.sockets.for_slot(slot, gen.addresses),
             status=self.status,
             ready_fd=w,
+            supervisor=os.getpid(),
         )
-        inherited = self.sockets.all_fds() | {self._wake_r, self._wake_w}
+        # the worker closes every one of these it does not own: sockets of addresses outside
+        # its config would stay listening, unanswered, in a process that never accepts on them
+        inherited = self.sockets.all_fds() | {self._wake_r, self._wake_w, r}
         for g in (self.current, self.pending):
             if g is not None:
                 inherited |= {p.ready_fd for p in g.procs.values() if p.ready_fd >= 0}
-        inherited.add(r)
-        pid = os.fork()
-        if pid == 0:  # child
-            worker_mod.run(spec, inherited)
-        os.close(w)
+        # no supervisor signal handler may run in the child: they are reset there, then unblocked
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, worker_mod.FORK_BLOCKED)
+        try:
+            pid = os.fork()
+            if pid == 0:  # child
+                worker_mod.run(spec, inherited, mask)
+        except BaseException:
+            os.close(r)
+            raise
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            os.close(w)
         gen.procs[slot] = Proc(pid=pid, slot=slot, generation=gen.number, ready_fd=r, started=time.monotonic())
         self.status.beat(slot, time.monotonic(), pid)
 
@@ -221,6 +259,11 @@ class Supervisor:
             if gen is not None:
                 out += gen.procs.values()
         return out
+
+    def _live_generations(self) -> int:
+        numbers = {p.generation for p in self.retiring}
+        numbers |= {g.number for g in (self.current, self.pending) if g is not None}
+        return len(numbers)
 
     def _reap(self) -> None:
         while True:
@@ -250,7 +293,7 @@ class Supervisor:
                     os.close(p.ready_fd)
                 if self._stopping:
                     return
-                if code == worker_mod.EXIT_BOOT_ERROR:
+                if code == EXIT_BOOT:
                     self._boot_failure(gen, slot)
                     return
                 log.warning("worker %d (pid %d) exited with %s; replacing it", slot, pid, code)
@@ -307,20 +350,32 @@ class Supervisor:
     def reload(self) -> None:
         if self._stopping:
             return
+        if self.pending is not None or self._live_generations() >= MAX_GENERATIONS:
+            # coalesce: starting a generation per signal would fork faster than workers boot
+            # and drain; the queued reload reads the file once the one starting is done
+            if not self._reload_queued:
+                why = "new workers are starting" if self.pending is not None else "old workers are draining"
+                log.info("reload requested while %s: it runs once they are done", why)
+            self._reload_queued = True
+            return
+        self._reload_queued = False
         try:
             runtime = self.load()
         except Exception as exc:
             log.error("reload failed, keeping the running config:\n%s", exc)
             return
+        addresses = listen_addresses(runtime)
         try:
-            self.sockets.ensure(self._addresses(runtime))
+            opened = self.sockets.ensure(addresses)
         except BindError as exc:
             log.error("reload failed, keeping the running config: %s", exc)
             return
-        if self.pending is not None:
-            self._abort_pending()
-        log.info("reloading: starting %d new worker(s)", self.slots)
-        self.pending = self._spawn_generation(runtime)
+        log.info("reloading config %s: starting %d new worker(s)", _shown(runtime.source), self.slots)
+        self._log_listening(opened, addresses)
+        cur = self.current
+        if cur is not None and runtime.workers != cur.runtime.workers:
+            log.warning("config.workerThreads changed: the worker count (%d) is read at start only", self.slots)
+        self.pending = self._spawn_generation(runtime, addresses)
 
     def _check_pending(self) -> None:
         gen = self.pending
@@ -332,14 +387,11 @@ class Supervisor:
             self.pending = None
             gen.promoted = True
             if old is not None:
-                for p in old.procs.values():
-                    p.stopping_since = time.monotonic()
-                    self._signal(p.pid, signal.SIGTERM)
-                    if p.ready_fd >= 0:
-                        os.close(p.ready_fd)
-                        p.ready_fd = -1
-                    self.retiring.append(p)
-            self.sockets.release(self._addresses(gen.runtime))
+                self._retire(old)
+            # the old workers close their copies as they start draining: then these addresses
+            # refuse connections
+            for addr in self.sockets.release(gen.addresses):
+                log.info("stopped listening on %s", format_addr(addr))
             self._update_ready_flag()
             log.info("reload complete: generation %d serving", gen.number)
         elif time.monotonic() - gen.started > READY_TIMEOUT:
@@ -351,21 +403,26 @@ class Supervisor:
         self.pending = None
         if gen is None:
             return
+        # its ready workers may already hold accepted connections: they drain like any other
+        self._retire(gen)
+        if self.current is not None:
+            for addr in self.sockets.release(self.current.addresses):
+                log.info("stopped listening on %s", format_addr(addr))
+
+    def _retire(self, gen: Generation) -> None:
+        kill_at = time.monotonic() + gen.runtime.drain_timeout + KILL_MARGIN
         for p in gen.procs.values():
-            self._signal(p.pid, signal.SIGKILL)
+            p.kill_at = kill_at
+            self._signal(p.pid, signal.SIGTERM)
             if p.ready_fd >= 0:
                 os.close(p.ready_fd)
                 p.ready_fd = -1
-            p.stopping_since = time.monotonic()
             self.retiring.append(p)
-        if self.current is not None:
-            self.sockets.release(self._addresses(self.current.runtime))
 
     def _retire_stragglers(self) -> None:
         now = time.monotonic()
         for p in self.retiring:
-            grace = self._drain_timeout() + 5.0
-            if p.stopping_since and now - p.stopping_since > grace:
+            if now > p.kill_at:
                 self._signal(p.pid, signal.SIGKILL)
 
     # -- stop ------------------------------------------------------------------------------------
@@ -373,11 +430,17 @@ class Supervisor:
         if self._stopping:
             return
         self._stopping = True
+        self._reload_queued = False
         self._update_ready_flag()  # readiness fails at once
-        self._stop_deadline = time.monotonic() + self._drain_timeout() + 5.0
+        self._stop_deadline = time.monotonic() + self._drain_timeout() + KILL_MARGIN
         log.info("stopping: draining in-flight requests (up to %.0fs)", self._drain_timeout())
-        if self.pending is not None:
-            self._abort_pending()
+        self._abort_pending()
+        # Stop listening first, so new clients are refused (and retry elsewhere) instead of
+        # waiting in an accept queue nobody serves: the workers hold the only copies left and
+        # close their traffic ones as they start draining. Each keeps its management listeners
+        # until it exits (readiness answers 503 meanwhile); a slot's socket then closes with its
+        # worker, and the kernel sends new connections to the slots still serving.
+        self.sockets.close()
         for p in self._live_procs():
             self._signal(p.pid, signal.SIGTERM)
 
@@ -398,13 +461,9 @@ class Supervisor:
 
     # -- helpers ---------------------------------------------------------------------------------
     @staticmethod
-    def _addresses(runtime: Runtime) -> list[tuple[str, int]]:
-        addrs = [("0.0.0.0", port) for port in runtime.ports]
-        a = runtime.addresses
-        for text in (a.readiness, a.stats, a.admin):
-            if text:
-                addrs.append(parse_addr(text))
-        return addrs
+    def _log_listening(opened: Iterable[Addr], labels: dict[Addr, str]) -> None:
+        for addr in opened:
+            log.info("listening on %s (%s)", format_addr(addr), labels[addr])
 
     def _mtime(self) -> float:
         if not self.watch:

@@ -73,6 +73,7 @@ REASONS = {
     "authorization": "Authorization",
     "cors": "DirectResponse",
     "client_disconnected": "Upstream",
+    "drain_timeout": "Timeout",
 }
 
 #: what a capped label shows for values past its cap

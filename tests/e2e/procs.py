@@ -114,7 +114,10 @@ class Gateway(Proc):
         self.wait_ready()
 
     def write_config(self, cfg: dict[str, object]) -> None:
-        self.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        # whole or not at all: a reload may read the file at any moment (coalesced, --watch)
+        tmp = self.config_path.with_name(self.config_path.name + ".tmp")
+        tmp.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        os.replace(tmp, self.config_path)
 
     @property
     def ready_url(self) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.load import KeepAliveLoad
 from tests.e2e.procs import Gateway, Upstream, bind_config, free_port, http_status, wait_until
 
 
@@ -50,50 +50,6 @@ def get(port: int, path: str = "/x", timeout: float = 10) -> tuple[int, dict[str
         c.close()
 
 
-class Load:
-    """Keep-alive clients hammering the gateway from threads, bounded in time; counts failures."""
-
-    def __init__(self, port: int, clients: int = 8) -> None:
-        self.port = port
-        self.stop = threading.Event()
-        self.ok = 0
-        self.failures: list[str] = []
-        self.seen: set[str] = set()
-        self._lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
-
-    def _run(self) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        deadline = time.monotonic() + 60
-        while not self.stop.is_set() and time.monotonic() < deadline:
-            try:
-                conn.request("POST", "/load", body=b'{"x": 1}', headers={"content-type": "application/json"})
-                r = conn.getresponse()
-                r.read()
-                with self._lock:
-                    if r.status == 200:
-                        self.ok += 1
-                        self.seen.add(r.getheader("x-config") or "")
-                    else:
-                        self.failures.append(f"status {r.status}")
-                if r.getheader("connection", "").lower() == "close":
-                    conn.close()
-            except Exception as exc:  # every failure counts
-                with self._lock:
-                    self.failures.append(repr(exc))
-                conn.close()
-
-    def __enter__(self) -> Load:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(15)
-
-
 def test_killed_worker_is_replaced_within_a_second(tmp: Path, upstream: Upstream) -> None:
     g = make(tmp, upstream, workers=2)
     try:
@@ -117,7 +73,7 @@ def test_sighup_reload_under_load_fails_no_request(tmp: Path, upstream: Upstream
     g = make(tmp, upstream, workers=2, header="v1")
     try:
         old_pids = set(g.worker_pids())
-        with Load(g.port) as load:  # type: ignore[attr-defined]
+        with KeepAliveLoad(g.port) as load:  # type: ignore[attr-defined]
             wait_until(lambda: load.ok > 200, what="load to start")
             cfg = bind_config(
                 g.port,  # type: ignore[attr-defined]
@@ -143,7 +99,7 @@ def test_sighup_reload_under_load_fails_no_request(tmp: Path, upstream: Upstream
             before = load.ok
             wait_until(lambda: load.ok > before + 200, what="load after the reload")
         assert load.failures == [], load.failures[:5]
-        assert {"v1", "v2"} <= load.seen
+        assert {"v1", "v2"} <= set(load.seen)
         assert get(g.port)[1]["x-config"] == "v2"  # type: ignore[attr-defined]
     finally:
         assert g.stop() == 0
