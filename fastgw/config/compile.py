@@ -502,9 +502,10 @@ def _log_settings(proc: Any) -> LogSettings:
     logging_cfg = getattr(proc, "logging", None) if proc is not None else None
     if logging_cfg is None:
         return LogSettings()
+    level = logging_cfg.level or "info"
     return LogSettings(
-        level=getattr(logging_cfg, "level", None) or "info",
-        format=getattr(logging_cfg, "format", None) or "text",
+        level=level if isinstance(level, str) else ",".join(level),  # ["info", "x=debug"] as one spec
+        format=logging_cfg.format or "text",
     )
 
 

@@ -86,6 +86,15 @@ class Logging(Spec, frozen=True, kw_only=True):
     fields: LogFields | None = None
     """Access-log fields (older spelling of frontendPolicies.accessLog.add/remove)."""
 
+    def problems(self) -> Problems:
+        if self.level is not None:
+            from fastgw.config.log_levels import LevelSpecError, parse_levels
+
+            try:
+                parse_levels(self.level)
+            except LevelSpecError as exc:
+                yield "level", str(exc)
+
 
 class Tracing(Spec, frozen=True, kw_only=True):
     """OTLP trace export (older spelling of frontendPolicies.tracing)."""
