@@ -106,6 +106,9 @@ def compile_config(cfg: schema.Config, source: str = "<config>", buckets: Bucket
     """`buckets` is the shared-memory table created by the supervisor before it forks (a private
     one is made for validation)."""
     errors: list[str] = []
+    if not cfg.binds and cfg.llm is None and cfg.mcp is None:
+        # valid YAML that would start a gateway listening on nothing (an empty file, a typo'd top key)
+        errors.append("binds: nothing to serve: the config has no binds, no llm: block and no mcp: block")
     ctx = _Compile(buckets if buckets is not None else BucketTable.create(1024), errors)
     binds = tuple(_bind(b, i, ctx) for i, b in enumerate(cfg.binds))
     _unsupported_blocks(cfg, errors)
