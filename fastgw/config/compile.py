@@ -23,7 +23,7 @@ from fastgw.backends.llm.build import binds_target, check_backend_policies, llm_
 from fastgw.backends.llm.router import LlmRouter
 from fastgw.config.errors import ConfigError
 from fastgw.config.load import LoadedConfig, load
-from fastgw.config.support import reject_unsupported
+from fastgw.config.support import not_covered, unsupported_settings
 from fastgw.http.connection import HttpLimits
 from fastgw.http.headers import Headers
 from fastgw.native import BucketTable, bucket_key
@@ -59,22 +59,6 @@ from fastgw.runtime import (
 from fastgw.tokenizer import Tokenizer
 from fastgw.upstream.pool import Origin, PoolLimits
 
-# route-level policy keys enforced by the gateway today
-_SUPPORTED_ROUTE_POLICIES = frozenset(
-    {
-        "cors",
-        "request_header_modifier",
-        "response_header_modifier",
-        "url_rewrite",
-        "direct_response",
-        "timeout",
-        "retry",
-        "backend_auth",
-        "backend_tls",
-        "ai",
-        "local_rate_limit",
-    }
-)
 _SECRET_KEYS = frozenset({"key", "apiKey", "token", "secret", "password", "clientSecret", "value", "htpasswd"})
 
 
@@ -109,14 +93,16 @@ def compile_config(cfg: schema.Config, source: str = "<config>", buckets: Bucket
     if not cfg.binds and cfg.llm is None and cfg.mcp is None:
         # valid YAML that would start a gateway listening on nothing (an empty file, a typo'd top key)
         errors.append("binds: nothing to serve: the config has no binds, no llm: block and no mcp: block")
+    # Keys the schema marks as not implemented yet (the data the docs' support table shows).
+    unsupported = unsupported_settings(cfg)
     ctx = _Compile(buckets if buckets is not None else BucketTable.create(1024), errors)
     binds = tuple(_bind(b, i, ctx) for i, b in enumerate(cfg.binds))
-    _unsupported_blocks(cfg, errors)
-    _unsupported_process(cfg, errors)
-    llm = getattr(cfg, "llm", None)
+    llm = cfg.llm
     if llm is not None:
         binds += (_llm_bind(llm, {b.port for b in binds}, errors),)
     tokenizer = _tokenizer(cfg.config, errors)
+    _partly_supported(cfg, errors)
+    errors = unsupported + not_covered(errors, unsupported)
     if errors:
         raise CompileError(errors)
     proc = cfg.config
@@ -134,34 +120,22 @@ def compile_config(cfg: schema.Config, source: str = "<config>", buckets: Bucket
     )
 
 
-def _unsupported_blocks(cfg: schema.Config, errors: list[str]) -> None:
-    if getattr(cfg, "mcp", None) is not None:
-        errors.append("mcp: not supported yet: the `mcp:` block")
+def _partly_supported(cfg: schema.Config, errors: list[str]) -> None:
+    """The values beyond a key's PARTLY_SUPPORTED limit (the schema states each limit)."""
+    proc = cfg.config
+    if proc is not None and proc.enable_ipv6:
+        errors.append("config.enableIpv6: not supported yet: enableIpv6 true (binds listen on IPv4)")
+    if proc is not None and proc.histograms not in (None, "classic"):
+        errors.append(f"config.histograms: not supported yet: {proc.histograms} histograms (classic only)")
+    for i, model in enumerate(cfg.llm.models if cfg.llm is not None else []):
+        if model.visibility != "public":
+            errors.append(f"llm.models[{i}].visibility: not supported yet: {model.visibility} models")
 
 
 @dataclass
 class _Compile:
     buckets: BucketTable
     errors: list[str]
-
-
-def _unsupported_process(cfg: schema.Config, errors: list[str]) -> None:
-    """Process and frontend settings that would change behaviour but are not implemented yet."""
-    proc = cfg.config
-    if proc is not None:
-        if proc.tracing is not None:
-            errors.append("config.tracing: not supported yet: tracing")
-        if proc.metrics is not None and (proc.metrics.fields is not None or proc.metrics.remove):
-            errors.append("config.metrics: not supported yet: custom metric labels and removal")
-        if proc.logging is not None and (proc.logging.fields is not None or proc.logging.filter is not None):
-            errors.append("config.logging: not supported yet: access-log fields and filter")
-        if proc.backend is not None and proc.backend.keepalives is not None:
-            errors.append("config.backend.keepalives: not supported yet: keepalives")
-    reject_unsupported(cfg.frontend_policies, frozenset({"http"}), "frontendPolicies", errors)
-    if cfg.policies:
-        errors.append("policies: not supported yet: detached policies")
-    if cfg.backends:
-        errors.append("backends: not supported yet: named backends")
 
 
 def _workers(proc: Any) -> int | None:
@@ -247,7 +221,6 @@ def _route(route: Any, index: int, listener: str, gateway: str, path: str, cc: _
     errors = cc.errors
     name = route.name or f"route{index}"
     pol = route.policies
-    reject_unsupported(pol, _SUPPORTED_ROUTE_POLICIES, f"{path}.policies", errors)
     policies = _request_policies(pol, cc, f"{gateway}/{listener}/{name}", f"{path}.policies")
     req_mod: HeaderEdit | None = None
     resp_mod: HeaderEdit | None = None
@@ -396,6 +369,14 @@ def _url_rewrite(u: Any) -> UrlRewrite:
 # -- backends ------------------------------------------------------------------------------------
 def _backend(b: Any, route_pol: Any, path: str, errors: list[str]) -> Backend | None:
     if b.host is not None:
+        for key, value in (
+            ("backendAuth", b.policies and b.policies.backend_auth),
+            ("ai", b.policies and b.policies.ai),
+        ):
+            if value is not None:
+                errors.append(
+                    f"{path}.policies.{key}: not supported yet: {key} on a host backend (set it on the route)"
+                )
         host, port = split_host_port(b.host)
         t = _tls_spec(b.policies) or _tls_spec(route_pol)
         origin = _origin(host, port, t, f"{path}.policies.backendTLS", errors)
@@ -409,27 +390,28 @@ def _backend(b: Any, route_pol: Any, path: str, errors: list[str]) -> Backend | 
 
 
 def _ai_backend(ai: Any, layers: list[Any], path: str, errors: list[str]) -> Backend | None:
-    """One provider, or failover groups: every entry is checked; the first group's first serves
-    (failover between groups belongs to the resilience work)."""
+    """One provider, or `groups` holding exactly one provider. Failover between providers is not
+    implemented yet, so a second provider is refused (AiBackend.PARTLY_SUPPORTED), never served as
+    if the first were the only one."""
     if ai.groups is None:
         target = binds_target(ai, layers, path, errors)
         return AiBackend(name=target.name, target=target) if target is not None else None
-    first = None
-    for gi, group in enumerate(ai.groups):
-        for pi, entry in enumerate(group.providers):
-            target = binds_target(entry, layers, f"{path}.groups[{gi}].providers[{pi}]", errors)
-            first = first or target
-    return AiBackend(name=first.name, target=first) if first is not None else None
+    entries = [(gi, pi, entry) for gi, group in enumerate(ai.groups) for pi, entry in enumerate(group.providers)]
+    if len(entries) > 1:
+        gi, pi, _ = entries[1]
+        errors.append(
+            f"{path}.groups[{gi}].providers[{pi}]: not supported yet: failover "
+            "(more than one group or provider); give one provider"
+        )
+        return None
+    target = binds_target(entries[0][2], layers, f"{path}.groups[0].providers[0]", errors)
+    return AiBackend(name=target.name, target=target) if target is not None else None
 
 
 def _llm_bind(llm: Any, taken: set[int], errors: list[str]) -> BindRuntime:
     """The `llm:` block: one port, one route, the model router as its backend."""
     if llm.port in taken:
         errors.append(f"llm.port: port {llm.port} is also used by binds")
-    if llm.virtual_models:
-        errors.append("llm.virtualModels: not supported yet: virtualModels")
-    if llm.policies is not None:
-        errors.append("llm.policies: not supported yet: llm policies")
     shared = {p.name: p for p in llm.providers}
     models = []
     for i, model in enumerate(llm.models):
@@ -457,9 +439,6 @@ def _origin(host: str, port: int, tls: Any, path: str, errors: list[str]) -> Ori
     """An upstream origin; `tls` is a backendTLS spec (None: plain HTTP)."""
     if tls is None:
         return Origin(host=host, port=port)
-    for unsupported in ("alpn", "subject_alt_names"):
-        if getattr(tls, unsupported, None):
-            errors.append(f"{path}: not supported yet: {unsupported}")
     return Origin(
         host=host,
         port=port,

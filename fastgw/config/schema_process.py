@@ -77,6 +77,7 @@ class Logging(Spec, frozen=True, kw_only=True):
     """Process logging and (older spelling) access-log shaping."""
 
     NOT_SUPPORTED = frozenset({"database"})
+    NOT_SUPPORTED_CHECKED = frozenset({"filter", "fields"})
     level: str | list[str] | None = None
     """`info`, `debug`... or per-module `info,fastgw.http=debug` (string or list)."""
     format: Literal["text", "json"] | None = None
@@ -125,6 +126,7 @@ class MetricFields(Spec, frozen=True, kw_only=True):
 class Metrics(Spec, frozen=True, kw_only=True):
     """Metric shaping."""
 
+    NOT_SUPPORTED_CHECKED = frozenset({"remove", "fields"})
     remove: list[str] = []
     """Metric families not exported."""
     fields: MetricFields | None = None
@@ -134,6 +136,7 @@ class Metrics(Spec, frozen=True, kw_only=True):
 class UpstreamPool(Spec, frozen=True, kw_only=True):
     """Upstream connection pool (`config.backend`)."""
 
+    NOT_SUPPORTED_CHECKED = frozenset({"keepalives"})
     keepalives: Keepalives | None = None
     """TCP keepalives."""
     connect_timeout: Duration = 10.0
@@ -197,6 +200,12 @@ class ProcessConfig(Spec, frozen=True, kw_only=True):
             "hbone",
         }
     )
+    NOT_SUPPORTED_CHECKED = frozenset({"tracing", "session", "mcp", "connectionMinTerminationDeadline"})
+    PARTLY_SUPPORTED = {
+        "enableIpv6": "false only: binds listen on IPv4",
+        "histograms": "classic only",
+        "sensitiveHeaders": "accepted; fastgw logs no request headers at all",
+    }
     admin_addr: str = "127.0.0.1:15000"
     """Admin API address ("ip:port" or "off")."""
     stats_addr: str = "0.0.0.0:15020"
