@@ -10,18 +10,18 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
-
-import msgspec
 
 import fastgw.config.schema as schema
 from fastgw.backends.http import HttpBackend
 from fastgw.backends.llm.backend import AiBackend
 from fastgw.backends.llm.build import binds_target, check_backend_policies, llm_target
 from fastgw.backends.llm.router import LlmRouter
-from fastgw.config.errors import ConfigError
+from fastgw.config.dump import redacted_dump
+from fastgw.config.errors import ConfigError, Path
 from fastgw.config.load import LoadedConfig, load
 from fastgw.config.support import not_covered, unsupported_settings
 from fastgw.http.connection import HttpLimits
@@ -59,8 +59,6 @@ from fastgw.runtime import (
 from fastgw.tokenizer import Tokenizer
 from fastgw.upstream.pool import Origin, PoolLimits
 
-_SECRET_KEYS = frozenset({"key", "apiKey", "token", "secret", "password", "clientSecret", "value", "htpasswd"})
-
 
 class CompileError(Exception):
     """Errors as "key.path: message" lines; `located()` turns them into ConfigErrors with lines."""
@@ -81,14 +79,21 @@ def load_runtime(source: str, text: str | None = None, buckets: BucketTable | No
     """Load, validate and compile a config file; every problem is a ConfigError with file:line."""
     loaded = load(source, text=text)
     try:
-        return compile_config(loaded.config, loaded.source.file, buckets)
+        return compile_config(loaded.config, loaded.source.file, buckets, from_env=loaded.source.secret)
     except CompileError as exc:
         raise exc.located(loaded) from None
 
 
-def compile_config(cfg: schema.Config, source: str = "<config>", buckets: BucketTable | None = None) -> Runtime:
+def compile_config(
+    cfg: schema.Config,
+    source: str = "<config>",
+    buckets: BucketTable | None = None,
+    *,
+    from_env: Collection[Path] = (),
+) -> Runtime:
     """`buckets` is the shared-memory table created by the supervisor before it forks (a private
-    one is made for validation)."""
+    one is made for validation); `from_env` are the key paths whose values came from environment
+    variables (redacted in the dump whatever their field)."""
     errors: list[str] = []
     if not cfg.binds and cfg.llm is None and cfg.mcp is None:
         # valid YAML that would start a gateway listening on nothing (an empty file, a typo'd top key)
@@ -116,7 +121,7 @@ def compile_config(cfg: schema.Config, source: str = "<config>", buckets: Bucket
         tokenizer=tokenizer,
         workers=_workers(cfg.config),
         source=source,
-        dump=redacted_dump(cfg),
+        dump=redacted_dump(cfg, from_env),
     )
 
 
@@ -489,17 +494,3 @@ def _log_settings(proc: Any) -> LogSettings:
         level=level if isinstance(level, str) else ",".join(level),  # ["info", "x=debug"] as one spec
         format=logging_cfg.format or "text",
     )
-
-
-def redacted_dump(cfg: Any) -> dict[str, Any]:
-    """The config as plain data with every secret replaced by "<redacted>" (for /config_dump)."""
-    data = msgspec.to_builtins(cfg)
-    return _redact(data) if isinstance(data, dict) else {}
-
-
-def _redact(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: ("<redacted>" if k in _SECRET_KEYS and isinstance(v, str) else _redact(v)) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_redact(v) for v in obj]
-    return obj
