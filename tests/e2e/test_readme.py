@@ -65,3 +65,18 @@ def test_readme_sdk_snippet_runs(demo: int, index: int) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Hello!"), done.stdout  # the fake provider echoes the prompt first
+
+
+YAML_BLOCK = re.compile(r"^```yaml\n(.*?)^```$", re.M | re.S)
+
+
+def test_readme_config_examples_compile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every YAML example in README is a config fastgw accepts (none relies on a refused key)."""
+    from fastgw.config.compile import load_runtime
+
+    for name in ("UPSTREAM_TOKEN", "ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.setenv(name, "sk-readme")
+    blocks = YAML_BLOCK.findall((ROOT / "README.md").read_text())
+    assert len(blocks) >= 3
+    for text in blocks:
+        assert load_runtime("README.md", text).binds
