@@ -75,3 +75,22 @@ def test_text_log_format_has_one_time_format_and_level_spelling(tmp_path: Path) 
     assert any("\tinfo\trequest " in line for line in records)
     assert any("\twarn\tfastgw.supervisor\t" in line and "replacing it" in line for line in records)
     assert any("\terror\tfastgw.supervisor\treload failed" in line for line in records)
+
+
+def test_json_log_format_covers_a_refused_start(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("binds:\n- port: 0\n  listeners: []\nextra: 1\n")
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "fastgw", "serve", "--log-format", "json", "-f", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    docs = [json.loads(line) for line in done.stderr.splitlines()]
+    (doc,) = docs
+    assert doc["level"] == "error" and TIME.match(doc["time"])
+    assert doc["message"].startswith("invalid config:\n") and doc["message"].count(str(bad)) == 2
