@@ -9,6 +9,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,9 +82,6 @@ def test_text_log_format_has_one_time_format_and_level_spelling(tmp_path: Path) 
 def test_json_log_format_covers_a_refused_start(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("binds:\n- port: 0\n  listeners: []\nextra: 1\n")
-    import subprocess
-    import sys
-
     done = subprocess.run(
         [sys.executable, "-m", "fastgw", "serve", "--log-format", "json", "-f", str(bad)],
         capture_output=True,
