@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 
@@ -50,3 +51,13 @@ def test_usage_errors_name_the_option() -> None:
     assert bad_level.returncode == 2 and "--log-level" in bad_level.stderr and "'loud'" in bad_level.stderr
     bad_duration = fastgw("fake-provider", "--ttft", "5")
     assert bad_duration.returncode == 2 and "--ttft" in bad_duration.stderr and "needs a unit" in bad_duration.stderr
+
+
+def test_fake_provider_on_a_taken_port_is_one_clear_error() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = fastgw("fake-provider", "--port", str(port))
+    assert done.returncode == 1
+    assert done.stderr == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
