@@ -1,3 +1,3 @@
 from fastgw.cli import main
 
-main()
+main(prog_name="fastgw")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -21,13 +19,16 @@ if TYPE_CHECKING:
 LOG_LEVELS = click.Choice(["trace", "debug", "info", "warn", "warning", "error"], case_sensitive=False)
 
 
-def _setup_logging(level: str, fmt: str) -> None:
-    lvl = {"trace": "DEBUG", "warn": "WARNING"}.get(level.lower(), level.upper())
-    if fmt == "json":
-        f = '{"level":"%(levelname)s","time":"%(asctime)s","scope":"%(name)s","message":"%(message)s"}'
-    else:
-        f = "%(asctime)s\t%(levelname)s\t%(name)s\t%(message)s"
-    logging.basicConfig(level=lvl, format=f, stream=sys.stderr)
+def _log_levels(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """`info`, or per logger `info,fastgw.http=debug`; checked here so a typo is a usage error."""
+    if value is not None:
+        from fastgw.config.log_levels import LevelSpecError, parse_levels
+
+        try:
+            parse_levels(value)
+        except LevelSpecError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
 
 
 def _loader(path: str, text: str | None, buckets: SharedBuckets | None = None) -> Callable[[], Runtime]:
@@ -40,15 +41,36 @@ def _loader(path: str, text: str | None, buckets: SharedBuckets | None = None) -
     return load
 
 
-@click.group()
+class _Commands(click.Group):
+    """The CLI's commands; `fake-provider` (aiohttp) is imported only when it is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), "fake-provider"])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "fake-provider":
+            from fastgw.devtools.fake_provider import command
+
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="fastgw", message="%(prog)s %(version)s")
 def main() -> None:
-    """fastgw: a high-throughput AI gateway."""
+    """fastgw: a high-throughput AI gateway (agentgateway's config format)."""
 
 
-@main.command()
+@main.command(short_help="Run the gateway on a config file.")
 @click.option("-f", "--file", "path", required=True, help="Config file (YAML or JSON); '-' reads stdin.")
 @click.option("-w", "--workers", type=click.IntRange(1, 250), default=None, help="Worker processes [CPU count].")
-@click.option("--log-level", type=LOG_LEVELS, default=None, help="Log level [config, else info].")
+@click.option(
+    "--log-level",
+    callback=_log_levels,
+    default=None,
+    metavar="LEVEL",
+    help="trace|debug|info|warn|error, or per logger: info,fastgw.http=debug [config, else info].",
+)
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None, help="Log format.")
 @click.option("--watch", is_flag=True, help="Reload when the config file changes.")
 def serve(path: str, workers: int | None, log_level: str | None, log_format: str | None, watch: bool) -> None:
@@ -58,7 +80,9 @@ def serve(path: str, workers: int | None, log_level: str | None, log_format: str
     from fastgw.policies.ratelimit_local import SharedBuckets
     from fastgw.process.exits import EXIT_CONFIG
     from fastgw.process.supervisor import Supervisor
+    from fastgw.telemetry import logs
 
+    logs.setup(log_level or "info", log_format or "text")  # until the config says otherwise
     text = sys.stdin.read() if path == "-" else None
     # the table is made by the first load, before any fork: every worker (and every reload)
     # shares the same buckets
@@ -66,9 +90,12 @@ def serve(path: str, workers: int | None, log_level: str | None, log_format: str
     try:
         runtime = load()
     except (ConfigError, CompileError) as exc:
-        click.echo(f"fastgw: invalid config:\n{exc}", err=True)
+        if log_format == "json":
+            logging.getLogger("fastgw").error("invalid config:\n%s", exc)
+        else:
+            click.echo(f"fastgw: invalid config:\n{exc}", err=True)
         sys.exit(EXIT_CONFIG)
-    _setup_logging(log_level or runtime.log.level, log_format or runtime.log.format)
+    logs.setup(log_level or runtime.log.level, log_format or runtime.log.format)
     if log_format or log_level:
         from dataclasses import replace
 
@@ -93,7 +120,7 @@ def serve(path: str, workers: int | None, log_level: str | None, log_format: str
     sys.exit(code)
 
 
-@main.command()
+@main.command(short_help="Check a config file; print every error.")
 @click.option("-f", "--file", "path", required=True, help="Config file; '-' reads stdin.")
 def validate(path: str) -> None:
     """Check a config file; print every error and exit non-zero if there are any."""
@@ -115,44 +142,16 @@ def version() -> None:
     click.echo(f"fastgw {__version__}")
 
 
-@main.command(
-    "fake-provider",
-    context_settings={"ignore_unknown_options": True, "help_option_names": []},
-    add_help_option=False,
-)
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def fake_provider(args: tuple[str, ...]) -> None:
-    """Run the bundled fake LLM provider (OpenAI + Anthropic wire formats); --help lists options:
-    --host, --port, --token-latency 5ms, --ttft 200ms, --error-rate 0.1, --require-key K, --tokens N."""
-    from fastgw.devtools.fake_provider import main as fake_main
-
-    fake_main(list(args))
-
-
-@main.command()
+@main.command(short_help="The gateway in front of the fake provider (no API key).")
 @click.option("-w", "--workers", type=click.IntRange(1, 250), default=2, show_default=True)
-def demo(workers: int) -> None:
-    """Start the fake provider and the gateway on configs/demo.yaml (no API key needed)."""
-    config = Path("configs/demo.yaml")
-    if not config.exists():
-        config = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
-    if not config.exists():
-        raise click.ClickException(f"demo config not found at {config}")
-    import signal
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address of the demo's readiness and metrics listeners (0.0.0.0 in a container).",
+)
+def demo(workers: int, host: str) -> None:
+    """Start the fake provider and the gateway on the packaged demo.yaml (no API key needed)."""
+    from fastgw.devtools.demo import run
 
-    # -P: never import a checkout from the working directory instead of the installed package
-    fake = subprocess.Popen([sys.executable, "-P", "-m", "fastgw", "fake-provider", "--port", "4010"])
-    click.echo("fake provider on 127.0.0.1:4010; gateway on :3000 (see README for curl examples)", err=True)
-    gateway = subprocess.Popen([sys.executable, "-P", "-m", "fastgw", "serve", "-w", str(workers), "-f", str(config)])
-
-    def stop(signum: int, _frame: object) -> None:
-        gateway.send_signal(signal.SIGTERM)  # the gateway drains, then exits
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    try:
-        code = gateway.wait()
-    finally:
-        fake.terminate()
-        fake.wait()
-    sys.exit(code)
+    sys.exit(run(workers, host))

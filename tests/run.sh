@@ -1,26 +1,53 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs on a fresh Debian/Ubuntu machine, then run the linters,
-# the type checker and the tests. Usage: tests/run.sh [pytest args...]
+# The one command that installs everything the test suite needs and runs it: the linters, the type
+# checker and the tests. Works on a fresh Debian/Ubuntu machine as root (missing system packages
+# come from apt) and in CI (.ci/run sets CI=true). Usage: tests/run.sh [pytest args...]
+#
+# Python packages go into .venv in the checkout (created on the first run, reused after; PYTHON
+# picks the interpreter that creates it, python3 by default), never into the system's python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+ci=$(echo "${CI:-}" | tr '[:upper:]' '[:lower:]')
 
+install() {  # apt packages, as root; anyone else is told what to install
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "tests/run.sh: missing $*: install them (as root: apt-get install $*)" >&2
+    exit 1
+  fi
+  echo "installing: $*"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+command -v "$python" >/dev/null 2>&1 || install python3
+# System packages the tests need: a C compiler and the Python headers (the C extension is built
+# on install), venv support, and openssl (a TLS test makes a throwaway certificate).
 missing=()
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-python3 -c 'import sysconfig, os, sys; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")) else 1)' \
+"$python" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
   || missing+=(python3-dev)
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+[ -x .venv/bin/python ] || "$python" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+[ ${#missing[@]} -eq 0 ] || install "${missing[@]}"
+
+if [ ! -x .venv/bin/python ]; then
+  echo "creating .venv with $("$python" --version)"
+  "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+# The Docker image test (tests/docker) needs an engine; in CI one is started when none is running
+# (elsewhere that test skips without one, and fails in CI).
+if [ "$ci" = true ] || [ "$ci" = 1 ] || [ "$ci" = yes ]; then
+  if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then
+    bash tests/docker/engine.sh
+  fi
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
-
 echo "== ruff"
-python3 -m ruff check fastgw tests bench
-python3 -m ruff format --check fastgw tests bench
+.venv/bin/python -m ruff check fastgw tests bench
+.venv/bin/python -m ruff format --check fastgw tests bench
 echo "== mypy"
-python3 -m mypy
+.venv/bin/python -m mypy
 echo "== pytest"
-python3 -m pytest -q "$@"
+.venv/bin/python -m pytest -q "$@"

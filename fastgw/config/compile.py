@@ -11,11 +11,10 @@ import ipaddress
 import os
 import re
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
-
-import msgspec
 
 import fastgw.config.schema as schema
 from fastgw.backends.http import HttpBackend
@@ -23,11 +22,12 @@ from fastgw.backends.llm.backend import AiBackend
 from fastgw.backends.llm.build import binds_target, check_backend_policies, llm_target
 from fastgw.backends.llm.router import LlmRouter
 from fastgw.backends.scrub import secret_forms
-from fastgw.config.errors import ConfigError
+from fastgw.config.dump import redacted_dump
+from fastgw.config.errors import ConfigError, Path
 from fastgw.config.load import LoadedConfig, load
 from fastgw.config.schema_base import listen_addr_problem
 from fastgw.config.schema_process import LocalRateLimitTable
-from fastgw.config.support import reject_unsupported
+from fastgw.config.support import not_covered, unsupported_settings
 from fastgw.http.connection import HttpLimits
 from fastgw.http.forwarded import DEFAULT as DEFAULT_FORWARDED
 from fastgw.http.forwarded import ForwardedRule
@@ -65,24 +65,6 @@ from fastgw.telemetry.metrics import LabelLimits
 from fastgw.tokenizer import Tokenizer
 from fastgw.upstream.pool import Origin, PoolLimits
 
-# route-level policy keys enforced by the gateway today
-_SUPPORTED_ROUTE_POLICIES = frozenset(
-    {
-        "cors",
-        "request_header_modifier",
-        "response_header_modifier",
-        "url_rewrite",
-        "direct_response",
-        "timeout",
-        "retry",
-        "backend_auth",
-        "backend_tls",
-        "ai",
-        "local_rate_limit",
-    }
-)
-_SECRET_KEYS = frozenset({"key", "apiKey", "token", "secret", "password", "clientSecret", "value", "htpasswd"})
-
 
 class CompileError(Exception):
     """Errors as "key.path: message" lines; `located()` turns them into ConfigErrors with lines."""
@@ -103,27 +85,39 @@ def load_runtime(source: str, text: str | None = None, buckets: SharedBuckets | 
     """Load, validate and compile a config file; every problem is a ConfigError with file:line."""
     loaded = load(source, text=text)
     try:
-        return compile_config(loaded.config, loaded.source.file, buckets)
+        return compile_config(loaded.config, loaded.source.file, buckets, from_env=loaded.source.secret)
     except CompileError as exc:
         raise exc.located(loaded) from None
 
 
-def compile_config(cfg: schema.Config, source: str = "<config>", buckets: SharedBuckets | None = None) -> Runtime:
+def compile_config(
+    cfg: schema.Config,
+    source: str = "<config>",
+    buckets: SharedBuckets | None = None,
+    *,
+    from_env: Collection[Path] = (),
+) -> Runtime:
     """`buckets` holds the shared-memory table the supervisor makes on its first load, before it
-    forks (a private one is made for validation)."""
+    forks (a private one is made for validation); `from_env` are the key paths whose values came
+    from environment variables (redacted in the dump whatever their field)."""
     errors: list[str] = []
+    if not cfg.binds and cfg.llm is None and cfg.mcp is None:
+        # valid YAML that would start a gateway listening on nothing (an empty file, a typo'd top key)
+        errors.append("binds: nothing to serve: the config has no binds, no llm: block and no mcp: block")
+    # Keys the schema marks as not implemented yet (the data the docs' support table shows).
+    unsupported = unsupported_settings(cfg)
     proc = cfg.config
     table_spec = proc.local_rate_limit if proc is not None else LocalRateLimitTable()
     table = (buckets or SharedBuckets()).get(table_spec.max_buckets)
     ctx = _Compile(table, table_spec.failure_mode == "failOpen", errors)
     binds = tuple(_bind(b, i, ctx) for i, b in enumerate(cfg.binds))
-    _unsupported_blocks(cfg, errors)
-    _unsupported_process(cfg, errors)
-    llm = getattr(cfg, "llm", None)
+    llm = cfg.llm
     if llm is not None:
         binds += (_llm_bind(llm, {b.port for b in binds}, errors),)
     tokenizer = _tokenizer(cfg.config, errors)
     _check_listen_addrs(cfg.config, binds, errors)
+    _partly_supported(cfg, errors)
+    errors = unsupported + not_covered(errors, unsupported)
     if errors:
         raise CompileError(errors)
     return Runtime(
@@ -136,15 +130,22 @@ def compile_config(cfg: schema.Config, source: str = "<config>", buckets: Shared
         tokenizer=tokenizer,
         workers=_workers(cfg.config),
         source=source,
-        dump=redacted_dump(cfg),
+        dump=redacted_dump(cfg, from_env),
         buckets=table,
         metric_labels=_metric_labels(proc),
     )
 
 
-def _unsupported_blocks(cfg: schema.Config, errors: list[str]) -> None:
-    if getattr(cfg, "mcp", None) is not None:
-        errors.append("mcp: not supported yet: the `mcp:` block")
+def _partly_supported(cfg: schema.Config, errors: list[str]) -> None:
+    """The values beyond a key's PARTLY_SUPPORTED limit (the schema states each limit)."""
+    proc = cfg.config
+    if proc is not None and proc.enable_ipv6:
+        errors.append("config.enableIpv6: not supported yet: enableIpv6 true (binds listen on IPv4)")
+    if proc is not None and proc.histograms not in (None, "classic"):
+        errors.append(f"config.histograms: not supported yet: {proc.histograms} histograms (classic only)")
+    for i, model in enumerate(cfg.llm.models if cfg.llm is not None else []):
+        if model.visibility != "public":
+            errors.append(f"llm.models[{i}].visibility: not supported yet: {model.visibility} models")
 
 
 @dataclass
@@ -152,25 +153,6 @@ class _Compile:
     buckets: BucketTable
     fail_open: bool  # config.localRateLimit.failureMode
     errors: list[str]
-
-
-def _unsupported_process(cfg: schema.Config, errors: list[str]) -> None:
-    """Process and frontend settings that would change behaviour but are not implemented yet."""
-    proc = cfg.config
-    if proc is not None:
-        if proc.tracing is not None:
-            errors.append("config.tracing: not supported yet: tracing")
-        if proc.metrics is not None and (proc.metrics.fields is not None or proc.metrics.remove):
-            errors.append("config.metrics: not supported yet: custom metric labels and removal")
-        if proc.logging is not None and (proc.logging.fields is not None or proc.logging.filter is not None):
-            errors.append("config.logging: not supported yet: access-log fields and filter")
-        if proc.backend is not None and proc.backend.keepalives is not None:
-            errors.append("config.backend.keepalives: not supported yet: keepalives")
-    reject_unsupported(cfg.frontend_policies, frozenset({"http"}), "frontendPolicies", errors)
-    if cfg.policies:
-        errors.append("policies: not supported yet: detached policies")
-    if cfg.backends:
-        errors.append("backends: not supported yet: named backends")
 
 
 def _workers(proc: Any) -> int | None:
@@ -279,7 +261,6 @@ def _route(
     errors = cc.errors
     name = route.name or f"route{index}"
     pol = route.policies
-    reject_unsupported(pol, _SUPPORTED_ROUTE_POLICIES, f"{path}.policies", errors)
     policies = _request_policies(pol, cc, f"{gateway}/{listener}/{name}", f"{path}.policies")
     req_mod: HeaderEdit | None = None
     resp_mod: HeaderEdit | None = None
@@ -435,6 +416,14 @@ def _url_rewrite(u: Any) -> UrlRewrite:
 # -- backends ------------------------------------------------------------------------------------
 def _backend(b: Any, route_pol: Any, path: str, errors: list[str]) -> Backend | None:
     if b.host is not None:
+        for key, value in (
+            ("backendAuth", b.policies and b.policies.backend_auth),
+            ("ai", b.policies and b.policies.ai),
+        ):
+            if value is not None:
+                errors.append(
+                    f"{path}.policies.{key}: not supported yet: {key} on a host backend (set it on the route)"
+                )
         host, port = split_host_port(b.host)
         t = _tls_spec(b.policies) or _tls_spec(route_pol)
         origin = _origin(host, port, t, f"{path}.policies.backendTLS", errors)
@@ -448,27 +437,28 @@ def _backend(b: Any, route_pol: Any, path: str, errors: list[str]) -> Backend | 
 
 
 def _ai_backend(ai: Any, layers: list[Any], path: str, errors: list[str]) -> Backend | None:
-    """One provider, or failover groups: every entry is checked; the first group's first serves
-    (failover between groups belongs to the resilience work)."""
+    """One provider, or `groups` holding exactly one provider. Failover between providers is not
+    implemented yet, so a second provider is refused (AiBackend.PARTLY_SUPPORTED), never served as
+    if the first were the only one."""
     if ai.groups is None:
         target = binds_target(ai, layers, path, errors)
         return AiBackend(name=target.name, target=target) if target is not None else None
-    first = None
-    for gi, group in enumerate(ai.groups):
-        for pi, entry in enumerate(group.providers):
-            target = binds_target(entry, layers, f"{path}.groups[{gi}].providers[{pi}]", errors)
-            first = first or target
-    return AiBackend(name=first.name, target=first) if first is not None else None
+    entries = [(gi, pi, entry) for gi, group in enumerate(ai.groups) for pi, entry in enumerate(group.providers)]
+    if len(entries) > 1:
+        gi, pi, _ = entries[1]
+        errors.append(
+            f"{path}.groups[{gi}].providers[{pi}]: not supported yet: failover "
+            "(more than one group or provider); give one provider"
+        )
+        return None
+    target = binds_target(entries[0][2], layers, f"{path}.groups[0].providers[0]", errors)
+    return AiBackend(name=target.name, target=target) if target is not None else None
 
 
 def _llm_bind(llm: Any, taken: set[int], errors: list[str]) -> BindRuntime:
     """The `llm:` block: one port, one route, the model router as its backend."""
     if llm.port in taken:
         errors.append(f"llm.port: port {llm.port} is also used by binds")
-    if llm.virtual_models:
-        errors.append("llm.virtualModels: not supported yet: virtualModels")
-    if llm.policies is not None:
-        errors.append("llm.policies: not supported yet: llm policies")
     shared = {p.name: p for p in llm.providers}
     models = []
     for i, model in enumerate(llm.models):
@@ -496,9 +486,6 @@ def _origin(host: str, port: int, tls: Any, path: str, errors: list[str]) -> Ori
     """An upstream origin; `tls` is a backendTLS spec (None: plain HTTP)."""
     if tls is None:
         return Origin(host=host, port=port)
-    for unsupported in ("alpn", "subject_alt_names"):
-        if getattr(tls, unsupported, None):
-            errors.append(f"{path}: not supported yet: {unsupported}")
     return Origin(
         host=host,
         port=port,
@@ -571,21 +558,8 @@ def _log_settings(proc: Any) -> LogSettings:
     logging_cfg = getattr(proc, "logging", None) if proc is not None else None
     if logging_cfg is None:
         return LogSettings()
+    level = logging_cfg.level or "info"
     return LogSettings(
-        level=getattr(logging_cfg, "level", None) or "info",
-        format=getattr(logging_cfg, "format", None) or "text",
+        level=level if isinstance(level, str) else ",".join(level),  # ["info", "x=debug"] as one spec
+        format=logging_cfg.format or "text",
     )
-
-
-def redacted_dump(cfg: Any) -> dict[str, Any]:
-    """The config as plain data with every secret replaced by "<redacted>" (for /config_dump)."""
-    data = msgspec.to_builtins(cfg)
-    return _redact(data) if isinstance(data, dict) else {}
-
-
-def _redact(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: ("<redacted>" if k in _SECRET_KEYS and isinstance(v, str) else _redact(v)) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_redact(v) for v in obj]
-    return obj

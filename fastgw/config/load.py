@@ -157,7 +157,19 @@ def _yaml_issue(exc: yaml.MarkedYAMLError, expansion: Expansion, file: str) -> C
         message += f" ({exc.context} that starts at line {expansion.line_of(exc.context_mark.index)})"
     if exc.problem and ("expected key" in exc.problem or "block end" in exc.problem):
         message += "; check the indentation of this line"
+    if mark is not None and _tab_indented(expansion.text, mark.index):
+        # PyYAML's wording ("cannot start any token") does not say what is wrong: YAML forbids tabs
+        # in indentation (YAML 1.2 section 6.1).
+        message = "invalid YAML: a tab in the indentation (YAML indents with spaces only)"
     return ConfigIssue(file=file, line=line, path="", message=message)
+
+
+def _tab_indented(text: str, index: int) -> bool:
+    """Whether the line holding `index` has a tab in its leading whitespace."""
+    start = text.rfind("\n", 0, index) + 1
+    end = text.find("\n", start)
+    line = text[start : end if end >= 0 else len(text)]
+    return "\t" in line[: len(line) - len(line.lstrip(" \t"))]
 
 
 class _Builder:

@@ -157,6 +157,7 @@ class RouteBackend(Spec, frozen=True, kw_only=True):
     """Where a route sends traffic: exactly one of host, ai, mcp, backend."""
 
     NOT_SUPPORTED = frozenset({"service", "dynamic", "aws", "internal", "routeGroup"})
+    NOT_SUPPORTED_CHECKED = frozenset({"mcp", "backend"})
     ONE_OF = (("host", "ai", "mcp", "backend", "service", "dynamic", "aws", "internal", "routeGroup"),)
     host: HostPort | None = None
     """A plain HTTP upstream "host:port" (TLS only with `policies.backendTLS`)."""
@@ -214,6 +215,7 @@ class Listener(Spec, frozen=True, kw_only=True):
     """A listener on a bind: a hostname and its routes."""
 
     NOT_SUPPORTED = frozenset({"namespace", "tls", "tcpRoutes"})
+    NOT_SUPPORTED_CHECKED = frozenset({"policies"})
     name: str | None = None
     """Listener name (default `listener<N>`)."""
     hostname: str | None = None
@@ -304,6 +306,7 @@ class Config(Spec, frozen=True, kw_only=True):
     """Root of a config file (agentgateway standalone format, generations A and B)."""
 
     NOT_SUPPORTED = frozenset({"workloads", "services", "routeGroups", "gateways", "routes", "tcpRoutes", "ui"})
+    NOT_SUPPORTED_CHECKED = frozenset({"policies", "backends", "mcp"})
     config: ProcessConfig | None = None
     """Process settings."""
     binds: list[Bind] = []

@@ -144,6 +144,7 @@ class PromptCaching(Spec, frozen=True, kw_only=True):
 class AiPolicy(Spec, frozen=True, kw_only=True):
     """LLM request handling (`policies.ai`): route types, model aliases, body defaults/overrides, prompts."""
 
+    NOT_SUPPORTED_CHECKED = frozenset({"transformations", "finalTransformations", "promptGuard", "promptCaching"})
     routes: dict[str, RouteType] = {}
     """Path-suffix -> route type. Longest suffix wins, `*` is the fallback. With no map every path is
     treated as `completions` (agentgateway binds-mode behaviour)."""

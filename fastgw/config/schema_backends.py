@@ -75,6 +75,7 @@ class AiProvider(Spec, frozen=True, kw_only=True):
     """Exactly one provider kind: `{openAI: {model: gpt-4o}}`, `{anthropic: {}}`..."""
 
     NOT_SUPPORTED = frozenset({"copilot", "custom"})
+    NOT_SUPPORTED_CHECKED = frozenset({"vertex", "bedrock"})
     ONE_OF = (("openAI", "anthropic", "gemini", "vertex", "bedrock", "azure", "azureOpenAI", "copilot", "custom"),)
     open_ai: OpenAiSpec | None = msgspec.field(default=None, name="openAI")
     """OpenAI chat completions / responses / embeddings."""
@@ -121,6 +122,8 @@ _PROVIDER_ATTRS = {
 
 class _ProviderFields(Spec, frozen=True, kw_only=True):
     """Fields shared by a single-provider `ai` backend and a group entry, including older spellings."""
+
+    NOT_SUPPORTED_CHECKED = frozenset({"promptGuard"})
 
     name: str | None = None
     """Provider name (telemetry, logs)."""
@@ -196,6 +199,7 @@ class AiGroup(Spec, frozen=True, kw_only=True):
 class AiBackend(_ProviderFields, frozen=True, kw_only=True):
     """An LLM backend: one `provider`, or failover `groups` (tried in order)."""
 
+    PARTLY_SUPPORTED = {"groups": "one group with one provider; failover between providers is not supported yet"}
     ONE_OF = (("provider", "groups"),)
     groups: list[AiGroup] | None = None
     """Failover tiers; with groups, the other fields go on each provider entry."""

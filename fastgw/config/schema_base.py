@@ -6,7 +6,10 @@ Conventions (compile.py relies on them):
   keys camel-renaming cannot reproduce are spelled with `msgspec.field(name=...)` (`openAI`).
 - Class-level markers read by the loader's validator (`fastgw/config/validate.py`), not by msgspec:
   `NOT_SUPPORTED` — agentgateway keys that are valid there but not parsed by fastgw yet (reported as
-  "not supported yet: <key>" instead of "unknown field"); `NOT_SUPPORTED_SCALARS` — string shorthands
+  "not supported yet: <key>" instead of "unknown field"); `NOT_SUPPORTED_CHECKED` — keys fastgw parses
+  and type-checks but does not implement yet: setting one is a compile error "not supported yet: <key>"
+  (`config/support.py`); `PARTLY_SUPPORTED` — key -> what is not supported yet about it (the compiler
+  enforces the limit, the reference and README's table show the text); `NOT_SUPPORTED_SCALARS` — string shorthands
   agentgateway allows where fastgw expects an object; `ONE_OF` — groups of keys of which exactly one
   must be set; `AT_MOST_ONE` — groups of keys of which at most one may be set; `problems()` —
   semantic checks, run once the object parsed cleanly.
@@ -74,6 +77,8 @@ class Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     """Base of every config object."""
 
     NOT_SUPPORTED: ClassVar[frozenset[str]] = frozenset()
+    NOT_SUPPORTED_CHECKED: ClassVar[frozenset[str]] = frozenset()
+    PARTLY_SUPPORTED: ClassVar[dict[str, str]] = {}
     NOT_SUPPORTED_SCALARS: ClassVar[frozenset[str]] = frozenset()
     ONE_OF: ClassVar[tuple[tuple[str, ...], ...]] = ()
     AT_MOST_ONE: ClassVar[tuple[tuple[str, ...], ...]] = ()
@@ -160,6 +165,7 @@ class NameOnly(Spec, frozen=True, kw_only=True):
 class KeyLocation(Spec, frozen=True, kw_only=True):
     """Where a credential is read from (inbound) or written to (backend): exactly one of the kinds."""
 
+    NOT_SUPPORTED_CHECKED = frozenset({"queryParameter", "cookie", "expression"})
     ONE_OF = (("header", "queryParameter", "cookie", "expression"),)
     header: HeaderLocation | None = None
     """An HTTP header."""

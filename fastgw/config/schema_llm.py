@@ -101,6 +101,9 @@ class _ModelPolicyFields(Spec, frozen=True, kw_only=True):
     """Per-model/provider request shaping and backend settings."""
 
     NOT_SUPPORTED = frozenset({"backendTunnel"})
+    NOT_SUPPORTED_CHECKED = frozenset(
+        {"transformation", "requestHeaders", "responseHeaders", "health", "promptCaching"}
+    )
     defaults: JsonObject | None = None
     """Body fields set when absent."""
     overrides: JsonObject | None = None
@@ -149,6 +152,15 @@ class LlmRouteMatch(Spec, frozen=True, kw_only=True):
 
 class LlmModel(_ModelPolicyFields, frozen=True, kw_only=True):
     """A servable model (`llm.models[]`): the client's `model` is matched against `name`."""
+
+    NOT_SUPPORTED_CHECKED = _ModelPolicyFields.NOT_SUPPORTED_CHECKED | {
+        "authorization",
+        "finalTransformation",
+        "guardrails",
+        "passthrough",
+        "matches",
+    }
+    PARTLY_SUPPORTED = {"visibility": "public only (virtual models are not supported yet)"}
 
     id: str | None = None
     """Stable id of this entry."""
@@ -245,6 +257,7 @@ class LlmConfig(Spec, frozen=True, kw_only=True):
     """`llm:`: serves /v1/chat/completions, /v1/messages(/count_tokens), /v1/embeddings, /v1/models."""
 
     NOT_SUPPORTED = frozenset({"gateways", "tls"})
+    NOT_SUPPORTED_CHECKED = frozenset({"virtualModels", "policies"})
     port: Port = 4000
     """Listening port."""
     models: list[LlmModel]

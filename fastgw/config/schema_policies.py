@@ -81,6 +81,7 @@ class BackendAuth(Spec, frozen=True, kw_only=True):
     """
 
     NOT_SUPPORTED = frozenset({"gcp", "aws", "azure", "jwtSign", "oauthTokenExchange", "crossAppAccess"})
+    NOT_SUPPORTED_CHECKED = frozenset({"passthrough", "credentials"})
     NOT_SUPPORTED_SCALARS = frozenset({"copilot"})
     AT_MOST_ONE = (
         (
@@ -191,6 +192,8 @@ class RemoteRateLimit(Spec, frozen=True, kw_only=True):
 
 class Retry(Spec, frozen=True, kw_only=True):
     """Retry failed upstream attempts. As in agentgateway, the request is tried `attempts + 1` times."""
+
+    NOT_SUPPORTED_CHECKED = frozenset({"precondition", "condition"})
 
     attempts: int = 1
     """Number of retries after the first try (1..255)."""
@@ -588,6 +591,7 @@ class BackendTls(Spec, frozen=True, kw_only=True):
     """TLS to the backend. `backendTLS: {}` = TLS with the system CA bundle."""
 
     NOT_SUPPORTED = frozenset({"spiffe", "keyExchangeGroups"})
+    NOT_SUPPORTED_CHECKED = frozenset({"alpn", "subjectAltNames"})
     cert: str | None = None
     """Client certificate file (mTLS)."""
     key: str | None = None

@@ -45,6 +45,25 @@ class RoutePolicies(Spec, frozen=True, kw_only=True):
     """Route-level `policies:` (agentgateway `FilterOrPolicy`). The pipeline fixes the order they run in."""
 
     NOT_SUPPORTED = frozenset({"oidc", "extProc", "mcpGuardrails", "backendTunnel"})
+    NOT_SUPPORTED_CHECKED = frozenset(
+        {
+            "requestRedirect",
+            "requestMirror",
+            "mcpAuthorization",
+            "authorization",
+            "mcpAuthentication",
+            "a2a",
+            "remoteRateLimit",
+            "jwtAuth",
+            "basicAuth",
+            "apiKey",
+            "extAuthz",
+            "transformations",
+            "csrf",
+            "buffer",
+            "delay",
+        }
+    )
     request_header_modifier: HeaderModifier | None = None
     """Edit request headers before forwarding."""
     response_header_modifier: HeaderModifier | None = None
@@ -103,6 +122,27 @@ class BackendPolicies(Spec, frozen=True, kw_only=True):
     """Backend-level `policies:` (on a route backend, an `ai` backend, a provider, a named backend)."""
 
     NOT_SUPPORTED = frozenset({"backendTunnel", "mcpGuardrails", "inferenceRouting"})
+    # on an ai backend; a host backend takes only backendTLS (compile.py)
+    NOT_SUPPORTED_CHECKED = frozenset(
+        {
+            "requestHeaderModifier",
+            "responseHeaderModifier",
+            "requestRedirect",
+            "transformations",
+            "http",
+            "tcp",
+            "health",
+            "extAuthz",
+            "authorization",
+            "mcpAuthorization",
+            "a2a",
+            "sessionAffinity",
+        }
+    )
+    PARTLY_SUPPORTED = {
+        "backendAuth": "on ai backends; on a host backend set it in the route's policies",
+        "ai": "on ai backends",
+    }
     request_header_modifier: HeaderModifier | None = None
     """Edit request headers for this backend."""
     response_header_modifier: HeaderModifier | None = None
@@ -181,6 +221,7 @@ class FrontendHttp(Spec, frozen=True, kw_only=True):
             "http2KeepaliveTimeout",
         }
     )
+    NOT_SUPPORTED_CHECKED = frozenset({"maxConnectionDuration"})
     max_buffer_size: int | None = None
     """Largest request body accepted/buffered, in bytes (feeds `config.http.maxBodyBytes`)."""
     http1_max_headers: int | None = None
@@ -237,6 +278,7 @@ class FrontendPolicies(Spec, frozen=True, kw_only=True):
     NOT_SUPPORTED = frozenset(
         {"tls", "tcp", "networkAuthorization", "networkExtAuthz", "proxy", "proxyProtocol", "connect"}
     )
+    NOT_SUPPORTED_CHECKED = frozenset({"accessLog", "logging", "tracing"})
     http: FrontendHttp | None = None
     """HTTP limits."""
     access_log: AccessLog | None = None

@@ -106,6 +106,7 @@ class Logging(Spec, frozen=True, kw_only=True):
     """Process logging and (older spelling) access-log shaping."""
 
     NOT_SUPPORTED = frozenset({"database"})
+    NOT_SUPPORTED_CHECKED = frozenset({"filter", "fields"})
     level: str | list[str] | None = None
     """`info`, `debug`... or per-module `info,fastgw.http=debug` (string or list)."""
     format: Literal["text", "json"] | None = None
@@ -114,6 +115,15 @@ class Logging(Spec, frozen=True, kw_only=True):
     """CEL; only matching requests are logged (older spelling of frontendPolicies.accessLog.filter)."""
     fields: LogFields | None = None
     """Access-log fields (older spelling of frontendPolicies.accessLog.add/remove)."""
+
+    def problems(self) -> Problems:
+        if self.level is not None:
+            from fastgw.config.log_levels import LevelSpecError, parse_levels
+
+            try:
+                parse_levels(self.level)
+            except LevelSpecError as exc:
+                yield "level", str(exc)
 
 
 class Tracing(Spec, frozen=True, kw_only=True):
@@ -145,6 +155,7 @@ class MetricFields(Spec, frozen=True, kw_only=True):
 class Metrics(Spec, frozen=True, kw_only=True):
     """Metric shaping."""
 
+    NOT_SUPPORTED_CHECKED = frozenset({"remove", "fields"})
     remove: list[str] = []
     """Metric families not exported."""
     fields: MetricFields | None = None
@@ -167,6 +178,7 @@ class Metrics(Spec, frozen=True, kw_only=True):
 class UpstreamPool(Spec, frozen=True, kw_only=True):
     """Upstream connections and the limits on provider answers (`config.backend`); per worker."""
 
+    NOT_SUPPORTED_CHECKED = frozenset({"keepalives"})
     keepalives: Keepalives | None = None
     """TCP keepalives."""
     connect_timeout: Duration = 10.0
@@ -275,6 +287,12 @@ class ProcessConfig(Spec, frozen=True, kw_only=True):
             "hbone",
         }
     )
+    NOT_SUPPORTED_CHECKED = frozenset({"tracing", "session", "mcp", "connectionMinTerminationDeadline"})
+    PARTLY_SUPPORTED = {
+        "enableIpv6": "false only: binds listen on IPv4",
+        "histograms": "classic only",
+        "sensitiveHeaders": "accepted; fastgw logs no request headers at all",
+    }
     admin_addr: str = "127.0.0.1:15000"
     """Admin API address ("ip:port" or "off")."""
     stats_addr: str = "0.0.0.0:15020"

@@ -14,14 +14,15 @@ with injected errors). The token rule is in fake_answer.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+import click
 import orjson
 import uvloop
 from aiohttp import web
@@ -41,7 +42,7 @@ from fastgw.devtools.fake_control import (
     state_of,
 )
 
-__all__ = ["FakeOptions", "build_app", "main", "parse_duration", "run"]
+__all__ = ["FakeOptions", "ListenError", "build_app", "command", "main", "parse_duration", "run"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _CONTROL_PREFIX = "/_fake/"
@@ -177,7 +178,11 @@ async def _serve(host: str, port: int, options: FakeOptions, announce: Callable[
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, reuse_address=True)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise ListenError(f"cannot listen on {host}:{port}: {reason}") from None
         # With port 0 the kernel picks the port: announce the one actually bound.
         bound = next((int(addr[1]) for addr in runner.addresses if isinstance(addr, tuple)), port)
         announce(host, bound)
@@ -188,6 +193,10 @@ async def _serve(host: str, port: int, options: FakeOptions, announce: Callable[
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+class ListenError(Exception):
+    """The port cannot be bound (in use, no permission): reported as one line, exit status 1."""
 
 
 def _print_ready(host: str, port: int) -> None:
@@ -201,35 +210,71 @@ def run(host: str, port: int, options: FakeOptions) -> None:
         runner.run(_serve(host, port, options, _print_ready))
 
 
-def _duration(text: str) -> float:
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
     try:
-        return parse_duration(text)
+        return parse_duration(value)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command(
+    "fake-provider",
+    short_help="The bundled fake OpenAI/Anthropic provider.",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Endpoints: /v1/chat/completions, /v1/messages[/count_tokens], /v1/embeddings, /v1/models; "
+    "control: /_fake/health, /_fake/requests, /_fake/fail-next (see fastgw/devtools/README.md).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8090, show_default=True, help="Port; 0 picks one.")
+@click.option(
+    "--token-latency",
+    metavar="DURATION",
+    callback=_duration,
+    default="0",
+    show_default=True,
+    help="Per token, e.g. 5ms.",
+)
+@click.option(
+    "--ttft", metavar="DURATION", callback=_duration, default="0", show_default=True, help="Time to first token: 200ms."
+)
+@click.option(
+    "--error-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Fraction of requests failed."
+)
+@click.option("--require-key", metavar="KEY", default=None, help="Answer 401 unless this API key is sent.")
+@click.option("--tokens", type=click.IntRange(1), default=20, show_default=True, help="Output tokens per answer.")
+@click.option("--seed", type=int, default=None, help="Seed of the error-injection RNG.")
+def command(
+    host: str,
+    port: int,
+    token_latency: float,
+    ttft: float,
+    error_rate: float,
+    require_key: str | None,
+    tokens: int,
+    seed: int | None,
+) -> None:
+    """Run the bundled fake LLM provider (OpenAI and Anthropic wire formats, no API key needed).
+
+    Once listening it prints `fake provider listening on http://HOST:PORT` on stdout.
+    """
+    options = FakeOptions(
+        token_latency=token_latency,
+        ttft=ttft,
+        error_rate=error_rate,
+        require_key=require_key,
+        default_tokens=tokens,
+        seed=seed,
+    )
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            run(host, port, options)
+    except ListenError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """`python -m fastgw.devtools.fake_provider` (the same options as `fastgw fake-provider`)."""
-    parser = argparse.ArgumentParser(prog="fake-provider", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8090)
-    parser.add_argument("--token-latency", type=_duration, default=0.0, help="e.g. 5ms (default 0)")
-    parser.add_argument("--ttft", type=_duration, default=0.0, help="time to first token, e.g. 200ms")
-    parser.add_argument("--error-rate", type=float, default=0.0, help="fraction of requests failed, 0..1")
-    parser.add_argument("--require-key", default=None, help="answer 401 unless this API key is sent")
-    parser.add_argument("--tokens", type=int, default=20, help="output tokens per answer (default 20)")
-    parser.add_argument("--seed", type=int, default=None, help="seed of the error-injection RNG")
-    args = parser.parse_args(argv)
-    options = FakeOptions(
-        token_latency=args.token_latency,
-        ttft=args.ttft,
-        error_rate=args.error_rate,
-        require_key=args.require_key,
-        default_tokens=args.tokens,
-        seed=args.seed,
-    )
-    with contextlib.suppress(KeyboardInterrupt):
-        run(args.host, args.port, options)
+    command.main(args=list(argv) if argv is not None else None, prog_name="fake-provider")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The per-request access log line, in agentgateway's key names and order.
 
 Text: `<RFC3339 time>\tinfo\trequest gateway=bind/3000 listener=listener0 ... duration=3ms`
+(the time format and level spelling of every other log line: `telemetry/logs.py`)
 JSON: `{"level":"info","time":"...","scope":"request","gateway":"bind/3000",...}`
 Lines are buffered and flushed at most every 200 ms (and at shutdown) so logging costs one
 write syscall per batch, not per request. Values are never secrets: headers are not logged.
@@ -17,6 +18,7 @@ import orjson
 
 from fastgw.native import access_line, log_fields
 from fastgw.telemetry import genai
+from fastgw.telemetry.logs import utc_seconds
 
 if TYPE_CHECKING:
     from fastgw.context import RequestContext
@@ -57,8 +59,8 @@ class AccessLog:
         sec = int(now)
         if sec != self._second:
             self._second = sec
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-        return f"{self._stamp}.{int((now - sec) * 1_000_000):06d}Z"
+            self._stamp = utc_seconds(sec)
+        return f"{self._stamp}.{min(999_999, int((now - sec) * 1_000_000)):06d}Z"
 
     def record(self, ctx: RequestContext) -> None:
         if not self.enabled:

@@ -86,10 +86,22 @@ def test_invalid_yaml_reports_line() -> None:
     assert "flow mapping that starts at line 4" in err
 
 
-def test_tab_indentation() -> None:
-    (err,) = errors_of("binds:\n\t- port: 1\n")
-    assert err.startswith("config.yaml:2: invalid YAML: ")
-    assert "cannot start any token" in err
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("binds:\n\t- port: 1\n", 2),
+        ("binds:\n- port: 3000\n  listeners:\n  \t- routes: []\n", 4),
+        ("config:\n  adminAddr: x\n\tstatsAddr: y\n", 3),
+    ],
+)
+def test_tab_indentation_is_called_a_tab(text: str, line: int) -> None:
+    (err,) = errors_of(text)
+    assert err == f"config.yaml:{line}: invalid YAML: a tab in the indentation (YAML indents with spaces only)"
+
+
+def test_a_tab_inside_a_value_is_not_an_indentation_error() -> None:
+    config = load_config("config.yaml", text='config:\n  adminAddr: "a\tb"\n', env={})
+    assert config.config is not None and config.config.admin_addr == "a\tb"
 
 
 def test_duplicate_key() -> None:
@@ -204,6 +216,34 @@ def test_unreadable_file(tmp_path: object) -> None:
 def test_empty_file_is_an_empty_config() -> None:
     config = load_config("config.yaml", text="# nothing yet\n", env={})
     assert config.binds == [] and config.llm is None
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("", "c.yaml"),
+        ("# nothing yet\n", "c.yaml"),
+        ("config:\n  adminAddr: off\n", "c.yaml:1"),
+        ("binds: []\n", "c.yaml:1"),
+    ],
+)
+def test_a_config_that_serves_nothing_is_refused(text: str, where: str) -> None:
+    """An empty file (or one with only `config:`) would start a gateway that listens on nothing."""
+    from fastgw.config.compile import load_runtime
+
+    with pytest.raises(ConfigError) as info:
+        load_runtime("c.yaml", text)
+    assert str(info.value) == (
+        f"{where}: binds: nothing to serve: the config has no binds, no llm: block and no mcp: block"
+    )
+
+
+def test_log_level_is_checked_at_load() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config("c.yaml", text="config:\n  logging:\n    level: loud\n", env={})
+    assert str(info.value).startswith("c.yaml:3: config.logging.level: invalid log level 'loud': expected one of")
+    ok = load_config("c.yaml", text="config:\n  logging: {level: [warn, fastgw.http=debug]}\n", env={})
+    assert ok.config is not None and ok.config.logging is not None
 
 
 def test_rendered_paths_parse_back() -> None:

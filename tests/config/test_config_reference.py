@@ -7,10 +7,17 @@ from pathlib import Path
 import msgspec
 
 from fastgw.config.jsonschema import _struct_types, field_docs
-from fastgw.config.reference import config_reference_markdown, reference_document
+from fastgw.config.reference import (
+    config_reference_markdown,
+    main,
+    readme_with_table,
+    reference_document,
+    support_table_markdown,
+)
 from fastgw.config.schema import Config
 
 REFERENCE = Path(__file__).resolve().parents[2] / "fastgw" / "config" / "REFERENCE.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_every_object_and_key_is_documented() -> None:
@@ -31,6 +38,26 @@ def test_reference_lists_every_object_once() -> None:
     assert "| `idleTimeout` | duration | `1m` |" in md
 
 
-def test_committed_reference_is_current() -> None:
+def test_committed_reference_and_readme_table_are_current() -> None:
     current = REFERENCE.read_text(encoding="utf-8")
-    assert current == reference_document(), "python -m fastgw.config.reference > fastgw/config/REFERENCE.md"
+    assert current == reference_document(), "stale: run python -m fastgw.config.reference"
+    readme = README.read_text(encoding="utf-8")
+    assert readme == readme_with_table(readme), "README's support table is stale: run python -m fastgw.config.reference"
+    assert main(["--check"]) == 0
+
+
+def test_refused_keys_are_marked_where_they_are_documented() -> None:
+    md = reference_document()
+    for row in ("| `jwtAuth` | JwtAuth |", "| `apiKey` | ApiKeys |", "| `remoteRateLimit` | RemoteRateLimit |"):
+        line = next(ln for ln in md.splitlines() if ln.startswith(row))
+        assert "**Not supported yet.**" in line, line
+    assert "| `tracing` | Tracing |  | **Not supported yet.**" in md
+    assert "| `mcp` | McpConfig |  | **Not supported yet.**" in md
+    assert "**Supported:** one group with one provider" in md  # groups
+    assert "**Not supported yet**: every key that leads here is refused" in md.split("### JwtAuth")[1][:300]
+    table = support_table_markdown()
+    route_row = next(ln for ln in table.splitlines() if ln.startswith("| route `policies` |"))
+    supported, refused = route_row.split(" | ")[1:3]
+    for key in ("jwtAuth", "apiKey", "remoteRateLimit", "extAuthz", "basicAuth"):
+        assert f"`{key}`" in refused and f"`{key}`" not in supported
+    assert "`cors`" in supported and "`localRateLimit`" in supported

@@ -1,4 +1,4 @@
-"""Starting real processes for end-to-end tests: the gateway, upstreams, redis. Readiness is
+"""Starting real processes for end-to-end tests: the gateway and upstreams. Readiness is
 always polled, never slept on."""
 
 from __future__ import annotations

@@ -97,15 +97,17 @@ def test_older_spellings_on_ai_and_group_entries() -> None:
                         "routes": {"/v1/chat/completions": "completions"},
                         "backendAuth": {"key": "gk"},
                     },
-                    {"name": "second", "provider": {"openAI": {"model": "m2"}}},
                 ]
             },
-            {"providers": [{"name": "third", "provider": {"openAI": {}}}]},
         ]
     }
     t = _target(_route({"ai": group}))
     assert t.name == "first" and t.model == "m1" and t.auth == (b"x-api-key", b"gk")
     assert t.routes.resolve("/v1/other") is None  # a map without "*": unmatched paths are not served
+    # failover is not implemented: a second provider is refused, never ignored
+    group["groups"].append({"providers": [{"name": "second", "provider": {"openAI": {"model": "m2"}}}]})
+    with pytest.raises(CompileError, match=r"ai\.groups\[1\]\.providers\[0\]: not supported yet: failover"):
+        _target(_route({"ai": group}))
 
 
 def test_key_with_location_header_and_file(tmp_path: Path) -> None:
@@ -145,23 +147,23 @@ def test_shaping_from_policies_ai() -> None:
         (
             {"ai": {"provider": {"vertex": {"projectId": "p", "region": "us"}}}},
             {},
-            "not supported yet: vertex provider",
+            "ai.provider.vertex: not supported yet: vertex",
         ),
         (
             {"ai": {"provider": {"openAI": {}}, "policies": {"ai": {"promptGuard": {"request": []}}}}},
             {},
-            "not supported yet: policies.ai.prompt_guard",
+            "policies.ai.promptGuard: not supported yet: promptGuard",
         ),
         (
             {"ai": {"provider": {"openAI": {}}, "policies": {"backendAuth": {"passthrough": {}}}}},
             {},
-            "backendAuth other than `key`",
+            "backendAuth.passthrough: not supported yet: passthrough",
         ),
         ({"host": "127.0.0.1:1"}, {"ai": {"routes": {"*": "passthrough"}}}, "only applies to routes with ai backends"),
         (
             {"ai": {"provider": {"openAI": {}}}, "policies": {"requestHeaderModifier": {"set": {"a": "b"}}}},
             {},
-            "backends[0].policies.requestHeaderModifier: not supported yet on ai backends",
+            "backends[0].policies.requestHeaderModifier: not supported yet: requestHeaderModifier",
         ),
     ],
 )
