@@ -148,7 +148,7 @@ def version() -> None:
     "--host",
     default="127.0.0.1",
     show_default=True,
-    help="Address of the demo's readiness and metrics listeners (0.0.0.0 in a container).",
+    help="Address every demo listener binds (0.0.0.0 in a container).",
 )
 def demo(workers: int, host: str) -> None:
     """Start the fake provider and the gateway on the packaged demo.yaml (no API key needed)."""

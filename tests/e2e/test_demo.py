@@ -66,6 +66,9 @@ def test_demo_serves_llm_requests(tmp_path: Path) -> None:
     text = log.read_text(errors="replace")
     assert proc.returncode == 0, text[-2000:]
     assert "demo ready: OpenAI clients http://127.0.0.1:3000/openai/v1" in text
+    # the demo listens on loopback only (DEMO_HOST / --host opens it up, as the image does)
+    assert "listening on 127.0.0.1:3000" in text
+    assert "0.0.0.0:" not in text
     assert not _busy(3000) and not _busy(4010)
 
 
