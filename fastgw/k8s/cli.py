@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
 import click
+
+from fastgw.k8s import CONTROLLER_NAME
 
 
 def _pairs(values: tuple[str, ...], what: str, int_keys: bool = False) -> dict[str, str]:
@@ -22,7 +25,7 @@ def _pairs(values: tuple[str, ...], what: str, int_keys: bool = False) -> dict[s
 
 @click.group("k8s")
 def k8s() -> None:
-    """Kubernetes: Gateway API manifests -> fastgw config."""
+    """Kubernetes: Gateway API manifests -> fastgw config, and controller mode."""
 
 
 @k8s.command()
@@ -97,3 +100,60 @@ def render(
         click.echo(text, nl=False)
     for line in out.needs(rendered.secrets, form, secrets_dir):
         click.echo(line, err=True)
+
+
+@k8s.command()
+@click.option(
+    "--config-out", required=True, help="Where to write the rendered config (the gateway serves it with --watch)."
+)
+@click.option("--secrets-dir", required=True, help="Where to write the secrets the config reads (0600 files).")
+@click.option("--gateway", help="Serve this Gateway (NAMESPACE/NAME) [the only one of the class].")
+@click.option(
+    "--controller-name", default=CONTROLLER_NAME, show_default=True, help="GatewayClass controllerName served."
+)
+@click.option("--namespace", "namespaces", multiple=True, help="Watch only these namespaces [all].")
+@click.option("--kubeconfig", help="Kubeconfig file [in-cluster service account, else ~/.kube/config].")
+@click.option(
+    "--health-addr",
+    default="0.0.0.0:15030",
+    show_default=True,
+    help="GET /healthz/ready: 200 once a config is written.",
+)
+@click.option("--pid-file", help="Also send SIGHUP to the process whose pid this file holds after each write.")
+@click.option("--base-config", help="A fastgw config whose settings other than binds (config:, ...) are kept.")
+@click.option("--provider-host", "provider_hosts", multiple=True, metavar="[PROVIDER=]HOST:PORT", help="As for render.")
+@click.option("--port-map", "port_map", multiple=True, metavar="PORT=LOCALPORT", help="As for render.")
+@click.option("--once", is_flag=True, help="Render once from the current state, write status, and exit.")
+def controller(
+    config_out: str,
+    secrets_dir: str,
+    gateway: str | None,
+    controller_name: str,
+    namespaces: tuple[str, ...],
+    kubeconfig: str | None,
+    health_addr: str,
+    pid_file: str | None,
+    base_config: str | None,
+    provider_hosts: tuple[str, ...],
+    port_map: tuple[str, ...],
+    once: bool,
+) -> None:
+    """Watch Gateway API resources for this controller's GatewayClass, re-render on every change,
+    write the config for the gateway to reload, and write status conditions."""
+    from fastgw.k8s.controller import Controller, ControllerOptions
+
+    opts = ControllerOptions(
+        config_out=config_out,
+        secrets_dir=secrets_dir,
+        gateway=gateway,
+        controller_name=controller_name,
+        namespaces=namespaces,
+        kubeconfig=kubeconfig,
+        health_addr=None if health_addr == "off" else health_addr,
+        pid_file=pid_file,
+        base_config=base_config,
+        provider_hosts=_pairs(provider_hosts, "[PROVIDER=]HOST:PORT"),
+        port_map={int(k): int(v) for k, v in _pairs(port_map, "PORT=LOCALPORT", int_keys=True).items()},
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s\t%(levelname)s\t%(name)s\t%(message)s")
+    sys.exit(Controller.from_options(opts).run(once=once))

@@ -22,7 +22,10 @@ class Diagnostic:
     where: str = ""  # "routes.yaml:14"
 
     def __str__(self) -> str:
-        parts = [p for p in (self.where, self.level, self.resource, self.field) if p]
+        return self.text(with_level=True)
+
+    def text(self, with_level: bool) -> str:
+        parts = [p for p in (self.where, self.level if with_level else "", self.resource, self.field) if p]
         return ": ".join([*parts, self.message])
 
 

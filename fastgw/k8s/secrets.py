@@ -48,9 +48,11 @@ class SecretUse:
     def file_path(self, secrets_dir: str) -> str:
         return str(Path(secrets_dir, *self.file_parts))
 
-    def resolved(self, env: Mapping[str, str]) -> str | None:
-        """The value to write to a file (None: a shell reference to an unset variable)."""
-        name = self.shell_name
+    def resolved(self, env: Mapping[str, str], shell_refs: bool = True) -> str | None:
+        """The value to write to a file (None: a shell reference to an unset variable). In a
+        cluster (`shell_refs=False`) values are taken as they are: a Secret's author must not be
+        able to make the controller send its own environment to a backend."""
+        name = self.shell_name if shell_refs else None
         value = self.value if name is None else env.get(name)
         if value is None:
             return None
@@ -124,11 +126,11 @@ class SecretBook:
         return SecretRef(use)
 
 
-def write_files(uses: list[SecretUse], secrets_dir: str, env: Mapping[str, str]) -> list[str]:
+def write_files(uses: list[SecretUse], secrets_dir: str, env: Mapping[str, str], shell_refs: bool = True) -> list[str]:
     """Write each secret to its file (mode 0600, directories 0700); returns the problems."""
     problems = []
     for use in uses:
-        value = use.resolved(env)
+        value = use.resolved(env, shell_refs)
         if value is None:
             problems.append(f"{use.origin} holds the shell reference ${use.shell_name}, which is not set")
             continue
