@@ -239,3 +239,16 @@ def test_invalid_yaml_is_an_error_with_its_line() -> None:
     manifests.load_text("kind: Gateway\nmetadata: {name: [\n", "bad.yaml")
     (err,) = [str(d) for d in manifests.diagnostics.errors]
     assert err.startswith("bad.yaml:3: error: invalid YAML")
+
+
+def test_stdin_and_bad_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from fastgw.cli import main
+
+    text = (SEEDS / "000.yaml").read_text()
+    res = CliRunner().invoke(main, ["k8s", "render", "-f", "-"], input=text)
+    assert res.exit_code == 0, res.stderr
+    assert "pathPrefix: /anthropic" in res.stdout
+    res = CliRunner().invoke(main, ["k8s", "render", "-f", "-", "--port-map", "http=80"], input=text)
+    assert res.exit_code == 2 and "expected PORT=LOCALPORT" in res.stderr
