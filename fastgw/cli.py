@@ -155,3 +155,12 @@ def demo(workers: int, host: str) -> None:
     from fastgw.devtools.demo import run
 
     sys.exit(run(workers, host))
+
+
+def _add_k8s() -> None:
+    from fastgw.k8s.cli import k8s
+
+    main.add_command(k8s)
+
+
+_add_k8s()
