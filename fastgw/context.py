@@ -13,6 +13,7 @@ from fastgw.native import field_lines
 
 if TYPE_CHECKING:
     from fastgw.backends.llm.usage import Usage
+    from fastgw.cel.vars import Vars
     from fastgw.runtime import BindRuntime, RouteRuntime
     from fastgw.telemetry.genai import GenAiCall
     from fastgw.worker_state import WorkerState
@@ -42,6 +43,7 @@ class RequestContext:
         "upstream_authority",
         "upstream_start",
         "usage",
+        "vars",
         "worker",
         "writer",
     )
@@ -75,6 +77,8 @@ class RequestContext:
         self.llm: GenAiCall | None = None
         #: an LLM request's token usage, once known (logs, metrics and token rate limits read it)
         self.usage: Usage | None = None
+        #: the request's CEL variables (fastgw.cel.vars_of makes them on first use)
+        self.vars: Vars | None = None
         #: retries: the whole body when it must be replayable, statuses a try must not commit to
         #: the client (the pipeline retries them), whether the last try was held back, its number
         self.body_bytes: bytes | None = None
