@@ -30,7 +30,7 @@ from fastgw.http.forwarded import ForwardedRule
 from fastgw.http.headers import Headers
 from fastgw.native import BucketTable, bucket_key
 from fastgw.native_errors import BucketTableFull
-from fastgw.policies import ORDER
+from fastgw.policies import ORDER, jwt_auth
 from fastgw.policies.cors import Cors
 from fastgw.policies.direct import DirectResponse
 from fastgw.policies.headers import build_modifier, chain
@@ -75,6 +75,7 @@ _SUPPORTED_ROUTE_POLICIES = frozenset(
         "backend_tls",
         "ai",
         "local_rate_limit",
+        "jwt_auth",
     }
 )
 _SECRET_KEYS = frozenset({"key", "apiKey", "token", "secret", "password", "clientSecret", "value", "htpasswd"})
@@ -257,7 +258,8 @@ def _route(
     name = route.name or f"route{index}"
     pol = route.policies
     reject_unsupported(pol, _SUPPORTED_ROUTE_POLICIES, f"{path}.policies", errors)
-    policies = _request_policies(pol, cc, f"{gateway}/{listener}/{name}", f"{path}.policies")
+    llm = any(b.ai is not None for b in route.backends or [])
+    policies = _request_policies(pol, cc, f"{gateway}/{listener}/{name}", f"{path}.policies", llm)
     req_mod: HeaderEdit | None = None
     resp_mod: HeaderEdit | None = None
     request_timeout = backend_timeout = None
@@ -305,10 +307,15 @@ def _route(
     )
 
 
-def _request_policies(pol: Any, cc: _Compile, identity: str, path: str) -> tuple[RequestPolicy, ...]:
+def _request_policies(pol: Any, cc: _Compile, identity: str, path: str, llm: bool = False) -> tuple[RequestPolicy, ...]:
     if pol is None:
         return ()
     found: dict[str, RequestPolicy] = {}
+    passthrough = pol.backend_auth is not None and pol.backend_auth.passthrough is not None
+    if pol.jwt_auth is not None:
+        jwt = jwt_auth.build(pol.jwt_auth, f"{path}.jwtAuth", cc.errors, llm=llm, passthrough=passthrough)
+        if jwt is not None:
+            found["jwtAuth"] = jwt
     if pol.local_rate_limit:
         found["localRateLimit"] = _local_rate_limit(pol.local_rate_limit, cc, identity, f"{path}.localRateLimit")
     if pol.cors is not None:
@@ -348,6 +355,8 @@ _CLIENT_CREDENTIALS = frozenset({b"authorization", b"x-api-key", b"api-key"})
 
 def _backend_auth(auth: Any, path: str, errors: list[str]) -> HeaderEdit | None:
     """Inject the backend credential; whatever credential the client sent is never forwarded."""
+    if auth.passthrough is not None and auth.key is None:
+        return None  # the client's validated token goes upstream as it came (jwtAuth keeps it)
     if auth.key is None:
         errors.append(f"{path}: not supported yet: backendAuth other than `key`")
         return None
