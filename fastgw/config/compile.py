@@ -30,7 +30,7 @@ from fastgw.http.forwarded import ForwardedRule
 from fastgw.http.headers import Headers
 from fastgw.native import BucketTable, bucket_key
 from fastgw.native_errors import BucketTableFull
-from fastgw.policies import ORDER, jwt_auth
+from fastgw.policies import ORDER, api_key, basic_auth, jwt_auth
 from fastgw.policies.cors import Cors
 from fastgw.policies.direct import DirectResponse
 from fastgw.policies.headers import build_modifier, chain
@@ -76,6 +76,8 @@ _SUPPORTED_ROUTE_POLICIES = frozenset(
         "ai",
         "local_rate_limit",
         "jwt_auth",
+        "api_key",
+        "basic_auth",
     }
 )
 _SECRET_KEYS = frozenset({"key", "apiKey", "token", "secret", "password", "clientSecret", "value", "htpasswd"})
@@ -316,6 +318,14 @@ def _request_policies(pol: Any, cc: _Compile, identity: str, path: str, llm: boo
         jwt = jwt_auth.build(pol.jwt_auth, f"{path}.jwtAuth", cc.errors, llm=llm, passthrough=passthrough)
         if jwt is not None:
             found["jwtAuth"] = jwt
+    if pol.basic_auth is not None:
+        basic = basic_auth.build(pol.basic_auth, f"{path}.basicAuth", cc.errors, llm=llm)
+        if basic is not None:
+            found["basicAuth"] = basic
+    if pol.api_key is not None:
+        keys = api_key.build(pol.api_key, f"{path}.apiKey", cc.errors, llm=llm)
+        if keys is not None:
+            found["apiKey"] = keys
     if pol.local_rate_limit:
         found["localRateLimit"] = _local_rate_limit(pol.local_rate_limit, cc, identity, f"{path}.localRateLimit")
     if pol.cors is not None:
