@@ -40,7 +40,7 @@ class ProxyExchange(Exchange):
         ctx = self.ctx
         writer = ctx.writer
         writer.cork()  # head + the body bytes of this same read leave in one write
-        fields = ctx.response_fields(headers, response_skip(self.connection))
+        fields = ctx.response_fields(headers, response_skip(self.connection), status=status)
         writer.start(status, fields, length if length >= 0 else None)
 
     def on_read_done(self) -> None:

@@ -270,14 +270,15 @@ def _prompt(body: bytes | None) -> Any:
 
 
 class ResponseMap(LazyMap):
-    __slots__ = ("_ctx", "headers")
+    __slots__ = ("_ctx", "headers", "status")
 
     def __init__(self, ctx: RequestContext) -> None:
         super().__init__()
         self._ctx = ctx
-        #: the response's fields, while a response transformation or a response-phase
-        #: expression runs (None otherwise)
+        #: the response's fields and status while its head is being made (a response
+        #: transformation), before the writer has them
         self.headers: list[tuple[bytes, bytes]] | None = None
+        self.status = 0
 
     def keys(self) -> Iterator[str]:
         return iter(("code", "headers"))
@@ -288,7 +289,8 @@ class ResponseMap(LazyMap):
 
     def compute(self, key: str) -> Any:
         if key == "code":
-            status = self._ctx.writer.status or (self._ctx.error.status if self._ctx.error is not None else 0)
+            ctx = self._ctx
+            status = ctx.writer.status or self.status or (ctx.error.status if ctx.error is not None else 0)
             return status if status else _MISSING
         if key == "headers" and self.headers is not None:
             return HeaderMap(self.headers)

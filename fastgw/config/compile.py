@@ -30,12 +30,13 @@ from fastgw.http.forwarded import ForwardedRule
 from fastgw.http.headers import Headers
 from fastgw.native import BucketTable, bucket_key
 from fastgw.native_errors import BucketTableFull
-from fastgw.policies import ORDER, api_key, basic_auth, jwt_auth
+from fastgw.policies import ORDER, api_key, authorization, basic_auth, jwt_auth, transformations
 from fastgw.policies.cors import Cors
 from fastgw.policies.direct import DirectResponse
 from fastgw.policies.headers import build_modifier, chain
 from fastgw.policies.ratelimit_local import Bucket, LocalRateLimit
 from fastgw.policies.rewrite import UrlRewrite
+from fastgw.policies.transformations import compile_expression
 from fastgw.routing import (
     EXACT,
     PREFIX,
@@ -78,9 +79,12 @@ _SUPPORTED_ROUTE_POLICIES = frozenset(
         "jwt_auth",
         "api_key",
         "basic_auth",
+        "authorization",
+        "transformations",
     }
 )
-_SECRET_KEYS = frozenset({"key", "apiKey", "token", "secret", "password", "clientSecret", "value", "htpasswd"})
+# (`jwks`: an inline key set can hold HMAC secrets; its {url}/{file} forms are kept)
+_SECRET_KEYS = frozenset({"key", "apiKey", "token", "secret", "password", "clientSecret", "value", "htpasswd", "jwks"})
 
 
 class CompileError(Exception):
@@ -326,6 +330,10 @@ def _request_policies(pol: Any, cc: _Compile, identity: str, path: str, llm: boo
         keys = api_key.build(pol.api_key, f"{path}.apiKey", cc.errors, llm=llm)
         if keys is not None:
             found["apiKey"] = keys
+    rules = authorization.compile_rules(pol.authorization, f"{path}.authorization", cc.errors)
+    authz = authorization.build([rules], llm=llm)
+    if authz is not None:
+        found["authorization"] = authz
     if pol.local_rate_limit:
         found["localRateLimit"] = _local_rate_limit(pol.local_rate_limit, cc, identity, f"{path}.localRateLimit")
     if pol.cors is not None:
@@ -343,7 +351,12 @@ def _request_policies(pol: Any, cc: _Compile, identity: str, path: str, llm: boo
     if pol.direct_response is not None:
         d = pol.direct_response
         hdrs = [(k.lower().encode(), v.encode()) for k, v in d.headers.items()]
-        found["directResponse"] = DirectResponse(d.status, d.body.encode(), hdrs)
+        body_expr = None
+        if d.body_expression is not None:
+            body_expr = compile_expression(d.body_expression, f"{path}.directResponse.bodyExpression", cc.errors)
+        found["directResponse"] = DirectResponse(d.status, d.body.encode(), hdrs, body_expr)
+    if pol.transformations is not None:
+        found["transformations"] = transformations.build(pol.transformations, f"{path}.transformations", cc.errors)
     return tuple(found[k] for k in ORDER if k in found)
 
 

@@ -17,6 +17,8 @@ ORDER: tuple[str, ...] = (
     # rate limits after auth, so anonymous floods are rejected before they spend tokens
     "localRateLimit",
     "remoteRateLimit",
+    # CEL edits of the request (they may read what authentication found), before the static ones
+    "transformations",
     # request edits, then the responses that replace forwarding
     "urlRewrite",
     "requestRedirect",

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fastgw.cel import vars_of
@@ -31,7 +30,8 @@ __all__ = ["ApiKey", "KeyEntry", "KeyStore", "StaticKeys", "build"]
 @dataclass(frozen=True, slots=True)
 class KeyEntry:
     digest: bytes
-    metadata: Mapping[str, Any]
+    #: `apiKey.*` (a plain dict, as CEL maps are; never changed once built)
+    metadata: dict[str, Any]
 
 
 class KeyStore(Protocol):
@@ -94,7 +94,7 @@ def build(spec: ApiKeysSpec, path: str, errors: list[str], *, llm: bool) -> ApiK
             errors.append(f"{path}.keys[{i}].allowedModels: not supported yet: allowedModels")
         digest = _digest(k.key, k.key_hash, f"{path}.keys[{i}]", errors)
         if digest is not None:
-            entries.append(KeyEntry(digest, MappingProxyType(dict(k.metadata or {}))))
+            entries.append(KeyEntry(digest, dict(k.metadata or {})))
     if len({e.digest for e in entries}) != len(entries):
         errors.append(f"{path}.keys: the same key is listed twice")
     return ApiKey(spec.mode, StaticKeys(entries), location_of(spec.location), llm)

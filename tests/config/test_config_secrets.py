@@ -91,3 +91,25 @@ binds:
     policies = config.binds[0].listeners[0].routes[0].backends[0].policies
     assert policies is not None and policies.backend_auth is not None
     assert policies.backend_auth.key == SECRET
+
+
+def test_auth_credentials_are_redacted_in_the_dump() -> None:
+    """An inline JWKS (it may hold an HMAC secret), API keys and htpasswd never reach /config_dump."""
+    from fastgw.config.compile import load_runtime
+
+    hmac_k = "aG1hYy1jYW5hcnktc2VjcmV0LTUxNTA1MTUwNTE1MDUxNTA"
+    text = f"""\
+binds:
+- port: 3000
+  listeners:
+  - routes:
+    - policies:
+        jwtAuth: {{issuer: i, jwks: '{{"keys": [{{"kty": "oct", "k": "{hmac_k}", "alg": "HS256"}}]}}'}}
+        apiKey: {{keys: [{{key: {SECRET}, metadata: {{team: a}}}}]}}
+        basicAuth: {{htpasswd: "u:{{SHA}}qUqP5cyxm6YcTAhz05Hph5gvu9M="}}
+      backends: [{{host: "127.0.0.1:1"}}]
+"""
+    dump = str(load_runtime("config.yaml", text=text).dump)
+    for secret in (hmac_k, SECRET, "qUqP5cyxm6YcTAhz05Hph5gvu9M="):
+        assert secret not in dump
+    assert "'team': 'a'" in dump  # the rest is still there

@@ -143,12 +143,12 @@ class LlmExchange(Exchange):
         length = self.length
         if 200 <= status < 300:
             if self.content_type.startswith(b"text/event-stream"):
-                self._start_stream(status, ctx.response_fields(headers, _rewritten(skip), _SSE_ADD))
+                self._start_stream(status, ctx.response_fields(headers, _rewritten(skip), _SSE_ADD, status=status))
                 return
             if not self.translate:
                 if 0 <= length <= _WHOLE_LIMIT:
                     self.mode = _WHOLE
-                    self.whole_fields = ctx.response_fields(headers, skip)
+                    self.whole_fields = ctx.response_fields(headers, skip, status=status)
                     return
                 self.collect = True
                 self._proxy(status, headers, skip)
@@ -160,7 +160,7 @@ class LlmExchange(Exchange):
         else:
             self.mode = _ERROR
         # a translated or error body: the gateway writes it, always JSON
-        self.whole_fields = ctx.response_fields(headers, _rewritten(skip), _JSON_ADD)
+        self.whole_fields = ctx.response_fields(headers, _rewritten(skip), _JSON_ADD, status=status)
 
     def _proxy(self, status: int, headers: Headers, skip: Set[bytes]) -> None:
         """Same format, not streamed: the bytes go to the client as they arrive."""
@@ -168,7 +168,7 @@ class LlmExchange(Exchange):
         writer = ctx.writer
         writer.cork()  # the head leaves with the body bytes of the same upstream read
         length = self.length
-        writer.start(status, ctx.response_fields(headers, skip), length if length >= 0 else None)
+        writer.start(status, ctx.response_fields(headers, skip, status=status), length if length >= 0 else None)
 
     def _start_stream(self, status: int, fields: Headers | bytes) -> None:
         self.mode = _STREAM
