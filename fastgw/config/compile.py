@@ -30,10 +30,12 @@ from fastgw.http.forwarded import ForwardedRule
 from fastgw.http.headers import Headers
 from fastgw.native import BucketTable, bucket_key
 from fastgw.native_errors import BucketTableFull
-from fastgw.policies import ORDER, api_key, authorization, basic_auth, jwt_auth, transformations
+from fastgw.policies import ORDER, api_key, authorization, basic_auth, ext_authz, jwt_auth, transformations
 from fastgw.policies.cors import Cors
 from fastgw.policies.direct import DirectResponse
 from fastgw.policies.headers import build_modifier, chain
+from fastgw.policies.layers import SUPPORTED as LISTENER_POLICIES
+from fastgw.policies.layers import ListenerLayer
 from fastgw.policies.ratelimit_local import Bucket, LocalRateLimit
 from fastgw.policies.rewrite import UrlRewrite
 from fastgw.policies.transformations import compile_expression
@@ -81,6 +83,7 @@ _SUPPORTED_ROUTE_POLICIES = frozenset(
         "basic_auth",
         "authorization",
         "transformations",
+        "ext_authz",
     }
 )
 # (`jwks`: an inline key set can hold HMAC secrets; its {url}/{file} forms are kept)
@@ -217,10 +220,13 @@ def _bind(bind: Any, index: int, cc: _Compile) -> BindRuntime:
         lname = lst.name or f"listener{li}"
         fwd = lst.forwarded_headers
         rule = ForwardedRule(fwd.add, fwd.trust) if fwd is not None else DEFAULT_FORWARDED
+        lpath = f"binds[{index}].listeners[{li}]"
+        reject_unsupported(lst.policies, LISTENER_POLICIES, f"{lpath}.policies", cc.errors)
+        layer = ListenerLayer(lst.policies, f"{lpath}.policies", cc.errors) if lst.policies is not None else None
         entries: list[Entry[RouteRuntime]] = []
         for ri, route in enumerate(lst.routes):
             path = f"binds[{index}].listeners[{li}].routes[{ri}]"
-            rt = _route(route, ri, lname, f"bind/{bind.port}", path, cc, rule if rule.acts else None)
+            rt = _route(route, ri, lname, f"bind/{bind.port}", path, cc, rule if rule.acts else None, layer)
             hosts = tuple(HostPattern.parse(h) for h in (route.hostnames or []))
             for m in route.matches or [None]:
                 entries.append(Entry(rt, hosts, _match(m)))
@@ -259,13 +265,14 @@ def _route(
     path: str,
     cc: _Compile,
     forwarded: ForwardedRule | None = DEFAULT_FORWARDED,
+    layer: ListenerLayer | None = None,
 ) -> RouteRuntime:
     errors = cc.errors
     name = route.name or f"route{index}"
     pol = route.policies
     reject_unsupported(pol, _SUPPORTED_ROUTE_POLICIES, f"{path}.policies", errors)
     llm = any(b.ai is not None for b in route.backends or [])
-    policies = _request_policies(pol, cc, f"{gateway}/{listener}/{name}", f"{path}.policies", llm)
+    policies = _request_policies(pol, cc, f"{gateway}/{listener}/{name}", f"{path}.policies", llm, layer)
     req_mod: HeaderEdit | None = None
     resp_mod: HeaderEdit | None = None
     request_timeout = backend_timeout = None
@@ -313,9 +320,13 @@ def _route(
     )
 
 
-def _request_policies(pol: Any, cc: _Compile, identity: str, path: str, llm: bool = False) -> tuple[RequestPolicy, ...]:
+def _request_policies(
+    pol: Any, cc: _Compile, identity: str, path: str, llm: bool = False, listener: ListenerLayer | None = None
+) -> tuple[RequestPolicy, ...]:
     if pol is None:
-        return ()
+        if listener is None:
+            return ()
+        pol = schema.RoutePolicies()
     found: dict[str, RequestPolicy] = {}
     passthrough = pol.backend_auth is not None and pol.backend_auth.passthrough is not None
     if pol.jwt_auth is not None:
@@ -330,7 +341,17 @@ def _request_policies(pol: Any, cc: _Compile, identity: str, path: str, llm: boo
         keys = api_key.build(pol.api_key, f"{path}.apiKey", cc.errors, llm=llm)
         if keys is not None:
             found["apiKey"] = keys
+    if pol.ext_authz is not None:
+        ext = ext_authz.build(pol.ext_authz, f"{path}.extAuthz", cc.errors, llm=llm)
+        if ext is not None:
+            found["extAuthz"] = ext
     rules = authorization.compile_rules(pol.authorization, f"{path}.authorization", cc.errors)
+    if listener is not None:
+        # the listener's policies apply where the route has none of the same kind; their
+        # authorization rules accumulate with the route's (policies/layers.py)
+        for name, inherited in listener.policies(llm=llm, passthrough=passthrough).items():
+            found.setdefault(name, inherited)
+        rules = listener.rules + rules
     authz = authorization.build([rules], llm=llm)
     if authz is not None:
         found["authorization"] = authz

@@ -26,6 +26,8 @@ def unauthorized(ctx: RequestContext, llm: bool, message: str, challenge: bytes)
     return Unauthorized(f"authentication failure: {message}", headers=[(b"www-authenticate", challenge)])
 
 
-def forbidden(ctx: RequestContext, llm: bool, message: str = "authorization failed") -> Forbidden:
+def forbidden(ctx: RequestContext, llm: bool, message: str = "authorization failed", status: int = 403) -> Forbidden:
     _dialect(ctx, llm)
-    return Forbidden(message)
+    err = Forbidden(message)
+    err.status = status  # ext_authz's failureMode {denyWithStatus: N}
+    return err
