@@ -136,7 +136,9 @@ class BackendPolicies(Spec, frozen=True, kw_only=True):
 
 
 class ListenerPolicies(Spec, frozen=True, kw_only=True):
-    """Gateway-phase policies on a listener (run before route selection)."""
+    """Policies for every route of a listener (a route's own policy of the same kind wins).
+
+    `authorization` rules accumulate with the route's."""
 
     NOT_SUPPORTED = frozenset({"oidc", "extProc"})
     jwt_auth: JwtAuth | None = None
