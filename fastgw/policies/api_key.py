@@ -71,6 +71,7 @@ class ApiKey:
         entry = self.store.lookup(key)
         if entry is None:
             if self.mode == "permissive":
+                self.location.remove(ctx.request)  # an unknown key still never goes upstream
                 return None
             raise unauthorized(ctx, self.llm, "invalid API key", self._challenge())
         vars_of(ctx).set("apiKey", entry.metadata)

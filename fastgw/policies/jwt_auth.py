@@ -115,6 +115,8 @@ class JwtAuth:
 
     def _reject(self, ctx: RequestContext, why: str) -> None:
         if self.mode == "permissive":
+            if not self.passthrough:  # not verified, and still the client's credential
+                self.location.remove(ctx.request)
             return None
         raise unauthorized(ctx, self.llm, why, _INVALID)
 

@@ -168,8 +168,10 @@ def test_modes() -> None:
     # optional: none is fine, a bad one is not
     assert vars_of(run(policy("optional"), None)).get("jwt") == {}
     rejected(policy("optional"), bad)
-    # permissive: never rejects, a bad token sets no claims
-    assert vars_of(run(policy("permissive"), bad)).get("jwt") == {}
+    # permissive: never rejects, a bad token sets no claims (and is not forwarded either)
+    ctx = run(policy("permissive"), bad)
+    assert vars_of(ctx).get("jwt") == {}
+    assert all(n != b"authorization" for n, _ in ctx.request.headers)
     assert vars_of(run(policy("permissive"), RSA.token())).get("jwt")["sub"] == "alice"
 
 
