@@ -13,17 +13,20 @@ on one side when the other side decides (cel-spec "commutative logical operators
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from fastgw.cel import engine, functions
+from fastgw.cel import engine
 from fastgw.cel.parse import Call, Comp, Ident, Index, ListLit, Lit, Node, Select, Unsupported, unparse
-from fastgw.cel.vars import MISSING, ROOTS, LazyMap, Vars, plain
+from fastgw.cel.vars import DIRECT_FIELDS, MISSING, ROOTS, LazyMap, Vars, header_value, plain
 
 __all__ = ["Evaluator", "NoValue", "build"]
 
 Evaluator = Callable[[Any], Any]
 
+_V4_MAPPED = b"\0" * 10 + b"\xff\xff"
 _I64_MIN = -(1 << 63)
 _I64_MAX = (1 << 63) - 1
 _MISSING = MISSING
@@ -186,8 +189,37 @@ class _Builder:
         return ident
 
     def select(self, node: Select, scope: frozenset[str]) -> Evaluator:
-        operand = self.build(node.operand, scope)
         key = node.field
+        root = node.operand
+        if not node.test and isinstance(root, Ident) and root.name in ROOTS and root.name not in scope:
+            name = root.name
+            fields = DIRECT_FIELDS.get(name)
+            direct = fields.get(key) if fields is not None else None
+            if direct is not None:
+                getter = direct
+
+                def direct_field(v: Any) -> Any:  # `request.path`: read off the request itself
+                    if type(v) is Vars:
+                        value = getter(v.ctx.request)
+                    else:
+                        m = v.get(name)
+                        value = m.get(key, _MISSING) if type(m) is dict or isinstance(m, LazyMap) else _MISSING
+                    if value is _MISSING:
+                        raise NoValue
+                    return value
+
+                return direct_field
+
+            def root_field(v: Any) -> Any:  # `request.path`: one call fewer on the common shape
+                m = v.get(name)
+                if type(m) is dict or isinstance(m, LazyMap):
+                    value = m.get(key, _MISSING)
+                    if value is not _MISSING:
+                        return value
+                raise NoValue
+
+            return root_field
+        operand = self.build(node.operand, scope)
         if node.test:
 
             def has(v: Any) -> bool:
@@ -209,6 +241,18 @@ class _Builder:
         return select
 
     def index(self, node: Index, scope: frozenset[str]) -> Evaluator:
+        target, lit = node.operand, node.index
+        if (
+            isinstance(target, Select)
+            and not target.test
+            and target.field == "headers"
+            and isinstance(target.operand, Ident)
+            and target.operand.name == "request"
+            and "request" not in scope
+            and isinstance(lit, Lit)
+            and type(lit.value) is str
+        ):
+            return self.request_header(lit.value, self.build(node.operand, scope))
         operand = self.build(node.operand, scope)
         index = self.build(node.index, scope)
 
@@ -227,6 +271,23 @@ class _Builder:
             return _engine_op("_[_]", m, i)
 
         return index_
+
+    @staticmethod
+    def request_header(field: str, headers: Evaluator) -> Evaluator:
+        """`request.headers["x-team"]`: one scan of the request's fields, no header map."""
+        name = field.lower().encode("utf-8", "replace")
+
+        def header(v: Any) -> Any:
+            if type(v) is Vars:
+                value = header_value(v.ctx.request.headers, name)
+            else:
+                m = headers(v)
+                value = m.get(field, _MISSING) if type(m) is dict or isinstance(m, LazyMap) else _MISSING
+            if value is _MISSING:
+                raise NoValue
+            return value
+
+        return header
 
     def comp(self, node: Comp, scope: frozenset[str]) -> Evaluator:
         rng = self.build(node.range, scope)
@@ -403,17 +464,35 @@ class _Builder:
         return lambda v: _order(name, left(v), right(v))
 
     def contains_ip(self, network: str, address: Evaluator) -> Evaluator:
-        """`cidr("10.0.0.0/8").containsIP(source.address)`: the network parsed once."""
+        """`cidr("10.0.0.0/8").containsIP(source.address)`: the network parsed once, the address
+        by inet_pton (the same answers as functions.contains_ip, a tenth of the time)."""
         try:
-            functions.cidr(network)
+            net = ipaddress.ip_network(network, strict=False)
         except ValueError:
             raise Unsupported("invalid cidr: the engine reports it per request") from None
+        family = socket.AF_INET if net.version == 4 else socket.AF_INET6
+        base = int(net.network_address)
+        mask = int(net.netmask)
+        mapped = net.version == 4  # an IPv4-mapped IPv6 address (::ffff:a.b.c.d) is its IPv4 one
 
         def contains(v: Any) -> bool:
             a = address(v)
             if type(a) is not str:
                 raise NoValue
-            return functions.contains_ip(network, a)
+            text = a[1:-1] if a[:1] == "[" else a
+            try:
+                packed = socket.inet_pton(family, text)
+            except OSError:
+                if not mapped:
+                    return False
+                try:
+                    packed = socket.inet_pton(socket.AF_INET6, text)
+                except OSError:
+                    return False
+                if packed[:12] != _V4_MAPPED:
+                    return False
+                packed = packed[12:]
+            return int.from_bytes(packed, "big") & mask == base
 
         return contains
 

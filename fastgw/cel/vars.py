@@ -106,11 +106,24 @@ class HeaderMap(LazyMap):
                 yield _text(n)
 
     def compute(self, key: str) -> Any:
-        name = key.lower().encode("utf-8", "replace")
-        values = [v for n, v in self._headers if n == name]
-        if not values:
-            return _MISSING
-        return _text(values[0]) if len(values) == 1 else ",".join(_text(v) for v in values)
+        return header_value(self._headers, key.lower().encode("utf-8", "replace"))
+
+
+def header_value(headers: list[tuple[bytes, bytes]], name: bytes) -> Any:
+    """The field `name` (lowercase) as CEL sees it, or MISSING."""
+    found: bytes | None = None
+    more: list[bytes] | None = None
+    for n, v in headers:
+        if n == name:
+            if found is None:
+                found = v
+            elif more is None:
+                more = [found, v]
+            else:
+                more.append(v)
+    if found is None:
+        return _MISSING
+    return _text(found) if more is None else ",".join(_text(v) for v in more)
 
 
 class RequestMap(LazyMap):
@@ -131,7 +144,7 @@ class RequestMap(LazyMap):
         if key == "body":  # not kept: read once the policy that needs it has buffered it
             body = self._ctx.body_bytes
             return default if body is None else body
-        make = _REQUEST_FIELDS.get(key)
+        make = REQUEST_FIELDS.get(key)
         if make is None:
             return default
         value = cache[key] = make(self._ctx.request)
@@ -146,7 +159,7 @@ def _query(req: Request) -> bytes:
     return b"?" + req.query if req.query else b""
 
 
-_REQUEST_FIELDS: Mapping[str, Callable[[Request], Any]] = MappingProxyType(
+REQUEST_FIELDS: Mapping[str, Callable[[Request], Any]] = MappingProxyType(
     {
         "method": lambda req: req.method.decode("latin-1"),
         "path": lambda req: _text(req.path),
@@ -160,6 +173,25 @@ _REQUEST_FIELDS: Mapping[str, Callable[[Request], Any]] = MappingProxyType(
 )
 
 
+def _source_address(req: Request) -> Any:
+    return req.client_ip.decode("latin-1") if req.client_ip else _MISSING
+
+
+def _source_port(req: Request) -> Any:
+    _, sep, port = req.client.rpartition(":")
+    return int(port) if sep and port.isdigit() else _MISSING
+
+
+SOURCE_FIELDS: Mapping[str, Callable[[Request], Any]] = MappingProxyType(
+    {"address": _source_address, "port": _source_port}
+)
+#: fields read straight off the request (fast.py reads them without making the root's map);
+#: a getter returns MISSING for an absent value
+DIRECT_FIELDS: Mapping[str, Mapping[str, Callable[[Request], Any]]] = MappingProxyType(
+    {"request": REQUEST_FIELDS, "source": SOURCE_FIELDS}
+)
+
+
 class SourceMap(LazyMap):
     __slots__ = ("_ctx",)
 
@@ -168,16 +200,11 @@ class SourceMap(LazyMap):
         self._ctx = ctx
 
     def keys(self) -> Iterator[str]:
-        return iter(("address", "port"))
+        return iter(SOURCE_FIELDS)
 
     def compute(self, key: str) -> Any:
-        req = self._ctx.request
-        if key == "address":
-            return req.client_ip.decode("latin-1") if req.client_ip else _MISSING
-        if key == "port":
-            _, sep, port = req.client.rpartition(":")
-            return int(port) if sep and port.isdigit() else _MISSING
-        return _MISSING
+        getter = SOURCE_FIELDS.get(key)
+        return getter(self._ctx.request) if getter is not None else _MISSING
 
 
 class LlmMap(LazyMap):
@@ -325,10 +352,10 @@ class BackendMap(LazyMap):
 class Vars:
     """One request's variables (the per-request tier of the expression layer)."""
 
-    __slots__ = ("_ctx", "_engine", "_engine_roots", "_roots")
+    __slots__ = ("_engine", "_engine_roots", "_roots", "ctx")
 
     def __init__(self, ctx: RequestContext) -> None:
-        self._ctx = ctx
+        self.ctx = ctx
         self._roots: dict[str, Any] = {}
         self._engine: cel.Context | None = None
         self._engine_roots: dict[str, frozenset[str] | None] = {}
@@ -342,7 +369,7 @@ class Vars:
         return value
 
     def _make(self, name: str) -> Any:
-        ctx = self._ctx
+        ctx = self.ctx
         if name == "request":
             return RequestMap(ctx)
         if name == "source":
@@ -356,6 +383,10 @@ class Vars:
         if name in _SET_ROOTS:
             return {}
         return _MISSING
+
+    def made(self) -> frozenset[str]:
+        """The roots whose views or maps exist so far (what reading the expressions cost)."""
+        return frozenset(self._roots)
 
     def set(self, name: str, value: Mapping[str, Any]) -> None:
         """A policy's result (`jwt` claims, `apiKey` metadata, `extauthz` metadata, ...)."""

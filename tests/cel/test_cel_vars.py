@@ -66,10 +66,13 @@ def test_request_variables(source: str, want: Any) -> None:
 
 def test_only_what_is_read_is_built() -> None:
     ctx = make_ctx()
-    assert ev("request.method", ctx) == "POST"
-    request = vars_of(ctx).get("request")
-    assert isinstance(request, RequestMap)
-    assert set(request._cache) == {"method"}  # no header map, no body
+    assert ev('request.method == "POST" && request.headers["x-team"] == "blue"', ctx) is True
+    assert ev('cidr("10.0.0.0/8").containsIP(source.address)', ctx) is True
+    assert vars_of(ctx).made() == frozenset()  # read straight off the request: no maps at all
+    assert ev("size(request.headers)", ctx) == 2
+    assert ev('"x-team" in request', ctx) is False  # the whole root read: now its view is made
+    assert vars_of(ctx).made() == {"request"}
+    assert isinstance(vars_of(ctx).get("request"), RequestMap)
     assert Expression.compile('request.method == "GET"').references == {"request": frozenset({"method"})}
     refs = Expression.compile('json(request.body).model == "x" && jwt.sub == "a"').references
     assert refs == {"request": frozenset({"body"}), "jwt": None}
