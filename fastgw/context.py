@@ -13,6 +13,7 @@ from fastgw.native import field_lines
 
 if TYPE_CHECKING:
     from fastgw.backends.llm.usage import Usage
+    from fastgw.cel.vars import Vars
     from fastgw.runtime import BindRuntime, RouteRuntime
     from fastgw.telemetry.genai import GenAiCall
     from fastgw.worker_state import WorkerState
@@ -36,12 +37,14 @@ class RequestContext:
         "reason",
         "request",
         "reserve_tokens",
+        "response_edit",
         "retry_hold",
         "route",
         "sse",
         "upstream_authority",
         "upstream_start",
         "usage",
+        "vars",
         "worker",
         "writer",
     )
@@ -75,6 +78,10 @@ class RequestContext:
         self.llm: GenAiCall | None = None
         #: an LLM request's token usage, once known (logs, metrics and token rate limits read it)
         self.usage: Usage | None = None
+        #: the request's CEL variables (fastgw.cel.vars_of makes them on first use)
+        self.vars: Vars | None = None
+        #: a response transformation, applied as the head is written (policies/transformations.py)
+        self.response_edit: Callable[[RequestContext, Headers], Headers] | None = None
         #: retries: the whole body when it must be replayable, statuses a try must not commit to
         #: the client (the pipeline retries them), whether the last try was held back, its number
         self.body_bytes: bytes | None = None
@@ -98,30 +105,51 @@ class RequestContext:
     def status(self) -> int:
         return self.writer.status
 
-    def response_headers(self, headers: Headers) -> Headers:
-        """Headers as sent to the client: route response modifiers and policy extras applied."""
+    def response_headers(self, headers: Headers, status: int = 0) -> Headers:
+        """Headers as sent to the client: route response modifiers and policy extras applied
+        (`status`: the response's, for a response transformation's `response.code`)."""
         if self.extra_response_headers:
             headers = headers + self.extra_response_headers
         route = self.route
         if route is not None and route.response_modifier is not None:
             headers = route.response_modifier(headers)
+        if self.response_edit is not None:
+            headers = self._edit_response(headers, status)
         return headers
 
+    def _edit_response(self, headers: Headers, status: int) -> Headers:
+        edit = self.response_edit
+        assert edit is not None
+        self.response_edit = None  # once: an error answered after it began is not edited twice
+        from fastgw.cel.vars import vars_of  # the CEL layer sits above the per-request state
+
+        response = vars_of(self).response
+        response.headers = headers
+        response.status = status
+        try:
+            return edit(self, headers)
+        finally:
+            response.headers = None
+
     def response_fields(
-        self, headers: Headers, skip: Set[bytes], add: Iterable[tuple[bytes, bytes]] = ()
+        self, headers: Headers, skip: Set[bytes], add: Iterable[tuple[bytes, bytes]] = (), status: int = 0
     ) -> Headers | bytes:
         """An upstream's response fields minus `skip`, then `add`, as the client gets them: their
         lines already joined (native calls) when no policy adds or modifies any."""
         route = self.route
-        if self.extra_response_headers or (route is not None and route.response_modifier is not None):
+        if (
+            self.extra_response_headers
+            or (route is not None and route.response_modifier is not None)
+            or self.response_edit is not None
+        ):
             kept = [(n, v) for n, v in headers if n not in skip]
             kept += add
-            return self.response_headers(kept)
+            return self.response_headers(kept, status)
         lines = field_lines(headers, skip)
         return lines + field_lines(list(add), None) if add else lines
 
     def respond(self, status: int, headers: Headers, body: bytes) -> None:
-        self.writer.respond(status, self.response_headers(headers), body)
+        self.writer.respond(status, self.response_headers(headers, status), body)
 
     def fail(self, err: GatewayError) -> None:
         """Answer `err` in the client's dialect (or cut the response if its head went out)."""

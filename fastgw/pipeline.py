@@ -122,7 +122,8 @@ async def _call_backend(ctx: RequestContext, route: RouteRuntime, chosen: Backen
             raise ServiceUnavailable()
         await backend.serve(ctx)
         return
-    ctx.body_bytes = await ctx.request.body.read_all()
+    if ctx.body_bytes is None:  # a policy may have buffered (or rewritten) it already
+        ctx.body_bytes = await ctx.request.body.read_all()
     for attempt in range(retry.attempts + 1):
         last = attempt == retry.attempts
         backend = route.pick()

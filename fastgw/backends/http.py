@@ -53,7 +53,7 @@ class ProxyExchange(Exchange):
         ctx = self.ctx
         writer = ctx.writer
         writer.cork()  # head + the body bytes of this same read leave in one write
-        fields = ctx.response_fields(headers, response_skip(self.connection))
+        fields = ctx.response_fields(headers, response_skip(self.connection), status=status)
         writer.start(status, fields, length if length >= 0 else None)
 
     def on_read_done(self) -> None:
@@ -73,7 +73,7 @@ class ProxyExchange(Exchange):
         skip = response_skip(self.connection)
         if decoded:
             skip = skip | {b"content-encoding"}
-        ctx.writer.respond(status, ctx.response_fields(headers, skip), body)
+        ctx.writer.respond(status, ctx.response_fields(headers, skip, status=status), body)
 
     def on_body(self, chunk: bytes) -> None:
         if self.held:

@@ -33,12 +33,14 @@ from fastgw.http.forwarded import DEFAULT as DEFAULT_FORWARDED
 from fastgw.http.forwarded import ForwardedRule
 from fastgw.http.headers import Headers
 from fastgw.native import BucketHandle, BucketTable, bucket_key
-from fastgw.policies import ORDER
+from fastgw.policies import ORDER, api_key, authorization, basic_auth, ext_authz, jwt_auth, transformations
 from fastgw.policies.cors import Cors
 from fastgw.policies.direct import DirectResponse
 from fastgw.policies.headers import build_modifier, chain
+from fastgw.policies.layers import ListenerLayer
 from fastgw.policies.ratelimit_local import Bucket, LocalRateLimit, SharedBuckets
 from fastgw.policies.rewrite import UrlRewrite
+from fastgw.policies.transformations import compile_expression
 from fastgw.routing import (
     EXACT,
     PREFIX,
@@ -213,10 +215,12 @@ def _bind(bind: Any, index: int, cc: _Compile) -> BindRuntime:
         lname = lst.name or f"listener{li}"
         fwd = lst.forwarded_headers
         rule = ForwardedRule(fwd.add, fwd.trust) if fwd is not None else DEFAULT_FORWARDED
+        lpath = f"binds[{index}].listeners[{li}]"
+        layer = ListenerLayer(lst.policies, f"{lpath}.policies", cc.errors) if lst.policies is not None else None
         entries: list[Entry[RouteRuntime]] = []
         for ri, route in enumerate(lst.routes):
             path = f"binds[{index}].listeners[{li}].routes[{ri}]"
-            rt = _route(route, ri, lname, f"bind/{bind.port}", path, cc, rule if rule.acts else None)
+            rt = _route(route, ri, lname, f"bind/{bind.port}", path, cc, rule if rule.acts else None, layer)
             hosts = tuple(HostPattern.parse(h) for h in (route.hostnames or []))
             for m in route.matches or [None]:
                 entries.append(Entry(rt, hosts, _match(m)))
@@ -257,11 +261,13 @@ def _route(
     path: str,
     cc: _Compile,
     forwarded: ForwardedRule | None = DEFAULT_FORWARDED,
+    layer: ListenerLayer | None = None,
 ) -> RouteRuntime:
     errors = cc.errors
     name = route.name or f"route{index}"
     pol = route.policies
-    policies = _request_policies(pol, cc, f"{gateway}/{listener}/{name}", f"{path}.policies")
+    llm = any(b.ai is not None for b in route.backends or [])
+    policies = _request_policies(pol, cc, f"{gateway}/{listener}/{name}", f"{path}.policies", llm, layer)
     req_mod: HeaderEdit | None = None
     resp_mod: HeaderEdit | None = None
     request_timeout = backend_timeout = None
@@ -312,10 +318,41 @@ def _route(
     )
 
 
-def _request_policies(pol: Any, cc: _Compile, identity: str, path: str) -> tuple[RequestPolicy, ...]:
+def _request_policies(
+    pol: Any, cc: _Compile, identity: str, path: str, llm: bool = False, listener: ListenerLayer | None = None
+) -> tuple[RequestPolicy, ...]:
     if pol is None:
-        return ()
+        if listener is None:
+            return ()
+        pol = schema.RoutePolicies()
     found: dict[str, RequestPolicy] = {}
+    passthrough = pol.backend_auth is not None and pol.backend_auth.passthrough is not None
+    if pol.jwt_auth is not None:
+        jwt = jwt_auth.build(pol.jwt_auth, f"{path}.jwtAuth", cc.errors, llm=llm, passthrough=passthrough)
+        if jwt is not None:
+            found["jwtAuth"] = jwt
+    if pol.basic_auth is not None:
+        basic = basic_auth.build(pol.basic_auth, f"{path}.basicAuth", cc.errors, llm=llm)
+        if basic is not None:
+            found["basicAuth"] = basic
+    if pol.api_key is not None:
+        keys = api_key.build(pol.api_key, f"{path}.apiKey", cc.errors, llm=llm)
+        if keys is not None:
+            found["apiKey"] = keys
+    if pol.ext_authz is not None:
+        ext = ext_authz.build(pol.ext_authz, f"{path}.extAuthz", cc.errors, llm=llm)
+        if ext is not None:
+            found["extAuthz"] = ext
+    rules = authorization.compile_rules(pol.authorization, f"{path}.authorization", cc.errors)
+    if listener is not None:
+        # the listener's policies apply where the route has none of the same kind; their
+        # authorization rules accumulate with the route's (policies/layers.py)
+        for name, inherited in listener.policies(llm=llm, passthrough=passthrough).items():
+            found.setdefault(name, inherited)
+        rules = listener.rules + rules
+    authz = authorization.build([rules], llm=llm)
+    if authz is not None:
+        found["authorization"] = authz
     if pol.local_rate_limit:
         found["localRateLimit"] = _local_rate_limit(pol.local_rate_limit, cc, identity, f"{path}.localRateLimit")
     if pol.cors is not None:
@@ -333,7 +370,12 @@ def _request_policies(pol: Any, cc: _Compile, identity: str, path: str) -> tuple
     if pol.direct_response is not None:
         d = pol.direct_response
         hdrs = [(k.lower().encode(), v.encode()) for k, v in d.headers.items()]
-        found["directResponse"] = DirectResponse(d.status, d.body.encode(), hdrs)
+        body_expr = None
+        if d.body_expression is not None:
+            body_expr = compile_expression(d.body_expression, f"{path}.directResponse.bodyExpression", cc.errors)
+        found["directResponse"] = DirectResponse(d.status, d.body.encode(), hdrs, body_expr)
+    if pol.transformations is not None:
+        found["transformations"] = transformations.build(pol.transformations, f"{path}.transformations", cc.errors)
     return tuple(found[k] for k in ORDER if k in found)
 
 
@@ -358,6 +400,8 @@ _CLIENT_CREDENTIALS = frozenset({b"authorization", b"x-api-key", b"api-key"})
 def _backend_auth(auth: Any, path: str, errors: list[str]) -> tuple[HeaderEdit | None, tuple[bytes, ...]]:
     """Inject the backend credential; whatever credential the client sent is never forwarded.
     Also: the forms of the credential to scrub from error answers."""
+    if auth.passthrough is not None and auth.key is None:
+        return None, ()  # the client's validated token goes upstream as it came (jwtAuth keeps it)
     if auth.key is None:
         errors.append(f"{path}: not supported yet: backendAuth other than `key`")
         return None, ()

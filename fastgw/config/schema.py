@@ -215,7 +215,6 @@ class Listener(Spec, frozen=True, kw_only=True):
     """A listener on a bind: a hostname and its routes."""
 
     NOT_SUPPORTED = frozenset({"namespace", "tls", "tcpRoutes"})
-    NOT_SUPPORTED_CHECKED = frozenset({"policies"})
     name: str | None = None
     """Listener name (default `listener<N>`)."""
     hostname: str | None = None

@@ -115,6 +115,10 @@ class FileOrUrl(Spec, frozen=True, kw_only=True):
 FileInlineOrRemote = str | FileOrUrl
 """An inline document, `{file: path}` or `{url: ...}`."""
 
+SecretInlineOrRemote = Secret | FileOrUrl
+"""An inline document that may hold key material (a JWKS with an HMAC key: redacted in dumps),
+`{file: path}` or `{url: ...}`."""
+
 
 class StringMatch(Spec, frozen=True, kw_only=True):
     """Exactly one of `exact` or `regex`."""

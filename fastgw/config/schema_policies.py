@@ -15,7 +15,6 @@ import msgspec
 from fastgw.config.schema_base import (
     BackendRef,
     Duration,
-    FileInlineOrRemote,
     FileOrInline,
     HeaderModifier,
     HostPort,
@@ -24,6 +23,7 @@ from fastgw.config.schema_base import (
     Port,
     Problems,
     Secret,
+    SecretInlineOrRemote,
     SecretOrFile,
     Spec,
 )
@@ -81,7 +81,8 @@ class BackendAuth(Spec, frozen=True, kw_only=True):
     """
 
     NOT_SUPPORTED = frozenset({"gcp", "aws", "azure", "jwtSign", "oauthTokenExchange", "crossAppAccess"})
-    NOT_SUPPORTED_CHECKED = frozenset({"passthrough", "credentials"})
+    NOT_SUPPORTED_CHECKED = frozenset({"credentials"})
+    PARTLY_SUPPORTED = {"passthrough": "on host backends, forwarding the token jwtAuth validated (not on ai backends)"}
     NOT_SUPPORTED_SCALARS = frozenset({"copilot"})
     AT_MOST_ONE = (
         (
@@ -275,9 +276,9 @@ class DirectResponse(Spec, frozen=True, kw_only=True):
     body: str = ""
     """Response body."""
     body_expression: str | None = None
-    """CEL expression giving the body."""
+    """CEL expression giving the body per request (`body` when it has no value)."""
     headers: dict[str, str] = {}
-    """Response headers (values are CEL expressions)."""
+    """Response headers (fastgw: static values)."""
 
 
 class RequestMirror(Spec, frozen=True, kw_only=True):
@@ -326,7 +327,10 @@ class Csrf(Spec, frozen=True, kw_only=True):
 
 
 class Transform(Spec, frozen=True, kw_only=True):
-    """CEL-computed header/body edits for one direction."""
+    """CEL-computed header/body edits for one direction (a value with no value sets nothing).
+
+    Maps and lists are sent as JSON. `replace`, and `body`/`metadata` on the response, are not
+    supported yet."""
 
     add: dict[str, str] = {}
     """Headers appended (values are CEL)."""
@@ -346,9 +350,10 @@ class Transformations(Spec, frozen=True, kw_only=True):
     """CEL transformations of the request and the response."""
 
     request: Transform | None = None
-    """Applied before forwarding."""
+    """Applied before forwarding, after authentication (so `jwt.*`, `apiKey.*` can be read)."""
     response: Transform | None = None
-    """Applied before answering."""
+    """Applied as the response head is written (`response.code`, `response.headers` known; an
+    LLM answer's token counts are not yet)."""
 
 
 class AuthzRule(Spec, frozen=True, kw_only=True):
@@ -364,7 +369,11 @@ class AuthzRule(Spec, frozen=True, kw_only=True):
 
 
 class RuleSet(Spec, frozen=True, kw_only=True):
-    """CEL authorization rules; a bare string is an allow rule."""
+    """CEL authorization rules; a bare string is an allow rule.
+
+    Any matching deny denies, every require must hold, and when there are allow rules one must
+    match (403 otherwise, in the client's API dialect). A rule with no value for the request does
+    not match. Listener and route rules accumulate."""
 
     rules: list[str | AuthzRule]
     """The rules."""
@@ -374,7 +383,7 @@ class JwtValidationOptions(Spec, frozen=True, kw_only=True):
     """Claim requirements."""
 
     required_claims: list[str] = msgspec.field(default_factory=lambda: ["exp"])
-    """Claims that must be present (exp, nbf, aud, iss, sub are enforced)."""
+    """Claims that must be present (any of exp, nbf, iat, iss, aud, sub, jti)."""
 
 
 class JwtProvider(Spec, frozen=True, kw_only=True):
@@ -384,27 +393,34 @@ class JwtProvider(Spec, frozen=True, kw_only=True):
     """Expected `iss`."""
     audiences: list[str] | None = None
     """Accepted `aud` values."""
-    jwks: FileInlineOrRemote
-    """Signing keys: inline JSON, `{file}` or `{url}`."""
+    jwks: SecretInlineOrRemote
+    """Signing keys: inline JSON, `{file}` or `{url}` (fetched by each worker on first use, kept
+    5 min, refetched for an unknown `kid` at most every 30 s, kept when the fetch fails; at most
+    512 KiB and 256 keys)."""
     jwt_validation_options: JwtValidationOptions | None = None
     """Claim requirements."""
 
 
 class JwtAuth(Spec, frozen=True, kw_only=True):
-    """Validate JWT bearer tokens; claims become `jwt.*` in CEL. Single-issuer or `providers` form."""
+    """Validate JWT bearer tokens; claims become `jwt.*` in CEL. Single-issuer or `providers` form.
+
+    With `providers`, a token goes to the provider its `iss` names. RS*, PS*, ES*, EdDSA and HS* as the keys allow
+    (HMAC only with `oct` keys; `alg: none` never); `exp`/`nbf` with 60 s leeway. A rejected request
+    gets 401 `WWW-Authenticate: Bearer error="invalid_token"`. The token is not forwarded upstream
+    unless the route's `backendAuth` is `{passthrough: {}}`."""
 
     ONE_OF = (("issuer", "providers"),)
     mode: AuthMode = "optional"
     """strict: token required; optional (the default): checked when present; permissive: never rejects."""
     location: KeyLocation | None = None
-    """Where the token is read (default `Authorization: Bearer`)."""
+    """Where the token is read (default `Authorization: Bearer`; `expression` is not supported yet)."""
     providers: list[JwtProvider] | None = None
     """Several trusted issuers."""
     issuer: str | None = None
     """Single-issuer form: expected `iss`."""
     audiences: list[str] | None = None
     """Single-issuer form: accepted audiences."""
-    jwks: FileInlineOrRemote | None = None
+    jwks: SecretInlineOrRemote | None = None
     """Single-issuer form: signing keys."""
     jwt_validation_options: JwtValidationOptions | None = None
     """Single-issuer form: claim requirements."""
@@ -421,15 +437,17 @@ class ApiKey(Spec, frozen=True, kw_only=True):
     key: Secret | None = None
     """The key itself."""
     key_hash: str | None = None
-    """`sha256:<hex>` of the key."""
+    """`sha256:<hex>` of the key (the key need not be in the config)."""
     metadata: dict[str, Any] | None = None
     """Exposed to CEL as `apiKey.*` (e.g. team, name)."""
     allowed_models: list[str] | None = None
-    """Model patterns this key may use (`[]` denies all)."""
+    """Model patterns this key may use (`[]` denies all); not supported yet."""
 
 
 class ApiKeys(Spec, frozen=True, kw_only=True):
-    """Authenticate clients with API keys."""
+    """Authenticate clients with API keys (401 on a missing or unknown key).
+
+    Keys are compared in constant time and not forwarded upstream."""
 
     keys: list[ApiKey]
     """Accepted keys."""
@@ -440,12 +458,16 @@ class ApiKeys(Spec, frozen=True, kw_only=True):
 
 
 class BasicAuth(Spec, frozen=True, kw_only=True):
-    """HTTP Basic authentication against an htpasswd database."""
+    """HTTP Basic authentication against an htpasswd database.
+
+    The user becomes `basicAuth.username` in CEL; a rejection is 401 with `WWW-Authenticate:
+    Basic realm="…"`."""
 
     htpasswd: FileOrInline
-    """htpasswd content or `{file}`."""
+    """htpasswd content or `{file}`: bcrypt (`$2y$`), apr1 (`$apr1$`) or `{SHA}` hashes (write `$`
+    as `$$` inline: the config expands `$VAR`)."""
     realm: str | None = None
-    """Realm in `WWW-Authenticate`."""
+    """Realm in `WWW-Authenticate` (default "fastgw")."""
     mode: Literal["strict", "optional"] = "optional"
     """strict: credentials required; optional: checked when present."""
     authorization_location: KeyLocation | None = None
@@ -453,7 +475,7 @@ class BasicAuth(Spec, frozen=True, kw_only=True):
 
 
 class GrpcAuthz(Spec, frozen=True, kw_only=True):
-    """Envoy ext_authz gRPC protocol."""
+    """Envoy ext_authz gRPC protocol (not supported yet)."""
 
     context: dict[str, str] | None = None
     """Context extensions sent with each check."""
@@ -465,11 +487,11 @@ class HttpAuthz(Spec, frozen=True, kw_only=True):
     """Plain HTTP authorization protocol."""
 
     path: str | None = None
-    """CEL giving the check path."""
+    """CEL giving the check path (default: the request's path and query)."""
     redirect: str | None = None
-    """CEL giving a redirect location on denial."""
+    """CEL giving a redirect location on denial (302)."""
     body: str | None = None
-    """CEL giving the check body."""
+    """CEL giving the check body (not supported yet)."""
     include_response_headers: list[str] = []
     """Headers of the check response copied to the request."""
     add_request_headers: dict[str, str] = {}
@@ -518,7 +540,10 @@ class AuthzCache(Spec, frozen=True, kw_only=True):
 
 
 class ExtAuthz(Spec, frozen=True, kw_only=True):
-    """Ask an external service whether to allow each request."""
+    """Ask an external service whether to allow each request (the HTTP protocol).
+
+    A 2xx answer allows; anything else is sent back to the client. A check that fails, or takes
+    over 2 s (or `policies.http.requestTimeout`), is `failureMode`."""
 
     NOT_SUPPORTED = frozenset({"service"})
     ONE_OF = (("host", "backend", "service"),)
@@ -527,11 +552,11 @@ class ExtAuthz(Spec, frozen=True, kw_only=True):
     backend: str | None = None
     """Name of a top-level backend."""
     protocol: AuthzProtocol | None = None
-    """grpc (default) or http."""
+    """grpc (agentgateway's default; not supported yet) or http (give `{http: {}}`)."""
     failure_mode: Literal["allow", "deny"] | DenyWithStatus = "deny"
-    """Behaviour when the service fails."""
+    """Behaviour when the service cannot be reached or does not answer in time (deny: 403)."""
     include_request_headers: list[str] = []
-    """Headers sent to the service."""
+    """Headers sent to the service (default `authorization`)."""
     include_request_body: BodyOptions | None = None
     """Send the body too."""
     cache: AuthzCache | None = None
@@ -569,7 +594,7 @@ class McpAuthentication(Spec, frozen=True, kw_only=True):
     """Protected-resource metadata returned to clients."""
     provider: McpIdentityProvider | None = None
     """IdP adapter."""
-    jwks: FileInlineOrRemote | None = None
+    jwks: SecretInlineOrRemote | None = None
     """Signing keys (derived from the issuer when omitted)."""
     mode: AuthMode = "strict"
     """strict (default) | optional | permissive."""

@@ -50,20 +50,22 @@ class RoutePolicies(Spec, frozen=True, kw_only=True):
             "requestRedirect",
             "requestMirror",
             "mcpAuthorization",
-            "authorization",
             "mcpAuthentication",
             "a2a",
             "remoteRateLimit",
-            "jwtAuth",
-            "basicAuth",
-            "apiKey",
-            "extAuthz",
-            "transformations",
             "csrf",
             "buffer",
             "delay",
         }
     )
+    PARTLY_SUPPORTED = {
+        "extAuthz": "the HTTP protocol (gRPC ext_authz is not supported yet)",
+        "transformations": (
+            "request headers, body and metadata, response headers"
+            " (`replace`, response body and metadata are not supported yet)"
+        ),
+        "apiKey": "keys with metadata (`allowedModels` is not supported yet)",
+    }
     request_header_modifier: HeaderModifier | None = None
     """Edit request headers before forwarding."""
     response_header_modifier: HeaderModifier | None = None
@@ -176,7 +178,9 @@ class BackendPolicies(Spec, frozen=True, kw_only=True):
 
 
 class ListenerPolicies(Spec, frozen=True, kw_only=True):
-    """Gateway-phase policies on a listener (run before route selection)."""
+    """Policies for every route of a listener (a route's own policy of the same kind wins).
+
+    `authorization` rules accumulate with the route's."""
 
     NOT_SUPPORTED = frozenset({"oidc", "extProc"})
     jwt_auth: JwtAuth | None = None

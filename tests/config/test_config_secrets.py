@@ -210,3 +210,25 @@ def test_dump_leaves_unset_fields_out() -> None:
     assert route == {"backends": [{"host": "127.0.0.1:9", "weight": 1}]}
     assert dump["config"]["http"]["idleTimeout"] == "1m30s"  # durations as written
     assert dump["config"]["http"]["maxHeaders"] == 100  # defaults of a written block stay
+
+
+def test_auth_credentials_are_redacted_in_the_dump() -> None:
+    """An inline JWKS (it may hold an HMAC secret), API keys and htpasswd never reach /config_dump."""
+    from fastgw.config.compile import load_runtime
+
+    hmac_k = "aG1hYy1jYW5hcnktc2VjcmV0LTUxNTA1MTUwNTE1MDUxNTA"
+    text = f"""\
+binds:
+- port: 3000
+  listeners:
+  - routes:
+    - policies:
+        jwtAuth: {{issuer: i, jwks: '{{"keys": [{{"kty": "oct", "k": "{hmac_k}", "alg": "HS256"}}]}}'}}
+        apiKey: {{keys: [{{key: {SECRET}, metadata: {{team: a}}}}]}}
+        basicAuth: {{htpasswd: "u:{{SHA}}qUqP5cyxm6YcTAhz05Hph5gvu9M="}}
+      backends: [{{host: "127.0.0.1:1"}}]
+"""
+    dump = str(load_runtime("config.yaml", text=text).dump)
+    for secret in (hmac_k, SECRET, "qUqP5cyxm6YcTAhz05Hph5gvu9M="):
+        assert secret not in dump
+    assert "'team': 'a'" in dump  # the rest is still there

@@ -78,8 +78,11 @@ backends:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (_route("jwtAuth: {issuer: i, audiences: [a], jwks: {url: 'https://x'}}"), f"7: {ROUTE}.policies.jwtAuth"),
-        (_route("apiKey: {keys: [{key: k}]}"), f"7: {ROUTE}.policies.apiKey"),
+        (_route("requestMirror: {backend: {host: 'b:1'}, percentage: 0.5}"), f"7: {ROUTE}.policies.requestMirror"),
+        (
+            _route("apiKey: {keys: [{key: k, allowedModels: [x]}]}"),
+            f"7: {ROUTE}.policies.apiKey.keys[0].allowedModels",
+        ),
         (
             _route("remoteRateLimit: {host: 'rls:1', domain: d, descriptors: [{entries: [{key: k, value: v}]}]}"),
             f"7: {ROUTE}.policies.remoteRateLimit",
@@ -91,10 +94,7 @@ backends:
             f"5: {ROUTE}.backends[0].policies.backendAuth",
         ),
         (_route(backend=GROUPS), f"11: {ROUTE}.backends[0].ai.groups[1].providers[0]"),
-        (
-            "binds:\n- port: 3000\n  listeners:\n  - policies: {cors: {allowOrigins: ['*']}}\n    routes: []\n",
-            "4: binds[0].listeners[0].policies",
-        ),
+        (_route("mcpAuthorization: {rules: ['true']}"), f"7: {ROUTE}.policies.mcpAuthorization"),
         ("config:\n  tracing: {otlpEndpoint: 'http://c:4317'}\n" + _route(), "2: config.tracing"),
         ("config:\n  enableIpv6: true\n" + _route(), "2: config.enableIpv6"),
         ("mcp:\n  targets: [{name: t, stdio: {cmd: x}}]\n", "1: mcp"),

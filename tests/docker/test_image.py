@@ -82,8 +82,13 @@ def demo_container(image: str) -> Iterator[tuple[str, int, int]]:
         while time.monotonic() < deadline:
             state = _docker("inspect", "-f", "{{.State.Running}}", container).stdout.strip()
             assert state == "true", _docker("logs", container).stderr[-3000:]
+            # ready once the gateway answers readiness and the demo has said so (it polls
+            # readiness itself, so its line may come a moment after the port first answers 200)
             try:
-                if http_status(f"http://127.0.0.1:{ready}/healthz/ready", 1) == 200:
+                if (
+                    http_status(f"http://127.0.0.1:{ready}/healthz/ready", 1) == 200
+                    and "demo ready" in _docker("logs", container).stderr
+                ):
                     break
             except OSError:
                 pass

@@ -169,19 +169,19 @@ class LlmExchange(Exchange):
         length = self.length
         if 200 <= status < 300:
             if self.content_type.startswith(b"text/event-stream"):
-                self._start_stream(status, ctx.response_fields(headers, _rewritten(skip), _SSE_ADD))
+                self._start_stream(status, ctx.response_fields(headers, _rewritten(skip), _SSE_ADD, status=status))
                 return
             if not self.translate:
                 if 0 <= length <= _WHOLE_LIMIT:
                     self.mode = _WHOLE
-                    self.whole_fields = ctx.response_fields(headers, skip)
+                    self.whole_fields = ctx.response_fields(headers, skip, status=status)
                     return
                 self.ends = BodyEnds()
                 self._proxy(status, headers, skip)
                 return
             self.mode = _BUFFER
             # a translated body: the gateway writes it, always JSON
-            self.whole_fields = ctx.response_fields(headers, _rewritten(skip), _JSON_ADD)
+            self.whole_fields = ctx.response_fields(headers, _rewritten(skip), _JSON_ADD, status=status)
         else:
             # an error answer: held (bounded) to scrub the credential from it and, from the other
             # dialect, to translate it
@@ -195,7 +195,7 @@ class LlmExchange(Exchange):
         writer = ctx.writer
         writer.cork()  # the head leaves with the body bytes of the same upstream read
         length = self.length
-        writer.start(status, ctx.response_fields(headers, skip), length if length >= 0 else None)
+        writer.start(status, ctx.response_fields(headers, skip, status=status), length if length >= 0 else None)
 
     def _start_stream(self, status: int, fields: Headers | bytes) -> None:
         self.mode = _STREAM
@@ -396,10 +396,10 @@ class LlmExchange(Exchange):
         body, decoded = scrub_encoded(held.take(), self.secrets, encoding, held.limit)
         skip = response_skip(self.connection)
         if self.client is self.upstream:
-            fields = ctx.response_fields(headers, skip | _ENCODING if decoded else skip)
+            fields = ctx.response_fields(headers, skip | _ENCODING if decoded else skip, status=self.status)
         else:
             body = translate_error(self.status, body, self.upstream, self.client)
-            fields = ctx.response_fields(headers, _rewritten(skip), _JSON_ADD)
+            fields = ctx.response_fields(headers, _rewritten(skip), _JSON_ADD, status=self.status)
         ctx.writer.respond(self.status, fields, body)
 
     def _stream_usage(self) -> tuple[Usage | None, str | None]:

@@ -157,7 +157,7 @@ def test_shaping_from_policies_ai() -> None:
         (
             {"ai": {"provider": {"openAI": {}}, "policies": {"backendAuth": {"passthrough": {}}}}},
             {},
-            "backendAuth.passthrough: not supported yet: passthrough",
+            "backendAuth: not supported yet: backendAuth other than `key` on ai backends",
         ),
         ({"host": "127.0.0.1:1"}, {"ai": {"routes": {"*": "passthrough"}}}, "only applies to routes with ai backends"),
         (

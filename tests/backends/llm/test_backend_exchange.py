@@ -76,7 +76,9 @@ class FakeCtx:
     def response_headers(self, headers: Headers) -> Headers:
         return headers
 
-    def response_fields(self, headers: Headers, skip: Set[bytes], add: Iterable[tuple[bytes, bytes]] = ()) -> Headers:
+    def response_fields(
+        self, headers: Headers, skip: Set[bytes], add: Iterable[tuple[bytes, bytes]] = (), status: int = 0
+    ) -> Headers:
         return [(n, v) for n, v in headers if n not in skip] + list(add)
 
     def fail(self, err: GatewayError) -> None:
