@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 __all__ = ["ListenerLayer"]
 
 
-
 class ListenerLayer:
     __slots__ = ("_built", "_errors", "_path", "_spec", "rules")
 

@@ -70,13 +70,15 @@ def test_readme_sdk_snippet_runs(demo: int, index: int) -> None:
 YAML_BLOCK = re.compile(r"^```yaml\n(.*?)^```$", re.M | re.S)
 
 
-def test_readme_config_examples_compile(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readme_config_examples_compile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Every YAML example in README is a config fastgw accepts (none relies on a refused key)."""
     from fastgw.config.compile import load_runtime
 
-    for name in ("UPSTREAM_TOKEN", "ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
+    for name in ("UPSTREAM_TOKEN", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "TEAM_A_KEY"):
         monkeypatch.setenv(name, "sk-readme")
+    htpasswd = tmp_path / "htpasswd"  # the file the README's basicAuth example names
+    htpasswd.write_text("alice:{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=\n")
     blocks = YAML_BLOCK.findall((ROOT / "README.md").read_text())
     assert len(blocks) >= 3
     for text in blocks:
-        assert load_runtime("README.md", text).binds
+        assert load_runtime("README.md", text.replace("/etc/fastgw/htpasswd", str(htpasswd))).binds
