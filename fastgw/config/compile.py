@@ -33,7 +33,16 @@ from fastgw.http.forwarded import DEFAULT as DEFAULT_FORWARDED
 from fastgw.http.forwarded import ForwardedRule
 from fastgw.http.headers import Headers
 from fastgw.native import BucketHandle, BucketTable, bucket_key
-from fastgw.policies import ORDER, api_key, authorization, basic_auth, ext_authz, jwt_auth, transformations
+from fastgw.policies import (
+    ORDER,
+    api_key,
+    authorization,
+    basic_auth,
+    ext_authz,
+    jwt_auth,
+    ratelimit_remote,
+    transformations,
+)
 from fastgw.policies.cors import Cors
 from fastgw.policies.direct import DirectResponse
 from fastgw.policies.headers import build_modifier, chain
@@ -355,6 +364,10 @@ def _request_policies(
         found["authorization"] = authz
     if pol.local_rate_limit:
         found["localRateLimit"] = _local_rate_limit(pol.local_rate_limit, cc, identity, f"{path}.localRateLimit")
+    if pol.remote_rate_limit is not None:
+        remote = ratelimit_remote.build(pol.remote_rate_limit, f"{path}.remoteRateLimit", cc.errors)
+        if remote is not None:
+            found["remoteRateLimit"] = remote
     if pol.cors is not None:
         c = pol.cors
         found["cors"] = Cors.build(

@@ -52,7 +52,6 @@ class RoutePolicies(Spec, frozen=True, kw_only=True):
             "mcpAuthorization",
             "mcpAuthentication",
             "a2a",
-            "remoteRateLimit",
             "csrf",
             "buffer",
             "delay",
@@ -65,6 +64,10 @@ class RoutePolicies(Spec, frozen=True, kw_only=True):
             " (`replace`, response body and metadata are not supported yet)"
         ),
         "apiKey": "keys with metadata (`allowedModels` is not supported yet)",
+        "remoteRateLimit": (
+            "limits kept in Redis (`redis:`); the Envoy RLS client (`host:`, `backend:`) and"
+            " `limitOverride` are not supported yet"
+        ),
     }
     request_header_modifier: HeaderModifier | None = None
     """Edit request headers before forwarding."""

@@ -235,6 +235,14 @@ class Metrics:
         )
         # rate-limit table full decisions since the last flush: [deny, allow]
         self._table_full = [0, 0]
+        self._remote_counter = Counter(
+            "fastgw_remote_ratelimit_events",
+            "remoteRateLimit (redis) decisions and failures: allowed, denied, no_key, fail_open, fail_closed,"
+            " timeout, error, garbage, breaker_open, breaker_opened, dropped, lease_local, bad_cost",
+            ("event",),
+            registry=None,
+        )
+        self._remote: dict[str, int] = {}
         # per-request tallies, keyed by what identifies a label set without formatting it (route
         # identity, endpoint, llm?, method, status, reason); the labels are built once per key
         self._http: dict[tuple[Any, ...], list[Any]] = {}
@@ -325,6 +333,10 @@ class Metrics:
         """A rate-limit bucket found no slot in the shared table; `allowed`: failOpen let it by."""
         self._table_full[allowed] += 1
 
+    def remote_rate_limit(self, event: str) -> None:
+        """One remoteRateLimit decision or failure (see the counter's help for the events)."""
+        self._remote[event] = self._remote.get(event, 0) + 1
+
     def _route_tuple(self, ctx: RequestContext) -> tuple[str, ...]:
         route = ctx.route
         gw = ctx.bind.name
@@ -361,6 +373,10 @@ class Metrics:
             if n:
                 self._table_full_counter.labels(decision).inc(n)
         self._table_full = [0, 0]
+        if self._remote:
+            remote, self._remote = self._remote, {}
+            for event, n in remote.items():
+                self._remote_counter.labels(event).inc(n)
 
 
 def _observe_cache(histos: list[Any], slot: int, value: int) -> None:
