@@ -160,6 +160,7 @@ class RedisLink:
         self._warm = False
         #: this worker's leases (remoteRateLimit descriptors with `lease`), by bucket key
         self.leases: dict[bytes, Lease] = {}
+        self._inflight = 1  # the first calls wait for the connection the warm-up opens
         self._loop.create_task(self._load(SCRIPTS))
 
     def lease(self, key: bytes) -> Lease:
@@ -221,9 +222,7 @@ class RedisLink:
                 self._failed(batch, "timeout")
                 return
             except (RedisError, OSError, ValueError, IndexError, TypeError) as exc:
-                if log.isEnabledFor(logging.DEBUG):
-                    log.debug("redis batch failed: %s", type(exc).__name__)
-                self._failed(batch, "error")
+                self._failed(batch, "error", exc)
                 return
             bad = False
             for (*_, fut), reply in zip(batch, replies, strict=True):
@@ -266,13 +265,16 @@ class RedisLink:
                 replies[i] = r
         return replies
 
-    def _failed(self, batch: list[_Call], event: str) -> None:
+    def _failed(self, batch: list[_Call], event: str, exc: BaseException | None = None) -> None:
         self._warm = False
         self._count(event)
         if self.breaker.failure():
             self._count("breaker_opened")
+            why = type(exc).__name__ if exc is not None else event  # never the message: it may hold the URL
             where = _where(self.spec.url)
-            log.warning("redis %s: circuit breaker open after %d failures", where, self.breaker.failures)
+            log.warning(
+                "redis %s: circuit breaker open after %d failures (last: %s)", where, self.breaker.failures, why
+            )
         for *_, fut in batch:
             if not fut.done():
                 fut.set_exception(RedisFailed(event))
@@ -288,6 +290,11 @@ class RedisLink:
                 await pipe.execute()
         except (TimeoutError, RedisError, OSError):
             pass
+        finally:
+            self._inflight -= 1
+            if self._pending and not self._scheduled:
+                self._scheduled = True
+                self._loop.call_soon(self._flush)
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -56,7 +56,7 @@ SLACK = "500ms"
 def by_user(url: str, limit: dict[str, Any], timeout: str = SLACK, **extra: Any) -> dict[str, Any]:
     entry = {"key": "user", "value": 'request.headers["x-user"]'}
     return {
-        "redis": {"url": url, "commandTimeout": timeout},
+        "redis": {"url": url, "commandTimeout": timeout, "connectTimeout": timeout},
         "failureMode": "failClosed",
         "descriptors": [{"entries": [entry], "type": "requests", **limit}],
         **extra,
