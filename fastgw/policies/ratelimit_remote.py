@@ -198,34 +198,42 @@ def _take_leased(link: RedisLink, key: bytes, cost: int, now: float) -> bool:
 
 
 async def _leased(link: RedisLink, d: RemoteDescriptor, key: bytes, cost: int, now: Any) -> Reply:
-    """Admit from this worker's lease for `key`, fetching a new one (once for all waiting
-    requests) when it is used up or stale; what a stale lease has left goes back to Redis."""
+    """Admit from this worker's lease for `key`, fetching a new one (once for all the requests
+    waiting) when it is used up or stale; what a stale lease has left goes back to Redis. A
+    request that waited for a fetch takes from it whatever the clock says: `ttl` bounds how long
+    unused tokens are held, not how long a busy loop takes to hand them out."""
     spec = d.lease
     assert spec is not None
     lease = link.lease(key)
-    for _ in range(3):  # a fresh lease is shared by the requests that waited for it
-        t = now()
-        if lease.left >= cost and t < lease.expires:
-            lease.left -= cost
-            return [1, lease.left, 0, 0]
-        if lease.refill is None:
-            if lease.left and t >= lease.expires:
-                link.fire(d.script, key, (b"g", lease.left, *d.params, b""))
-            lease.left = 0
-            lease.refill = link.call(d.script, key, (b"l", spec.size, *d.params, b""))
-            try:
-                reply = await lease.refill
-            finally:
-                lease.refill = None
-            if reply[0] == 0:
-                return [0, reply[1], reply[2], reply[3]]
-            lease.left = reply[0]
-            lease.expires = now() + spec.ttl
-        else:
+    for _ in range(3):
+        if lease.refill is not None:
             reply = await lease.refill
             if reply[0] == 0:
-                return [0, reply[1], reply[2], reply[3]]
-    return [0, 0, 0, 1000]
+                return reply
+            if lease.left >= cost:
+                lease.left -= cost
+                return [1, lease.left, reply[2], 0]
+            continue
+        if lease.left and now() >= lease.expires:
+            link.fire(d.script, key, (b"g", lease.left, *d.params, b""))
+            lease.left = 0
+        if lease.left >= cost:
+            lease.left -= cost
+            return [1, lease.left, 0, 0]
+        refill = lease.refill = link.call(d.script, key, (b"l", max(spec.size, cost), *d.params, b""))
+        try:
+            reply = await refill
+        finally:
+            lease.refill = None
+        if reply[0] == 0:
+            return reply
+        lease.left += reply[0]
+        lease.expires = now() + spec.ttl
+        if lease.left >= cost:
+            lease.left -= cost
+            return [1, lease.left, reply[2], 0]
+    # other requests kept taking the fresh leases first: this one asks Redis for itself
+    return await link.call(d.script, key, (b"t", cost, *d.params, b""))
 
 
 class _Charge:

@@ -25,10 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hiredis import pack_command
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from fastgw.redis_limits.scripts import SCRIPTS, Script
 
@@ -247,23 +248,42 @@ class RedisLink:
                 self._loop.call_soon(self._flush)
 
     async def _exchange(self, batch: list[_Call]) -> list[Any]:
-        pipe = self._client.pipeline(transaction=False)
-        for script, key, args, _ in batch:
-            pipe.evalsha(script.sha, 1, key, *args)
-        replies: list[Any] = await pipe.execute(raise_on_error=False)
+        """The batch as one write of EVALSHAs on one pooled connection, then its replies in order.
+        Packed by hiredis straight from the arguments: redis-py's Pipeline costs about ten times
+        more CPU per command, and a batch needs none of its features."""
+        data = b"".join([_evalsha(s, key, args) for s, key, args, _ in batch])
+        replies = await self._roundtrip(data, len(batch))
         missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
         if missing:
             # a new or restarted Redis: load the scripts, then send the calls that missed them
-            retry = self._client.pipeline(transaction=False)
-            for source in {batch[i][0].source for i in missing}:
-                retry.script_load(source)
+            sources = {batch[i][0].source for i in missing}
+            parts = [pack_command((b"SCRIPT", b"LOAD", source)) for source in sources]  # type: ignore[arg-type]
             for i in missing:
                 script, key, args, _ = batch[i]
-                retry.evalsha(script.sha, 1, key, *args)
-            again: list[Any] = await retry.execute(raise_on_error=False)
-            for i, r in zip(missing, again[len(again) - len(missing) :], strict=True):
+                parts.append(_evalsha(script, key, args))
+            again = await self._roundtrip(b"".join(parts), len(parts))
+            for i, r in zip(missing, again[len(sources) :], strict=True):
                 replies[i] = r
         return replies
+
+    async def _roundtrip(self, data: bytes, n: int) -> list[Any]:
+        pool = self._client.connection_pool
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        complete = False
+        try:
+            await conn.send_packed_command(data, check_health=False)
+            replies: list[Any] = []
+            for _ in range(n):
+                try:
+                    replies.append(await conn.read_response(disable_decoding=True))
+                except ResponseError as exc:  # an error reply; the next replies follow it
+                    replies.append(exc)
+            complete = True
+            return replies
+        finally:
+            if not complete:  # cut mid-exchange: the connection is out of step, never reused
+                await conn.disconnect(nowait=True)
+            await pool.release(conn)
 
     def _failed(self, batch: list[_Call], event: str, exc: BaseException | None = None) -> None:
         self._warm = False
@@ -298,6 +318,11 @@ class RedisLink:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def _evalsha(script: Script, key: bytes, args: tuple[bytes | int, ...]) -> bytes:
+    packed: bytes = pack_command((b"EVALSHA", script.sha, 1, key, *args))  # type: ignore[arg-type]
+    return packed
 
 
 def _valid(reply: Any) -> bool:

@@ -74,7 +74,7 @@ local reset = at + iv - now
 local retry = 0
 if granted == 0 then
   local want = cost
-  if op == 'c' then want = 1 end
+  if op == 'c' or op == 'l' then want = 1 end
   if want > max then
     retry = -1
   else
@@ -131,7 +131,7 @@ local reset = size - into
 local retry = 0
 if granted == 0 then
   local want = cost
-  if op == 'c' then want = 1 end
+  if op == 'c' or op == 'l' then want = 1 end
   if want > limit then
     retry = -1
   elseif not sliding or p == 0 then
@@ -200,7 +200,7 @@ class BucketTwin:
         reset = at + self.interval_ms - now
         retry = 0
         if not granted:
-            want = 1 if op == "c" else cost
+            want = 1 if op in ("c", "l") else cost
             retry = -1 if want > self.max else reset + (math.ceil((want - v) / self.per) - 1) * self.interval_ms
         return granted, v, reset, retry
 
@@ -246,7 +246,7 @@ class WindowTwin:
         reset = self.size_ms - into
         retry = 0
         if not granted:
-            want = 1 if op == "c" else cost
+            want = 1 if op in ("c", "l") else cost
             if want > self.limit:
                 retry = -1
             elif not self.sliding or p == 0:

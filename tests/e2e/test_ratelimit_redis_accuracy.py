@@ -61,28 +61,44 @@ async def _load(ports: list[int]) -> Counter[int]:
     return statuses
 
 
-def test_two_instances_of_four_workers_admit_the_limit(tmp_path: Path, server: RedisServer) -> None:
-    rrl = {
+def _rrl(url: str, **extra: object) -> dict[str, object]:
+    return {
         # generous timeouts: 8 workers and 64 clients share two loaded cores here
-        "redis": {"url": server.url, "commandTimeout": "2s", "connectTimeout": "2s"},
+        "redis": {"url": url, "commandTimeout": "2s", "connectTimeout": "2s"},
         "failureMode": "failClosed",
         "descriptors": [
             {
                 "entries": [{"key": "user", "value": 'request.headers["x-user"]'}],
                 "limit": {"maxTokens": LIMIT, "tokensPerFill": 1, "fillInterval": "1000s"},
+                **extra,
             }
         ],
     }
+
+
+def _run(tmp_path: Path, rrl: dict[str, object], workers: int) -> Counter[int]:
     routes = [{"policies": {"remoteRateLimit": rrl, "directResponse": {"status": 200, "body": "ok"}}}]
     ports = [free_port(), free_port()]
-    gateways = [Gateway(tmp_path, bind_config(p, routes), workers=4) for p in ports]
+    gateways = [Gateway(tmp_path, bind_config(p, routes), workers=workers) for p in ports]
     try:
         statuses = asyncio.run(_load(ports))
     finally:
         for g in gateways:
             g.stop()
     assert sum(statuses.values()) == REQUESTS and set(statuses) <= {200, 429}, statuses
+    return statuses
+
+
+def test_two_instances_of_four_workers_admit_the_limit(tmp_path: Path, server: RedisServer) -> None:
+    statuses = _run(tmp_path, _rrl(server.url), workers=4)
     check_accuracy(statuses[200], LIMIT)
+
+
+def test_leases_never_admit_more_and_hold_back_at_most_a_lease_per_worker(tmp_path: Path, server: RedisServer) -> None:
+    size, workers = 10, 2
+    statuses = _run(tmp_path, _rrl(server.url, lease={"size": size, "ttl": "10s"}), workers=workers)
+    # the tokens a worker took and has not used yet are what may be missing (2 instances)
+    assert LIMIT - 2 * workers * size <= statuses[200] <= LIMIT, statuses
 
 
 async def _non_atomic(url: str) -> int:
