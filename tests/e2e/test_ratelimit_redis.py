@@ -183,3 +183,53 @@ def test_a_paused_redis_never_holds_a_request_past_the_timeout(
     finally:
         server.resume()
         g.stop()
+
+
+def test_kill_pause_and_restart_under_load(tmp_path: Path, upstream: Upstream, server: RedisServer) -> None:
+    import threading
+
+    limit = {"limit": {"maxTokens": 100000, "tokensPerFill": 100000, "fillInterval": "1s"}}
+    rrl = by_user(server.url, limit, timeout="100ms")
+    rrl["redis"]["breakerOpenFor"] = "300ms"
+    port = free_port()
+    g = Gateway(tmp_path, config(port, upstream, rrl), workers=2)
+    pids = set(g.worker_pids())
+    stop = threading.Event()
+    seen: list[tuple[int, float]] = []
+    errors: list[str] = []
+
+    def client() -> None:
+        while not stop.is_set():
+            t = time.monotonic()
+            try:
+                status = request(port, headers={"x-user": "load"}, timeout=5)[0]
+            except Exception as exc:
+                errors.append(repr(exc))
+                continue
+            seen.append((status, time.monotonic() - t))
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(6)]
+    try:
+        for t in threads:
+            t.start()
+        wait_until(lambda: sum(1 for s, _ in seen if s == 200) > 20, timeout=20, what="load")
+        server.kill()
+        wait_until(lambda: seen[-1][0] == 503, timeout=10, what="fail closed")
+        server.restart()
+        wait_until(lambda: seen[-1][0] == 200, timeout=10, what="recovery after a restart")
+        server.pause()
+        wait_until(lambda: seen[-1][0] == 503, timeout=10, what="fail closed while paused")
+        server.resume()
+        mark = len(seen)
+        wait_until(lambda: len(seen) > mark and seen[-1][0] == 200, timeout=10, what="recovery after a pause")
+        assert set(g.worker_pids()) == pids  # no worker crashed and was respawned
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+        server.resume()
+        g.stop()
+    assert not errors, errors[:5]
+    assert {s for s, _ in seen} <= {200, 503}
+    # nothing waits much past commandTimeout (100ms) plus the request itself on a loaded machine
+    assert max(d for _, d in seen) < 2.0, max(d for _, d in seen)
