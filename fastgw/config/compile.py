@@ -50,6 +50,8 @@ from fastgw.policies.layers import ListenerLayer
 from fastgw.policies.ratelimit_local import Bucket, LocalRateLimit, SharedBuckets
 from fastgw.policies.rewrite import UrlRewrite
 from fastgw.policies.transformations import compile_expression
+from fastgw.policies.virtual_keys import virtual_key_store
+from fastgw.redis_limits.vkeys import VirtualKeyStore
 from fastgw.routing import (
     EXACT,
     PREFIX,
@@ -120,7 +122,8 @@ def compile_config(
     proc = cfg.config
     table_spec = proc.local_rate_limit if proc is not None else LocalRateLimitTable()
     table = (buckets or SharedBuckets()).get(table_spec.max_buckets)
-    ctx = _Compile(table, table_spec.failure_mode == "failOpen", errors)
+    virtual_keys = virtual_key_store(proc.virtual_keys) if proc is not None and proc.virtual_keys else None
+    ctx = _Compile(table, table_spec.failure_mode == "failOpen", errors, virtual_keys)
     binds = tuple(_bind(b, i, ctx) for i, b in enumerate(cfg.binds))
     llm = cfg.llm
     if llm is not None:
@@ -144,6 +147,7 @@ def compile_config(
         dump=redacted_dump(cfg, from_env),
         buckets=table,
         metric_labels=_metric_labels(proc),
+        virtual_keys=virtual_keys,
     )
 
 
@@ -164,6 +168,7 @@ class _Compile:
     buckets: BucketTable
     fail_open: bool  # config.localRateLimit.failureMode
     errors: list[str]
+    virtual_keys: VirtualKeyStore | None = None
 
 
 def _workers(proc: Any) -> int | None:
@@ -225,7 +230,9 @@ def _bind(bind: Any, index: int, cc: _Compile) -> BindRuntime:
         fwd = lst.forwarded_headers
         rule = ForwardedRule(fwd.add, fwd.trust) if fwd is not None else DEFAULT_FORWARDED
         lpath = f"binds[{index}].listeners[{li}]"
-        layer = ListenerLayer(lst.policies, f"{lpath}.policies", cc.errors) if lst.policies is not None else None
+        layer = None
+        if lst.policies is not None:
+            layer = ListenerLayer(lst.policies, f"{lpath}.policies", cc.errors, cc.virtual_keys)
         entries: list[Entry[RouteRuntime]] = []
         for ri, route in enumerate(lst.routes):
             path = f"binds[{index}].listeners[{li}].routes[{ri}]"
@@ -345,7 +352,7 @@ def _request_policies(
         if basic is not None:
             found["basicAuth"] = basic
     if pol.api_key is not None:
-        keys = api_key.build(pol.api_key, f"{path}.apiKey", cc.errors, llm=llm)
+        keys = api_key.build(pol.api_key, f"{path}.apiKey", cc.errors, llm=llm, virtual=cc.virtual_keys)
         if keys is not None:
             found["apiKey"] = keys
     if pol.ext_authz is not None:

@@ -580,12 +580,20 @@ class ApiKeys(Spec, frozen=True, kw_only=True):
 
     Keys are compared in constant time and not forwarded upstream."""
 
-    keys: list[ApiKey]
+    keys: list[ApiKey] = []
     """Accepted keys."""
     mode: AuthMode = "optional"
     """strict: key required; optional (the default): checked when present; permissive: never rejects."""
     location: KeyLocation | None = None
     """Where the key is read (default `Authorization: Bearer`)."""
+    virtual_keys: bool = False
+    """fastgw: also accept the keys created at run time (`config.virtualKeys`), and enforce their
+    budgets: a request is refused (429, or 403 for a `total` budget) once a budget is spent, and
+    each response's tokens and cost are charged to every budget of its key."""
+
+    def problems(self) -> Problems:
+        if not self.keys and not self.virtual_keys:
+            yield "keys", "must list at least one key (or set virtualKeys: true)"
 
 
 class BasicAuth(Spec, frozen=True, kw_only=True):

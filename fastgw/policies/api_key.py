@@ -23,6 +23,7 @@ from fastgw.policies.denial import unauthorized
 if TYPE_CHECKING:
     from fastgw.config.schema_policies import ApiKeys as ApiKeysSpec
     from fastgw.context import RequestContext
+    from fastgw.redis_limits.vkeys import VirtualKeyStore
 
 __all__ = ["ApiKey", "KeyEntry", "KeyStore", "StaticKeys", "build"]
 
@@ -61,31 +62,39 @@ class ApiKey:
     store: KeyStore
     location: Location = BEARER
     llm: bool = False
+    #: `virtualKeys: true`: keys created at run time, looked up in Redis (policies/virtual_keys.py)
+    virtual: VirtualKeyStore | None = None
 
     def on_request(self, ctx: RequestContext) -> Awaitable[None] | None:
         key = self.location.read(ctx.request)
         if key is None:
             if self.mode == "strict":
-                raise unauthorized(ctx, self.llm, "no API key", self._challenge())
+                raise unauthorized(ctx, self.llm, "no API key", self.challenge())
             return None
         entry = self.store.lookup(key)
         if entry is None:
+            if self.virtual is not None:
+                from fastgw.policies import virtual_keys
+
+                return virtual_keys.check(self, ctx, key)
             if self.mode == "permissive":
                 self.location.remove(ctx.request)  # an unknown key still never goes upstream
                 return None
-            raise unauthorized(ctx, self.llm, "invalid API key", self._challenge())
+            raise unauthorized(ctx, self.llm, "invalid API key", self.challenge())
         vars_of(ctx).set("apiKey", entry.metadata)
         self.location.remove(ctx.request)
         return None
 
-    def _challenge(self) -> bytes:
+    def challenge(self) -> bytes:
         loc = self.location
         if loc.kind == "header" and loc.name == b"authorization" and loc.prefix:
             return loc.prefix.strip()
         return b'ApiKey realm="fastgw"'
 
 
-def build(spec: ApiKeysSpec, path: str, errors: list[str], *, llm: bool) -> ApiKey | None:
+def build(
+    spec: ApiKeysSpec, path: str, errors: list[str], *, llm: bool, virtual: VirtualKeyStore | None = None
+) -> ApiKey | None:
     if spec.location is not None and spec.location.expression is not None:
         errors.append(f"{path}.location.expression: not supported yet: expression locations")
         return None
@@ -98,7 +107,11 @@ def build(spec: ApiKeysSpec, path: str, errors: list[str], *, llm: bool) -> ApiK
             entries.append(KeyEntry(digest, dict(k.metadata or {})))
     if len({e.digest for e in entries}) != len(entries):
         errors.append(f"{path}.keys: the same key is listed twice")
-    return ApiKey(spec.mode, StaticKeys(entries), location_of(spec.location), llm)
+    if spec.virtual_keys and virtual is None:
+        errors.append(f"{path}.virtualKeys: needs config.virtualKeys (the Redis that holds the keys)")
+    return ApiKey(
+        spec.mode, StaticKeys(entries), location_of(spec.location), llm, virtual if spec.virtual_keys else None
+    )
 
 
 def _digest(key: str | None, key_hash: str | None, path: str, errors: list[str]) -> bytes | None:

@@ -134,6 +134,7 @@ class RedisLink:
         "_warm",
         "breaker",
         "leases",
+        "noted",
         "spec",
     )
 
@@ -161,8 +162,17 @@ class RedisLink:
         self._warm = False
         #: this worker's leases (remoteRateLimit descriptors with `lease`), by bucket key
         self.leases: dict[bytes, Lease] = {}
+        #: what this worker has logged once already (bounded)
+        self.noted: set[str] = set()
         self._inflight = 1  # the first calls wait for the connection the warm-up opens
         self._loop.create_task(self._load(SCRIPTS))
+
+    def note_once(self, what: str) -> bool:
+        """True the first time `what` is noted (up to 1000 things; then never again)."""
+        if what in self.noted or len(self.noted) >= 1000:
+            return False
+        self.noted.add(what)
+        return True
 
     def lease(self, key: bytes) -> Lease:
         leases = self.leases
@@ -226,10 +236,10 @@ class RedisLink:
                 self._failed(batch, "error", exc)
                 return
             bad = False
-            for (*_, fut), reply in zip(batch, replies, strict=True):
+            for (script, _, _, fut), reply in zip(batch, replies, strict=True):
                 if fut.done():
                     continue
-                if _valid(reply):
+                if _valid(reply) if script.limit else not isinstance(reply, Exception):
                     fut.set_result(reply)
                 else:
                     bad = True

@@ -150,10 +150,12 @@ return {granted, left, reset, retry}
 class Script:
     source: str
     sha: str
+    #: whether its answer is a limit's four integers (checked; anything else is garbage)
+    limit: bool = True
 
     @classmethod
-    def of(cls, source: str) -> Script:
-        return cls(source, hashlib.sha1(source.encode()).hexdigest())
+    def of(cls, source: str, *, limit: bool = True) -> Script:
+        return cls(source, hashlib.sha1(source.encode()).hexdigest(), limit)
 
 
 BUCKET_SCRIPT: Final = Script.of(BUCKET)

@@ -243,6 +243,19 @@ class Metrics:
             registry=None,
         )
         self._remote: dict[str, int] = {}
+        self._key_tokens = Counter(
+            "fastgw_virtual_key_tokens",
+            "LLM tokens charged to virtual API keys (config.virtualKeys), by key name and model",
+            ("key", "model"),
+            registry=None,
+        )
+        self._key_usd = Counter(
+            "fastgw_virtual_key_cost_usd",
+            "Cost in USD charged to virtual API keys, by key name and model (models with a known price)",
+            ("key", "model"),
+            registry=None,
+        )
+        self._key_spend: dict[tuple[str, str], list[float]] = {}
         # per-request tallies, keyed by what identifies a label set without formatting it (route
         # identity, endpoint, llm?, method, status, reason); the labels are built once per key
         self._http: dict[tuple[Any, ...], list[Any]] = {}
@@ -337,6 +350,16 @@ class Metrics:
         """One remoteRateLimit decision or failure (see the counter's help for the events)."""
         self._remote[event] = self._remote.get(event, 0) + 1
 
+    def key_spend(self, key: str, model: str, tokens: int, usd: float) -> None:
+        """What a virtual key's response cost (names cut to 100 characters)."""
+        label = (key[:100], model[:100])
+        tally = self._key_spend.get(label)
+        if tally is None:
+            self._key_spend[label] = [tokens, usd]
+        else:
+            tally[0] += tokens
+            tally[1] += usd
+
     def _route_tuple(self, ctx: RequestContext) -> tuple[str, ...]:
         route = ctx.route
         gw = ctx.bind.name
@@ -377,6 +400,12 @@ class Metrics:
             remote, self._remote = self._remote, {}
             for event, n in remote.items():
                 self._remote_counter.labels(event).inc(n)
+        if self._key_spend:
+            spend, self._key_spend = self._key_spend, {}
+            for names, (tokens, usd) in spend.items():
+                self._key_tokens.labels(*names).inc(tokens)
+                if usd:
+                    self._key_usd.labels(*names).inc(usd)
 
 
 def _observe_cache(histos: list[Any], slot: int, value: int) -> None:
