@@ -46,12 +46,13 @@ from fastgw.policies import (
 from fastgw.policies.cors import Cors
 from fastgw.policies.direct import DirectResponse
 from fastgw.policies.headers import build_modifier, chain
+from fastgw.policies.key_budgets import KeyServices
 from fastgw.policies.layers import ListenerLayer
 from fastgw.policies.ratelimit_local import Bucket, LocalRateLimit, SharedBuckets
 from fastgw.policies.rewrite import UrlRewrite
 from fastgw.policies.transformations import compile_expression
 from fastgw.policies.virtual_keys import virtual_key_store
-from fastgw.redis_limits.vkeys import VirtualKeyStore
+from fastgw.redis_limits.prices import PriceTable
 from fastgw.routing import (
     EXACT,
     PREFIX,
@@ -123,7 +124,8 @@ def compile_config(
     table_spec = proc.local_rate_limit if proc is not None else LocalRateLimitTable()
     table = (buckets or SharedBuckets()).get(table_spec.max_buckets)
     virtual_keys = virtual_key_store(proc.virtual_keys) if proc is not None and proc.virtual_keys else None
-    ctx = _Compile(table, table_spec.failure_mode == "failOpen", errors, virtual_keys)
+    prices = virtual_keys.prices if virtual_keys is not None else PriceTable()
+    ctx = _Compile(table, table_spec.failure_mode == "failOpen", errors, KeyServices(table, prices, virtual_keys))
     binds = tuple(_bind(b, i, ctx) for i, b in enumerate(cfg.binds))
     llm = cfg.llm
     if llm is not None:
@@ -168,7 +170,7 @@ class _Compile:
     buckets: BucketTable
     fail_open: bool  # config.localRateLimit.failureMode
     errors: list[str]
-    virtual_keys: VirtualKeyStore | None = None
+    keys: KeyServices
 
 
 def _workers(proc: Any) -> int | None:
@@ -232,7 +234,7 @@ def _bind(bind: Any, index: int, cc: _Compile) -> BindRuntime:
         lpath = f"binds[{index}].listeners[{li}]"
         layer = None
         if lst.policies is not None:
-            layer = ListenerLayer(lst.policies, f"{lpath}.policies", cc.errors, cc.virtual_keys)
+            layer = ListenerLayer(lst.policies, f"{lpath}.policies", cc.errors, cc.keys)
         entries: list[Entry[RouteRuntime]] = []
         for ri, route in enumerate(lst.routes):
             path = f"binds[{index}].listeners[{li}].routes[{ri}]"
@@ -352,7 +354,7 @@ def _request_policies(
         if basic is not None:
             found["basicAuth"] = basic
     if pol.api_key is not None:
-        keys = api_key.build(pol.api_key, f"{path}.apiKey", cc.errors, llm=llm, virtual=cc.virtual_keys)
+        keys = api_key.build(pol.api_key, f"{path}.apiKey", cc.errors, llm=llm, services=cc.keys)
         if keys is not None:
             found["apiKey"] = keys
     if pol.ext_authz is not None:

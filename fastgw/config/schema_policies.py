@@ -561,6 +561,29 @@ class JwtAuth(Spec, frozen=True, kw_only=True):
             yield "jwks", "required with issuer"
 
 
+class KeyBudget(Spec, frozen=True, kw_only=True):
+    """fastgw: what one API key may spend: tokens and/or USD per window. For keys of the config
+    the budget is kept in the instance's shared memory (one instance; windows start at the key's
+    first use); keys created at run time keep theirs in Redis (`config.virtualKeys`)."""
+
+    name: str | None = None
+    """Named in the refusal (default: the window)."""
+    window: Literal["1h", "1d", "30d", "total"] = "total"
+    """How long a budget lasts before it starts again (`total`: never)."""
+    tokens: int | None = None
+    """LLM tokens (input + output)."""
+    usd: float | None = None
+    """Cost in USD (the model's price: built-in table, `config.virtualKeys.prices`)."""
+
+    def problems(self) -> Problems:
+        if self.tokens is None and self.usd is None:
+            yield "", "give tokens and/or usd"
+        if self.tokens is not None and self.tokens < 1:
+            yield "tokens", "must be at least 1"
+        if self.usd is not None and self.usd <= 0:
+            yield "usd", "must be greater than 0"
+
+
 class ApiKey(Spec, frozen=True, kw_only=True):
     """One accepted API key (inline or as a hash)."""
 
@@ -573,6 +596,8 @@ class ApiKey(Spec, frozen=True, kw_only=True):
     """Exposed to CEL as `apiKey.*` (e.g. team, name)."""
     allowed_models: list[str] | None = None
     """Model patterns this key may use (`[]` denies all); not supported yet."""
+    budgets: list[KeyBudget] | None = None
+    """fastgw: budgets of this key (a request is refused once one is spent; see KeyBudget)."""
 
 
 class ApiKeys(Spec, frozen=True, kw_only=True):

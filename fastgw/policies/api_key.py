@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from fastgw.cel import vars_of
 from fastgw.policies.credentials import BEARER, Location, location_of
 from fastgw.policies.denial import unauthorized
+from fastgw.policies.key_budgets import KeyServices, LocalBudget, build_budgets, enforce
+from fastgw.redis_limits.prices import PriceTable
 
 if TYPE_CHECKING:
     from fastgw.config.schema_policies import ApiKeys as ApiKeysSpec
@@ -33,6 +35,8 @@ class KeyEntry:
     digest: bytes
     #: `apiKey.*` (a plain dict, as CEL maps are; never changed once built)
     metadata: dict[str, Any]
+    #: the key's budgets, in the instance's shared memory (policies/key_budgets.py)
+    budgets: tuple[LocalBudget, ...] = ()
 
 
 class KeyStore(Protocol):
@@ -64,6 +68,7 @@ class ApiKey:
     llm: bool = False
     #: `virtualKeys: true`: keys created at run time, looked up in Redis (policies/virtual_keys.py)
     virtual: VirtualKeyStore | None = None
+    services: KeyServices | None = None
 
     def on_request(self, ctx: RequestContext) -> Awaitable[None] | None:
         key = self.location.read(ctx.request)
@@ -83,6 +88,9 @@ class ApiKey:
             raise unauthorized(ctx, self.llm, "invalid API key", self.challenge())
         vars_of(ctx).set("apiKey", entry.metadata)
         self.location.remove(ctx.request)
+        if entry.budgets and self.services is not None:
+            label = str(entry.metadata.get("name") or f"sha256:{entry.digest.hex()[:12]}")
+            enforce(ctx, entry.budgets, self.services, label, self.llm)
         return None
 
     def challenge(self) -> bytes:
@@ -93,8 +101,10 @@ class ApiKey:
 
 
 def build(
-    spec: ApiKeysSpec, path: str, errors: list[str], *, llm: bool, virtual: VirtualKeyStore | None = None
+    spec: ApiKeysSpec, path: str, errors: list[str], *, llm: bool, services: KeyServices | None = None
 ) -> ApiKey | None:
+    services = services or KeyServices(None, PriceTable())
+    virtual = services.virtual
     if spec.location is not None and spec.location.expression is not None:
         errors.append(f"{path}.location.expression: not supported yet: expression locations")
         return None
@@ -104,14 +114,14 @@ def build(
             errors.append(f"{path}.keys[{i}].allowedModels: not supported yet: allowedModels")
         digest = _digest(k.key, k.key_hash, f"{path}.keys[{i}]", errors)
         if digest is not None:
-            entries.append(KeyEntry(digest, dict(k.metadata or {})))
+            budgets = build_budgets(digest, k.budgets or [], f"{path}.keys[{i}].budgets", errors)
+            entries.append(KeyEntry(digest, dict(k.metadata or {}), budgets))
     if len({e.digest for e in entries}) != len(entries):
         errors.append(f"{path}.keys: the same key is listed twice")
     if spec.virtual_keys and virtual is None:
         errors.append(f"{path}.virtualKeys: needs config.virtualKeys (the Redis that holds the keys)")
-    return ApiKey(
-        spec.mode, StaticKeys(entries), location_of(spec.location), llm, virtual if spec.virtual_keys else None
-    )
+    store = virtual if spec.virtual_keys else None
+    return ApiKey(spec.mode, StaticKeys(entries), location_of(spec.location), llm, store, services)
 
 
 def _digest(key: str | None, key_hash: str | None, path: str, errors: list[str]) -> bytes | None:

@@ -15,20 +15,20 @@ from fastgw.policies.cors import Cors
 
 if TYPE_CHECKING:
     from fastgw.config.schema_policysets import ListenerPolicies
-    from fastgw.redis_limits.vkeys import VirtualKeyStore
+    from fastgw.policies.key_budgets import KeyServices
     from fastgw.runtime import RequestPolicy
 
 __all__ = ["ListenerLayer"]
 
 
 class ListenerLayer:
-    __slots__ = ("_built", "_errors", "_path", "_spec", "_virtual", "rules")
+    __slots__ = ("_built", "_errors", "_keys", "_path", "_spec", "rules")
 
     def __init__(
-        self, spec: ListenerPolicies | None, path: str, errors: list[str], virtual: VirtualKeyStore | None = None
+        self, spec: ListenerPolicies | None, path: str, errors: list[str], keys: KeyServices | None = None
     ) -> None:
         self._spec = spec
-        self._virtual = virtual
+        self._keys = keys
         self._path = path
         self._errors = errors
         self._built: dict[tuple[bool, bool], dict[str, RequestPolicy]] = {}
@@ -62,7 +62,7 @@ class ListenerLayer:
             if basic is not None:
                 out["basicAuth"] = basic
         if spec.api_key is not None:
-            keys = api_key.build(spec.api_key, f"{path}.apiKey", errors, llm=llm, virtual=self._virtual)
+            keys = api_key.build(spec.api_key, f"{path}.apiKey", errors, llm=llm, services=self._keys)
             if keys is not None:
                 out["apiKey"] = keys
         if spec.ext_authz is not None:

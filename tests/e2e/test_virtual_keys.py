@@ -172,3 +172,36 @@ def test_without_config_virtual_keys_the_policy_is_refused(tmp_path: Path) -> No
     with pytest.raises(ConfigError) as info:
         load_runtime("c.yaml", text)
     assert "c.yaml:7" in str(info.value) and "needs config.virtualKeys" in str(info.value)
+
+
+def test_config_keys_carry_budgets_without_redis(tmp_path: Path) -> None:
+    """No Redis: a key of the config with a token budget, kept in shared memory by the workers."""
+    fake = FakeProvider(tmp_path)
+    port = free_port()
+    keys = [
+        {
+            "key": "sk-team-a",
+            "metadata": {"name": "team-a"},
+            "budgets": [{"name": "hourly", "window": "1h", "tokens": 30}],
+        }
+    ]
+    route = {
+        "policies": {"apiKey": {"mode": "strict", "keys": keys}, "backendAuth": {"key": "sk-upstream"}},
+        "backends": [{"ai": {"name": "oai", "provider": {"openAI": {}}, "hostOverride": fake.authority}}],
+    }
+    g = Gateway(tmp_path, bind_config(port, [route]), workers=2)
+    try:
+        c = client(port, "sk-team-a")
+        spent = 0
+        while spent < 30:
+            answer = c.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+            assert answer.usage is not None
+            spent += answer.usage.prompt_tokens + answer.usage.completion_tokens
+        with pytest.raises(openai.RateLimitError) as info:
+            c.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        assert "budget 'hourly'" in info.value.message and "tokens per 1h" in info.value.message
+        assert 1 <= int(info.value.response.headers["retry-after"]) <= 3600
+        wait_until(lambda: 'fastgw_virtual_key_tokens_total{key="team-a"' in metrics(g), timeout=5, what="spend")
+    finally:
+        g.stop()
+        fake.stop()
