@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import subprocess
 import sys
 import tempfile
@@ -58,6 +59,24 @@ def redis_server(workdir: Path) -> Iterator[str]:
         proc.wait(10)
 
 
+def _cpu_seconds(port: int) -> float:
+    """CPU time (user + system) of the fastgw processes serving `port` (supervisor and worker)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if f"-{port}.yaml".encode() not in cmdline:
+                continue
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10)
@@ -76,20 +95,19 @@ def main() -> int:
                 with fastgw(command, workdir, 1, plain_backend(up.openai_json), "", None, pol) as port:
                     status, body = http_call(port, body=b"{}", timeout=10)
                     assert status == 200, (name, status, body[:200])
-                    runs = sorted(
-                        (
-                            run_wrk(tools, args, f"http://127.0.0.1:{port}{CHAT_PATH}", False, args.seconds)
-                            for _ in range(args.rounds)
-                        ),
-                        key=lambda r: r.rps,
-                    )
-                    mid = runs[len(runs) // 2]
-                    rows.append((name, mid.rps, mid.p99_ms, mid.errors))
+                    runs = []
+                    for _ in range(args.rounds):
+                        cpu = _cpu_seconds(port)
+                        load = run_wrk(tools, args, f"http://127.0.0.1:{port}{CHAT_PATH}", False, args.seconds)
+                        runs.append((load, (_cpu_seconds(port) - cpu) / max(1, load.requests) * 1e6))
+                    runs.sort(key=lambda r: r[0].rps)
+                    mid, us = runs[len(runs) // 2]
+                    rows.append((name, mid.rps, mid.p99_ms, mid.errors, us))
     base = rows[0]
-    print("| target | req/s | vs no limit | p99 ms | p99 added ms | errors |")
-    print("|---|---|---|---|---|---|")
-    for name, rps, p99, errors in rows:
-        print(f"| {name} | {rps:.0f} | {rps / base[1]:.2f} | {p99:.2f} | {p99 - base[2]:+.2f} | {errors} |")
+    print("| target | req/s | vs no limit | gateway CPU us/req | p99 ms | p99 added ms | errors |")
+    print("|---|---|---|---|---|---|---|")
+    for name, rps, p99, errors, us in rows:
+        print(f"| {name} | {rps:.0f} | {rps / base[1]:.2f} | {us:.0f} | {p99:.2f} | {p99 - base[2]:+.2f} | {errors} |")
     return 0
 
 

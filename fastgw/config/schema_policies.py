@@ -252,7 +252,9 @@ class RedisTarget(Spec, frozen=True, kw_only=True):
     """fastgw: the Redis that holds the limits (shared by every instance that points at it)."""
 
     url: Secret
-    """`redis://[:password@]host:port/db`, `rediss://...` (TLS) or `unix:///path/to/socket`."""
+    """`redis://[:password@]host:port/db`, `rediss://...` (TLS) or `unix:///path/to/socket`: one
+    server (Redis Cluster and Sentinel are not supported yet; every key already carries a hash
+    tag, so each bucket would live on one slot)."""
     connect_timeout: Duration = 0.05
     """Connecting (and reconnecting) to Redis."""
     command_timeout: Duration = 0.05
