@@ -52,7 +52,7 @@ def test_refused_keys_are_marked_where_they_are_documented() -> None:
         line = next(ln for ln in md.splitlines() if ln.startswith(row))
         assert "**Not supported yet.**" in line, line
     line = next(ln for ln in md.splitlines() if ln.startswith("| `remoteRateLimit` | RemoteRateLimit |"))
-    assert "**Supported:** limits kept in Redis" in line, line
+    assert "**Supported:** limits kept in one Redis server" in line, line
     for row in ("| `jwtAuth` | JwtAuth |", "| `basicAuth` | BasicAuth |"):  # enforced now
         line = next(ln for ln in md.splitlines() if ln.startswith(row))
         assert "Not supported yet" not in line, line
