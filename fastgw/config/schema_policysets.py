@@ -63,9 +63,7 @@ class RoutePolicies(Spec, frozen=True, kw_only=True):
             "request headers, body and metadata, response headers"
             " (`replace`, response body and metadata are not supported yet)"
         ),
-        "apiKey": (
-            "keys with metadata, fastgw's budgets and virtual keys (`allowedModels` is not supported yet)"
-        ),
+        "apiKey": ("keys with metadata, fastgw's budgets and virtual keys (`allowedModels` is not supported yet)"),
         "remoteRateLimit": (
             "limits kept in one Redis server (`redis:`); the Envoy RLS client (`host:`, `backend:`),"
             " Redis Cluster/Sentinel and `limitOverride` are not supported yet"

@@ -14,12 +14,13 @@ import hashlib
 import hmac
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from fastgw.cel import vars_of
 from fastgw.policies.credentials import BEARER, Location, location_of
 from fastgw.policies.denial import unauthorized
 from fastgw.policies.key_budgets import KeyServices, LocalBudget, build_budgets, enforce
+from fastgw.policies.kind import PolicyKind, Site
 from fastgw.redis_limits.prices import PriceTable
 
 if TYPE_CHECKING:
@@ -100,10 +101,10 @@ class ApiKey:
         return b'ApiKey realm="fastgw"'
 
 
-def build(
-    spec: ApiKeysSpec, path: str, errors: list[str], *, llm: bool, services: KeyServices | None = None
-) -> ApiKey | None:
-    services = services or KeyServices(None, PriceTable())
+def build(spec: ApiKeysSpec, site: Site) -> ApiKey | None:
+    path, errors = site.path, site.errors
+    llm = site.llm
+    services = site.keys or KeyServices(None, PriceTable())
     virtual = services.virtual
     if spec.location is not None and spec.location.expression is not None:
         errors.append(f"{path}.location.expression: not supported yet: expression locations")
@@ -140,3 +141,6 @@ def _digest(key: str | None, key_hash: str | None, path: str, errors: list[str])
         errors.append(f'{path}.keyHash: expected "sha256:<64 hex digits>"')
         return None
     return digest
+
+
+KIND: Final[PolicyKind[ApiKeysSpec]] = PolicyKind("apiKey", lambda p: p.api_key, build, listener=lambda p: p.api_key)

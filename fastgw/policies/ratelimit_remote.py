@@ -26,11 +26,12 @@ import hashlib
 import math
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from fastgw.cel import NO_VALUE, CelSyntaxError, Expression, vars_of
 from fastgw.errors import Dialect, RateLimited, ServiceUnavailable, dialect_for_path
 from fastgw.http.headers import Headers
+from fastgw.policies.kind import PolicyKind, Site
 from fastgw.redis_limits.link import RedisFailed, RedisLink, RedisSpec, Reply
 from fastgw.redis_limits.scripts import BUCKET_SCRIPT, WINDOW_SCRIPT, Script
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUCKET_SCRIPT",
+    "KIND",
     "WINDOW_SCRIPT",
     "LeaseSpec",
     "RateLimitUnavailable",
@@ -283,8 +285,9 @@ def _rejected(denied: list[tuple[RemoteDescriptor, Reply]]) -> RateLimited:
     return RateLimited(headers=headers)
 
 
-def build(spec: RemoteRateLimitSpec, path: str, errors: list[str]) -> RemoteRateLimit | None:
+def build(spec: RemoteRateLimitSpec, site: Site) -> RemoteRateLimit | None:
     """The policy of a `remoteRateLimit` with `redis:` (the other forms are refused by support.py)."""
+    path, errors = site.path, site.errors
     r = spec.redis
     if r is None:
         return None
@@ -339,3 +342,6 @@ def build(spec: RemoteRateLimitSpec, path: str, errors: list[str]) -> RemoteRate
 
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
+
+
+KIND: Final[PolicyKind[RemoteRateLimitSpec]] = PolicyKind("remoteRateLimit", lambda p: p.remote_rate_limit, build)
