@@ -93,7 +93,8 @@ def test_the_issue_example_one_bucket_per_user_across_instances(
         r.close()
         assert len(keys) == 3 and all(len(k) < 64 for k in keys), keys
         wait_until(lambda: 'fastgw_remote_ratelimit_events_total{event="no_key"} 7.0' in metrics(g2), timeout=5)
-        assert 'fastgw_remote_ratelimit_events_total{event="denied"} ' in metrics(g1)
+        # each worker pushes its counts once a second
+        wait_until(lambda: 'fastgw_remote_ratelimit_events_total{event="denied"} ' in metrics(g1), timeout=5)
     finally:
         g1.stop()
         g2.stop()
@@ -149,9 +150,8 @@ def test_a_dead_redis_fails_closed_with_503_or_open_fast(
             assert json.loads(body)["error"]["message"] == "rate limit service unavailable"
             assert request(opened, headers={"x-user": "d"})[0] == 200
         assert worst < 2.0
-        m = metrics(gc)
         wait_until(lambda: 'event="breaker_open"' in metrics(gc), timeout=5, what="breaker counted")
-        assert 'event="fail_closed"' in m or 'event="fail_closed"' in metrics(gc)
+        wait_until(lambda: 'event="fail_closed"' in metrics(gc), timeout=5, what="decision counted")
         server.restart()
         # the breaker lets a probe through after breakerOpenFor (1s) and closes again
         wait_until(lambda: request(closed, headers={"x-user": "d"})[0] == 200, timeout=10, what="recovery")
