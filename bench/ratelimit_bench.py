@@ -35,7 +35,7 @@ def policies(redis_url: str) -> dict[str, str]:
         ),
         "redis leased": (
             f"{{remoteRateLimit: {{redis: {{url: '{redis_url}'}},"
-            f" descriptors: [{{{entry}, limit: {BIG}, lease: {{size: 100, ttl: 100ms}}}}]}}}}"
+            f" descriptors: [{{{entry}, limit: {BIG}, lease: {{size: 100, ttl: 1s}}}}]}}}}"
         ),
     }
 

@@ -22,6 +22,7 @@ failClosed answers 503 "rate limit service unavailable" (agentgateway: 500 "rate
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 from collections.abc import Awaitable
@@ -32,7 +33,7 @@ from fastgw.cel import NO_VALUE, CelSyntaxError, Expression, vars_of
 from fastgw.errors import Dialect, RateLimited, ServiceUnavailable, dialect_for_path
 from fastgw.http.headers import Headers
 from fastgw.policies.kind import PolicyKind, Site
-from fastgw.redis_limits.link import RedisFailed, RedisLink, RedisSpec, Reply
+from fastgw.redis_limits.link import Lease, RedisFailed, RedisLink, RedisSpec, Reply
 from fastgw.redis_limits.scripts import BUCKET_SCRIPT, WINDOW_SCRIPT, Script
 
 if TYPE_CHECKING:
@@ -129,7 +130,7 @@ class RemoteRateLimit:
             return None
         local = True
         for d, key, cost in calls:
-            if d.lease is None or not _take_leased(link, key, cost, worker.loop.time()):
+            if d.lease is None or not _take_leased(link, d, key, cost, worker.loop.time()):
                 local = False
                 break
         if local:
@@ -191,12 +192,30 @@ class RemoteRateLimit:
 _Call = tuple[RemoteDescriptor, bytes, int]
 
 
-def _take_leased(link: RedisLink, key: bytes, cost: int, now: float) -> bool:
+def _take_leased(link: RedisLink, d: RemoteDescriptor, key: bytes, cost: int, now: float) -> bool:
+    """Admit from this worker's lease without waiting; when a quarter of a lease is left, fetch
+    the next one in the background, so that concurrent requests keep finding tokens here."""
     lease = link.leases.get(key)
     if lease is None or lease.left < cost or now >= lease.expires:
         return False
     lease.left -= cost
+    spec = d.lease
+    assert spec is not None
+    if lease.refill is None and lease.left * 4 < spec.size and link.available:
+        refill = lease.refill = link.call(d.script, key, (b"l", spec.size, *d.params, b""))
+        refill.add_done_callback(lambda fut: _prefetched(lease, fut, spec.ttl, link))
     return True
+
+
+def _prefetched(lease: Lease, fut: asyncio.Future[Reply], ttl: float, link: RedisLink) -> None:
+    """A background fetch came back: its tokens join the lease (runs before anyone awaiting it)."""
+    lease.refill = None
+    if fut.cancelled() or fut.exception() is not None:
+        return  # counted by the link; the next request fetches in the foreground
+    granted = fut.result()[0]
+    if granted:
+        lease.left += granted
+        lease.expires = link.loop_time() + ttl
 
 
 async def _leased(link: RedisLink, d: RemoteDescriptor, key: bytes, cost: int, now: Any) -> Reply:

@@ -167,6 +167,9 @@ class RedisLink:
         self._inflight = 1  # the first calls wait for the connection the warm-up opens
         self._loop.create_task(self._load(SCRIPTS))
 
+    def loop_time(self) -> float:
+        return self._loop.time()
+
     def note_once(self, what: str) -> bool:
         """True the first time `what` is noted (up to 1000 things; then never again)."""
         if what in self.noted or len(self.noted) >= 1000:
