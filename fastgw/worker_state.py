@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from fastgw.policies import ratelimit_local
 from fastgw.runtime import Runtime
@@ -10,9 +11,12 @@ from fastgw.telemetry.access_log import AccessLog
 from fastgw.telemetry.metrics import Metrics
 from fastgw.upstream.pool import Pool
 
+if TYPE_CHECKING:
+    from fastgw.redis_limits.link import RedisLink, RedisSpec
+
 
 class WorkerState:
-    __slots__ = ("access_log", "cut_reason", "loop", "metrics", "pool", "runtime", "worker_id")
+    __slots__ = ("access_log", "cut_reason", "loop", "metrics", "pool", "redis_links", "runtime", "worker_id")
 
     def __init__(self, runtime: Runtime, worker_id: int, access_log: AccessLog) -> None:
         self.loop = asyncio.get_running_loop()
@@ -24,6 +28,8 @@ class WorkerState:
         #: set when the drain deadline cuts the connections left: every request that ends after
         #: that was cut, and is recorded with this reason (`RequestContext.finish`)
         self.cut_reason: str | None = None
+        #: this worker's Redis links (remoteRateLimit), made on first use: one per Redis spec
+        self.redis_links: dict[RedisSpec, RedisLink] = {}
         self._tick()
 
     def _tick(self) -> None:
@@ -33,6 +39,14 @@ class WorkerState:
             ratelimit_local.sweep(buckets)
             self.metrics.rate_limit_buckets(buckets.used, buckets.slots)
         self.loop.call_later(1.0, self._tick)
+
+    def redis_link(self, spec: RedisSpec) -> RedisLink:
+        link = self.redis_links.get(spec)
+        if link is None:
+            from fastgw.redis_limits.link import RedisLink  # redis-py only in workers that use it
+
+            link = self.redis_links[spec] = RedisLink(spec, self.metrics.remote_rate_limit)
+        return link
 
     def cut_by_drain(self) -> None:
         self.cut_reason = "drain_timeout"

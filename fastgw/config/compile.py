@@ -35,9 +35,12 @@ from fastgw.http.forwarded import ForwardedRule
 from fastgw.http.headers import Headers
 from fastgw.native import BucketTable
 from fastgw.policies.headers import build_modifier, chain
+from fastgw.policies.key_budgets import KeyServices
 from fastgw.policies.kind import Site
 from fastgw.policies.layers import ListenerLayer, request_policies
 from fastgw.policies.ratelimit_local import SharedBuckets
+from fastgw.policies.virtual_keys import virtual_key_store
+from fastgw.redis_limits.prices import PriceTable
 from fastgw.routing import (
     EXACT,
     PREFIX,
@@ -107,7 +110,9 @@ def compile_config(
     proc = cfg.config
     table_spec = proc.local_rate_limit if proc is not None else LocalRateLimitTable()
     table = (buckets or SharedBuckets()).get(table_spec.max_buckets)
-    ctx = _Compile(table, table_spec.failure_mode == "failOpen", errors)
+    virtual_keys = virtual_key_store(proc.virtual_keys) if proc is not None and proc.virtual_keys else None
+    prices = virtual_keys.prices if virtual_keys is not None else PriceTable()
+    ctx = _Compile(table, table_spec.failure_mode == "failOpen", errors, KeyServices(table, prices, virtual_keys))
     binds = tuple(_bind(b, i, ctx) for i, b in enumerate(cfg.binds))
     llm = cfg.llm
     if llm is not None:
@@ -131,6 +136,7 @@ def compile_config(
         dump=redacted_dump(cfg, from_env),
         buckets=table,
         metric_labels=_metric_labels(proc),
+        virtual_keys=virtual_keys,
     )
 
 
@@ -155,6 +161,7 @@ class _Compile:
     buckets: BucketTable
     fail_open: bool  # config.localRateLimit.failureMode
     errors: list[str]
+    keys: KeyServices
 
 
 def _workers(proc: schema.ProcessConfig | None) -> int | None:
@@ -216,7 +223,9 @@ def _bind(bind: schema.Bind, index: int, cc: _Compile) -> BindRuntime:
         fwd = lst.forwarded_headers
         rule = ForwardedRule(fwd.add, fwd.trust) if fwd is not None else DEFAULT_FORWARDED
         lpath = f"binds[{index}].listeners[{li}]"
-        layer = ListenerLayer(lst.policies, f"{lpath}.policies", cc.errors) if lst.policies is not None else None
+        layer = None
+        if lst.policies is not None:
+            layer = ListenerLayer(lst.policies, f"{lpath}.policies", cc.errors, cc.keys)
         entries: list[Entry[RouteRuntime]] = []
         for ri, route in enumerate(lst.routes):
             path = f"binds[{index}].listeners[{li}].routes[{ri}]"
@@ -277,6 +286,7 @@ def _route(
         identity=f"{gateway}/{listener}/{name}",
         buckets=cc.buckets,
         fail_open=cc.fail_open,
+        keys=cc.keys,
     )
     policies = request_policies(pol, site, layer)
     req_mod: HeaderEdit | None = None

@@ -206,6 +206,27 @@ class Metrics:
         )
         # rate-limit table full decisions since the last flush: [deny, allow]
         self._table_full = [0, 0]
+        self._remote_counter = Counter(
+            "fastgw_remote_ratelimit_events",
+            "remoteRateLimit (redis) decisions and failures: allowed, denied, no_key, fail_open, fail_closed,"
+            " timeout, error, garbage, breaker_open, breaker_opened, dropped, lease_local, bad_cost",
+            ("event",),
+            registry=None,
+        )
+        self._remote: dict[str, int] = {}
+        self._key_tokens = Counter(
+            "fastgw_virtual_key_tokens",
+            "LLM tokens charged to virtual API keys (config.virtualKeys), by key name and model",
+            ("key", "model"),
+            registry=None,
+        )
+        self._key_usd = Counter(
+            "fastgw_virtual_key_cost_usd",
+            "Cost in USD charged to virtual API keys, by key name and model (models with a known price)",
+            ("key", "model"),
+            registry=None,
+        )
+        self._key_spend: dict[tuple[str, str], list[float]] = {}
         # per-request tallies, keyed by what identifies a label set without formatting it (route
         # identity, endpoint, llm?, method, status, reason); the labels are built once per key
         self._http: dict[tuple[Any, ...], list[Any]] = {}
@@ -296,6 +317,20 @@ class Metrics:
         """A rate-limit bucket found no slot in the shared table; `allowed`: failOpen let it by."""
         self._table_full[allowed] += 1
 
+    def remote_rate_limit(self, event: str) -> None:
+        """One remoteRateLimit decision or failure (see the counter's help for the events)."""
+        self._remote[event] = self._remote.get(event, 0) + 1
+
+    def key_spend(self, key: str, model: str, tokens: int, usd: float) -> None:
+        """What a virtual key's response cost (names cut to 100 characters)."""
+        label = (key[:100], model[:100])
+        tally = self._key_spend.get(label)
+        if tally is None:
+            self._key_spend[label] = [tokens, usd]
+        else:
+            tally[0] += tokens
+            tally[1] += usd
+
     def _route_tuple(self, ctx: RequestContext) -> tuple[str, ...]:
         route = ctx.route
         gw = ctx.bind.name
@@ -332,6 +367,16 @@ class Metrics:
             if n:
                 self._table_full_counter.labels(decision).inc(n)
         self._table_full = [0, 0]
+        if self._remote:
+            remote, self._remote = self._remote, {}
+            for event, n in remote.items():
+                self._remote_counter.labels(event).inc(n)
+        if self._key_spend:
+            spend, self._key_spend = self._key_spend, {}
+            for names, (tokens, usd) in spend.items():
+                self._key_tokens.labels(*names).inc(tokens)
+                if usd:
+                    self._key_usd.labels(*names).inc(usd)
 
 
 def _observe_cache(histos: list[Any], slot: int, value: int) -> None:

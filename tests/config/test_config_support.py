@@ -85,7 +85,7 @@ backends:
         ),
         (
             _route("remoteRateLimit: {host: 'rls:1', domain: d, descriptors: [{entries: [{key: k, value: v}]}]}"),
-            f"7: {ROUTE}.policies.remoteRateLimit",
+            f"7: {ROUTE}.policies.remoteRateLimit.host",
         ),
         (_route("retry: {codes: [503], condition: 'true'}"), f"7: {ROUTE}.policies.retry.condition"),
         (_route("backendAuth: {key: k, credentials: []}"), f"7: {ROUTE}.policies.backendAuth.credentials"),
