@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 from fastgw.policies import ratelimit_local
 from fastgw.runtime import Runtime
@@ -11,8 +12,12 @@ from fastgw.telemetry.metrics import Metrics
 from fastgw.upstream.pool import Pool
 
 
+class Closeable(Protocol):
+    def close(self) -> None: ...
+
+
 class WorkerState:
-    __slots__ = ("access_log", "cut_reason", "loop", "metrics", "pool", "runtime", "worker_id")
+    __slots__ = ("access_log", "cut_reason", "loop", "metrics", "pool", "resources", "runtime", "worker_id")
 
     def __init__(self, runtime: Runtime, worker_id: int, access_log: AccessLog) -> None:
         self.loop = asyncio.get_running_loop()
@@ -24,6 +29,9 @@ class WorkerState:
         #: set when the drain deadline cuts the connections left: every request that ends after
         #: that was cut, and is recorded with this reason (`RequestContext.finish`)
         self.cut_reason: str | None = None
+        #: a backend's per-worker resources, made on first use (MCP targets' child processes and
+        #: connections), keyed by the backend; closed with the worker
+        self.resources: dict[object, Closeable] = {}
         self._tick()
 
     def _tick(self) -> None:
@@ -38,5 +46,8 @@ class WorkerState:
         self.cut_reason = "drain_timeout"
 
     def close(self) -> None:
+        for resource in self.resources.values():
+            resource.close()
+        self.resources.clear()
         self.metrics.flush()
         self.pool.close()

@@ -1,0 +1,258 @@
+"""MCP through the gateway, end to end: the official SDK as the client, real MCP servers written
+with the same SDK as targets (stdio children the gateway starts, streamable-HTTP servers)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import orjson
+import pytest
+import yaml
+from mcp.shared.exceptions import MCPError
+
+from tests.e2e.mcp_util import HttpServer, client, stdio_target
+from tests.e2e.procs import ROOT, Gateway, bind_config, free_port, wait_until
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="module")
+def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("mcp")
+
+
+@pytest.fixture(scope="module")
+def remote(tmp: Path) -> Iterator[HttpServer]:
+    server = HttpServer(tmp, "remote")
+    yield server
+    server.stop()
+
+
+def _text(result: Any) -> str:
+    assert not result.is_error, result
+    return str(result.content[0].text)
+
+
+def test_seed_mcp_endpoint_with_a_local_stdio_server(tmp: Path) -> None:
+    """configs/seeds/004-mcp-endpoint.yaml as written, its `uvx` target replaced by the test server."""
+    cfg = yaml.safe_load((ROOT / "configs/seeds/004-mcp-endpoint.yaml").read_text())
+    port = free_port()
+    cfg["binds"][0]["port"] = port
+    backend = cfg["binds"][0]["listeners"][0]["routes"][0]["backends"][0]["mcp"]
+    backend["targets"] = [stdio_target("kubernetes")]
+    gw = Gateway(tmp, cfg)
+    try:
+
+        async def run() -> None:
+            async with client(f"http://127.0.0.1:{port}/mcp") as c:
+                names = [t.name for t in (await c.list_tools()).tools]
+                assert "echo" in names and "whoami" in names  # one target: no prefix
+                assert _text(await c.call_tool("whoami", {})) == "kubernetes"
+                assert _text(await c.call_tool("add", {"a": 2, "b": 3})) == "5"
+
+        asyncio.run(run())
+        # a browser client (MCP Inspector) passes the seed's CORS policy
+        pre = httpx.options(
+            f"http://127.0.0.1:{port}/mcp",
+            headers={
+                "origin": "http://localhost:6274",
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "mcp-protocol-version,content-type",
+            },
+        )
+        assert pre.status_code == 200
+        assert pre.headers["access-control-allow-origin"] == "*"
+        assert "stderr" not in gw.output() or "mcp target kubernetes" in gw.output()
+        assert "mcp target kubernetes: kubernetes starting on stdio" in gw.output()  # stderr, logged by name
+    finally:
+        gw.stop()
+
+
+@pytest.fixture(scope="module")
+def multiplexed(tmp: Path, remote: HttpServer) -> Iterator[str]:
+    port = free_port()
+    route = {
+        "backends": [{"mcp": {"targets": [stdio_target("local"), {"name": "remote", "mcp": {"host": remote.url}}]}}]
+    }
+    gw = Gateway(tmp, bind_config(port, [route]), workers=4)
+    yield f"http://127.0.0.1:{port}/mcp"
+    gw.stop()
+
+
+def test_two_servers_multiplexed_through_four_workers_on_fresh_connections(multiplexed: str) -> None:
+    async def run() -> None:
+        async with client(multiplexed, fresh=True) as c:
+            assert c.server_info is not None and c.server_info.name == "fastgw"
+            tools = {t.name for t in (await c.list_tools()).tools}
+            assert {"local_echo", "local_pid", "remote_echo", "remote_whoami"} <= tools
+            assert _text(await c.call_tool("remote_whoami", {})) == "remote"
+            assert _text(await c.call_tool("local_whoami", {})) == "local"
+            pids = set()
+            for i in range(12):
+                assert _text(await c.call_tool("local_add", {"a": i, "b": 1})) == str(i + 1)
+                assert _text(await c.call_tool("remote_echo", {"text": f"m{i}"})) == f"m{i}"
+                pids.add(_text(await c.call_tool("local_pid", {})))
+            # every worker runs its own stdio child: several pids = several workers served the session
+            assert len(pids) >= 2, pids
+            prompts = {p.name for p in (await c.list_prompts()).prompts}
+            assert prompts == {"local_greet", "remote_greet"}
+            got = await c.get_prompt("remote_greet", {"who": "ann"})
+            assert "Hello ann from remote" in got.messages[0].content.text  # type: ignore[union-attr]
+            uris = {str(r.uri) for r in (await c.list_resources()).resources}
+            assert uris == {"local+info://about", "remote+info://about"}
+            read = await c.read_resource("remote+memo://k1")
+            assert read.contents[0].text == "remote memo k1"  # type: ignore[union-attr]
+
+    asyncio.run(run())
+
+
+def test_progress_notifications_are_relayed(multiplexed: str) -> None:
+    async def run() -> None:
+        async with client(multiplexed) as c:
+            for tool in ("local_slow", "remote_slow"):
+                seen: list[tuple[float, float | None, str | None]] = []
+                progress = _recorder(seen)
+                result = await c.call_tool(tool, {"steps": 3}, progress_callback=progress)
+                assert _text(result).endswith("done after 3")
+                assert [s[0] for s in seen] == [1.0, 2.0, 3.0], (tool, seen)
+
+    asyncio.run(run())
+
+
+def test_mcp_authorization_filters_lists_and_denies_calls_and_telemetry_names_them(tmp: Path) -> None:
+    port = free_port()
+    mcp = {
+        "targets": [
+            stdio_target("a"),
+            {**stdio_target("b"), "tools": {"exclude": ["crash", "garbage"]}},
+        ]
+    }
+    policies = {
+        "apiKey": {"keys": [{"key": "sk-alice", "metadata": {"user": "alice"}}, {"key": "sk-bob"}]},
+        "mcpAuthorization": {
+            "rules": [
+                'mcp.tool.name == "echo"',
+                'apiKey.user == "alice" && mcp.tool.name == "add"',
+                "has(mcp.prompt.name)",
+                "has(mcp.resource.name)",
+            ]
+        },
+    }
+    gw = Gateway(tmp, bind_config(port, [{"backends": [{"mcp": mcp}], "policies": policies}]), workers=1)
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+
+        async def run(key: str) -> set[str]:
+            async with client(url, headers={"authorization": f"Bearer {key}"}) as c:
+                tools = {t.name for t in (await c.list_tools()).tools}
+                assert _text(await c.call_tool("a_echo", {"text": "ok"})) == "ok"
+                with pytest.raises(MCPError, match="Forbidden"):
+                    await c.call_tool("b_whoami", {})
+                with pytest.raises(MCPError, match="Unknown tool"):
+                    await c.call_tool("b_crash", {})  # excluded: not offered at all
+                return tools
+
+        assert asyncio.run(run("sk-alice")) == {"a_echo", "a_add", "b_echo", "b_add"}
+        assert asyncio.run(run("sk-bob")) == {"a_echo", "b_echo"}
+        sid = _initialize(url, authorization="Bearer sk-bob")
+        call = b'{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"a_add","arguments":{"a":1,"b":2}}}'
+        r = _post(url, call, sid, authorization="Bearer sk-bob")
+        assert r.json()["error"]["code"] == -32001 and "a_add" in r.json()["error"]["message"]
+
+        def logged() -> bool:
+            out = gw.output()
+            return "mcp.method.name=tools/call mcp.target=a mcp.resource.type=tool gen_ai.tool.name=echo" in out
+
+        wait_until(logged, what="the access log's MCP fields")
+        out = gw.output()
+        assert "mcp.error.code=-32001" in out and "mcp.session.id=" in out
+        assert sid not in out  # the id lets its holder act in the session: only a digest is logged
+
+        def counted() -> bool:
+            text = httpx.get(f"http://127.0.0.1:{gw.stats_port}/metrics").text
+            want = ('method="tools/call"', 'resource="echo"', 'resource_type="tool"', 'server="a"')
+            return any(
+                line.startswith("agentgateway_mcp_requests_total{") and all(w in line for w in want)
+                for line in text.splitlines()
+            )
+
+        wait_until(counted, what="agentgateway_mcp_requests_total")
+    finally:
+        gw.stop()
+
+
+def _recorder(seen: list[tuple[float, float | None, str | None]]) -> Any:
+    async def progress(p: float, total: float | None, message: str | None) -> None:
+        seen.append((p, total, message))
+
+    return progress
+
+
+def _post(url: str, body: bytes, session: str | None = None, **headers: str) -> httpx.Response:
+    h = {"content-type": "application/json", "accept": "application/json, text/event-stream", **headers}
+    if session is not None:
+        h["mcp-session-id"] = session
+    return httpx.post(url, content=body, headers=h, timeout=30)
+
+
+def _initialize(url: str, **headers: str) -> str:
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    r = _post(url, orjson.dumps(init), **headers)
+    assert r.status_code == 200
+    assert r.json()["result"]["protocolVersion"] == "2025-03-26"
+    return r.headers["mcp-session-id"]
+
+
+def test_bad_input_gets_the_specified_errors(multiplexed: str) -> None:
+    url = multiplexed
+    sid = _initialize(url)
+    r = _post(url, b"{not json", sid)
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32700
+    r = _post(url, b'{"jsonrpc":"1.0","id":1,"method":"ping"}', sid)
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32600
+    r = _post(url, b'[{"jsonrpc":"2.0","id":1,"method":"ping"}]', sid)
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32600
+    r = _post(url, b'{"jsonrpc":"2.0","id":7,"method":"no/such"}', sid)
+    assert r.status_code == 200 and r.json() == {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "error": {"code": -32601, "message": "Method not found: no/such"},
+    }
+    r = _post(url, b'{"jsonrpc":"2.0","id":8,"method":"ping"}')  # no session
+    assert r.status_code == 400
+    forged = sid[:-4] + ("AAAA" if not sid.endswith("AAAA") else "BBBB")
+    r = _post(url, b'{"jsonrpc":"2.0","id":9,"method":"ping"}', forged)
+    assert r.status_code == 404 and r.json()["error"]["code"] == -32001
+    r = _post(url, b'{"jsonrpc":"2.0","id":9,"method":"ping"}', "never-issued")
+    assert r.status_code == 404
+    big = b'{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"local_echo","arguments":{"text":"'
+    r = _post(url, big + b"x" * (10 << 20) + b'"}}}', sid)
+    assert r.status_code == 413
+    r = _post(url, b'{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"nobody_echo"}}', sid)
+    assert r.json()["error"]["code"] == -32602
+    # the session still works after all that
+    r = _post(url, b'{"jsonrpc":"2.0","id":12,"method":"ping"}', sid)
+    assert r.status_code == 200 and r.json() == {"jsonrpc": "2.0", "id": 12, "result": {}}
+
+
+def test_a_target_crashing_mid_call_fails_that_call_only(multiplexed: str) -> None:
+    async def run() -> None:
+        async with client(multiplexed) as c, client(multiplexed) as other:
+            with pytest.raises(MCPError, match="target local: the process exited"):
+                await c.call_tool("local_crash", {})
+            # the other session, and the crashed one, go on (the child is started again)
+            assert _text(await other.call_tool("remote_echo", {"text": "fine"})) == "fine"
+            assert _text(await c.call_tool("local_echo", {"text": "again"})) == "again"
+            garbage = await c.call_tool("local_garbage", {})
+            assert _text(garbage) == "after garbage"  # a non-JSON stdout line is skipped and logged
+
+    asyncio.run(run())
