@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx2 as httpx
 from mcp import Client
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.e2e.procs import Proc, free_port, port_open, wait_until
@@ -46,6 +47,26 @@ async def client(
         Client(_Transport(url, http), **kwargs) as c,
     ):
         yield c
+
+
+@asynccontextmanager
+async def sse_client_of(url: str, fresh: bool = False, **kwargs: Any) -> AsyncIterator[Client]:
+    """The SDK's client on the legacy HTTP+SSE transport (`url` ends in /sse); `fresh`: every POST
+    on a new connection, so most reach a worker other than the one holding the stream."""
+    headers = {"connection": "close"} if fresh else {}
+    async with Client(_SseTransport(url, headers), **kwargs) as c:
+        yield c
+
+
+class _SseTransport:
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        self._cm = sse_client(url, headers=headers, timeout=30)
+
+    async def __aenter__(self) -> Any:
+        return await self._cm.__aenter__()
+
+    async def __aexit__(self, *exc: object) -> Any:
+        return await self._cm.__aexit__(*exc)
 
 
 class _Transport:

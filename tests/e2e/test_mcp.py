@@ -14,7 +14,7 @@ import pytest
 import yaml
 from mcp.shared.exceptions import MCPError
 
-from tests.e2e.mcp_util import HttpServer, client, stdio_target
+from tests.e2e.mcp_util import HttpServer, client, sse_client_of, stdio_target
 from tests.e2e.procs import ROOT, Gateway, bind_config, free_port, wait_until
 
 pytestmark = pytest.mark.timeout(180)
@@ -108,6 +108,25 @@ def test_two_servers_multiplexed_through_four_workers_on_fresh_connections(multi
             assert read.contents[0].text == "remote memo k1"  # type: ignore[union-attr]
 
     asyncio.run(run())
+
+
+def test_legacy_sse_transport_with_posts_reaching_other_workers(multiplexed: str) -> None:
+    url = multiplexed.removesuffix("/mcp") + "/sse"
+
+    async def run() -> None:
+        async with sse_client_of(url, fresh=True) as c:
+            tools = {t.name for t in (await c.list_tools()).tools}
+            assert {"local_echo", "remote_echo"} <= tools
+            for i in range(8):  # most POSTs land on a worker that does not hold the stream
+                assert _text(await c.call_tool("remote_echo", {"text": f"s{i}"})) == f"s{i}"
+                assert _text(await c.call_tool("local_add", {"a": i, "b": 2})) == str(i + 2)
+            seen: list[tuple[float, float | None, str | None]] = []
+            result = await c.call_tool("local_slow", {"steps": 2}, progress_callback=_recorder(seen))
+            assert _text(result).endswith("done after 2") and [s[0] for s in seen] == [1.0, 2.0]
+
+    asyncio.run(run())
+    r = _post(url + "?sessionId=1.abc.0000", b'{"jsonrpc":"2.0","id":1,"method":"ping"}')
+    assert r.status_code == 404
 
 
 def test_progress_notifications_are_relayed(multiplexed: str) -> None:

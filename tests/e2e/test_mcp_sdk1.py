@@ -46,9 +46,17 @@ def _run(url: str, transport: str, tool: str) -> dict[str, object]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-@pytest.mark.parametrize("tool", ["local_echo", "remote_echo"])
-def test_sdk1_streamable_http_client(gateway: str, tool: str) -> None:
-    seen = _run(f"{gateway}/mcp", "streamable-http", tool)
+@pytest.mark.parametrize(
+    ("transport", "path", "tool"),
+    [
+        ("streamable-http", "/mcp", "local_echo"),
+        ("streamable-http", "/mcp", "remote_echo"),
+        ("sse", "/sse", "local_echo"),
+        ("sse", "/sse", "remote_echo"),
+    ],
+)
+def test_sdk1_clients(gateway: str, transport: str, path: str, tool: str) -> None:
+    seen = _run(f"{gateway}{path}", transport, tool)
     assert seen["server"] == "fastgw"
     assert seen["version"] == "2025-06-18" or str(seen["version"]) >= "2025-06-18"
     assert {"local_echo", "remote_echo", "local_slow"} <= set(seen["tools"])  # type: ignore[arg-type]

@@ -11,16 +11,19 @@ import asyncio
 import base64
 import binascii
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from functools import partial
+from typing import Any, Final, Protocol
 
 import orjson
 
 from fastgw.backends.mcp import jsonrpc
 from fastgw.backends.mcp.call import McpCall
 from fastgw.backends.mcp.jsonrpc import Message
+from fastgw.backends.mcp.legacy import Channel, forward, new_session_id, session_owner
 from fastgw.backends.mcp.links import VERSIONS, Link, Sink, TargetError
 from fastgw.backends.mcp.multiplex import LISTS, Names, decode_cursor, encode_cursor, merge_initialize, rename_items
 from fastgw.backends.mcp.session import SessionCodec, SessionState
@@ -28,6 +31,7 @@ from fastgw.backends.mcp.sse import frame
 from fastgw.context import RequestContext
 from fastgw.errors import Dialect
 from fastgw.http.headers import Headers
+from fastgw.http.response import ResponseWriter
 
 log = logging.getLogger("fastgw.mcp")
 
@@ -55,12 +59,43 @@ class TargetSpec:
         return (self.include is None or tool in self.include) and tool not in self.exclude
 
 
+class StreamReply:
+    """The legacy transport: the answer and everything before it go on the session's stream."""
+
+    __slots__ = ("writer",)
+    events = True
+
+    def __init__(self, writer: ResponseWriter) -> None:
+        self.writer = writer
+
+    def event(self, msg: Message) -> None:
+        if not self.writer.ended:
+            self.writer.write(frame(msg))
+
+    answer = event
+
+
+class LegacySession:
+    """A legacy SSE session, held by the worker holding its stream."""
+
+    __slots__ = ("ctx", "reply", "state", "tasks")
+
+    def __init__(self, ctx: RequestContext) -> None:
+        self.ctx = ctx
+        self.reply = StreamReply(ctx.writer)
+        self.state: SessionState | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+
 class _Links:
     """One worker's links to the targets, made on first use."""
 
-    __slots__ = ("links", "owners", "running")
+    __slots__ = ("channel", "legacy", "links", "owners", "running")
 
     def __init__(self) -> None:
+        #: legacy SSE sessions whose stream this worker holds, and where other workers send theirs
+        self.legacy: dict[str, LegacySession] = {}
+        self.channel: Channel | None = None
         self.links: dict[str, Link] = {}
         #: prefixMode never: which target owns a name, learnt from the lists
         self.owners: dict[tuple[str, str], str] = {}
@@ -70,6 +105,8 @@ class _Links:
     def close(self) -> None:
         for link in self.links.values():
             link.close()
+        if self.channel is not None:
+            self.channel.close()
 
 
 class McpError(Exception):
@@ -79,6 +116,49 @@ class McpError(Exception):
         super().__init__(message)
         self.code = code
         self.status = status
+
+
+class Reply(Protocol):
+    """Where a request's answer, and the target's messages before it, go."""
+
+    @property
+    def events(self) -> bool:
+        """Whether messages before the answer can be delivered."""
+        ...
+
+    def event(self, msg: Message) -> None: ...
+
+    def answer(self, msg: Message) -> None: ...
+
+
+class HttpReply:
+    """Answers a streamable-HTTP POST: JSON, or an SSE stream once something precedes the answer."""
+
+    __slots__ = ("ctx", "events")
+
+    def __init__(self, ctx: RequestContext, events: bool) -> None:
+        self.ctx = ctx
+        self.events = events
+
+    def event(self, msg: Message) -> None:
+        ctx = self.ctx
+        writer = ctx.writer
+        if writer.ended:
+            return
+        if not writer.started:
+            ctx.sse = True
+            writer.start(200, ctx.response_headers(list(_SSE)))
+        writer.write(frame(msg))
+
+    def answer(self, msg: Message) -> None:
+        ctx = self.ctx
+        _note_error(ctx, msg)
+        writer = ctx.writer
+        if writer.started:
+            writer.write(frame(msg))
+            writer.end()
+        else:
+            ctx.respond(200, [_JSON], orjson.dumps(msg))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -91,6 +171,8 @@ class McpBackend:
     dns_rebinding_protection: bool = False
     #: mcpAuthorization: (kind, name) -> allowed; None when no rules apply
     authorize: Callable[[RequestContext, str, str], bool] | None = None
+    #: names this backend among the instance's (its config path): the legacy channel's address
+    scope: str = ""
     names: Names = field(init=False)
     by_name: dict[str, TargetSpec] = field(init=False)
 
@@ -122,7 +204,11 @@ class McpBackend:
             return
         method = req.method
         try:
-            if method == b"POST":
+            if req.path.endswith(b"/sse") and method == b"GET":
+                await self._legacy_stream(ctx)
+            elif method == b"POST" and b"sessionId=" in req.query and _header(req.headers, b"mcp-session-id") is None:
+                await self._legacy_post(ctx)
+            elif method == b"POST":
                 await self._post(ctx)
             elif method == b"GET":
                 await self._stream(ctx)
@@ -144,7 +230,8 @@ class McpBackend:
             raise McpError(jsonrpc.SESSION_NOT_FOUND, "Session not found", 404)
         return sid, state
 
-    async def _post(self, ctx: RequestContext) -> None:
+    async def _message(self, ctx: RequestContext) -> tuple[bytes, Message]:
+        """The POSTed JSON-RPC message (its bytes and itself), or the HTTP error the spec names."""
         body = ctx.request.body
         if body.expected is not None and body.expected > MAX_MESSAGE_BYTES:
             body.discard = True
@@ -161,11 +248,16 @@ class McpBackend:
             raise McpError(jsonrpc.INVALID_REQUEST, "Invalid Request: batches are not supported", 400)
         if (problem := jsonrpc.problem(msg)) is not None:
             raise McpError(jsonrpc.INVALID_REQUEST, f"Invalid Request: {problem}", 400)
-        kind = jsonrpc.kind(msg)
-        if kind != "response":
+        if "method" in msg:
             ctx.mcp = McpCall(msg["method"])
+        return data, msg
+
+    async def _post(self, ctx: RequestContext) -> None:
+        _, msg = await self._message(ctx)
+        kind = jsonrpc.kind(msg)
         if kind == "request" and msg["method"] == "initialize":
-            await self._initialize(ctx, msg)
+            answer, state = await self._open_session(ctx, msg)
+            self._answer(ctx, answer, self.codec.seal(state) if state is not None else None)
             return
         if kind == "request" and msg["method"] == "server/discover":
             # the 2026 stateless protocol's probe: not spoken here, so clients use initialize
@@ -181,10 +273,12 @@ class McpBackend:
             await self._client_answer(ctx, state, msg)
             ctx.respond(202, [], b"")
         else:
-            await self._request(ctx, sid, state, msg)
+            sse_ok = b"text/event-stream" in (_header_bytes(ctx.request.headers, b"accept") or b"")
+            await self._request(ctx, HttpReply(ctx, sse_ok), sid, state, msg)
 
     # -- initialize ------------------------------------------------------------------------
-    async def _initialize(self, ctx: RequestContext, msg: Message) -> None:
+    async def _open_session(self, ctx: RequestContext, msg: Message) -> tuple[Message, SessionState | None]:
+        """initialize, fanned out: the answer for the client and the new session's state."""
         params = msg.get("params") or {}
         asked = params.get("protocolVersion")
         version = asked if asked in VERSIONS else VERSIONS[-1]
@@ -201,20 +295,16 @@ class McpBackend:
                     raise got
                 if not self.fail_open:
                     log.warning("mcp: initialize failed: %s", got)
-                    self._answer(ctx, jsonrpc.error(msg["id"], jsonrpc.TARGET_ERROR, str(got)), None)
-                    return
+                    return jsonrpc.error(msg["id"], jsonrpc.TARGET_ERROR, str(got)), None
                 log.warning("mcp: initialize: %s (failOpen: the target is left out)", got)
                 continue
             result, upstream_sid = got
             results.append((name, result))
             sessions[name] = upstream_sid
         if not sessions:
-            self._answer(ctx, jsonrpc.error(msg["id"], jsonrpc.TARGET_ERROR, "no target is available"), None)
-            return
+            return jsonrpc.error(msg["id"], jsonrpc.TARGET_ERROR, "no target is available"), None
         state = SessionState(version=version, targets=sessions, capabilities=kept, issued=_now(ctx))
-        sid = self.codec.seal(state)
-        merged = merge_initialize(results, version, "0.1.0")
-        self._answer(ctx, jsonrpc.result(msg["id"], merged), sid)
+        return jsonrpc.result(msg["id"], merge_initialize(results, version, "0.1.0")), state
 
     # -- client notifications and answers ------------------------------------------------------
     async def _notification(self, ctx: RequestContext, sid: str, state: SessionState, msg: Message) -> None:
@@ -247,24 +337,24 @@ class McpBackend:
             log.warning("mcp: relaying an answer: %s", exc)
 
     # -- requests ----------------------------------------------------------------------------
-    async def _request(self, ctx: RequestContext, sid: str, state: SessionState, msg: Message) -> None:
+    async def _request(self, ctx: RequestContext, reply: Reply, sid: str, state: SessionState, msg: Message) -> None:
         method = msg["method"]
         id_ = msg["id"]
         params = msg.get("params") or {}
         try:
             if method == "ping":
-                self._answer(ctx, jsonrpc.result(id_, {}), None)
+                reply.answer(jsonrpc.result(id_, {}))
             elif method in LISTS:
-                self._answer(ctx, await self._list(ctx, state, msg), None)
+                reply.answer(await self._list(ctx, state, msg))
             elif method == "tools/call" or method == "prompts/get":
                 kind = "tool" if method == "tools/call" else "prompt"
                 target, own = self._owner(ctx, state, params.get("name"), kind)
                 self._allow(ctx, target, kind, own)
-                await self._forward(ctx, sid, state, target, {**msg, "params": {**params, "name": own}})
+                await self._forward(ctx, reply, sid, state, target, {**msg, "params": {**params, "name": own}})
             elif method in ("resources/read", "resources/subscribe", "resources/unsubscribe"):
                 target, own = self._owner(ctx, state, params.get("uri"), "resource")
                 self._allow(ctx, target, "resource", own)
-                await self._forward(ctx, sid, state, target, {**msg, "params": {**params, "uri": own}})
+                await self._forward(ctx, reply, sid, state, target, {**msg, "params": {**params, "uri": own}})
             elif method == "completion/complete":
                 got_ref = params.get("ref")
                 ref: dict[str, Any] = got_ref if isinstance(got_ref, dict) else {}
@@ -273,7 +363,7 @@ class McpBackend:
                 target, own = self._owner(ctx, state, ref.get(key), kind)
                 self._allow(ctx, target, kind, own)
                 fwd = {**msg, "params": {**params, "ref": {**ref, key: own}}}
-                await self._forward(ctx, sid, state, target, fwd)
+                await self._forward(ctx, reply, sid, state, target, fwd)
             elif method == "logging/setLevel":
                 answers = await asyncio.gather(
                     *(self._link(ctx, n).call(s, msg, None) for n, s in self._live(state)), return_exceptions=True
@@ -281,17 +371,17 @@ class McpBackend:
                 for got in answers:
                     if isinstance(got, BaseException) and not isinstance(got, TargetError):
                         raise got
-                self._answer(ctx, jsonrpc.result(id_, {}), None)
+                reply.answer(jsonrpc.result(id_, {}))
             else:
                 raise McpError(jsonrpc.METHOD_NOT_FOUND, f"Method not found: {method}")
         except McpError as err:
             if err.status != 200:
                 raise
-            self._answer(ctx, jsonrpc.error(id_, err.code, str(err)), None)
+            reply.answer(jsonrpc.error(id_, err.code, str(err)))
         except TargetError as err:
             if err.http_status == 404:
                 raise McpError(jsonrpc.SESSION_NOT_FOUND, f"Session not found ({err})", 404) from None
-            self._answer(ctx, jsonrpc.error(id_, jsonrpc.TARGET_ERROR, str(err)), None)
+            reply.answer(jsonrpc.error(id_, jsonrpc.TARGET_ERROR, str(err)))
 
     def _live(self, state: SessionState) -> list[tuple[str, str]]:
         return [(n, s) for n, s in state.targets.items() if n in self.by_name]
@@ -380,26 +470,21 @@ class McpBackend:
             out["nextCursor"] = token
         return jsonrpc.result(msg["id"], out)
 
-    async def _forward(self, ctx: RequestContext, sid: str, state: SessionState, target: str, msg: Message) -> None:
-        """One request to one target; what it sends before its answer reaches this client, as
-        SSE events (the client accepted them) on the POST's response."""
+    async def _forward(
+        self, ctx: RequestContext, reply: Reply, sid: str, state: SessionState, target: str, msg: Message
+    ) -> None:
+        """One request to one target; what the target sends before its answer (progress, logs,
+        its own requests) reaches this client too, when the client takes events."""
         link = self._link(ctx, target)
-        sse_ok = b"text/event-stream" in (_header_bytes(ctx.request.headers, b"accept") or b"")
-        writer = ctx.writer
 
         def sink(m: Message) -> None:
-            if writer.ended:
-                return
             if jsonrpc.kind(m) == "request":
                 m = {**m, "id": _wrap_id(target, m["id"])}
-            if not writer.started:
-                ctx.sse = True
-                writer.start(200, ctx.response_headers(list(_SSE)))
-            writer.write(frame(m))
+            reply.event(m)
 
         running = self._state(ctx).running
         key = (sid, msg["id"])
-        task = asyncio.ensure_future(link.call(state.targets[target], msg, sink if sse_ok else None))
+        task = asyncio.ensure_future(link.call(state.targets[target], msg, sink if reply.events else None))
         running[key] = task
         try:
             answer = await task
@@ -412,12 +497,7 @@ class McpBackend:
                 raise
         finally:
             running.pop(key, None)
-        if writer.started:
-            _note_error(ctx, answer)
-            writer.write(frame(answer))
-            writer.end()
-        else:
-            self._answer(ctx, answer, None)
+        reply.answer(answer)
 
     def _answer(self, ctx: RequestContext, msg: Message, session_id: str | None) -> None:
         _note_error(ctx, msg)
@@ -457,6 +537,91 @@ class McpBackend:
             for task in listeners:
                 task.cancel()
 
+    # -- the legacy HTTP+SSE transport -------------------------------------------------------------
+    async def _legacy_stream(self, ctx: RequestContext) -> None:
+        links = self._state(ctx)
+        if links.channel is None:
+            links.channel = Channel(self.codec.key, self._scope(), partial(self._legacy_deliver, links))
+        await links.channel.listen()
+        sid = new_session_id(self.codec.key)
+        session = links.legacy[sid] = LegacySession(ctx)
+        ctx.mcp = McpCall("sse")
+        ctx.mcp.set_session(sid)
+        writer = ctx.writer
+        ctx.sse = True
+        writer.start(200, ctx.response_headers(list(_SSE)))
+        endpoint = ctx.request.path.decode("latin-1") + "?sessionId=" + sid
+        writer.write(frame(endpoint, event="endpoint"))
+        try:
+            while not writer.ended:
+                await asyncio.sleep(_KEEPALIVE)
+                writer.write(b": keepalive\n\n")
+        finally:
+            del links.legacy[sid]
+            for task in list(session.tasks):
+                task.cancel()
+
+    async def _legacy_post(self, ctx: RequestContext) -> None:
+        sid = _query_param(ctx.request.query, b"sessionId")
+        pid = session_owner(self.codec.key, sid) if sid is not None else None
+        if sid is None or pid is None:
+            raise McpError(jsonrpc.SESSION_NOT_FOUND, "Session not found", 404)
+        data, _msg = await self._message(ctx)
+        if ctx.mcp is not None:
+            ctx.mcp.set_session(sid)
+        if pid == os.getpid():
+            ok = await self._legacy_deliver(self._state(ctx), sid, data)
+        else:
+            ok = await forward(self.codec.key, self._scope(), pid, sid, data)
+        if not ok:
+            raise McpError(jsonrpc.SESSION_NOT_FOUND, "Session not found", 404)
+        ctx.respond(202, [(b"content-type", b"text/plain")], b"Accepted")
+
+    def _scope(self) -> str:
+        return self.scope
+
+    async def _legacy_deliver(self, links: _Links, sid: str, data: bytes) -> bool:
+        session = links.legacy.get(sid)
+        if session is None:
+            return False
+        task = asyncio.ensure_future(self._legacy_handle(session, sid, orjson.loads(data)))
+        session.tasks.add(task)
+        task.add_done_callback(session.tasks.discard)
+        return True
+
+    async def _legacy_handle(self, session: LegacySession, sid: str, msg: Message) -> None:
+        ctx, reply = session.ctx, session.reply
+        kind = jsonrpc.kind(msg)
+        try:
+            if kind == "request" and msg["method"] == "initialize":
+                answer, session.state = await self._open_session(ctx, msg)
+                reply.answer(answer)
+                if session.state is not None:
+                    for name, upstream in self._live(session.state):
+                        sink = partial(_relay_from, name, reply)
+                        task = asyncio.ensure_future(self._link(ctx, name).listen(upstream, sink))
+                        session.tasks.add(task)
+                        task.add_done_callback(session.tasks.discard)
+                return
+            state = session.state
+            if state is None or (kind == "request" and msg["method"] == "server/discover"):
+                if kind == "request":
+                    reply.answer(jsonrpc.error(msg["id"], jsonrpc.INVALID_REQUEST, "the session is not initialized"))
+                return
+            if kind == "notification":
+                await self._notification(ctx, sid, state, msg)
+            elif kind == "response":
+                await self._client_answer(ctx, state, msg)
+            else:
+                await self._request(ctx, reply, sid, state, msg)
+        except McpError as err:
+            if kind == "request":
+                reply.answer(jsonrpc.error(msg["id"], err.code, str(err)))
+        except TargetError as err:
+            log.warning("mcp: %s", err)
+            if kind == "request":
+                reply.answer(jsonrpc.error(msg["id"], jsonrpc.TARGET_ERROR, str(err)))
+
     async def _delete(self, ctx: RequestContext) -> None:
         _sid, state = self._session(ctx)
         await asyncio.gather(*(self._link(ctx, n).end(s) for n, s in self._live(state)), return_exceptions=True)
@@ -475,6 +640,20 @@ def answer_status(
     body = jsonrpc.error(id_, code, message)
     _note_error(ctx, body)
     ctx.respond(status, [_JSON, *extra], orjson.dumps(body))
+
+
+def _relay_from(target: str, reply: Reply, msg: Message) -> None:
+    if jsonrpc.kind(msg) == "request":
+        msg = {**msg, "id": _wrap_id(target, msg["id"])}
+    reply.event(msg)
+
+
+def _query_param(query: bytes, name: bytes) -> str | None:
+    for part in query.split(b"&"):
+        key, _, value = part.partition(b"=")
+        if key == name:
+            return value.decode("latin-1")
+    return None
 
 
 def _note_error(ctx: RequestContext, msg: Message) -> None:

@@ -53,6 +53,7 @@ def build_mcp(
         codec=codec,
         dns_rebinding_protection=spec.dns_rebinding_protection,
         authorize=McpRules(rules) if rules else None,
+        scope=path,
     )
 
 

@@ -48,9 +48,10 @@ class SessionState:
 
 
 class SessionCodec:
-    __slots__ = ("_aead", "ttl")
+    __slots__ = ("_aead", "key", "ttl")
 
     def __init__(self, key: bytes = INSTANCE_KEY, ttl: float = 1800.0) -> None:
+        self.key = key
         self._aead = AESGCM(key)
         self.ttl = ttl
 
