@@ -4,8 +4,9 @@
     python -m tests.e2e.mcp_server NAME streamable-http PORT
     python -m tests.e2e.mcp_server NAME sse PORT
 
-Tools: `echo`, `add`, `whoami` (the server's name), `pid`, `slow` (reports progress, logs), `crash`
-(the process exits mid-call), `garbage` (stdio: prints a line that is not JSON first).
+Tools: `echo`, `add`, `whoami` (the server's name), `pid`, `ask` (elicits an answer), `slow`
+(reports progress, logs), `crash` (the process exits mid-call), `garbage` (stdio: prints a line
+that is not JSON first).
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ import os
 import sys
 
 from mcp.server.mcpserver import Context, MCPServer
+from pydantic import BaseModel
+
+
+class Answer(BaseModel):
+    reply: str
 
 
 def build(name: str) -> MCPServer:
@@ -48,6 +54,14 @@ def build(name: str) -> MCPServer:
             await ctx.info(f"{name} step {i + 1}")
             await asyncio.sleep(0.01)
         return f"{name} done after {steps}"
+
+    @server.tool()
+    async def ask(question: str, ctx: Context) -> str:
+        """Ask the client (an elicitation request relayed through the gateway) and echo the answer."""
+        result = await ctx.elicit(question, Answer)
+        if result.action != "accept" or result.data is None:
+            return f"{name} got {result.action}"
+        return f"{name} got {result.data.reply}"
 
     @server.tool()
     def crash() -> str:

@@ -13,6 +13,7 @@ import orjson
 import pytest
 import yaml
 from mcp.shared.exceptions import MCPError
+from mcp.types import ElicitResult
 
 from tests.e2e.mcp_util import HttpServer, client, sse_client_of, stdio_target
 from tests.e2e.procs import ROOT, Gateway, bind_config, free_port, wait_until
@@ -108,6 +109,26 @@ def test_two_servers_multiplexed_through_four_workers_on_fresh_connections(multi
             assert read.contents[0].text == "remote memo k1"  # type: ignore[union-attr]
 
     asyncio.run(run())
+
+
+def test_server_requests_are_relayed_and_answered_from_any_worker(multiplexed: str) -> None:
+    """A target's elicitation request reaches the calling client; its answer, POSTed on a new
+    connection (so often to another worker), reaches the target that asked."""
+    asked: list[str] = []
+
+    async def elicit(context: Any, params: Any) -> ElicitResult:
+        asked.append(params.message)
+        return ElicitResult(action="accept", content={"reply": f"yes to {params.message}"})
+
+    async def run() -> None:
+        async with client(multiplexed, fresh=True, elicitation_callback=elicit) as c:
+            for i in range(3):
+                for target in ("local", "remote"):
+                    got = _text(await c.call_tool(f"{target}_ask", {"question": f"q{i}"}))
+                    assert got == f"{target} got yes to q{i}"
+
+    asyncio.run(run())
+    assert len(asked) == 6
 
 
 def test_legacy_sse_transport_with_posts_reaching_other_workers(multiplexed: str) -> None:

@@ -42,6 +42,8 @@ _SSE: Final = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-
 MAX_MESSAGE_BYTES: Final = 4 << 20
 #: the prefix of a server->client request id as the client sees it (the target's own id inside)
 _RELAYED: Final = "fastgw."
+#: the channel's session field for an answer to a stdio child's request (`@<target>`)
+_ANSWER: Final = "@"
 _KEEPALIVE: Final = 15.0
 #: the client capabilities a target may use (kept in the session id for re-initialization)
 _RELAYED_CAPS: Final = ("roots", "sampling", "elicitation")
@@ -330,9 +332,18 @@ class McpBackend:
         relayed = _unwrap_id(msg.get("id"))
         if relayed is None or relayed[0] not in state.targets or relayed[0] not in self.by_name:
             raise McpError(jsonrpc.INVALID_REQUEST, "Invalid Request: an answer to no request of ours", 400)
-        target, original = relayed
+        target, pid, original = relayed
+        answer = {**msg, "id": original}
+        upstream = state.targets[target]
+        if not upstream and pid != os.getpid():
+            # a stdio child's request, answered on a connection another worker got: to the
+            # worker whose child asked
+            body = orjson.dumps(answer)
+            if not await forward(self.codec.key, self._scope(), pid, _ANSWER + target, body):
+                log.warning("mcp: relaying an answer to target %s: its worker is gone", target)
+            return
         try:
-            await self._link(ctx, target).notify(state.targets[target], {**msg, "id": original})
+            await self._link(ctx, target).notify(upstream, answer)
         except TargetError as exc:
             log.warning("mcp: relaying an answer: %s", exc)
 
@@ -476,6 +487,8 @@ class McpBackend:
         """One request to one target; what the target sends before its answer (progress, logs,
         its own requests) reaches this client too, when the client takes events."""
         link = self._link(ctx, target)
+        if not state.targets[target] and reply.events:
+            await self._ensure_channel(self._state(ctx))
 
         def sink(m: Message) -> None:
             if jsonrpc.kind(m) == "request":
@@ -540,9 +553,7 @@ class McpBackend:
     # -- the legacy HTTP+SSE transport -------------------------------------------------------------
     async def _legacy_stream(self, ctx: RequestContext) -> None:
         links = self._state(ctx)
-        if links.channel is None:
-            links.channel = Channel(self.codec.key, self._scope(), partial(self._legacy_deliver, links))
-        await links.channel.listen()
+        await self._ensure_channel(links)
         sid = new_session_id(self.codec.key)
         session = links.legacy[sid] = LegacySession(ctx)
         ctx.mcp = McpCall("sse")
@@ -580,7 +591,21 @@ class McpBackend:
     def _scope(self) -> str:
         return self.scope
 
+    async def _ensure_channel(self, links: _Links) -> None:
+        if links.channel is None:
+            links.channel = Channel(self.codec.key, self._scope(), partial(self._legacy_deliver, links))
+        await links.channel.listen()
+
     async def _legacy_deliver(self, links: _Links, sid: str, data: bytes) -> bool:
+        if sid.startswith(_ANSWER):
+            link = links.links.get(sid[len(_ANSWER) :])
+            if link is None:
+                return False
+            try:
+                await link.notify("", orjson.loads(data))
+            except TargetError as exc:
+                log.warning("mcp: relaying an answer: %s", exc)
+            return True
         session = links.legacy.get(sid)
         if session is None:
             return False
@@ -664,20 +689,22 @@ def _note_error(ctx: RequestContext, msg: Message) -> None:
 
 
 def _wrap_id(target: str, id_: jsonrpc.Id) -> str:
-    raw = orjson.dumps([target, id_])
+    """The id a client sees for a target's request: the target, the worker whose link it came
+    through (a stdio child answers only through its own worker) and the target's id."""
+    raw = orjson.dumps([target, os.getpid(), id_])
     return _RELAYED + base64.urlsafe_b64encode(raw).decode("ascii")
 
 
-def _unwrap_id(id_: object) -> tuple[str, jsonrpc.Id] | None:
+def _unwrap_id(id_: object) -> tuple[str, int, jsonrpc.Id] | None:
     if not isinstance(id_, str) or not id_.startswith(_RELAYED):
         return None
     try:
-        target, original = orjson.loads(base64.urlsafe_b64decode(id_[len(_RELAYED) :]))
+        target, pid, original = orjson.loads(base64.urlsafe_b64decode(id_[len(_RELAYED) :]))
     except (binascii.Error, ValueError, TypeError):
         return None
-    if not isinstance(target, str) or not isinstance(original, str | int):
+    if not isinstance(target, str) or not isinstance(pid, int) or not isinstance(original, str | int):
         return None
-    return target, original
+    return target, pid, original
 
 
 def _header_bytes(headers: Headers, name: bytes) -> bytes | None:
