@@ -269,8 +269,8 @@ class McpTarget(Spec, frozen=True, kw_only=True):
     """One MCP server behind the multiplexer; its tools are exposed as `<name>_<tool>`."""
 
     ONE_OF = (("stdio", "sse", "mcp", "openapi"),)
-    NOT_SUPPORTED_CHECKED = frozenset({"openapi", "sse"})
-    PARTLY_SUPPORTED = {"policies": "backendAuth (a key string) and backendTLS, on mcp targets"}
+    NOT_SUPPORTED_CHECKED = frozenset({"openapi"})
+    PARTLY_SUPPORTED = {"policies": "backendAuth (a key string) and backendTLS, on mcp and sse targets"}
     name: str
     """Target name (tool-name prefix)."""
     stdio: StdioTarget | None = None

@@ -150,6 +150,30 @@ def test_legacy_sse_transport_with_posts_reaching_other_workers(multiplexed: str
     assert r.status_code == 404
 
 
+def test_sse_target_through_four_workers(tmp: Path) -> None:
+    """A target on the legacy SSE transport: each worker opens its own upstream connection for a
+    session it has not seen (stateless re-initialization)."""
+    legacy = HttpServer(tmp, "legacy", "sse")
+    port = free_port()
+    target = {"name": "legacy", "sse": {"host": "127.0.0.1", "port": legacy.port, "path": "/sse"}}
+    gw = Gateway(tmp, bind_config(port, [{"backends": [{"mcp": {"targets": [target]}}]}]), workers=4)
+    try:
+
+        async def run() -> None:
+            async with client(f"http://127.0.0.1:{port}/mcp", fresh=True) as c:
+                assert "echo" in {t.name for t in (await c.list_tools()).tools}
+                for i in range(6):
+                    assert _text(await c.call_tool("echo", {"text": f"e{i}"})) == f"e{i}"
+                seen: list[tuple[float, float | None, str | None]] = []
+                result = await c.call_tool("slow", {"steps": 2}, progress_callback=_recorder(seen))
+                assert _text(result) == "legacy done after 2" and [s[0] for s in seen] == [1.0, 2.0]
+
+        asyncio.run(run())
+    finally:
+        gw.stop()
+        legacy.stop()
+
+
 def test_progress_notifications_are_relayed(multiplexed: str) -> None:
     async def run() -> None:
         async with client(multiplexed) as c:

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastgw.backends.mcp.authorize import McpRules
 from fastgw.backends.mcp.backend import McpBackend, TargetSpec
-from fastgw.backends.mcp.links import HttpLink, HttpSpec, Link, StdioLink, StdioSpec
+from fastgw.backends.mcp.links import HttpLink, HttpSpec, Link, SseLink, StdioLink, StdioSpec
 from fastgw.backends.mcp.session import INSTANCE_KEY, SessionCodec, parse_key
 from fastgw.config.support import reject_unsupported
 from fastgw.policies.authorization import Rules, compile_rules
@@ -79,15 +79,17 @@ def _target(t: Any, path: str, errors: list[str]) -> TargetSpec | None:
             return None
         make = partial(HttpLink, t.name, http)
     elif t.sse is not None:
-        errors.append(f"{path}.sse: not supported yet: sse targets (use a streamable-HTTP `mcp` target)")
-        return None
+        sse = _http_spec(t.sse, t.policies, f"{path}.sse", errors, "/sse")
+        if sse is None:
+            return None
+        make = partial(SseLink, t.name, sse)
     else:
         errors.append(f"{path}.openapi: not supported yet: openapi targets")
         return None
     return TargetSpec(name=t.name, make=make, include=include, exclude=exclude)
 
 
-def _http_spec(r: Any, pol: Any, path: str, errors: list[str]) -> HttpSpec | None:
+def _http_spec(r: Any, pol: Any, path: str, errors: list[str], default_path: str = "/mcp") -> HttpSpec | None:
     if r.backend is not None:
         errors.append(f"{path}.backend: not supported yet: targets naming a top-level backend (give host)")
         return None
@@ -97,7 +99,7 @@ def _http_spec(r: Any, pol: Any, path: str, errors: list[str]) -> HttpSpec | Non
     else:
         default_port = 443 if pol is not None and pol.backend_tls is not None else 80
         scheme = "https" if default_port == 443 else "http"
-        url = f"{scheme}://{host}:{r.port or default_port}{r.path or '/mcp'}"
+        url = f"{scheme}://{host}:{r.port or default_port}{r.path or default_path}"
     headers: list[tuple[str, str]] = []
     ssl_ctx: Any = None
     if pol is not None:

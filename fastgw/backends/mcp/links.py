@@ -19,6 +19,7 @@ from typing import Any, Final, Protocol
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from fastgw.backends.mcp import jsonrpc
 from fastgw.backends.mcp.jsonrpc import Message
@@ -481,4 +482,184 @@ class HttpLink:
             except RuntimeError:  # no loop: the process is ending, the sockets go with it
                 return
             self.listeners.clear()
+            task.add_done_callback(lambda t: t.exception())
+
+
+# -- legacy HTTP+SSE ---------------------------------------------------------------------------
+#: upstream SSE connections a worker keeps per target (the least recently used is closed first)
+MAX_SSE_SESSIONS: Final = 256
+
+
+class _SseSession:
+    """One upstream SSE connection: the stream carries every answer; messages are POSTed to the
+    endpoint its first event names."""
+
+    def __init__(self, link: SseLink) -> None:
+        self.link = link
+        self.endpoint: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.pending: dict[int, _Pending] = {}
+        self.next = 0
+        self.task = asyncio.ensure_future(self._read())
+        self.closed = False
+
+    async def _read(self) -> None:
+        link = self.link
+        err: TargetError = TargetError(link.name, "the stream ended")
+        try:
+            headers = {"accept": "text/event-stream", **dict(link.spec.headers)}
+            async with link.client().get(link.spec.url, headers=headers) as resp:
+                if resp.status != 200:
+                    raise TargetError(link.name, f"HTTP {resp.status}")
+                async for ev in events(resp.content.__aiter__()):
+                    if ev.event == "endpoint" and not self.endpoint.done():
+                        self.endpoint.set_result(str(resp.url.join(URL(ev.data.strip()))))
+                    elif ev.event == "message" and ev.data:
+                        self._received(orjson.loads(ev.data))
+        except TargetError as exc:
+            err = exc
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            err = TargetError(link.name, f"unreachable: {exc}")
+        finally:
+            self.closed = True
+            if not self.endpoint.done():
+                self.endpoint.set_exception(err)
+                self.endpoint.exception()
+            for p in self.pending.values():
+                if not p.future.done():
+                    p.future.set_exception(err)
+                    p.future.exception()
+
+    def _received(self, msg: Any) -> None:
+        if jsonrpc.problem(msg) is not None:
+            return
+        if jsonrpc.kind(msg) == "response":
+            p = self.pending.get(msg.get("id")) if isinstance(msg.get("id"), int) else None
+            if p is not None and not p.future.done():
+                p.future.set_result(msg)
+            return
+        target = next((p for p in reversed(self.pending.values()) if p.sink is not None), None)
+        if target is not None and target.sink is not None and not msg["method"].endswith("/list_changed"):
+            target.sink(msg)
+            return
+        for listener in list(self.link.listeners):
+            listener(msg)
+
+    async def post(self, msg: Message) -> None:
+        url = await self.endpoint
+        headers = {"content-type": "application/json", **dict(self.link.spec.headers)}
+        try:
+            async with self.link.client().post(url, data=orjson.dumps(msg), headers=headers) as resp:
+                if resp.status >= 400:
+                    raise TargetError(self.link.name, f"HTTP {resp.status}")
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TargetError(self.link.name, f"unreachable: {exc}") from None
+
+    async def request(self, msg: Message, sink: Sink | None) -> Message:
+        self.next += 1
+        nid = self.next
+        pending = _Pending(asyncio.get_running_loop().create_future(), sink, msg.get("id"))
+        self.pending[nid] = pending
+        try:
+            await self.post({**msg, "id": nid})
+            answer = await pending.future
+        finally:
+            self.pending.pop(nid, None)
+        return {**answer, "id": pending.client_id}
+
+    async def initialize(self) -> Message:
+        params = {"protocolVersion": LATEST_VERSION, "capabilities": RELAYED_CAPABILITIES, "clientInfo": CLIENT_INFO}
+        answer = await self.request({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}, None)
+        if not isinstance(answer.get("result"), dict):
+            raise TargetError(self.link.name, f"initialize failed: {answer.get('error')}")
+        await self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return dict(answer["result"])
+
+    def close(self) -> None:
+        self.task.cancel()
+
+
+class SseLink:
+    """A target on the legacy HTTP+SSE transport. Its sessions are its connections, so a worker
+    opens (and initializes) its own connection for each client session it serves: the client's
+    session id carries only a key for it."""
+
+    def __init__(self, name: str, spec: HttpSpec) -> None:
+        self.name = name
+        self.spec = spec
+        self.listeners: set[Sink] = set()
+        self._http: aiohttp.ClientSession | None = None
+        self._sessions: dict[str, _SseSession] = {}
+        self._opening: dict[str, asyncio.Future[tuple[_SseSession, Message]]] = {}
+
+    def client(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            ssl_ctx = self.spec.ssl if self.spec.ssl is not None else True
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=ssl_ctx),
+                timeout=aiohttp.ClientTimeout(total=None, connect=10.0),
+            )
+        return self._http
+
+    async def _session(self, key: str) -> tuple[_SseSession, Message]:
+        session = self._sessions.get(key)
+        if session is not None and not session.closed:
+            self._sessions[key] = self._sessions.pop(key)  # most recently used last
+            return session, {}
+        opening = self._opening.get(key)
+        if opening is None:
+            opening = self._opening[key] = asyncio.ensure_future(self._open(key))
+            opening.add_done_callback(lambda _: self._opening.pop(key, None))
+        return await asyncio.shield(opening)
+
+    async def _open(self, key: str) -> tuple[_SseSession, Message]:
+        session = _SseSession(self)
+        try:
+            result = await asyncio.wait_for(session.initialize(), START_TIMEOUT)
+        except BaseException:
+            session.close()
+            raise
+        self._sessions[key] = session
+        while len(self._sessions) > MAX_SSE_SESSIONS:
+            oldest = next(iter(self._sessions))
+            self._sessions.pop(oldest).close()
+        return session, result
+
+    async def open(self, params: Message) -> tuple[Message, str]:
+        key = os.urandom(8).hex()
+        _, result = await self._session(key)
+        return result, key
+
+    async def call(self, sid: str, msg: Message, sink: Sink | None) -> Message:
+        session, _ = await self._session(sid)
+        return await session.request(msg, sink)
+
+    async def notify(self, sid: str, msg: Message) -> None:
+        if msg.get("method") == "notifications/initialized":
+            return
+        session, _ = await self._session(sid)
+        await session.post(msg)
+
+    async def listen(self, sid: str, sink: Sink) -> None:
+        self.listeners.add(sink)
+        try:
+            await asyncio.get_running_loop().create_future()
+        finally:
+            self.listeners.discard(sink)
+
+    async def end(self, sid: str) -> None:
+        session = self._sessions.pop(sid, None)
+        if session is not None:
+            session.close()
+
+    def close(self) -> None:
+        for session in self._sessions.values():
+            session.close()
+        self._sessions.clear()
+        http = self._http
+        self._http = None
+        if http is not None and not http.closed:
+            try:
+                task = asyncio.get_running_loop().create_task(http.close())
+            except RuntimeError:
+                return
             task.add_done_callback(lambda t: t.exception())
