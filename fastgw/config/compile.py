@@ -21,7 +21,7 @@ from fastgw.backends.http import HttpBackend
 from fastgw.backends.llm.backend import AiBackend
 from fastgw.backends.llm.build import binds_target, check_backend_policies, llm_target
 from fastgw.backends.llm.router import LlmRouter
-from fastgw.backends.mcp.build import build_mcp, mcp_rules, session_codec
+from fastgw.backends.mcp.build import MCP_HEADERS, build_mcp, mcp_rules, session_codec
 from fastgw.backends.mcp.session import SessionCodec
 from fastgw.backends.scrub import secret_forms
 from fastgw.config.dump import redacted_dump
@@ -272,7 +272,9 @@ def _route(
     name = route.name or f"route{index}"
     pol = route.policies
     llm = any(b.ai is not None for b in route.backends or [])
-    policies = _request_policies(pol, cc, f"{gateway}/{listener}/{name}", f"{path}.policies", llm, layer)
+    serves_mcp = any(b.mcp is not None for b in route.backends or [])
+    identity = f"{gateway}/{listener}/{name}"
+    policies = _request_policies(pol, cc, identity, f"{path}.policies", llm, layer, serves_mcp)
     req_mod: HeaderEdit | None = None
     resp_mod: HeaderEdit | None = None
     request_timeout = backend_timeout = None
@@ -334,7 +336,13 @@ def _route(
 
 
 def _request_policies(
-    pol: Any, cc: _Compile, identity: str, path: str, llm: bool = False, listener: ListenerLayer | None = None
+    pol: Any,
+    cc: _Compile,
+    identity: str,
+    path: str,
+    llm: bool = False,
+    listener: ListenerLayer | None = None,
+    mcp: bool = False,
 ) -> tuple[RequestPolicy, ...]:
     if pol is None:
         if listener is None:
@@ -372,14 +380,12 @@ def _request_policies(
         found["localRateLimit"] = _local_rate_limit(pol.local_rate_limit, cc, identity, f"{path}.localRateLimit")
     if pol.cors is not None:
         c = pol.cors
-        found["cors"] = Cors.build(
-            c.allow_origins,
-            c.allow_methods,
-            c.allow_headers,
-            c.expose_headers,
-            c.allow_credentials,
-            c.max_age,
-        )
+        allow, expose = list(c.allow_headers), list(c.expose_headers)
+        if mcp:
+            # browser MCP clients (MCP Inspector) must send and read the session id
+            allow += [h for h in MCP_HEADERS if h not in {a.lower() for a in allow}]
+            expose += [] if "mcp-session-id" in {e.lower() for e in expose} else ["mcp-session-id"]
+        found["cors"] = Cors.build(c.allow_origins, c.allow_methods, allow, expose, c.allow_credentials, c.max_age)
     if pol.url_rewrite is not None:
         found["urlRewrite"] = _url_rewrite(pol.url_rewrite)
     if pol.direct_response is not None:
@@ -548,7 +554,7 @@ def _mcp_bind(mcp: Any, cc: _Compile) -> BindRuntime:
         rule="mcp/default",
         listener="mcp",
         gateway=f"bind/{mcp.port}",
-        policies=_request_policies(mcp.policies, cc, f"bind/{mcp.port}/mcp/mcp", "mcp.policies"),
+        policies=_request_policies(mcp.policies, cc, f"bind/{mcp.port}/mcp/mcp", "mcp.policies", mcp=True),
         backends=(backend,) if backend is not None else (),
     )
     listener = ListenerRoutes(HostPattern.parse(None), [Entry(route, (), Match())])

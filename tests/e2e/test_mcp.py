@@ -73,6 +73,37 @@ def test_seed_mcp_endpoint_with_a_local_stdio_server(tmp: Path) -> None:
         gw.stop()
 
 
+def test_the_mcp_block_with_cors_and_children_stopped_on_shutdown(tmp: Path) -> None:
+    """The top-level `mcp:` block on its own port; a browser client's CORS needs (the session id
+    sent and read); the stdio children end with the gateway."""
+    port = free_port()
+    cors = {"allowOrigins": ["http://localhost:6274"], "allowHeaders": ["content-type"], "allowMethods": ["*"]}
+    cfg = {"mcp": {"port": port, "targets": [stdio_target("only")], "policies": {"cors": cors}}}
+    gw = Gateway(tmp, cfg, workers=1)
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        sid = _initialize(url, origin="http://localhost:6274")
+        r = _post(url, b'{"jsonrpc":"2.0","id":2,"method":"ping"}', sid, origin="http://localhost:6274")
+        assert r.headers["access-control-allow-origin"] == "http://localhost:6274"
+        assert "mcp-session-id" in r.headers["access-control-expose-headers"].lower()
+        pre = httpx.options(
+            url,
+            headers={
+                "origin": "http://localhost:6274",
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "content-type,mcp-session-id,mcp-protocol-version",
+            },
+        )
+        assert "mcp-session-id" in pre.headers["access-control-allow-headers"].lower()
+        call = b'{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"pid","arguments":{}}}'
+        r = _post(url, call, sid)
+        child = int(r.json()["result"]["content"][0]["text"])
+        assert Path(f"/proc/{child}").exists()
+    finally:
+        gw.stop()
+    wait_until(lambda: not Path(f"/proc/{child}").exists(), what="the stdio child to stop with the gateway")
+
+
 @pytest.fixture(scope="module")
 def multiplexed(tmp: Path, remote: HttpServer) -> Iterator[str]:
     port = free_port()
