@@ -104,6 +104,46 @@ def test_the_mcp_block_with_cors_and_children_stopped_on_shutdown(tmp: Path) -> 
     wait_until(lambda: not Path(f"/proc/{child}").exists(), what="the stdio child to stop with the gateway")
 
 
+def test_failure_mode(tmp: Path) -> None:
+    """A target that cannot start: failClosed (the default) fails initialize with a JSON-RPC
+    error; failOpen serves the session without it."""
+    port = free_port()
+    broken = {"name": "broken", "stdio": {"cmd": "/nonexistent/mcp-server"}}
+    routes = [
+        {
+            "name": "closed",
+            "matches": [{"path": {"pathPrefix": "/closed"}}],
+            "backends": [{"mcp": {"targets": [stdio_target("good"), broken]}}],
+        },
+        {"name": "open", "backends": [{"mcp": {"targets": [stdio_target("good"), broken], "failureMode": "failOpen"}}]},
+    ]
+    gw = Gateway(tmp, bind_config(port, routes), workers=1)
+    try:
+        init = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        }
+        r = _post(f"http://127.0.0.1:{port}/closed/mcp", orjson.dumps(init))
+        assert r.status_code == 200 and "target broken" in r.json()["error"]["message"]
+        assert "mcp-session-id" not in r.headers
+
+        async def run() -> None:
+            async with client(f"http://127.0.0.1:{port}/mcp") as c:
+                assert {t.name for t in (await c.list_tools()).tools} >= {"good_echo", "good_whoami"}
+                assert _text(await c.call_tool("good_whoami", {})) == "good"
+
+        asyncio.run(run())
+        assert "mcp target broken: cannot start" in gw.output()
+    finally:
+        gw.stop()
+
+
 @pytest.fixture(scope="module")
 def multiplexed(tmp: Path, remote: HttpServer) -> Iterator[str]:
     port = free_port()

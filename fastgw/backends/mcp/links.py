@@ -106,6 +106,7 @@ class StdioLink:
         self._tokens: dict[str, _Pending] = {}
         self._next = 0
         self._failures = 0
+        self._not_before = 0.0
         self._last_start = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -114,6 +115,11 @@ class StdioLink:
     async def _ready(self) -> Message:
         starting = self._starting
         if starting is None or (starting.done() and (starting.exception() is not None or not self._alive())):
+            wait = self._not_before - time.monotonic()
+            if wait > 0:
+                # backing off after failures: callers fail now rather than wait (failOpen
+                # sessions go on without this target)
+                raise TargetError(self.name, f"not running; the next start is in {wait:.1f} s")
             starting = self._starting = asyncio.get_running_loop().create_future()
             task = asyncio.ensure_future(self._start(starting))
             self._keep(task)
@@ -126,17 +132,20 @@ class StdioLink:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _failed(self) -> None:
+        """Back-off: the first restart is immediate, then 0.2 s doubling up to 5 s between tries."""
+        self._failures += 1
+        if self._failures > 1:
+            self._not_before = time.monotonic() + min(5.0, 0.1 * 2 ** (self._failures - 1))
+
     async def _start(self, done: asyncio.Future[Message]) -> None:
-        if self._failures:
-            # back-off after a failed start or a crash: 0.1 s doubling up to 5 s
-            await asyncio.sleep(min(5.0, 0.1 * 2 ** (self._failures - 1)))
         try:
             result = await asyncio.wait_for(self._spawn(), START_TIMEOUT)
         except (OSError, TargetError, TimeoutError) as exc:
-            self._failures += 1
+            self._failed()
             self._kill()
             err = exc if isinstance(exc, TargetError) else TargetError(self.name, f"cannot start: {exc}")
-            log.warning("mcp target %s: %s", self.name, err)
+            log.warning("mcp %s", err)
             done.set_exception(err)
             done.exception()  # retrieved: callers that shared it have theirs
             return
@@ -230,7 +239,7 @@ class StdioLink:
             self._proc = None
             if time.monotonic() - self._last_start > 30.0:
                 self._failures = 0  # it ran for a while: restart at once
-            self._failures += 1
+            self._failed()
             if not self._closed:
                 log.warning("mcp target %s: process exited with %s", self.name, code)
         err = TargetError(self.name, f"the process exited (status {code})")
