@@ -4,7 +4,9 @@ with the same SDK as targets (stdio children the gateway starts, streamable-HTTP
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -377,6 +379,37 @@ def test_bad_input_gets_the_specified_errors(multiplexed: str) -> None:
     # the session still works after all that
     r = _post(url, b'{"jsonrpc":"2.0","id":12,"method":"ping"}', sid)
     assert r.status_code == 200 and r.json() == {"jsonrpc": "2.0", "id": 12, "result": {}}
+
+
+def test_protocol_versions_and_cancellation(multiplexed: str) -> None:
+    url = multiplexed
+    for version in ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "1999-01-01"):
+        init = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+        }
+        got = _post(url, orjson.dumps(init)).json()["result"]["protocolVersion"]
+        assert got == (version if version != "1999-01-01" else "2025-11-25")
+    sid = _initialize(url)
+    with ThreadPoolExecutor(1) as pool:
+        for target in ("local", "remote"):
+            call = {
+                "jsonrpc": "2.0",
+                "id": f"long-{target}",
+                "method": "tools/call",
+                "params": {"name": f"{target}_slow", "arguments": {"steps": 3000}},
+            }
+            started = time.monotonic()
+            pending = pool.submit(_post, url, orjson.dumps(call), sid)
+            time.sleep(0.5)
+            cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": f"long-{target}"}}
+            assert _post(url, orjson.dumps(cancel), sid).status_code == 202
+            r = pending.result(timeout=20)
+            assert time.monotonic() - started < 20  # 3000 steps take 30 s: the call was cut short
+            if target == "local":  # fastgw held the call: it answers it as cancelled
+                assert "cancelled" in r.text.lower()
 
 
 def test_a_target_crashing_mid_call_fails_that_call_only(multiplexed: str) -> None:

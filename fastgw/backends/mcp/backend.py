@@ -23,7 +23,7 @@ import orjson
 from fastgw.backends.mcp import jsonrpc
 from fastgw.backends.mcp.call import McpCall
 from fastgw.backends.mcp.jsonrpc import Message
-from fastgw.backends.mcp.legacy import Channel, forward, new_session_id, session_owner
+from fastgw.backends.mcp.legacy import Channel, forward, new_session_id, session_owner, siblings
 from fastgw.backends.mcp.links import VERSIONS, Link, Sink, TargetError
 from fastgw.backends.mcp.multiplex import LISTS, Names, decode_cursor, encode_cursor, merge_initialize, rename_items
 from fastgw.backends.mcp.session import SessionCodec, SessionState
@@ -44,6 +44,8 @@ MAX_MESSAGE_BYTES: Final = 4 << 20
 _RELAYED: Final = "fastgw."
 #: the channel's session field for an answer to a stdio child's request (`@<target>`)
 _ANSWER: Final = "@"
+#: the channel's session field for a notifications/cancelled of a call another worker may hold
+_CANCEL: Final = "!"
 _KEEPALIVE: Final = 15.0
 #: the client capabilities a target may use (kept in the session id for re-initialization)
 _RELAYED_CAPS: Final = ("roots", "sampling", "elicitation")
@@ -319,6 +321,14 @@ class McpBackend:
             if task is not None:
                 task.cancel()  # the link tells its target (stdio: notifications/cancelled)
                 return
+            # the call may be held by another worker: every sibling is asked to cancel it
+            body = orjson.dumps([sid, request_id])
+            sent = [
+                forward(self.codec.key, self._scope(), pid, _CANCEL, body)
+                for pid in siblings(self.codec.key, self._scope())
+            ]
+            if any(await asyncio.gather(*sent)):
+                return
         await self._fan_out_notification(ctx, state, msg)
 
     async def _fan_out_notification(self, ctx: RequestContext, state: SessionState, msg: Message) -> None:
@@ -487,8 +497,8 @@ class McpBackend:
         """One request to one target; what the target sends before its answer (progress, logs,
         its own requests) reaches this client too, when the client takes events."""
         link = self._link(ctx, target)
-        if not state.targets[target] and reply.events:
-            await self._ensure_channel(self._state(ctx))
+        # other workers reach this one's calls (cancellation) and its stdio children (answers)
+        await self._ensure_channel(self._state(ctx))
 
         def sink(m: Message) -> None:
             if jsonrpc.kind(m) == "request":
@@ -597,6 +607,12 @@ class McpBackend:
         await links.channel.listen()
 
     async def _legacy_deliver(self, links: _Links, sid: str, data: bytes) -> bool:
+        if sid == _CANCEL:
+            session_id, request_id = orjson.loads(data)
+            task = links.running.get((session_id, request_id))
+            if task is not None:
+                task.cancel()
+            return task is not None
         if sid.startswith(_ANSWER):
             link = links.links.get(sid[len(_ANSWER) :])
             if link is None:

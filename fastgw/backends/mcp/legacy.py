@@ -60,7 +60,7 @@ class Channel:
                     ok = await self._deliver(rest[1 : 1 + sid_len].decode("ascii"), rest[1 + sid_len :])
             writer.write(b"1" if ok else b"0")
             await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, UnicodeDecodeError, IndexError):
+        except (asyncio.IncompleteReadError, ConnectionError, UnicodeDecodeError, IndexError, ValueError):
             pass
         finally:
             writer.close()
@@ -94,6 +94,24 @@ async def forward(key: bytes, scope: str, pid: int, session_id: str, body: bytes
         return False
     finally:
         writer.close()
+
+
+def siblings(key: bytes, scope: str) -> list[int]:
+    """The pids of the other workers of this instance listening on a channel (Linux: the abstract
+    unix sockets in /proc/net/unix)."""
+    prefix = _address(key, scope, 0)[1:].rsplit("/", 1)[0] + "/"
+    mine = os.getpid()
+    pids: list[int] = []
+    try:
+        with open("/proc/net/unix", encoding="latin-1") as table:
+            for line in table:
+                name = line.rstrip("\n").rsplit(" ", 1)[-1]
+                tail = name[len(prefix) + 1 :]
+                if name.startswith("@" + prefix) and tail.isdigit() and int(tail) != mine:
+                    pids.append(int(tail))
+    except OSError:
+        return []
+    return sorted(set(pids))
 
 
 def new_session_id(key: bytes) -> str:

@@ -448,6 +448,12 @@ class HttpLink:
                 return await self._answer(resp, msg.get("id"), sink)
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             raise TargetError(self.name, f"unreachable: {exc}") from None
+        except asyncio.CancelledError:
+            # the caller went away or cancelled: the target is told (best effort, not awaited)
+            cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": msg.get("id")}}
+            task = asyncio.ensure_future(self.notify(sid, cancel))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            raise
 
     async def notify(self, sid: str, msg: Message) -> None:
         if msg.get("method") == "notifications/initialized":
