@@ -433,6 +433,7 @@ class HttpLink:
                 if jsonrpc.problem(msg) is not None:
                     continue
                 if jsonrpc.kind(msg) == "response" and msg.get("id") == id_:
+                    await _drain(resp)
                     return dict(msg)
                 if sink is not None:
                     sink(msg)
@@ -498,6 +499,19 @@ class HttpLink:
                 return
             self.listeners.clear()
             task.add_done_callback(lambda t: t.exception())
+
+
+async def _drain(resp: aiohttp.ClientResponse) -> None:
+    """Read a POST's event stream to its end after the answer (servers close it then), so the
+    connection goes back to the pool instead of being closed; a stream kept open is cut."""
+    content = resp.content
+    try:
+        async with asyncio.timeout(0.5):
+            while not content.at_eof():
+                if not await content.readany():
+                    break
+    except TimeoutError:
+        resp.close()
 
 
 # -- legacy HTTP+SSE ---------------------------------------------------------------------------
