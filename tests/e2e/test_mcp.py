@@ -4,6 +4,7 @@ with the same SDK as targets (stdio children the gateway starts, streamable-HTTP
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -75,9 +76,10 @@ def test_seed_mcp_endpoint_with_a_local_stdio_server(tmp: Path) -> None:
         gw.stop()
 
 
-def test_the_mcp_block_with_cors_and_children_stopped_on_shutdown(tmp: Path) -> None:
+def test_the_mcp_block_with_cors_and_children_stopped_on_reload_and_shutdown(tmp: Path) -> None:
     """The top-level `mcp:` block on its own port; a browser client's CORS needs (the session id
-    sent and read); the stdio children end with the gateway."""
+    sent and read); the stdio children end with their workers (reload, shutdown), and a session
+    outlives a reload."""
     port = free_port()
     cors = {"allowOrigins": ["http://localhost:6274"], "allowHeaders": ["content-type"], "allowMethods": ["*"]}
     cfg = {"mcp": {"port": port, "targets": [stdio_target("only")], "policies": {"cors": cors}}}
@@ -99,8 +101,13 @@ def test_the_mcp_block_with_cors_and_children_stopped_on_shutdown(tmp: Path) -> 
         assert "mcp-session-id" in pre.headers["access-control-allow-headers"].lower()
         call = b'{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"pid","arguments":{}}}'
         r = _post(url, call, sid)
+        first = int(r.json()["result"]["content"][0]["text"])
+        assert Path(f"/proc/{first}").exists()
+        gw.signal(signal.SIGHUP)
+        wait_until(lambda: not Path(f"/proc/{first}").exists(), timeout=30, what="the child to stop on reload")
+        r = _post(url, call, sid)  # the same session, served by the new generation
         child = int(r.json()["result"]["content"][0]["text"])
-        assert Path(f"/proc/{child}").exists()
+        assert child != first
     finally:
         gw.stop()
     wait_until(lambda: not Path(f"/proc/{child}").exists(), what="the stdio child to stop with the gateway")
