@@ -29,7 +29,7 @@ from fastgw.backends.mcp.multiplex import LISTS, Names, decode_cursor, encode_cu
 from fastgw.backends.mcp.session import SessionCodec, SessionState
 from fastgw.backends.mcp.sse import frame
 from fastgw.context import RequestContext
-from fastgw.errors import Dialect
+from fastgw.errors import Dialect, Outcome
 from fastgw.http.headers import Headers
 from fastgw.http.response import ResponseWriter
 
@@ -47,6 +47,8 @@ _ANSWER: Final = "@"
 #: the channel's session field for a notifications/cancelled of a call another worker may hold
 _CANCEL: Final = "!"
 _KEEPALIVE: Final = 15.0
+#: a request the MCP layer refused (bad JSON-RPC, unknown session, too large): agentgateway's `MCP`
+MCP_REFUSED: Final = Outcome("mcp", "MCP")
 #: the client capabilities a target may use (kept in the session id for re-initialization)
 _RELAYED_CAPS: Final = ("roots", "sampling", "elicitation")
 
@@ -677,7 +679,7 @@ def answer_status(
     message: str,
     extra: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
-    ctx.reason = "mcp"
+    ctx.reason = MCP_REFUSED
     body = jsonrpc.error(id_, code, message)
     _note_error(ctx, body)
     ctx.respond(status, [_JSON, *extra], orjson.dumps(body))

@@ -13,9 +13,6 @@ from fastgw.backends.mcp.session import INSTANCE_KEY, SessionCodec, parse_key
 from fastgw.config.support import reject_unsupported
 from fastgw.policies.authorization import Rules, compile_rules
 
-#: request fields a browser MCP client sends (added to a cors policy's allowHeaders on MCP routes)
-MCP_HEADERS = ("mcp-session-id", "mcp-protocol-version", "last-event-id")
-
 
 def session_codec(proc: Any, errors: list[str]) -> SessionCodec:
     """`config.session.key` (or the instance's own key) and `config.mcp.sessionTtl`."""
@@ -129,4 +126,4 @@ def _http_spec(r: Any, pol: Any, path: str, errors: list[str], default_path: str
     return HttpSpec(url=url, headers=tuple(headers), ssl=ssl_ctx)
 
 
-__all__ = ["MCP_HEADERS", "Link", "build_mcp", "mcp_rules", "session_codec"]
+__all__ = ["Link", "build_mcp", "mcp_rules", "session_codec"]
