@@ -113,12 +113,17 @@ def test_the_mcp_block_with_cors_and_children_stopped_on_reload_and_shutdown(tmp
     wait_until(lambda: not Path(f"/proc/{child}").exists(), what="the stdio child to stop with the gateway")
 
 
-def test_failure_mode(tmp: Path) -> None:
+def test_failure_mode_and_dns_rebinding_protection(tmp: Path) -> None:
     """A target that cannot start: failClosed (the default) fails initialize with a JSON-RPC
-    error; failOpen serves the session without it."""
+    error; failOpen serves the session without it. dnsRebindingProtection refuses a foreign Host."""
     port = free_port()
     broken = {"name": "broken", "stdio": {"cmd": "/nonexistent/mcp-server"}}
     routes = [
+        {
+            "name": "guarded",
+            "matches": [{"path": {"pathPrefix": "/guarded"}}],
+            "backends": [{"mcp": {"targets": [stdio_target("good")], "dnsRebindingProtection": True}}],
+        },
         {
             "name": "closed",
             "matches": [{"path": {"pathPrefix": "/closed"}}],
@@ -138,6 +143,10 @@ def test_failure_mode(tmp: Path) -> None:
                 "clientInfo": {"name": "t", "version": "1"},
             },
         }
+        guarded = f"http://127.0.0.1:{port}/guarded/mcp"
+        assert _post(guarded, orjson.dumps(init), host="attacker.example").status_code == 403
+        assert _post(guarded, orjson.dumps(init), origin="http://attacker.example").status_code == 403
+        assert _post(guarded, orjson.dumps(init), origin="http://localhost:6274").status_code == 200
         r = _post(f"http://127.0.0.1:{port}/closed/mcp", orjson.dumps(init))
         assert r.status_code == 200 and "target broken" in r.json()["error"]["message"]
         assert "mcp-session-id" not in r.headers
