@@ -294,8 +294,6 @@ class McpTarget(Spec, frozen=True, kw_only=True):
 class McpBackend(Spec, frozen=True, kw_only=True):
     """An MCP multiplexer over several targets."""
 
-    PARTLY_SUPPORTED = {"statefulMode": "stateful only"}
-
     targets: list[McpTarget]
     """The servers."""
     stateful_mode: Literal["stateful", "stateless"] | None = None

@@ -285,7 +285,6 @@ class McpConfig(Spec, frozen=True, kw_only=True):
     """`mcp:`: an MCP multiplexer served at /mcp (streamable HTTP) and /sse."""
 
     NOT_SUPPORTED = frozenset({"gateways"})
-    PARTLY_SUPPORTED = {"statefulMode": "stateful only"}
     port: Port = 3000
     """Listening port."""
     targets: list[McpTarget]

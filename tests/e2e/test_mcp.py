@@ -162,6 +162,42 @@ def test_failure_mode_and_dns_rebinding_protection(tmp: Path) -> None:
         gw.stop()
 
 
+def test_stateless_mode(tmp: Path, remote: HttpServer) -> None:
+    """statefulMode stateless: no session id is issued; each request opens throw-away upstream
+    sessions (the HTTP target's ended again by DELETE)."""
+    port = free_port()
+    targets = [stdio_target("local"), {"name": "remote", "mcp": {"host": remote.url}}]
+    cfg = bind_config(port, [{"backends": [{"mcp": {"targets": targets, "statefulMode": "stateless"}}]}])
+    gw = Gateway(tmp, cfg, workers=2)
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        init = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        }
+        r = _post(url, orjson.dumps(init))
+        assert r.status_code == 200 and "mcp-session-id" not in r.headers
+        assert "tools" in r.json()["result"]["capabilities"]
+
+        async def run() -> None:
+            async with client(url, fresh=True) as c:
+                assert {"local_echo", "remote_echo"} <= {t.name for t in (await c.list_tools()).tools}
+                for i in range(4):
+                    assert _text(await c.call_tool("remote_echo", {"text": f"x{i}"})) == f"x{i}"
+                    assert _text(await c.call_tool("local_whoami", {})) == "local"
+
+        asyncio.run(run())
+        assert httpx.get(url, headers={"accept": "text/event-stream"}).status_code == 405
+    finally:
+        gw.stop()
+
+
 @pytest.fixture(scope="module")
 def multiplexed(tmp: Path, remote: HttpServer) -> Iterator[str]:
     port = free_port()

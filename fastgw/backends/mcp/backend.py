@@ -179,6 +179,8 @@ class McpBackend:
     authorize: Callable[[RequestContext, str, str], bool] | None = None
     #: names this backend among the instance's (its config path): the legacy channel's address
     scope: str = ""
+    #: statefulMode stateless: no sessions; each request opens (and ends) its upstream sessions
+    stateless: bool = False
     names: Names = field(init=False)
     by_name: dict[str, TargetSpec] = field(init=False)
 
@@ -263,11 +265,18 @@ class McpBackend:
         kind = jsonrpc.kind(msg)
         if kind == "request" and msg["method"] == "initialize":
             answer, state = await self._open_session(ctx, msg)
+            if self.stateless and state is not None:
+                # statefulMode stateless: no session; the upstream ones were only for capabilities
+                await self._end(ctx, state)
+                state = None
             self._answer(ctx, answer, self.codec.seal(state) if state is not None else None)
             return
         if kind == "request" and msg["method"] == "server/discover":
             # the 2026 stateless protocol's probe: not spoken here, so clients use initialize
             self._answer(ctx, jsonrpc.error(msg["id"], jsonrpc.METHOD_NOT_FOUND, "Method not found"), None)
+            return
+        if self.stateless:
+            await self._stateless(ctx, msg, kind)
             return
         sid, state = self._session(ctx)
         if ctx.mcp is not None:
@@ -281,6 +290,35 @@ class McpBackend:
         else:
             sse_ok = b"text/event-stream" in (_header_bytes(ctx.request.headers, b"accept") or b"")
             await self._request(ctx, HttpReply(ctx, sse_ok), sid, state, msg)
+
+    async def _stateless(self, ctx: RequestContext, msg: Message, kind: str) -> None:
+        """statefulMode stateless: each request gets throw-away upstream sessions."""
+        if kind != "request":
+            ctx.respond(202, [], b"")  # nothing outlives a request: nothing to notify or answer
+            return
+        version = _header(ctx.request.headers, b"mcp-protocol-version")
+        init = {
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": version if version in VERSIONS else VERSIONS[-1],
+                "capabilities": {},
+                "clientInfo": {"name": "fastgw", "version": "0.1.0"},
+            },
+        }
+        answer, state = await self._open_session(ctx, init)
+        if state is None:
+            self._answer(ctx, {**answer, "id": msg["id"]}, None)
+            return
+        try:
+            sse_ok = b"text/event-stream" in (_header_bytes(ctx.request.headers, b"accept") or b"")
+            await self._request(ctx, HttpReply(ctx, sse_ok), "", state, msg)
+        finally:
+            await self._end(ctx, state)
+
+    async def _end(self, ctx: RequestContext, state: SessionState) -> None:
+        await asyncio.gather(*(self._link(ctx, n).end(s) for n, s in self._live(state)), return_exceptions=True)
 
     # -- initialize ------------------------------------------------------------------------
     async def _open_session(self, ctx: RequestContext, msg: Message) -> tuple[Message, SessionState | None]:
@@ -538,6 +576,8 @@ class McpBackend:
         accept = _header_bytes(ctx.request.headers, b"accept") or b""
         if b"text/event-stream" not in accept:
             raise McpError(jsonrpc.INVALID_REQUEST, "Not Acceptable: the stream is text/event-stream", 406)
+        if self.stateless:
+            raise McpError(jsonrpc.INVALID_REQUEST, "Method Not Allowed: no sessions (statefulMode stateless)", 405)
         _sid, state = self._session(ctx)
         writer = ctx.writer
         ctx.sse = True
@@ -666,6 +706,8 @@ class McpBackend:
                 reply.answer(jsonrpc.error(msg["id"], jsonrpc.TARGET_ERROR, str(err)))
 
     async def _delete(self, ctx: RequestContext) -> None:
+        if self.stateless:
+            raise McpError(jsonrpc.INVALID_REQUEST, "Method Not Allowed: no sessions (statefulMode stateless)", 405)
         _sid, state = self._session(ctx)
         await asyncio.gather(*(self._link(ctx, n).end(s) for n, s in self._live(state)), return_exceptions=True)
         ctx.respond(200, [], b"")

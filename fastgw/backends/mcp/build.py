@@ -32,8 +32,6 @@ def build_mcp(
     spec: Any, name: str, path: str, errors: list[str], codec: SessionCodec, rules: Rules | None = None
 ) -> McpBackend | None:
     """An `mcp` backend (binds) or the `mcp:` block; `path` is its config path for errors."""
-    if spec.stateful_mode == "stateless":
-        errors.append(f"{path}.statefulMode: not supported yet: stateless (sessions are always kept)")
     targets = []
     for i, t in enumerate(spec.targets):
         target = _target(t, f"{path}.targets[{i}]", errors)
@@ -54,6 +52,7 @@ def build_mcp(
         dns_rebinding_protection=spec.dns_rebinding_protection,
         authorize=McpRules(rules) if rules else None,
         scope=path,
+        stateless=spec.stateful_mode == "stateless",
     )
 
 
