@@ -103,8 +103,15 @@ def test_the_mcp_block_with_cors_and_children_stopped_on_reload_and_shutdown(tmp
         r = _post(url, call, sid)
         first = int(r.json()["result"]["content"][0]["text"])
         assert Path(f"/proc/{first}").exists()
-        gw.signal(signal.SIGHUP)
-        wait_until(lambda: not Path(f"/proc/{first}").exists(), timeout=30, what="the child to stop on reload")
+        # a client holding the session's GET stream: the old worker ends it when it drains
+        # (rather than holding the reload for the whole drain timeout)
+        stream_headers = {"accept": "text/event-stream", "mcp-session-id": sid}
+        with ThreadPoolExecutor(1) as pool:
+            held = pool.submit(lambda: httpx.get(url, headers=stream_headers, timeout=60).status_code)
+            time.sleep(0.5)
+            gw.signal(signal.SIGHUP)
+            assert held.result(timeout=15) == 200
+        wait_until(lambda: not Path(f"/proc/{first}").exists(), timeout=15, what="the child to stop on reload")
         r = _post(url, call, sid)  # the same session, served by the new generation
         child = int(r.json()["result"]["content"][0]["text"])
         assert child != first

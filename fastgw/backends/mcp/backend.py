@@ -595,9 +595,7 @@ class McpBackend:
 
         listeners = [asyncio.ensure_future(self._link(ctx, n).listen(s, make_sink(n))) for n, s in self._live(state)]
         try:
-            while not writer.ended:
-                await asyncio.sleep(_KEEPALIVE)
-                writer.write(b": keepalive\n\n")
+            await _hold(writer)
         finally:
             for task in listeners:
                 task.cancel()
@@ -616,9 +614,7 @@ class McpBackend:
         endpoint = ctx.request.path.decode("latin-1") + "?sessionId=" + sid
         writer.write(frame(endpoint, event="endpoint"))
         try:
-            while not writer.ended:
-                await asyncio.sleep(_KEEPALIVE)
-                writer.write(b": keepalive\n\n")
+            await _hold(writer)
         finally:
             del links.legacy[sid]
             for task in list(session.tasks):
@@ -725,6 +721,21 @@ def answer_status(
     body = jsonrpc.error(id_, code, message)
     _note_error(ctx, body)
     ctx.respond(status, [_JSON, *extra], orjson.dumps(body))
+
+
+async def _hold(writer: ResponseWriter) -> None:
+    """Keep an event stream open (a comment every so often finds dead clients) until the client
+    leaves or the worker stops (then the stream ends: the client reconnects to a live worker)."""
+    idle = 0.0
+    while not writer.ended:
+        if writer.draining:
+            writer.end()
+            return
+        await asyncio.sleep(1.0)
+        idle += 1.0
+        if idle >= _KEEPALIVE:
+            idle = 0.0
+            writer.write(b": keepalive\n\n")
 
 
 def _relay_from(target: str, reply: Reply, msg: Message) -> None:
