@@ -18,6 +18,8 @@ class Dialect(Enum):
     PLAIN = "plain"
     OPENAI = "openai"
     ANTHROPIC = "anthropic"
+    #: the OpenAI Responses API: OpenAI's error body, its own stream `error` event
+    RESPONSES = "responses"
     JSONRPC = "jsonrpc"
 
 
@@ -200,7 +202,7 @@ _OPENAI_TYPES = {"api_error": "server_error"}
 def render(err: GatewayError, dialect: Dialect) -> tuple[bytes, bytes]:
     """Return (content-type, body) for `err` in the client's dialect. The only error renderer."""
     body: dict[str, object]
-    if dialect is Dialect.OPENAI:
+    if dialect is Dialect.OPENAI or dialect is Dialect.RESPONSES:
         body = {
             "error": {
                 "message": err.message,
@@ -221,7 +223,7 @@ def render(err: GatewayError, dialect: Dialect) -> tuple[bytes, bytes]:
 
 
 _ANTHROPIC_SUFFIXES = (b"/messages", b"/messages/count_tokens")
-_OPENAI_SUFFIXES = (b"/chat/completions", b"/completions", b"/embeddings", b"/responses", b"/models")
+_OPENAI_SUFFIXES = (b"/chat/completions", b"/completions", b"/embeddings", b"/models")
 
 
 def dialect_for_path(path: bytes) -> Dialect:
@@ -231,6 +233,8 @@ def dialect_for_path(path: bytes) -> Dialect:
         return Dialect.ANTHROPIC
     if p.endswith(_OPENAI_SUFFIXES):
         return Dialect.OPENAI
+    if p.endswith(b"/responses"):
+        return Dialect.RESPONSES
     return Dialect.PLAIN
 
 
@@ -241,4 +245,8 @@ def sse_error_event(err: GatewayError, dialect: Dialect) -> bytes | None:
         return b"data: " + render(err, dialect)[1] + b"\n\n"
     if dialect is Dialect.ANTHROPIC:
         return b"event: error\ndata: " + render(err, dialect)[1] + b"\n\n"
+    if dialect is Dialect.RESPONSES:
+        # the Responses API's `error` stream event (ResponseErrorEvent): flat, not wrapped in "error"
+        event = {"type": "error", "code": err.reason, "message": err.message, "param": None, "sequence_number": 0}
+        return b"event: error\ndata: " + orjson.dumps(event) + b"\n\n"
     return None

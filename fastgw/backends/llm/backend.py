@@ -20,10 +20,10 @@ from fastgw.backends.llm.providers import CLIENT_CREDENTIAL_HEADERS
 from fastgw.backends.llm.route_plan import COUNT_LOCALLY, ERROR_DIALECT, MODELS_501, RAW, SEND, RoutePlan
 from fastgw.backends.llm.routes import RouteType
 from fastgw.backends.llm.target import Target
-from fastgw.backends.llm.translate import anthropic_from_openai, openai_from_anthropic
 from fastgw.backends.llm.translate.count_tokens import count_tokens_response, estimate_input_tokens
 from fastgw.backends.llm.translate.edits import apply_model, force_stream_usage
 from fastgw.backends.llm.translate.errors import MALFORMED, InvalidRequestBody
+from fastgw.backends.llm.translate.plan import translate_request
 from fastgw.backends.llm.types import Dialect, RequestView, decode_request_view
 from fastgw.backends.llm.usage import Usage
 from fastgw.context import RequestContext
@@ -214,7 +214,7 @@ def prepare(
         target.host_header,
         headers,
         _DROP,
-        b"anthropic-" if plan.upstream is Dialect.OPENAI else b"",
+        b"anthropic-" if plan.upstream is not Dialect.ANTHROPIC else b"",
         target.credential,
         len(body),
         target.default_fields,
@@ -240,10 +240,7 @@ def _rewrite(
             apply_model(data, target.model)
         model = data.get("model")
         if plan.translate:
-            if plan.upstream is Dialect.ANTHROPIC:
-                data = anthropic_from_openai.request(data)
-            else:
-                data = openai_from_anthropic.request(data)
+            data = translate_request(plan.client, plan.upstream, data)
         elif forced_usage:
             force_stream_usage(data)
         encoded = orjson.dumps(data)

@@ -95,6 +95,7 @@ ANTHROPIC: Final = ProviderSpec(
         {
             RouteType.COMPLETIONS: "/v1/messages",
             RouteType.MESSAGES: "/v1/messages",
+            RouteType.RESPONSES: "/v1/messages",
             RouteType.ANTHROPIC_TOKEN_COUNT: "/v1/messages/count_tokens",
             RouteType.MODELS: "/v1/models",
         }
@@ -103,6 +104,7 @@ ANTHROPIC: Final = ProviderSpec(
         {
             RouteType.COMPLETIONS: WireFormat.MESSAGES,
             RouteType.MESSAGES: WireFormat.MESSAGES,
+            RouteType.RESPONSES: WireFormat.MESSAGES,  # translated (beyond agentgateway)
             RouteType.ANTHROPIC_TOKEN_COUNT: WireFormat.ANTHROPIC_TOKEN_COUNT,
             RouteType.MODELS: WireFormat.MODELS,
         }
@@ -122,12 +124,18 @@ GEMINI: Final = ProviderSpec(
         {
             RouteType.COMPLETIONS: "/v1beta/openai/chat/completions",
             RouteType.MESSAGES: "/v1beta/openai/chat/completions",
+            RouteType.RESPONSES: "/v1beta/openai/chat/completions",
             RouteType.EMBEDDINGS: "/v1beta/openai/embeddings",
             RouteType.MODELS: "/v1beta/openai/models",
         }
     ),
     formats=_formats(
-        {**_OPENAI_CHAT, RouteType.EMBEDDINGS: WireFormat.EMBEDDINGS, RouteType.MODELS: WireFormat.MODELS}
+        {
+            **_OPENAI_CHAT,
+            RouteType.RESPONSES: WireFormat.COMPLETIONS,  # translated: Google's compat layer has no Responses
+            RouteType.EMBEDDINGS: WireFormat.EMBEDDINGS,
+            RouteType.MODELS: WireFormat.MODELS,
+        }
     ),
     auth=AuthStyle.BEARER,
     extra_headers=(),

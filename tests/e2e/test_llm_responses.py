@@ -1,0 +1,188 @@
+"""The OpenAI Responses API end to end: the official `openai` SDK (`client.responses.create` /
+`.stream`) through the real gateway to the bundled fake provider, which speaks Responses itself
+(passthrough). Each test checks what the client got and what the provider received."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import openai
+import pytest
+import yaml
+
+from tests.e2e.llm_util import CLIENT_KEY, FakeProvider, assert_no_client_key
+from tests.e2e.procs import Gateway, bind_config, free_port, wait_until
+
+UPSTREAM_KEY = "sk-upstream-responses"
+WEATHER_TOOL: Any = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Weather of a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+def _route(name: str, provider: dict[str, Any], host: str, **ai: Any) -> dict[str, Any]:
+    backend: dict[str, Any] = {"name": name, "provider": provider, "hostOverride": host}
+    backend.update(ai)
+    return {
+        "name": name,
+        "matches": [{"path": {"pathPrefix": f"/{name}"}}],
+        # passthrough paths (/v1/responses/{id}) keep the client's path: strip the route prefix
+        "policies": {"urlRewrite": {"path": {"prefix": ""}}, "backendAuth": {"key": UPSTREAM_KEY}},
+        "backends": [{"ai": backend}],
+    }
+
+
+@pytest.fixture(scope="module")
+def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("responses")
+
+
+@pytest.fixture(scope="module")
+def fake(tmp: Path) -> Iterator[FakeProvider]:
+    proc = FakeProvider(tmp, "--require-key", UPSTREAM_KEY)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def gw(tmp: Path, fake: FakeProvider) -> Iterator[Gateway]:
+    host = fake.authority
+    routes = [
+        # no routes map: the binds default serves /v1/responses (and forwards /v1/responses/{id})
+        _route("oai", {"openAI": {}}, host),
+    ]
+    g = Gateway(tmp, bind_config(free_port(), routes), workers=1)
+    yield g
+    g.stop()
+
+
+@pytest.fixture(scope="module")
+def base(gw: Gateway) -> str:
+    cfg = yaml.safe_load(gw.config_path.read_text())
+    return f"http://127.0.0.1:{cfg['binds'][0]['port']}"
+
+
+@pytest.fixture(autouse=True)
+def _clean(fake: FakeProvider) -> None:
+    fake.clear()
+
+
+def client(base: str, prefix: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{base}/{prefix}/v1", api_key=CLIENT_KEY, max_retries=0)
+
+
+# -- passthrough ---------------------------------------------------------------------------------------
+def test_create_passthrough_keeps_the_body_and_reads_usage(base: str, fake: FakeProvider) -> None:
+    got = client(base, "oai").responses.create(model="gpt-5", input="Hello responses world", max_output_tokens=50)
+    assert got.status == "completed"
+    assert got.output_text.startswith("Hello responses world")
+    assert got.usage is not None and got.usage.input_tokens == 3
+    seen = fake.last()
+    assert seen["path"] == "/v1/responses"
+    assert seen["json"]["input"] == "Hello responses world"
+    assert seen["headers"]["authorization"] == f"Bearer {UPSTREAM_KEY}"
+    assert_no_client_key(seen["headers"])
+
+
+def test_stream_passthrough_with_tools_and_a_tool_result_turn(base: str, fake: FakeProvider) -> None:
+    c = client(base, "oai")
+    with c.responses.stream(model="gpt-5", input="call get_weather for Paris", tools=[WEATHER_TOOL]) as stream:
+        kinds = [event.type for event in stream]
+        first = stream.get_final_response()
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    assert "response.function_call_arguments.delta" in kinds
+    call = next(item for item in first.output if item.type == "function_call")
+    assert call.name == "get_weather" and json.loads(call.arguments) == {"city": "city example"}
+    assert first.usage is not None and first.usage.output_tokens > 0
+    fake.clear()
+    follow = c.responses.create(
+        model="gpt-5",
+        input=[
+            {"role": "user", "content": "call get_weather for Paris"},
+            {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
+            {"type": "function_call_output", "call_id": call.call_id, "output": "sunny and warm"},
+        ],
+        tools=[WEATHER_TOOL],
+    )
+    assert follow.output_text.startswith("sunny and warm")
+    assert fake.last()["json"]["input"][2]["output"] == "sunny and warm"
+
+
+def test_stored_response_operations_are_forwarded(base: str, fake: FakeProvider) -> None:
+    c = client(base, "oai")
+    first = c.responses.create(model="gpt-5", input="remember this")
+    fake.clear()
+    again = c.responses.retrieve(first.id)
+    assert again.id == first.id
+    assert fake.last()["path"] == f"/v1/responses/{first.id}"
+    second = c.responses.create(model="gpt-5", input="and this", previous_response_id=first.id)
+    assert second.previous_response_id == first.id
+    fake.clear()
+    with pytest.raises(openai.BadRequestError):
+        c.responses.cancel(first.id)
+    assert fake.last()["path"] == f"/v1/responses/{first.id}/cancel"
+    c.responses.delete(first.id)
+    with pytest.raises(openai.NotFoundError):
+        c.responses.retrieve(first.id)
+
+
+def test_compact_is_forwarded(base: str, fake: FakeProvider) -> None:
+    r = httpx.post(
+        f"{base}/oai/v1/responses/compact",
+        json={"model": "gpt-5", "input": "one two three"},
+        headers={"authorization": f"Bearer {CLIENT_KEY}"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["object"] == "response.compaction"
+    assert fake.last()["path"] == "/v1/responses/compact"
+
+
+def test_errors_are_in_the_responses_dialect(base: str, fake: FakeProvider) -> None:
+    r = httpx.post(f"{base}/oai/v1/responses", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["code"] == "invalid_request_body"
+    assert error["message"]
+    r = httpx.post(
+        f"{base}/oai/v1/responses",
+        json={"model": "gpt-5", "input": "x"},
+        headers={"x-fake-status": "429"},
+    )
+    assert r.status_code == 429 and r.json()["error"]["message"]
+
+
+def test_a_stream_cut_by_the_provider_ends_with_an_error_event(base: str, fake: FakeProvider) -> None:
+    with httpx.stream(
+        "POST",
+        f"{base}/oai/v1/responses",
+        json={"model": "gpt-5", "input": "a b c d e f", "stream": True},
+        headers={"x-fake-fail-after-tokens": "3"},
+    ) as r:
+        text = b"".join(r.iter_bytes()).decode()
+    assert r.status_code == 200
+    last = [block for block in text.split("\n\n") if block.strip()][-1]
+    assert last.startswith("event: error\ndata: ")
+    payload = json.loads(last.split("data: ", 1)[1])
+    assert payload["type"] == "error" and payload["message"] and payload["code"]
+
+
+def test_usage_reaches_the_access_log(base: str, gw: Gateway) -> None:
+    c = client(base, "oai")
+    with c.responses.stream(model="gpt-usage-probe", input="count these four words") as stream:
+        final = stream.get_final_response()
+    assert final.usage is not None
+
+    def line() -> str | None:
+        return next((ln for ln in gw.output().splitlines() if "gen_ai.request.model=gpt-usage-probe" in ln), None)
+
+    wait_until(lambda: line() is not None, timeout=5, what="access log line")
+    logged = line()
+    assert logged is not None
+    assert f"gen_ai.usage.input_tokens={final.usage.input_tokens}" in logged
+    assert f"gen_ai.usage.output_tokens={final.usage.output_tokens}" in logged
