@@ -1,6 +1,7 @@
 """The OpenAI Responses API end to end: the official `openai` SDK (`client.responses.create` /
-`.stream`) through the real gateway to the bundled fake provider, which speaks Responses itself
-(passthrough). Each test checks what the client got and what the provider received."""
+`.stream`) through the real gateway to the bundled fake provider as OpenAI (passthrough: it speaks
+Responses itself) and as Anthropic (translated to Messages). Each test checks what the client got
+and what the provider received."""
 
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ def gw(tmp: Path, fake: FakeProvider) -> Iterator[Gateway]:
     routes = [
         # no routes map: the binds default serves /v1/responses (and forwards /v1/responses/{id})
         _route("oai", {"openAI": {}}, host),
+        # Anthropic: /v1/responses translated to /v1/messages
+        _route("ant", {"anthropic": {}}, host),
     ]
     g = Gateway(tmp, bind_config(free_port(), routes), workers=1)
     yield g
@@ -186,3 +189,115 @@ def test_usage_reaches_the_access_log(base: str, gw: Gateway) -> None:
     assert logged is not None
     assert f"gen_ai.usage.input_tokens={final.usage.input_tokens}" in logged
     assert f"gen_ai.usage.output_tokens={final.usage.output_tokens}" in logged
+
+
+# -- translated to Anthropic Messages ------------------------------------------------------------------
+def test_create_on_anthropic_is_translated_both_ways(base: str, fake: FakeProvider) -> None:
+    got = client(base, "ant").responses.create(
+        model="claude-sonnet-4-5", instructions="Be brief.", input="Hello claude world", max_output_tokens=40
+    )
+    assert got.status == "completed" and got.object == "response"
+    assert got.output_text.startswith("Hello claude world")
+    seen = fake.last()
+    assert seen["path"] == "/v1/messages"
+    assert seen["headers"]["x-api-key"] == UPSTREAM_KEY
+    assert_no_client_key(seen["headers"])
+    sent = seen["json"]
+    assert sent["system"] == "Be brief." and sent["max_tokens"] == 40
+    assert sent["messages"] == [{"role": "user", "content": [{"type": "text", "text": "Hello claude world"}]}]
+    assert got.usage is not None and got.usage.output_tokens == 20 and got.usage.input_tokens > 0
+
+
+def test_stream_on_anthropic_with_tools_and_a_tool_result_turn(base: str, fake: FakeProvider) -> None:
+    c = client(base, "ant")
+    with c.responses.stream(model="claude-sonnet-4-5", input="call get_weather for Paris", tools=[WEATHER_TOOL]) as s:
+        kinds = [event.type for event in s]
+        first = s.get_final_response()
+    assert kinds[:2] == ["response.created", "response.in_progress"] and kinds[-1] == "response.completed"
+    assert "response.function_call_arguments.delta" in kinds and "response.output_item.done" in kinds
+    call = next(item for item in first.output if item.type == "function_call")
+    assert call.name == "get_weather" and json.loads(call.arguments) == {"city": "city example"}
+    assert first.usage is not None and first.usage.output_tokens > 0
+    sent = fake.last()["json"]
+    assert sent["stream"] is True and sent["tools"][0]["input_schema"] == WEATHER_TOOL["parameters"]
+    with c.responses.stream(
+        model="claude-sonnet-4-5",
+        input=[
+            {"role": "user", "content": "call get_weather for Paris"},
+            {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
+            {"type": "function_call_output", "call_id": call.call_id, "output": "sunny and warm"},
+        ],
+        tools=[WEATHER_TOOL],
+    ) as s:
+        deltas = [event.delta for event in s if event.type == "response.output_text.delta"]
+        follow = s.get_final_response()
+    assert "".join(deltas) == follow.output_text
+    assert follow.output_text.startswith("sunny and warm")
+    turns = fake.last()["json"]["messages"]
+    assert [t["role"] for t in turns] == ["user", "assistant", "user"]
+    assert turns[1]["content"][0] == {
+        "type": "tool_use",
+        "id": call.call_id,
+        "name": "get_weather",
+        "input": {"city": "city example"},
+    }
+    assert turns[2]["content"][0]["type"] == "tool_result"
+
+
+def test_reasoning_effort_and_json_schema_on_anthropic(base: str, fake: FakeProvider) -> None:
+    got = client(base, "ant").responses.create(
+        model="claude-sonnet-4-5",
+        input="think about it",
+        reasoning={"effort": "low"},
+        text={"format": {"type": "json_schema", "name": "x", "schema": {"type": "object"}}},
+    )
+    sent = fake.last()["json"]
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+    assert sent["max_tokens"] > 1024
+    assert sent["output_config"] == {"format": {"type": "json_schema", "schema": {"type": "object"}}}
+    assert [item.type for item in got.output] == ["reasoning", "message"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ({"tools": [{"type": "web_search"}]}, "web_search"),
+        ({"previous_response_id": "resp_abc"}, "previous_response_id"),
+        ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "item_reference"),
+    ],
+)
+def test_what_anthropic_cannot_do_is_a_clear_400(
+    base: str, fake: FakeProvider, extra: dict[str, Any], words: str
+) -> None:
+    body = {"model": "claude-sonnet-4-5", "input": "hi", **extra}
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(base, "ant").responses.create(**body)
+    assert words in str(caught.value)
+    assert caught.value.body["type"] == "invalid_request_error"  # type: ignore[index]
+    assert fake.requests() == []
+
+
+def test_anthropic_stream_cut_ends_with_an_error_event(base: str, fake: FakeProvider) -> None:
+    with httpx.stream(
+        "POST",
+        f"{base}/ant/v1/responses",
+        json={"model": "claude-sonnet-4-5", "input": "a b c d e f", "stream": True},
+        headers={"x-fake-fail-after-tokens": "3"},
+    ) as r:
+        text = b"".join(r.iter_bytes()).decode()
+    blocks = [block for block in text.split("\n\n") if block.strip()]
+    assert blocks[0].startswith("event: response.created")
+    assert "response.output_text.delta" in text
+    assert blocks[-1].startswith("event: error\ndata: ")
+    assert "response.completed" not in text
+
+
+def test_anthropic_upstream_errors_come_back_in_the_responses_dialect(base: str, fake: FakeProvider) -> None:
+    r = httpx.post(
+        f"{base}/ant/v1/responses",
+        json={"model": "claude-sonnet-4-5", "input": "x"},
+        headers={"x-fake-status": "529"},
+    )
+    assert r.status_code == 529
+    error = r.json()["error"]
+    assert error["message"] and error["code"] == "overloaded_error"

@@ -14,11 +14,17 @@ from __future__ import annotations
 from typing import Any
 
 from fastgw.backends.llm.translate import anthropic_from_openai, chat_from_responses
+from fastgw.backends.llm.translate.anthropic_from_openai import DEFAULT_MAX_TOKENS, THINKING_BUDGETS
 
 
 def request(body: dict[str, Any]) -> dict[str, Any]:
     """An Anthropic Messages body for a Responses body; raises InvalidRequestBody (a 400)."""
     chat = chat_from_responses.request(body)
     chat.pop("stream_options", None)
-    # "minimal"/"none" turn thinking off (anthropic_from_openai has no budget for them)
+    effort = chat.get("reasoning_effort")
+    if "max_tokens" not in chat and isinstance(effort, str):
+        # Agents (Codex) send reasoning.effort on every turn and rarely max_output_tokens: the
+        # thinking budget comes on top of the default answer length, not out of it (Anthropic
+        # counts thinking in max_tokens)
+        chat["max_tokens"] = DEFAULT_MAX_TOKENS + THINKING_BUDGETS.get(effort, 0)
     return anthropic_from_openai.request(chat)

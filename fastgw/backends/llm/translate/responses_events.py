@@ -37,8 +37,18 @@ def responses_usage_block(usage: Usage) -> dict[str, Any]:
     }
 
 
+_UPSTREAM_ID_PREFIXES: Final = ("msg_", "chatcmpl-")
+
+
 def response_id(upstream_id: str) -> str:
-    return upstream_id if upstream_id.startswith("resp_") else "resp_" + upstream_id
+    """``resp_`` and the provider's id without its own prefix (``msg_``, ``chatcmpl-``); item ids
+    are made from what follows ``resp_``."""
+    if upstream_id.startswith("resp_"):
+        return upstream_id
+    for prefix in _UPSTREAM_ID_PREFIXES:
+        if upstream_id.startswith(prefix):
+            return "resp_" + upstream_id[len(prefix) :]
+    return "resp_" + upstream_id
 
 
 def message_item(item_id: str, text: str, done: bool = True) -> dict[str, Any]:
