@@ -1,7 +1,8 @@
 """The OpenAI Responses API end to end: the official `openai` SDK (`client.responses.create` /
 `.stream`) through the real gateway to the bundled fake provider as OpenAI (passthrough: it speaks
-Responses itself) and as Anthropic (translated to Messages). Each test checks what the client got
-and what the provider received."""
+Responses itself), as an OpenAI-compatible server without Responses (`custom` with the completions
+format, and an `llm:` preset: translated to chat completions) and as Anthropic (translated to
+Messages). Each test checks what the client got and what the provider received."""
 
 from __future__ import annotations
 
@@ -59,6 +60,8 @@ def gw(tmp: Path, fake: FakeProvider) -> Iterator[Gateway]:
         _route("oai", {"openAI": {}}, host),
         # Anthropic: /v1/responses translated to /v1/messages
         _route("ant", {"anthropic": {}}, host),
+        # an OpenAI-compatible server that has only chat completions (vLLM, Ollama)
+        _route("compat", {"custom": {"formats": [{"type": "completions"}]}}, host),
     ]
     g = Gateway(tmp, bind_config(free_port(), routes), workers=1)
     yield g
@@ -301,3 +304,92 @@ def test_anthropic_upstream_errors_come_back_in_the_responses_dialect(base: str,
     assert r.status_code == 529
     error = r.json()["error"]
     assert error["message"] and error["code"] == "overloaded_error"
+
+
+# -- translated to chat completions --------------------------------------------------------------------
+def test_create_on_a_chat_only_server_is_translated(base: str, fake: FakeProvider) -> None:
+    got = client(base, "compat").responses.create(
+        model="qwen-coder", instructions="Be brief.", input="Hello local world", max_output_tokens=30
+    )
+    assert got.status == "completed" and got.output_text.startswith("Hello local world")
+    assert got.usage is not None and got.usage.output_tokens == 20
+    seen = fake.last()
+    assert seen["path"] == "/v1/chat/completions"
+    assert seen["headers"]["authorization"] == f"Bearer {UPSTREAM_KEY}"
+    assert seen["json"]["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hello local world"},
+    ]
+    assert seen["json"]["max_tokens"] == 30
+
+
+def test_stream_on_a_chat_only_server_with_tools_and_a_tool_result_turn(base: str, fake: FakeProvider) -> None:
+    c = client(base, "compat")
+    with c.responses.stream(model="qwen-coder", input="call get_weather for Paris", tools=[WEATHER_TOOL]) as s:
+        kinds = [event.type for event in s]
+        first = s.get_final_response()
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    call = next(item for item in first.output if item.type == "function_call")
+    assert call.name == "get_weather" and json.loads(call.arguments) == {"city": "city example"}
+    assert first.usage is not None and first.usage.input_tokens > 0
+    sent = fake.last()["json"]
+    assert sent["stream_options"] == {"include_usage": True}
+    assert sent["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Weather of a city",
+                "parameters": WEATHER_TOOL["parameters"],
+            },
+        }
+    ]
+    follow = c.responses.create(
+        model="qwen-coder",
+        input=[
+            {"role": "user", "content": "call get_weather for Paris"},
+            {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
+            {"type": "function_call_output", "call_id": call.call_id, "output": "sunny and warm"},
+        ],
+        tools=[WEATHER_TOOL],
+    )
+    assert follow.output_text.startswith("sunny and warm")
+    messages = fake.last()["json"]["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool"]
+    assert messages[1]["tool_calls"][0]["id"] == call.call_id
+
+
+def test_state_on_a_chat_only_server_is_a_clear_400(base: str, fake: FakeProvider) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(base, "compat").responses.create(model="m", input="hi", previous_response_id="resp_1")
+    assert "previous_response_id" in str(caught.value)
+    assert fake.requests() == []
+
+
+def test_llm_block_presets_translate_responses_to_chat(tmp: Path, fake: FakeProvider) -> None:
+    port = free_port()
+    llm = {
+        "port": port,
+        "models": [
+            {
+                "name": "local",
+                "provider": "ollama",
+                "params": {"model": "llama3", "baseUrl": f"http://{fake.authority}/v1", "apiKey": UPSTREAM_KEY},
+            },
+            {"name": "gpt-5", "provider": "openai", "params": {"apiKey": UPSTREAM_KEY, "hostOverride": fake.authority}},
+        ],
+    }
+    g = Gateway(tmp, {"llm": llm}, workers=1)
+    try:
+        c = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=CLIENT_KEY, max_retries=0)
+        got = c.responses.create(model="local", input="hello preset")
+        assert got.output_text.startswith("hello preset")
+        seen = fake.last()
+        assert seen["path"] == "/v1/chat/completions" and seen["json"]["model"] == "llama3"
+        native = c.responses.create(model="gpt-5", input="hello openai")
+        assert native.output_text.startswith("hello openai")
+        assert fake.last()["path"] == "/v1/responses"
+        again = c.responses.retrieve(native.id)
+        assert again.id == native.id
+    finally:
+        g.stop()

@@ -20,10 +20,12 @@ from fastgw.backends.llm.providers import (
     PROVIDERS,
     ProviderSpec,
     auth_header,
+    custom_spec,
 )
 from fastgw.backends.llm.routes import RouteTable, compile_routes, llm_mode_routes
 from fastgw.backends.llm.target import NO_SHAPING, Shaping, Target
 from fastgw.backends.llm.translate.edits import ModelAliases
+from fastgw.backends.llm.types import WireFormat
 from fastgw.config.support import reject_unsupported
 from fastgw.upstream.pool import Origin
 
@@ -49,6 +51,9 @@ _PRESET_URLS: Final[Mapping[str, str]] = MappingProxyType(
         "cohere": "https://api.cohere.ai/compatibility/v1",
     }
 )
+# What a preset's server is taken to accept: chat completions and embeddings, the OpenAI-compatible
+# common ground (a Responses request is translated to chat for them).
+_PRESET_SPEC: Final = custom_spec({WireFormat.COMPLETIONS: None, WireFormat.EMBEDDINGS: None}, "openai")
 # Where `llm:` models without params.apiKey take their key from.
 _KEY_ENV: Final[Mapping[str, str]] = MappingProxyType(
     {"openAI": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY"}
@@ -152,6 +157,10 @@ def _spec_and_host(provider: Any, path: str, errors: list[str]) -> tuple[Provide
         return AZURE_OPENAI, f"{az.resource_name}.{suffix}"
     if kind == "azureOpenAI":
         return AZURE_OPENAI, provider.azure_open_ai.host
+    if kind == "custom":
+        custom = provider.custom
+        formats = {WireFormat(f.type): f.path for f in custom.formats}
+        return custom_spec(formats, custom.provider_override or "custom"), None
     if spec is None:
         errors.append(f"{path}.{kind}: not supported yet: {kind} provider")
         return None
@@ -266,6 +275,8 @@ def llm_target(model: Any, shared: Mapping[str, Any], path: str, errors: list[st
     if spec is None:
         errors.append(f"{path}.provider: not supported yet: {kind} provider")
         return None
+    if provider_name in _PRESET_URLS:
+        spec = _PRESET_SPEC
     base_url = param("base_url") or _PRESET_URLS.get(str(provider_name))
     tls = setting("backend_tls") or setting("tls")
     host_override = param("host_override")
