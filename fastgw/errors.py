@@ -68,6 +68,20 @@ class MethodNotAllowed(MalformedRequest):
     text = "method not allowed"
 
 
+class UpgradeRefused(MalformedRequest):
+    """A WebSocket upgrade of the OpenAI Responses API (Codex tries one before HTTP): 426, the one
+    handshake failure Codex answers by falling back to HTTP at once (codex-rs core/src/client.rs
+    `FallbackToHttp`); any other status it retries five times first. RFC 9110 §15.5.22: a 426
+    names the protocol to use in `Upgrade`."""
+
+    status = 426
+    reason = "websocket_not_served"
+    text = "the Responses API is served over HTTP here, not WebSocket: send POST /v1/responses"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers=[(b"upgrade", b"HTTP/1.1")])
+
+
 class UriTooLong(MalformedRequest):
     status = 414
     reason = "uri_too_long"

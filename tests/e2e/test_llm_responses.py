@@ -393,3 +393,40 @@ def test_llm_block_presets_translate_responses_to_chat(tmp: Path, fake: FakeProv
         assert again.id == native.id
     finally:
         g.stop()
+
+
+# -- WebSocket -----------------------------------------------------------------------------------------
+def _handshake(base: str, path: str) -> bytes:
+    """A WebSocket opening handshake (RFC 6455 §4.1), as Codex sends it; what the gateway answers."""
+    import socket
+    import time as clock
+    from urllib.parse import urlsplit
+
+    where = urlsplit(base)
+    with socket.create_connection((where.hostname, where.port), timeout=5) as sock:
+        sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: {where.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            f"Authorization: Bearer {CLIENT_KEY}\r\n\r\n".encode()
+        )
+        data = b""
+        deadline = clock.monotonic() + 5
+        while clock.monotonic() < deadline:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def test_a_websocket_upgrade_is_refused_at_once_with_426(base: str, fake: FakeProvider) -> None:
+    answer = _handshake(base, "/oai/v1/responses")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 426 Upgrade Required"
+    assert any(line.lower() == b"upgrade: http/1.1" for line in lines)
+    error = json.loads(body)["error"]
+    assert error["code"] == "websocket_not_served" and "POST /v1/responses" in error["message"]
+    assert fake.requests() == []
+    # other upgrades keep their answer
+    assert _handshake(base, "/oai/v1/chat/completions").startswith(b"HTTP/1.1 405 ")
