@@ -87,6 +87,7 @@ class LlmExchange(Exchange):
         "last",
         "mode",
         "model",
+        "namespaces",
         "parts",
         "raw",
         "request_body",
@@ -133,6 +134,8 @@ class LlmExchange(Exchange):
         self.request_body = request_body
         #: the forms of the provider credential, scrubbed from error answers
         self.secrets = secrets
+        #: a translated Responses request's namespace tools (set by the backend)
+        self.namespaces: frozenset[str] = frozenset()
         # Set by on_head for the mode it picks, and read only in that mode (not stored up front:
         # most responses need none of the stream state):
         #   whole_fields: the response fields of a body the exchange writes whole (same-format,
@@ -367,7 +370,9 @@ class LlmExchange(Exchange):
             return self._stream_usage()
         elif mode == _BUFFER:
             body = self.body.take()
-            encoded, usage, model = translate_response(self.client, self.upstream, body, int(time.time()))
+            encoded, usage, model = translate_response(
+                self.client, self.upstream, body, int(time.time()), self.namespaces
+            )
             ctx.writer.respond(self.status, self.whole_fields, encoded)
         else:
             self._send_error()

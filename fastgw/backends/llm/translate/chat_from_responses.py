@@ -18,6 +18,10 @@ from typing import Any, Final
 
 from fastgw.backends.llm.translate.errors import MALFORMED, InvalidRequestBody
 
+# A `namespace` tool (a group of function tools, e.g. one MCP server's) becomes its functions, each
+# named `<namespace>__<name>` (chat and Anthropic names allow only [a-zA-Z0-9_-]); the answer's
+# calls are split back (`split_tool_name`) against the namespaces the request declared.
+NAMESPACE_SEPARATOR: Final = "__"
 # request fields a gateway cannot honour without storing responses itself
 _STATEFUL: Final = ("previous_response_id", "conversation")
 _TOOL_CHOICES: Final = frozenset({"auto", "none", "required"})
@@ -61,7 +65,7 @@ def _request(body: dict[str, Any]) -> dict[str, Any]:
         value = get(key)
         if value is not None:
             out[key] = value
-    tools = [_tool(tool) for tool in get("tools") or ()]
+    tools = [function for tool in get("tools") or () for function in _tools(tool)]
     if tools:
         out["tools"] = tools
     choice = _tool_choice(get("tool_choice"))
@@ -87,10 +91,11 @@ def _input(given: Any, messages: list[dict[str, Any]]) -> None:
         if kind == "message":
             _message(item, messages)
         elif kind == "function_call":
+            name = _qualified(item.get("namespace"), item.get("name") or "")
             call = {
                 "id": item.get("call_id") or item.get("id") or "",
                 "type": "function",
-                "function": {"name": item.get("name") or "", "arguments": item.get("arguments") or "{}"},
+                "function": {"name": name, "arguments": item.get("arguments") or "{}"},
             }
             last = messages[-1] if messages else None
             # parallel calls (and the text before them) are one assistant turn in chat
@@ -156,12 +161,45 @@ def _joined(content: Any) -> str:
     return "".join(p.get("text") or p.get("refusal") or "" for p in content or () if isinstance(p, dict))
 
 
+def tool_namespaces(body: dict[str, Any]) -> frozenset[str]:
+    """The namespaces a Responses request's tools declare (what ``split_tool_name`` splits by)."""
+    tools = body.get("tools")
+    return frozenset(
+        t["name"]
+        for t in (tools if isinstance(tools, list) else ())
+        if isinstance(t, dict) and t.get("type") == "namespace" and isinstance(t.get("name"), str)
+    )
+
+
+def split_tool_name(name: str, namespaces: frozenset[str]) -> tuple[str | None, str]:
+    """(namespace, name) of a flattened tool name; (None, name) when it is no declared namespace's."""
+    if namespaces and NAMESPACE_SEPARATOR in name:
+        namespace, _, rest = name.partition(NAMESPACE_SEPARATOR)
+        if namespace in namespaces and rest:
+            return namespace, rest
+    return None, name
+
+
+def _qualified(namespace: Any, name: str) -> str:
+    return f"{namespace}{NAMESPACE_SEPARATOR}{name}" if isinstance(namespace, str) and namespace else name
+
+
+def _tools(tool: dict[str, Any]) -> list[dict[str, Any]]:
+    if tool.get("type") != "namespace":
+        return [_tool(tool)]
+    namespace = tool.get("name") or ""
+    functions = [_tool(inner) for inner in tool.get("tools") or ()]
+    for function in functions:
+        function["function"]["name"] = _qualified(namespace, function["function"]["name"])
+    return functions
+
+
 def _tool(tool: dict[str, Any]) -> dict[str, Any]:
     kind = tool.get("type")
     if kind != "function":
         raise InvalidRequestBody(
             f"tools of type {kind!r} run at OpenAI and are not supported by this route's provider; "
-            "only function tools are"
+            'only function tools are (Codex: web_search = "disabled" in config.toml)'
         )
     function: dict[str, Any] = {"name": tool.get("name") or ""}
     if tool.get("description"):
@@ -178,7 +216,7 @@ def _tool_choice(choice: Any) -> Any:
     if isinstance(choice, str) and choice in _TOOL_CHOICES:
         return choice
     if isinstance(choice, dict) and choice.get("type") == "function" and isinstance(choice.get("name"), str):
-        return {"type": "function", "function": {"name": choice["name"]}}
+        return {"type": "function", "function": {"name": _qualified(choice.get("namespace"), choice["name"])}}
     raise InvalidRequestBody(f"tool_choice {choice!r} is not supported by this route's provider")
 
 

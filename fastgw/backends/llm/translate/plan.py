@@ -118,10 +118,11 @@ def translate_request(client: Dialect, upstream: Dialect, body: dict[str, Any]) 
 
 
 def translate_response(
-    client: Dialect, upstream: Dialect, body: bytes, created: int
+    client: Dialect, upstream: Dialect, body: bytes, created: int, namespaces: frozenset[str] = frozenset()
 ) -> tuple[bytes, Usage | None, str | None]:
     """A whole 2xx answer in the client's format, with its usage and model; raises ValueError
-    (orjson's JSONDecodeError, UpstreamProtocolError) when it is not the JSON it claims."""
+    (orjson's JSONDecodeError, UpstreamProtocolError) when it is not the JSON it claims.
+    ``namespaces``: a Responses request's namespace tools (``chat_from_responses.tool_namespaces``)."""
     if upstream is Dialect.ANTHROPIC and client is Dialect.OPENAI:
         return anthropic_from_openai.encoded_response(body, created)
     data: Any = orjson.loads(body)
@@ -130,22 +131,27 @@ def translate_response(
     model = data.get("model")
     if client is Dialect.RESPONSES:
         if upstream is Dialect.ANTHROPIC:
-            out, usage = responses_from_messages.response(data, created)
+            out, usage = responses_from_messages.response(data, created, namespaces)
         else:
-            out, usage = responses_from_chat.response(data, created)
+            out, usage = responses_from_chat.response(data, created, namespaces)
         return orjson.dumps(out), usage, model if isinstance(model, str) else None
     encoded = orjson.dumps(openai_from_anthropic.response(data))
     return encoded, usage_from_openai(data.get("usage")), model if isinstance(model, str) else None
 
 
 def stream_translator(
-    client: Dialect, upstream: Dialect, created: int, include_usage: bool, model: str
+    client: Dialect,
+    upstream: Dialect,
+    created: int,
+    include_usage: bool,
+    model: str,
+    namespaces: frozenset[str] = frozenset(),
 ) -> StreamTranslator:
     """A fresh stream state machine from the provider's events to the client's."""
     if client is Dialect.RESPONSES:
         if upstream is Dialect.ANTHROPIC:
-            return MessagesToResponsesStream(created, model)
-        return ChatToResponsesStream(created, model)
+            return MessagesToResponsesStream(created, model, namespaces)
+        return ChatToResponsesStream(created, model, namespaces)
     if upstream is Dialect.ANTHROPIC:
         return AnthropicToOpenAIStream(created=created, include_usage=include_usage, model=model)
     return OpenAIToAnthropicStream(model=model)

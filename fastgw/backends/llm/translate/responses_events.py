@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import orjson
 
+from fastgw.backends.llm.translate.chat_from_responses import split_tool_name
 from fastgw.backends.llm.usage import Usage
 
 _TEXT: Final = 0
@@ -57,8 +58,17 @@ def message_item(item_id: str, text: str, done: bool = True) -> dict[str, Any]:
     return {"type": "message", "id": item_id, "status": status, "role": "assistant", "content": content}
 
 
-def function_call_item(item_id: str, call_id: str, name: str, arguments: str, done: bool = True) -> dict[str, Any]:
-    return {
+def function_call_item(
+    item_id: str,
+    call_id: str,
+    name: str,
+    arguments: str,
+    done: bool = True,
+    namespaces: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """A function call; a name flattened from a declared namespace tool gets its namespace back."""
+    namespace, name = split_tool_name(name, namespaces)
+    item = {
         "type": "function_call",
         "id": item_id,
         "call_id": call_id,
@@ -66,6 +76,9 @@ def function_call_item(item_id: str, call_id: str, name: str, arguments: str, do
         "arguments": arguments,
         "status": "completed" if done else "in_progress",
     }
+    if namespace is not None:
+        item["namespace"] = namespace
+    return item
 
 
 def reasoning_item(item_id: str, text: str, done: bool = True) -> dict[str, Any]:
@@ -107,10 +120,19 @@ def response_object(
 
 
 class _Item:
-    __slots__ = ("call_id", "done", "index", "item_id", "kind", "name", "parts")
+    __slots__ = ("call_id", "done", "index", "item_id", "kind", "name", "namespaces", "parts")
 
-    def __init__(self, kind: int, item_id: str, index: int, call_id: str = "", name: str = "") -> None:
+    def __init__(
+        self,
+        kind: int,
+        item_id: str,
+        index: int,
+        call_id: str = "",
+        name: str = "",
+        namespaces: frozenset[str] = frozenset(),
+    ) -> None:
         self.kind = kind
+        self.namespaces = namespaces
         self.item_id = item_id
         self.index = index
         self.call_id = call_id
@@ -123,7 +145,8 @@ class _Item:
         if self.kind == _TEXT:
             return message_item(self.item_id, text, done)
         if self.kind == _TOOL:
-            return function_call_item(self.item_id, self.call_id, self.name, (text or "{}") if done else "", done)
+            arguments = (text or "{}") if done else ""
+            return function_call_item(self.item_id, self.call_id, self.name, arguments, done, self.namespaces)
         return reasoning_item(self.item_id, text, done)
 
 
@@ -132,10 +155,23 @@ class ResponsesEmitter:
     (a new one when another item came in between); function calls are items keyed by the caller's
     key (a block index, a tool-call index), so interleaved argument deltas land on the right call."""
 
-    __slots__ = ("_current", "_items", "_keyed", "_rid", "_sequence", "created", "finished", "model", "started")
+    __slots__ = (
+        "_current",
+        "_items",
+        "_keyed",
+        "_rid",
+        "_sequence",
+        "created",
+        "finished",
+        "model",
+        "namespaces",
+        "started",
+    )
 
-    def __init__(self, created: int, model: str = "") -> None:
+    def __init__(self, created: int, model: str = "", namespaces: frozenset[str] = frozenset()) -> None:
         self.created = created
+        #: the request's namespace tools (function calls named `<namespace>__<name>` are split back)
+        self.namespaces = namespaces
         self.model = model
         self._rid = ""
         self._sequence = 0
@@ -172,7 +208,7 @@ class ResponsesEmitter:
     ) -> tuple[_Item, bytes]:
         out = self._close_current()
         index = len(self._items)
-        item = _Item(kind, f"{prefix}_{self._rid[5:]}_{index}", index, call_id, name)
+        item = _Item(kind, f"{prefix}_{self._rid[5:]}_{index}", index, call_id, name, self.namespaces)
         self._items.append(item)
         if key is not None:
             self._keyed[key] = item

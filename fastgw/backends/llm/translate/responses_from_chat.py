@@ -29,18 +29,20 @@ INCOMPLETE_FROM_FINISH: Final[Mapping[str, str]] = MappingProxyType(
 REASONING_KEYS: Final = ("reasoning_content", "reasoning")
 
 
-def response(body: dict[str, Any], created: int) -> tuple[dict[str, Any], Usage]:
+def response(
+    body: dict[str, Any], created: int, namespaces: frozenset[str] = frozenset()
+) -> tuple[dict[str, Any], Usage]:
     """The Responses object for a chat completion and its normalized usage.
 
     Raises UpstreamProtocolError when the body is not a chat completion.
     """
     try:
-        return _response(body, created)
+        return _response(body, created, namespaces)
     except MALFORMED as exc:
         raise UpstreamProtocolError(f"malformed chat completion: {exc}") from None
 
 
-def _response(body: dict[str, Any], created: int) -> tuple[dict[str, Any], Usage]:
+def _response(body: dict[str, Any], created: int, namespaces: frozenset[str]) -> tuple[dict[str, Any], Usage]:
     rid = response_id(str(body.get("id") or "gateway"))
     base = rid[5:]
     choices = body.get("choices") or []
@@ -66,6 +68,8 @@ def _response(body: dict[str, Any], created: int) -> tuple[dict[str, Any], Usage
                 call.get("id") or "",
                 function.get("name") or "",
                 arguments if isinstance(arguments, str) and arguments else "{}",
+                True,
+                namespaces,
             )
         )
     usage = usage_from_openai(body.get("usage"))

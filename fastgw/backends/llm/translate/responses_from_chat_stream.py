@@ -28,8 +28,8 @@ class ChatToResponsesStream:
 
     __slots__ = ("_emitter", "finish_reason", "has_usage", "usage", "usage_final")
 
-    def __init__(self, created: int, model: str = "") -> None:
-        self._emitter = ResponsesEmitter(created, model)
+    def __init__(self, created: int, model: str = "", namespaces: frozenset[str] = frozenset()) -> None:
+        self._emitter = ResponsesEmitter(created, model, namespaces)
         self.usage = Usage()
         self.has_usage = False
         self.usage_final = False

@@ -34,18 +34,20 @@ INCOMPLETE_FROM_STOP: Final[Mapping[str, str]] = MappingProxyType(
 )
 
 
-def response(body: dict[str, Any], created: int) -> tuple[dict[str, Any], Usage]:
+def response(
+    body: dict[str, Any], created: int, namespaces: frozenset[str] = frozenset()
+) -> tuple[dict[str, Any], Usage]:
     """The Responses object for an Anthropic message and the message's normalized usage.
 
     Raises UpstreamProtocolError when the body is not an Anthropic message.
     """
     try:
-        return _response(body, created)
+        return _response(body, created, namespaces)
     except MALFORMED as exc:
         raise UpstreamProtocolError(f"malformed Anthropic message: {exc}") from None
 
 
-def _response(body: dict[str, Any], created: int) -> tuple[dict[str, Any], Usage]:
+def _response(body: dict[str, Any], created: int, namespaces: frozenset[str]) -> tuple[dict[str, Any], Usage]:
     rid = response_id(str(body.get("id") or "gateway"))
     base = rid[5:]
     output: list[dict[str, Any]] = []
@@ -57,7 +59,9 @@ def _response(body: dict[str, Any], created: int) -> tuple[dict[str, Any], Usage
         elif kind == "tool_use" or kind == "server_tool_use":
             arguments = dumps_str(block.get("input") or {})
             output.append(
-                function_call_item(f"fc_{base}_{index}", block.get("id") or "", block.get("name") or "", arguments)
+                function_call_item(
+                    f"fc_{base}_{index}", block.get("id") or "", block.get("name") or "", arguments, True, namespaces
+                )
             )
         elif kind == "thinking":
             output.append(reasoning_item(f"rs_{base}_{index}", block.get("thinking") or ""))

@@ -28,8 +28,8 @@ class MessagesToResponsesStream:
 
     __slots__ = ("_blocks", "_emitter", "has_usage", "stop_reason", "usage", "usage_final")
 
-    def __init__(self, created: int, model: str = "") -> None:
-        self._emitter = ResponsesEmitter(created, model)
+    def __init__(self, created: int, model: str = "", namespaces: frozenset[str] = frozenset()) -> None:
+        self._emitter = ResponsesEmitter(created, model, namespaces)
         self.usage = Usage()
         self.has_usage = False
         #: message_delta brought the final counts (message_start's output count is a placeholder)
