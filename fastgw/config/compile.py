@@ -354,7 +354,7 @@ def _request_policies(
     if authz is not None:
         found["authorization"] = authz
     if pol.local_rate_limit:
-        found["localRateLimit"] = _local_rate_limit(pol.local_rate_limit, cc, identity, f"{path}.localRateLimit")
+        found["localRateLimit"] = _local_rate_limit(pol.local_rate_limit, cc, identity, f"{path}.localRateLimit", llm)
     if pol.cors is not None:
         c = pol.cors
         found["cors"] = Cors.build(
@@ -379,7 +379,7 @@ def _request_policies(
     return tuple(found[k] for k in ORDER if k in found)
 
 
-def _local_rate_limit(specs: Any, cc: _Compile, identity: str, path: str) -> LocalRateLimit:
+def _local_rate_limit(specs: Any, cc: _Compile, identity: str, path: str, llm: bool = False) -> LocalRateLimit:
     buckets = []
     for i, spec in enumerate(specs):
         key = bucket_key(b"localRateLimit", identity.encode(), str(i).encode())
@@ -391,7 +391,7 @@ def _local_rate_limit(specs: Any, cc: _Compile, identity: str, path: str) -> Loc
             cc.errors.append(f"{path}[{i}]: {exc}")
             continue
         buckets.append(Bucket(handle=h, max_tokens=spec.max_tokens, tokens=spec.type == "tokens"))
-    return LocalRateLimit(cc.buckets, tuple(buckets), fail_open=cc.fail_open)
+    return LocalRateLimit(cc.buckets, tuple(buckets), fail_open=cc.fail_open, llm=llm)
 
 
 _CLIENT_CREDENTIALS = frozenset({b"authorization", b"x-api-key", b"api-key"})

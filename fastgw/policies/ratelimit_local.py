@@ -31,6 +31,7 @@ from fastgw.errors import RateLimited
 from fastgw.http.headers import Headers
 from fastgw.native import BucketHandle, BucketTable
 from fastgw.native_errors import BucketTableFull
+from fastgw.policies.denial import llm_dialect
 
 if TYPE_CHECKING:
     from fastgw.context import RequestContext
@@ -58,6 +59,8 @@ class LocalRateLimit:
     buckets: tuple[Bucket, ...]
     #: `config.localRateLimit.failureMode: failOpen`: a bucket without a slot does not limit
     fail_open: bool = False
+    #: on an LLM route: the 429 is an error object of the client's API
+    llm: bool = False
     has_tokens: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
@@ -73,9 +76,11 @@ class LocalRateLimit:
                 if self._without_slot(ctx.worker.metrics):
                     continue
                 self._give_back(taken, 1)
+                llm_dialect(ctx, self.llm)
                 raise RateLimited() from None  # no bucket, so no x-ratelimit-* to tell
             if not ok:
                 self._give_back(taken, 1)
+                llm_dialect(ctx, self.llm)
                 raise self._rejected(b, 1, 1)
             if not b.tokens:
                 taken.append(b)

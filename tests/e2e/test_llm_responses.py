@@ -430,3 +430,41 @@ def test_a_websocket_upgrade_is_refused_at_once_with_426(base: str, fake: FakePr
     assert fake.requests() == []
     # other upgrades keep their answer
     assert _handshake(base, "/oai/v1/chat/completions").startswith(b"HTTP/1.1 405 ")
+
+
+# -- token rate limits and metrics -----------------------------------------------------------------
+@pytest.mark.parametrize("provider", [{"openAI": {}}, {"anthropic": {}}], ids=["passthrough", "anthropic"])
+def test_token_limits_and_metrics_count_responses_usage(
+    tmp_path: Path, fake: FakeProvider, provider: dict[str, Any]
+) -> None:
+    """The streamed answer's usage (read from response.completed, or from the translated stream)
+    empties a token bucket, so the next request is a 429 in the Responses dialect; the token
+    histogram counts it as a chat call."""
+    import urllib.request
+
+    port = free_port()
+    route = _route("lim", provider, fake.authority)
+    route["policies"]["localRateLimit"] = [
+        {"maxTokens": 30, "tokensPerFill": 1, "fillInterval": "100s", "type": "tokens"}
+    ]
+    g = Gateway(tmp_path, bind_config(port, [route]), workers=1)
+    try:
+        c = client(f"http://127.0.0.1:{port}", "lim")
+        with c.responses.stream(model="m", input="spend some tokens") as stream:
+            final = stream.get_final_response()
+        assert final.usage is not None and final.usage.total_tokens > 0
+        c.responses.create(model="m", input="again")  # admitted: the bucket is not empty yet
+        with pytest.raises(openai.RateLimitError) as caught:
+            c.responses.create(model="m", input="and again")
+        assert caught.value.body["code"] == "rate_limited"  # type: ignore[index]
+        text = urllib.request.urlopen(f"http://127.0.0.1:{g.stats_port}/metrics", timeout=5).read().decode()
+        outputs = [
+            ln
+            for ln in text.splitlines()
+            if ln.startswith("agentgateway_gen_ai_client_token_usage_sum")
+            and 'gen_ai_token_type="output"' in ln
+            and 'gen_ai_operation_name="chat"' in ln
+        ]
+        assert outputs and sum(float(ln.rsplit(" ", 1)[1]) for ln in outputs) == 40, outputs
+    finally:
+        g.stop()
