@@ -84,7 +84,7 @@ def _input_tokens(body: dict[str, Any], history: list[Any]) -> int:
 def _usage(answer: Answer) -> dict[str, Any]:
     return {
         "input_tokens": answer.input_tokens,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "output_tokens": answer.output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": answer.input_tokens + answer.output_tokens,
@@ -275,7 +275,7 @@ async def compact(request: web.Request) -> web.StreamResponse:
         "output": [summary],
         "usage": {
             "input_tokens": max(1, words),
-            "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
             "output_tokens": 4,
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": max(1, words) + 4,
