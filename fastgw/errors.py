@@ -35,6 +35,8 @@ class Dialect(Enum):
     PLAIN = "plain"
     OPENAI = "openai"
     ANTHROPIC = "anthropic"
+    #: the OpenAI Responses API: OpenAI's error body, its own stream `error` event
+    RESPONSES = "responses"
     JSONRPC = "jsonrpc"
 
 
@@ -88,6 +90,20 @@ class MethodNotAllowed(MalformedRequest):
     reason = "method_not_allowed"
     metric_reason = "InvalidRequest"
     text = "method not allowed"
+
+
+class UpgradeRefused(MalformedRequest):
+    """A WebSocket upgrade of the OpenAI Responses API (Codex tries one before HTTP): 426, the one
+    handshake failure Codex answers by falling back to HTTP at once (codex-rs core/src/client.rs
+    `FallbackToHttp`); any other status it retries five times first. RFC 9110 §15.5.22: a 426
+    names the protocol to use in `Upgrade`."""
+
+    status = 426
+    reason = "websocket_not_served"
+    text = "the Responses API is served over HTTP here, not WebSocket: send POST /v1/responses"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers=[(b"upgrade", b"HTTP/1.1")])
 
 
 class UriTooLong(MalformedRequest):
@@ -241,7 +257,7 @@ _OPENAI_TYPES = {"api_error": "server_error"}
 def render(err: GatewayError, dialect: Dialect) -> tuple[bytes, bytes]:
     """Return (content-type, body) for `err` in the client's dialect. The only error renderer."""
     body: dict[str, object]
-    if dialect is Dialect.OPENAI:
+    if dialect is Dialect.OPENAI or dialect is Dialect.RESPONSES:
         body = {
             "error": {
                 "message": err.message,
@@ -262,7 +278,7 @@ def render(err: GatewayError, dialect: Dialect) -> tuple[bytes, bytes]:
 
 
 _ANTHROPIC_SUFFIXES = (b"/messages", b"/messages/count_tokens")
-_OPENAI_SUFFIXES = (b"/chat/completions", b"/completions", b"/embeddings", b"/responses", b"/models")
+_OPENAI_SUFFIXES = (b"/chat/completions", b"/completions", b"/embeddings", b"/models")
 
 
 def dialect_for_path(path: bytes) -> Dialect:
@@ -272,6 +288,8 @@ def dialect_for_path(path: bytes) -> Dialect:
         return Dialect.ANTHROPIC
     if p.endswith(_OPENAI_SUFFIXES):
         return Dialect.OPENAI
+    if p.endswith(b"/responses"):
+        return Dialect.RESPONSES
     return Dialect.PLAIN
 
 
@@ -282,4 +300,8 @@ def sse_error_event(err: GatewayError, dialect: Dialect) -> bytes | None:
         return b"data: " + render(err, dialect)[1] + b"\n\n"
     if dialect is Dialect.ANTHROPIC:
         return b"event: error\ndata: " + render(err, dialect)[1] + b"\n\n"
+    if dialect is Dialect.RESPONSES:
+        # the Responses API's `error` stream event (ResponseErrorEvent): flat, not wrapped in "error"
+        event = {"type": "error", "code": err.reason, "message": err.message, "param": None, "sequence_number": 0}
+        return b"event: error\ndata: " + orjson.dumps(event) + b"\n\n"
     return None

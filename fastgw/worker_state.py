@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from fastgw.policies import ratelimit_local
 from fastgw.runtime import Runtime
@@ -15,8 +15,22 @@ if TYPE_CHECKING:
     from fastgw.redis_limits.link import RedisLink, RedisSpec
 
 
+class Closeable(Protocol):
+    def close(self) -> None: ...
+
+
 class WorkerState:
-    __slots__ = ("access_log", "cut_reason", "loop", "metrics", "pool", "redis_links", "runtime", "worker_id")
+    __slots__ = (
+        "access_log",
+        "cut_reason",
+        "loop",
+        "metrics",
+        "pool",
+        "redis_links",
+        "resources",
+        "runtime",
+        "worker_id",
+    )
 
     def __init__(self, runtime: Runtime, worker_id: int, access_log: AccessLog) -> None:
         self.loop = asyncio.get_running_loop()
@@ -30,6 +44,9 @@ class WorkerState:
         self.cut_reason: str | None = None
         #: this worker's Redis links (remoteRateLimit), made on first use: one per Redis spec
         self.redis_links: dict[RedisSpec, RedisLink] = {}
+        #: a backend's per-worker resources, made on first use (MCP targets' child processes and
+        #: connections), keyed by the backend; closed with the worker
+        self.resources: dict[object, Closeable] = {}
         self._tick()
 
     def _tick(self) -> None:
@@ -52,5 +69,8 @@ class WorkerState:
         self.cut_reason = "drain_timeout"
 
     def close(self) -> None:
+        for resource in self.resources.values():
+            resource.close()
+        self.resources.clear()
         self.metrics.flush()
         self.pool.close()

@@ -35,6 +35,23 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# The MCP tests also drive the gateway with the 1.x line of the official Python SDK, which cannot
+# share .venv with the 2.x line: it has a venv of its own (tests/e2e/test_mcp_sdk1.py).
+[ -x .venv-mcp1/bin/python ] || "$python" -m venv .venv-mcp1
+.venv-mcp1/bin/python -m pip install -q --disable-pip-version-check 'mcp>=1.9,<2'
+
+# The coding agents tests/e2e/test_agents.py drives (Codex CLI, Claude Code), pinned in
+# tests/e2e/agents.txt, go into .cache/agents in the checkout (again when the pins change). CI
+# gets npm from apt when it has none; elsewhere those tests skip without it.
+if ! command -v npm >/dev/null 2>&1 && { [ "$ci" = true ] || [ "$ci" = 1 ] || [ "$ci" = yes ]; }; then
+  install nodejs npm
+fi
+if command -v npm >/dev/null 2>&1 && ! cmp -s tests/e2e/agents.txt .cache/agents/pinned.txt; then
+  echo "installing the coding agents: $(tr '\n' ' ' < tests/e2e/agents.txt)"
+  # shellcheck disable=SC2046 # one package spec per line
+  npm install --no-audit --no-fund --loglevel=error --prefix .cache/agents $(cat tests/e2e/agents.txt)
+  cp tests/e2e/agents.txt .cache/agents/pinned.txt
+fi
 
 # The Docker image test (tests/docker) needs an engine; in CI one is started when none is running
 # (elsewhere that test skips without one, and fails in CI).

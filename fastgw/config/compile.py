@@ -20,6 +20,8 @@ from fastgw.backends.http import HttpBackend
 from fastgw.backends.llm.backend import AiBackend
 from fastgw.backends.llm.build import binds_target, check_backend_policies, llm_target
 from fastgw.backends.llm.router import LlmRouter
+from fastgw.backends.mcp.build import build_mcp, mcp_rules, session_codec
+from fastgw.backends.mcp.session import SessionCodec
 from fastgw.backends.scrub import secret_forms
 from fastgw.config.dump import redacted_dump
 from fastgw.config.errors import ConfigError, Path
@@ -112,11 +114,19 @@ def compile_config(
     table = (buckets or SharedBuckets()).get(table_spec.max_buckets)
     virtual_keys = virtual_key_store(proc.virtual_keys) if proc is not None and proc.virtual_keys else None
     prices = virtual_keys.prices if virtual_keys is not None else PriceTable()
-    ctx = _Compile(table, table_spec.failure_mode == "failOpen", errors, KeyServices(table, prices, virtual_keys))
+    ctx = _Compile(
+        table,
+        table_spec.failure_mode == "failOpen",
+        errors,
+        KeyServices(table, prices, virtual_keys),
+        session_codec(proc, errors),
+    )
     binds = tuple(_bind(b, i, ctx) for i, b in enumerate(cfg.binds))
     llm = cfg.llm
     if llm is not None:
         binds += (_llm_bind(llm, {b.port for b in binds}, errors),)
+    if cfg.mcp is not None:
+        binds += (_mcp_bind(cfg.mcp, ctx),)
     tokenizer = _tokenizer(cfg.config, errors)
     _check_listen_addrs(cfg.config, binds, errors)
     _partly_supported(cfg, errors)
@@ -162,6 +172,7 @@ class _Compile:
     fail_open: bool  # config.localRateLimit.failureMode
     errors: list[str]
     keys: KeyServices
+    mcp_sessions: SessionCodec
 
 
 def _workers(proc: schema.ProcessConfig | None) -> int | None:
@@ -287,6 +298,7 @@ def _route(
         buckets=cc.buckets,
         fail_open=cc.fail_open,
         keys=cc.keys,
+        mcp=any(b.mcp is not None for b in route.backends or []),
     )
     policies = request_policies(pol, site, layer)
     req_mod: HeaderEdit | None = None
@@ -316,7 +328,17 @@ def _route(
             req_mod = chain(req_mod, auth)
     backends: list[Backend] = []
     weights: list[float] = []
+    has_mcp = any(b.mcp is not None for b in route.backends or [])
+    if pol is not None and pol.mcp_authorization is not None and not has_mcp:
+        errors.append(f"{path}.policies.mcpAuthorization: only applies to routes with mcp backends")
     for bi, b in enumerate(route.backends or []):
+        if b.mcp is not None:
+            rules = mcp_rules(pol, f"{path}.policies", errors)
+            mcp = build_mcp(b.mcp, "mcp", f"{path}.backends[{bi}].mcp", errors, cc.mcp_sessions, rules)
+            if mcp is not None:
+                backends.append(mcp)
+                weights.append(float(b.weight if b.weight is not None else 1))
+            continue
         be = _backend(b, pol, f"{path}.backends[{bi}]", errors)
         if be is not None:
             backends.append(be)
@@ -437,6 +459,33 @@ def _llm_bind(llm: schema.LlmConfig, taken: set[int], errors: list[str]) -> Bind
     )
     listener = ListenerRoutes(HostPattern.parse(None), [Entry(route, (), Match())])
     return BindRuntime(port=llm.port, name=f"bind/{llm.port}", routes=BindRoutes([listener]))
+
+
+def _mcp_bind(mcp: schema.McpConfig, cc: _Compile) -> BindRuntime:
+    """The `mcp:` block: one port, every path served by the multiplexer (`/mcp` and the others),
+    behind the block's policies."""
+    rules = mcp_rules(mcp.policies, "mcp.policies", cc.errors)
+    backend = build_mcp(mcp, "mcp", "mcp", cc.errors, cc.mcp_sessions, rules)
+    auth = mcp.policies.backend_auth if mcp.policies is not None else None
+    site = Site(
+        "mcp.policies",
+        cc.errors,
+        passthrough=auth is not None and auth.passthrough is not None,
+        identity=f"bind/{mcp.port}/mcp/mcp",
+        buckets=cc.buckets,
+        fail_open=cc.fail_open,
+        mcp=True,
+    )
+    route = RouteRuntime(
+        name="mcp",
+        rule="mcp/default",
+        listener="mcp",
+        gateway=f"bind/{mcp.port}",
+        policies=request_policies(mcp.policies, site),
+        backends=(backend,) if backend is not None else (),
+    )
+    listener = ListenerRoutes(HostPattern.parse(None), [Entry(route, (), Match())])
+    return BindRuntime(port=mcp.port, name=f"bind/{mcp.port}", routes=BindRoutes([listener]))
 
 
 # -- process-level settings ----------------------------------------------------------------------

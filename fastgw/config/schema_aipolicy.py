@@ -147,7 +147,10 @@ class AiPolicy(Spec, frozen=True, kw_only=True):
     NOT_SUPPORTED_CHECKED = frozenset({"transformations", "finalTransformations", "promptGuard", "promptCaching"})
     routes: dict[str, RouteType] = {}
     """Path-suffix -> route type. Longest suffix wins, `*` is the fallback. With no map every path is
-    treated as `completions` (agentgateway binds-mode behaviour)."""
+    treated as `completions` (agentgateway binds-mode behaviour) except the OpenAI Responses API:
+    `/v1/responses` is `responses`, `/v1/responses/compact` `detect`, and what lies below
+    `/v1/responses/` (stored responses: GET/DELETE, cancel) `passthrough`. A `responses` request to
+    a provider without that API is translated: to Anthropic Messages or to chat completions."""
     model_aliases: dict[str, str] = {}
     """Requested model -> model sent upstream; keys may be wildcards (`claude-*`)."""
     defaults: JsonObject | None = None

@@ -71,10 +71,43 @@ class AzureOpenAiSpec(ProviderSpec, frozen=True, kw_only=True):
     """`api-version` query parameter."""
 
 
+class CustomFormat(Spec, frozen=True, kw_only=True):
+    """One wire format a custom provider's server accepts."""
+
+    type: Literal["completions", "messages", "responses", "embeddings", "anthropicTokenCount", "realtime", "rerank"]
+    """The API shape (`realtime` and `rerank` are not supported yet)."""
+    path: str | None = None
+    """Its path on the server; unset = the usual one (`/v1/chat/completions`, `/v1/messages`,
+    `/v1/responses`, `/v1/embeddings`, `/v1/messages/count_tokens`)."""
+
+
+class CustomSpec(ProviderSpec, frozen=True, kw_only=True):
+    """Any server, described by the wire formats it accepts (its address from `hostOverride`).
+    A request in a format the server lacks is translated to one it has: chat completions <->
+    messages, and the OpenAI Responses API to chat completions (then messages), e.g. for vLLM or
+    Ollama, which have no Responses API. The key goes as `Authorization: Bearer`."""
+
+    provider_override: str | None = None
+    """Provider name for telemetry (`gen_ai.provider.name`); unset = `custom`."""
+    formats: list[CustomFormat]
+    """What the server accepts."""
+
+    def problems(self) -> Problems:
+        if not self.formats:
+            yield "formats", "at least one format is required"
+        seen: set[str] = set()
+        for i, fmt in enumerate(self.formats):
+            if fmt.type in ("realtime", "rerank"):
+                yield ("formats", i, "type"), f"not supported yet: {fmt.type}"
+            if fmt.type in seen:
+                yield ("formats", i, "type"), f"{fmt.type} is listed twice"
+            seen.add(fmt.type)
+
+
 class AiProvider(Spec, frozen=True, kw_only=True):
     """Exactly one provider kind: `{openAI: {model: gpt-4o}}`, `{anthropic: {}}`..."""
 
-    NOT_SUPPORTED = frozenset({"copilot", "custom"})
+    NOT_SUPPORTED = frozenset({"copilot"})
     NOT_SUPPORTED_CHECKED = frozenset({"vertex", "bedrock"})
     ONE_OF = (("openAI", "anthropic", "gemini", "vertex", "bedrock", "azure", "azureOpenAI", "copilot", "custom"),)
     open_ai: OpenAiSpec | None = msgspec.field(default=None, name="openAI")
@@ -91,6 +124,9 @@ class AiProvider(Spec, frozen=True, kw_only=True):
     """Azure OpenAI / Foundry."""
     azure_open_ai: AzureOpenAiSpec | None = msgspec.field(default=None, name="azureOpenAI")
     """Azure OpenAI (older spelling)."""
+    custom: CustomSpec | None = None
+    """Any server by the wire formats it accepts (agentgateway's `custom`), e.g. an OpenAI-compatible
+    server without the Responses API: `{custom: {formats: [{type: completions}]}}`."""
 
     @property
     def kind(self) -> str:
@@ -117,6 +153,7 @@ _PROVIDER_ATTRS = {
     "bedrock": "bedrock",
     "azure": "azure",
     "azureOpenAI": "azure_open_ai",
+    "custom": "custom",
 }
 
 
@@ -256,10 +293,21 @@ class OpenApiTarget(RemoteTarget, frozen=True, kw_only=True):
     """The OpenAPI document: inline, `{file}` or `{url}`."""
 
 
+class ToolFilter(Spec, frozen=True, kw_only=True):
+    """fastgw: which of a target's tools clients see and may call (names as the target gives them)."""
+
+    include: list[str] | None = None
+    """Only these tools (absent: all)."""
+    exclude: list[str] = []
+    """Never these tools."""
+
+
 class McpTarget(Spec, frozen=True, kw_only=True):
     """One MCP server behind the multiplexer; its tools are exposed as `<name>_<tool>`."""
 
     ONE_OF = (("stdio", "sse", "mcp", "openapi"),)
+    NOT_SUPPORTED_CHECKED = frozenset({"openapi"})
+    PARTLY_SUPPORTED = {"policies": "backendAuth (a key string) and backendTLS, on mcp and sse targets"}
     name: str
     """Target name (tool-name prefix)."""
     stdio: StdioTarget | None = None
@@ -272,6 +320,8 @@ class McpTarget(Spec, frozen=True, kw_only=True):
     """REST API via OpenAPI."""
     policies: TransportPolicies | None = None
     """TLS/auth/headers towards a remote target (not for stdio)."""
+    tools: ToolFilter | None = None
+    """fastgw: tool include/exclude lists."""
 
     def problems(self) -> Problems:
         if self.stdio is not None and self.policies is not None:

@@ -49,7 +49,6 @@ class RoutePolicies(Spec, frozen=True, kw_only=True):
         {
             "requestRedirect",
             "requestMirror",
-            "mcpAuthorization",
             "mcpAuthentication",
             "a2a",
             "csrf",

@@ -320,11 +320,12 @@ class ProcessConfig(Spec, frozen=True, kw_only=True):
             "hbone",
         }
     )
-    NOT_SUPPORTED_CHECKED = frozenset({"tracing", "session", "mcp", "connectionMinTerminationDeadline"})
+    NOT_SUPPORTED_CHECKED = frozenset({"tracing", "connectionMinTerminationDeadline"})
     PARTLY_SUPPORTED = {
         "enableIpv6": "false only: binds listen on IPv4",
         "histograms": "classic only",
         "sensitiveHeaders": "accepted; fastgw logs no request headers at all",
+        "mcp": "sessionTtl counts from the session's initialize, not from its last request",
     }
     admin_addr: str = "127.0.0.1:15000"
     """Admin API address ("ip:port" or "off")."""

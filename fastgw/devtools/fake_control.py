@@ -204,6 +204,25 @@ class PromptCache:
         return False
 
 
+class ResponseStore:
+    """Stored responses (``store`` is true by default), bounded, oldest dropped first."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        self._items: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+        self._limit = limit
+
+    def put(self, response: dict[str, Any], items: list[Any]) -> None:
+        self._items[response["id"]] = {"response": response, "items": items}
+        if len(self._items) > self._limit:
+            self._items.popitem(last=False)
+
+    def get(self, response_id: str) -> dict[str, Any] | None:
+        return self._items.get(response_id)
+
+    def delete(self, response_id: str) -> bool:
+        return self._items.pop(response_id, None) is not None
+
+
 class FakeState:
     """Everything one fake-provider app holds between requests (no module-level state)."""
 
@@ -211,6 +230,7 @@ class FakeState:
         self.options = options
         self.recorder = Recorder(options.record_limit)
         self.prompt_cache = PromptCache()
+        self.responses = ResponseStore()
         self.rng = random.Random(options.seed)
         self.queued_failures: collections.deque[int] = collections.deque()
         self._counter = 0

@@ -27,7 +27,7 @@ import orjson
 import uvloop
 from aiohttp import web
 
-from fastgw.devtools import fake_anthropic, fake_openai
+from fastgw.devtools import fake_anthropic, fake_openai, fake_responses
 from fastgw.devtools.fake_control import (
     STATE_KEY,
     Control,
@@ -162,6 +162,11 @@ def build_app(options: FakeOptions) -> web.Application:
     app[STATE_KEY] = FakeState(options)
     app.router.add_post("/v1/chat/completions", fake_openai.chat_completions)
     app.router.add_post("/v1/embeddings", fake_openai.embeddings)
+    app.router.add_post("/v1/responses", fake_responses.create)
+    app.router.add_post("/v1/responses/compact", fake_responses.compact)
+    app.router.add_get("/v1/responses/{response_id}", fake_responses.retrieve)
+    app.router.add_delete("/v1/responses/{response_id}", fake_responses.delete)
+    app.router.add_post("/v1/responses/{response_id}/cancel", fake_responses.cancel)
     app.router.add_post("/v1/messages", fake_anthropic.messages)
     app.router.add_post("/v1/messages/count_tokens", fake_anthropic.count_tokens)
     app.router.add_get("/v1/models", _models)

@@ -34,6 +34,7 @@ from fastgw.errors import (
     NotImplementedFraming,
     PayloadTooLarge,
     RequestTimeout,
+    UpgradeRefused,
     UriTooLong,
 )
 from fastgw.http.capacity import BODY_READER, HEAD_READER, IDLE, ConnectionCap
@@ -350,6 +351,8 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         if expect is not None and expect.lower() != b"100-continue":
             raise MalformedRequest("unsupported Expect header", headers=None)
         if parser.should_upgrade():
+            if self._url.partition(b"?")[0].rstrip(b"/").endswith(b"/responses"):
+                raise UpgradeRefused()
             raise MethodNotAllowed("protocol upgrades are not supported on this route")
         if host is None:
             if version == b"1.1":

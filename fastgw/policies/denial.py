@@ -11,7 +11,13 @@ from fastgw.errors import Dialect, Forbidden, Unauthorized, dialect_for_path
 if TYPE_CHECKING:
     from fastgw.context import RequestContext
 
-__all__ = ["forbidden", "unauthorized"]
+__all__ = ["forbidden", "llm_dialect", "unauthorized"]
+
+
+def llm_dialect(ctx: RequestContext, llm: bool) -> None:
+    """Before an LLM route's backend ran, its clients' dialect from the path (an OpenAI, Anthropic
+    or Responses client gets its own error object)."""
+    _dialect(ctx, llm)
 
 
 def _dialect(ctx: RequestContext, llm: bool) -> None:

@@ -36,6 +36,8 @@ class Site:
     fail_open: bool = False
     #: what apiKey policies share: the bucket table, model prices, the virtual keys' Redis
     keys: KeyServices | None = None
+    #: the route serves MCP (browser clients send and read the session id: cors adds it)
+    mcp: bool = False
 
     def error(self, message: str, key: str = "") -> None:
         self.errors.append(f"{self.path}{'.' + key if key else ''}: {message}")

@@ -31,6 +31,7 @@ from fastgw.errors import RateLimited
 from fastgw.http.headers import Headers
 from fastgw.native import BucketHandle, BucketTable, bucket_key
 from fastgw.native_errors import BucketTableFull
+from fastgw.policies.denial import llm_dialect
 from fastgw.policies.kind import PolicyKind, Site
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ class LocalRateLimit:
     buckets: tuple[Bucket, ...]
     #: `config.localRateLimit.failureMode: failOpen`: a bucket without a slot does not limit
     fail_open: bool = False
+    #: on an LLM route: the 429 is an error object of the client's API
+    llm: bool = False
     has_tokens: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
@@ -75,9 +78,11 @@ class LocalRateLimit:
                 if self._without_slot(ctx.worker.metrics):
                     continue
                 self._give_back(taken, 1)
+                llm_dialect(ctx, self.llm)
                 raise RateLimited() from None  # no bucket, so no x-ratelimit-* to tell
             if not ok:
                 self._give_back(taken, 1)
+                llm_dialect(ctx, self.llm)
                 raise self._rejected(b, 1, 1)
             if not b.tokens:
                 taken.append(b)
@@ -221,7 +226,7 @@ def build(specs: list[LocalRateLimitSpec], site: Site) -> LocalRateLimit | None:
             site.errors.append(f"{site.path}[{i}]: {exc}")
             continue
         buckets.append(Bucket(handle=h, max_tokens=spec.max_tokens, tokens=spec.type == "tokens"))
-    return LocalRateLimit(site.buckets, tuple(buckets), fail_open=site.fail_open) if specs else None
+    return LocalRateLimit(site.buckets, tuple(buckets), fail_open=site.fail_open, llm=site.llm) if specs else None
 
 
 KIND: Final[PolicyKind[list[LocalRateLimitSpec]]] = PolicyKind("localRateLimit", lambda p: p.local_rate_limit, build)

@@ -57,13 +57,13 @@ def test_refused_keys_are_marked_where_they_are_documented() -> None:
         line = next(ln for ln in md.splitlines() if ln.startswith(row))
         assert "Not supported yet" not in line, line
     assert "| `tracing` | Tracing |  | **Not supported yet.**" in md
-    assert "| `mcp` | McpConfig |  | **Not supported yet.**" in md
+    assert "| `openapi` | OpenApiTarget |  | **Not supported yet.**" in md
     assert "**Supported:** one group with one provider" in md  # groups
     assert "**Supported:** the HTTP protocol" in md  # extAuthz, partly
     table = support_table_markdown()
     route_row = next(ln for ln in table.splitlines() if ln.startswith("| route `policies` |"))
     supported, refused = route_row.split(" | ")[1:3]
-    for key in ("requestMirror", "mcpAuthorization"):
+    for key in ("requestMirror", "mcpAuthentication"):
         assert f"`{key}`" in refused and f"`{key}`" not in supported
     for key in ("jwtAuth", "basicAuth", "authorization", "extAuthz", "apiKey", "transformations"):
         assert f"`{key}`" in supported, key

@@ -20,10 +20,11 @@ from fastgw.backends.llm.providers import CLIENT_CREDENTIAL_HEADERS
 from fastgw.backends.llm.route_plan import COUNT_LOCALLY, ERROR_DIALECT, MODELS_501, RAW, SEND, RoutePlan
 from fastgw.backends.llm.routes import RouteType
 from fastgw.backends.llm.target import Target
-from fastgw.backends.llm.translate import anthropic_from_openai, openai_from_anthropic
+from fastgw.backends.llm.translate.chat_from_responses import tool_namespaces
 from fastgw.backends.llm.translate.count_tokens import count_tokens_response, estimate_input_tokens
 from fastgw.backends.llm.translate.edits import apply_model, force_stream_usage
 from fastgw.backends.llm.translate.errors import MALFORMED, InvalidRequestBody
+from fastgw.backends.llm.translate.plan import translate_request
 from fastgw.backends.llm.types import Dialect, RequestView, decode_request_view
 from fastgw.backends.llm.usage import Usage
 from fastgw.context import RequestContext
@@ -197,8 +198,9 @@ def prepare(
     wants_usage = options is not None and options.include_usage is True  # (view.wants_usage)
     forced_usage = plan.forces_usage and view.stream is True and not wants_usage
     model = view.model
+    namespaces: frozenset[str] = frozenset()
     if translate or forced_usage or target.edits or (target.model and target.model != model):
-        body, model = _rewrite(body if data is None else data, target, plan, forced_usage)
+        body, model, namespaces = _rewrite(body if data is None else data, target, plan, forced_usage)
     ctx.llm = GenAiCall(plan.genai, model or "")
     req = ctx.request
     path = plan.path or ctx.path
@@ -216,7 +218,7 @@ def prepare(
         target.host_header,
         headers,
         _DROP,
-        b"anthropic-" if plan.upstream is Dialect.OPENAI else b"",
+        b"anthropic-" if plan.upstream is not Dialect.ANTHROPIC else b"",
         target.credential,
         len(body),
         target.default_fields,
@@ -224,17 +226,20 @@ def prepare(
     ex = LlmExchange(
         ctx, plan.client, plan.upstream, translate, wants_usage, forced_usage, plan.chat, model, body, target.secrets
     )
+    ex.namespaces = namespaces
     ctx.endpoint = target.endpoint
     return head, body, ex
 
 
 def _rewrite(
     body: bytes | dict[str, Any], target: Target, plan: RoutePlan, forced_usage: bool
-) -> tuple[bytes, str | None]:
+) -> tuple[bytes, str | None, frozenset[str]]:
     """Decode (unless given decoded), edit and re-encode: unknown fields survive unless the body
     is translated. A body whose members have shapes its API does not allow (the translators and
-    the edits meet them) is a 400 in the client's dialect."""
+    the edits meet them) is a 400 in the client's dialect. Also the namespace tools of a
+    translated Responses request (its answer's calls are named back by them)."""
     data: Any = _decode(body) if type(body) is bytes else body
+    namespaces: frozenset[str] = frozenset()
     try:
         if target.edits:
             target.shaping.apply(data, plan.client, plan.chat)
@@ -242,10 +247,9 @@ def _rewrite(
             apply_model(data, target.model)
         model = data.get("model")
         if plan.translate:
-            if plan.upstream is Dialect.ANTHROPIC:
-                data = anthropic_from_openai.request(data)
-            else:
-                data = openai_from_anthropic.request(data)
+            if plan.client is Dialect.RESPONSES:
+                namespaces = tool_namespaces(data)
+            data = translate_request(plan.client, plan.upstream, data)
         elif forced_usage:
             force_stream_usage(data)
         encoded = orjson.dumps(data)
@@ -253,7 +257,7 @@ def _rewrite(
         raise InvalidBody(str(exc)) from None
     except (*MALFORMED, RecursionError) as exc:
         raise InvalidBody(f"invalid request body: {exc}") from None
-    return encoded, model if isinstance(model, str) else None
+    return encoded, model if isinstance(model, str) else None, namespaces
 
 
 def _prompt_tokens(ctx: RequestContext, body: bytes) -> int:

@@ -20,10 +20,12 @@ from fastgw.backends.llm.providers import (
     PROVIDERS,
     ProviderSpec,
     auth_header,
+    custom_spec,
 )
 from fastgw.backends.llm.routes import RouteTable, compile_routes, llm_mode_routes
 from fastgw.backends.llm.target import NO_SHAPING, Shaping, Target
 from fastgw.backends.llm.translate.edits import ModelAliases
+from fastgw.backends.llm.types import WireFormat
 from fastgw.config.schema_aipolicy import Prompts
 from fastgw.config.schema_backends import AiBackend, AiGroupProvider, AiProvider
 from fastgw.config.schema_base import JsonObject
@@ -58,6 +60,9 @@ _PRESET_URLS: Final[Mapping[str, str]] = MappingProxyType(
         "cohere": "https://api.cohere.ai/compatibility/v1",
     }
 )
+# What a preset's server is taken to accept: chat completions and embeddings, the OpenAI-compatible
+# common ground (a Responses request is translated to chat for them).
+_PRESET_SPEC: Final = custom_spec({WireFormat.COMPLETIONS: None, WireFormat.EMBEDDINGS: None}, "openai")
 # Where `llm:` models without params.apiKey take their key from.
 _KEY_ENV: Final[Mapping[str, str]] = MappingProxyType(
     {"openAI": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY"}
@@ -139,6 +144,11 @@ def _spec_and_host(provider: AiProvider, path: str, errors: list[str]) -> tuple[
     if kind == "azureOpenAI":
         assert provider.azure_open_ai is not None
         return AZURE_OPENAI, provider.azure_open_ai.host
+    if kind == "custom":
+        custom = provider.custom
+        assert custom is not None
+        formats = {WireFormat(f.type): f.path for f in custom.formats}
+        return custom_spec(formats, custom.provider_override or "custom"), None
     if spec is None:
         errors.append(f"{path}.{kind}: not supported yet: {kind} provider")
         return None
@@ -255,6 +265,8 @@ def llm_target(model: LlmModel, shared: Mapping[str, LlmProvider], path: str, er
     if spec is None:
         errors.append(f"{path}.provider: not supported yet: {kind} provider")
         return None
+    if provider_name in _PRESET_URLS:
+        spec = _PRESET_SPEC
     base_url = _first(params.base_url, shared_params.base_url) or _PRESET_URLS.get(str(provider_name))
     tls = _first(model.backend_tls, defaults.backend_tls) or _first(model.tls, defaults.tls)
     host_override = _first(params.host_override, shared_params.host_override)

@@ -27,20 +27,17 @@ import orjson
 
 from fastgw.backends.http import HeldBody, cancel_on_callbacks, fail_on_callbacks, finish_on_callbacks
 from fastgw.backends.llm.stream_tally import StreamTally
-from fastgw.backends.llm.translate import anthropic_from_openai, openai_from_anthropic
-from fastgw.backends.llm.translate.anthropic_from_openai_stream import AnthropicToOpenAIStream
 from fastgw.backends.llm.translate.count_tokens import estimate_input_tokens
 from fastgw.backends.llm.translate.errors import translate_error
-from fastgw.backends.llm.translate.openai_from_anthropic_stream import OpenAIToAnthropicStream
+from fastgw.backends.llm.translate.plan import StreamTranslator, stream_translator, translate_response
 from fastgw.backends.llm.types import Dialect
 from fastgw.backends.llm.usage import (
     AnthropicStreamSniffer,
     BodyEnds,
     OpenAIStreamSniffer,
+    ResponsesStreamSniffer,
     Usage,
-    anthropic_body_usage,
-    openai_body_usage,
-    usage_from_openai,
+    body_usage_in,
 )
 from fastgw.backends.scrub import scrub_encoded
 from fastgw.context import RequestContext
@@ -90,6 +87,7 @@ class LlmExchange(Exchange):
         "last",
         "mode",
         "model",
+        "namespaces",
         "parts",
         "raw",
         "request_body",
@@ -136,6 +134,8 @@ class LlmExchange(Exchange):
         self.request_body = request_body
         #: the forms of the provider credential, scrubbed from error answers
         self.secrets = secrets
+        #: a translated Responses request's namespace tools (set by the backend)
+        self.namespaces: frozenset[str] = frozenset()
         # Set by on_head for the mode it picks, and read only in that mode (not stored up front:
         # most responses need none of the stream state):
         #   whole_fields: the response fields of a body the exchange writes whole (same-format,
@@ -148,8 +148,8 @@ class LlmExchange(Exchange):
         self.body: HeldBody
         self.ends: BodyEnds
         self.scanner: SSEScanner
-        self.stream: AnthropicToOpenAIStream | OpenAIToAnthropicStream | None
-        self.sniffer: OpenAIStreamSniffer | AnthropicStreamSniffer | None
+        self.stream: StreamTranslator | None
+        self.sniffer: OpenAIStreamSniffer | AnthropicStreamSniffer | ResponsesStreamSniffer | None
         self.raw: bool
         self.aligned: bool
         self.tally: StreamTally | None
@@ -205,21 +205,20 @@ class LlmExchange(Exchange):
         self.raw = True
         self.aligned = True
         self.last = b"\n"
-        self.tally = (
-            StreamTally(self.upstream is Dialect.ANTHROPIC, self.ctx.worker.runtime.tokenizer) if self.sniff else None
-        )
+        self.tally = StreamTally(self.upstream, self.ctx.worker.runtime.tokenizer) if self.sniff else None
         model = self.model or ""
         if self.translate:
             self.raw = False
-            if self.upstream is Dialect.ANTHROPIC:
-                self.stream = AnthropicToOpenAIStream(int(time.time()), self.client_usage_chunk, model)
-            else:
-                self.stream = OpenAIToAnthropicStream(model)
+            self.stream = stream_translator(
+                self.client, self.upstream, int(time.time()), self.client_usage_chunk, model
+            )
         elif not self.sniff:
             pass
         elif self.upstream is Dialect.OPENAI:
             self.sniffer = OpenAIStreamSniffer(drop_usage_chunk=self.forced_usage)
             self.raw = not self.forced_usage
+        elif self.upstream is Dialect.RESPONSES:
+            self.sniffer = ResponsesStreamSniffer()
         else:
             self.sniffer = AnthropicStreamSniffer()
         writer = self.ctx.writer
@@ -306,10 +305,7 @@ class LlmExchange(Exchange):
             parts = self.parts
             body = parts[0] if len(parts) == 1 else b"".join(parts)
             ctx.writer.respond(self.status, self.whole_fields, body)
-            if self.upstream is Dialect.OPENAI:
-                usage, model = openai_body_usage(body)
-            else:
-                usage, model = anthropic_body_usage(body)
+            usage, model = body_usage_in(self.upstream, body)
         elif mode != _HELD:
             try:
                 usage, model = self._end(mode)
@@ -364,7 +360,7 @@ class LlmExchange(Exchange):
         usage: Usage | None = None
         model: Any = None
         if mode == _PROXY:
-            usage, model = self.ends.usage(self.upstream is Dialect.ANTHROPIC)
+            usage, model = self.ends.usage(self.upstream)
         elif mode == _STREAM:
             stream = self.stream
             if stream is not None:
@@ -374,13 +370,9 @@ class LlmExchange(Exchange):
             return self._stream_usage()
         elif mode == _BUFFER:
             body = self.body.take()
-            if self.upstream is Dialect.ANTHROPIC:
-                encoded, usage, model = anthropic_from_openai.encoded_response(body, int(time.time()))
-            else:
-                data: Any = orjson.loads(body)
-                encoded = orjson.dumps(openai_from_anthropic.response(data))
-                usage = usage_from_openai(data.get("usage"))
-                model = data.get("model")
+            encoded, usage, model = translate_response(
+                self.client, self.upstream, body, int(time.time()), self.namespaces
+            )
             ctx.writer.respond(self.status, self.whole_fields, encoded)
         else:
             self._send_error()
@@ -412,11 +404,11 @@ class LlmExchange(Exchange):
         if stream is not None:
             usage = stream.usage if stream.has_usage else None
             model = stream.model or None
-            final = stream.usage_final if isinstance(stream, AnthropicToOpenAIStream) else stream.has_usage
+            final = stream.usage_final
         elif sniffer is not None:
             usage = sniffer.usage
             model = sniffer.model
-            final = sniffer.final if isinstance(sniffer, AnthropicStreamSniffer) else usage is not None
+            final = sniffer.final if not isinstance(sniffer, OpenAIStreamSniffer) else usage is not None
         else:
             return None, None
         tally = self.tally

@@ -95,6 +95,7 @@ ANTHROPIC: Final = ProviderSpec(
         {
             RouteType.COMPLETIONS: "/v1/messages",
             RouteType.MESSAGES: "/v1/messages",
+            RouteType.RESPONSES: "/v1/messages",
             RouteType.ANTHROPIC_TOKEN_COUNT: "/v1/messages/count_tokens",
             RouteType.MODELS: "/v1/models",
         }
@@ -103,6 +104,7 @@ ANTHROPIC: Final = ProviderSpec(
         {
             RouteType.COMPLETIONS: WireFormat.MESSAGES,
             RouteType.MESSAGES: WireFormat.MESSAGES,
+            RouteType.RESPONSES: WireFormat.MESSAGES,  # translated (beyond agentgateway)
             RouteType.ANTHROPIC_TOKEN_COUNT: WireFormat.ANTHROPIC_TOKEN_COUNT,
             RouteType.MODELS: WireFormat.MODELS,
         }
@@ -122,12 +124,18 @@ GEMINI: Final = ProviderSpec(
         {
             RouteType.COMPLETIONS: "/v1beta/openai/chat/completions",
             RouteType.MESSAGES: "/v1beta/openai/chat/completions",
+            RouteType.RESPONSES: "/v1beta/openai/chat/completions",
             RouteType.EMBEDDINGS: "/v1beta/openai/embeddings",
             RouteType.MODELS: "/v1beta/openai/models",
         }
     ),
     formats=_formats(
-        {**_OPENAI_CHAT, RouteType.EMBEDDINGS: WireFormat.EMBEDDINGS, RouteType.MODELS: WireFormat.MODELS}
+        {
+            **_OPENAI_CHAT,
+            RouteType.RESPONSES: WireFormat.COMPLETIONS,  # translated: Google's compat layer has no Responses
+            RouteType.EMBEDDINGS: WireFormat.EMBEDDINGS,
+            RouteType.MODELS: WireFormat.MODELS,
+        }
     ),
     auth=AuthStyle.BEARER,
     extra_headers=(),
@@ -160,6 +168,52 @@ AZURE_OPENAI: Final = ProviderSpec(
     auth=AuthStyle.API_KEY,
     extra_headers=(),
 )
+
+# custom providers: the usual path of each wire format, and the formats each route type may be
+# served in, best first (agentgateway's chat translation matrix, plus Responses -> Messages)
+_CUSTOM_PATHS: Final[Mapping[WireFormat, str]] = MappingProxyType(
+    {
+        WireFormat.COMPLETIONS: "/v1/chat/completions",
+        WireFormat.MESSAGES: "/v1/messages",
+        WireFormat.RESPONSES: "/v1/responses",
+        WireFormat.EMBEDDINGS: "/v1/embeddings",
+        WireFormat.ANTHROPIC_TOKEN_COUNT: "/v1/messages/count_tokens",
+    }
+)
+_SERVED_AS: Final[Mapping[RouteType, tuple[WireFormat, ...]]] = MappingProxyType(
+    {
+        RouteType.COMPLETIONS: (WireFormat.COMPLETIONS, WireFormat.MESSAGES),
+        RouteType.MESSAGES: (WireFormat.MESSAGES, WireFormat.COMPLETIONS),
+        RouteType.RESPONSES: (WireFormat.RESPONSES, WireFormat.COMPLETIONS, WireFormat.MESSAGES),
+        RouteType.EMBEDDINGS: (WireFormat.EMBEDDINGS,),
+        RouteType.ANTHROPIC_TOKEN_COUNT: (WireFormat.ANTHROPIC_TOKEN_COUNT,),
+    }
+)
+
+
+def custom_spec(formats: Mapping[WireFormat, str | None], telemetry_name: str = "custom") -> ProviderSpec:
+    """A ``custom`` provider: a server that accepts ``formats`` (each at its path, None = the usual
+    one). Every route type is served in the first of its formats the server has."""
+    paths: dict[RouteType, str] = {}
+    served: dict[RouteType, WireFormat] = {}
+    for route_type, candidates in _SERVED_AS.items():
+        wire = next((c for c in candidates if c in formats), None)
+        if wire is not None:
+            served[route_type] = wire
+            paths[route_type] = formats[wire] or _CUSTOM_PATHS[wire]
+    anthropic = WireFormat.MESSAGES in formats
+    return ProviderSpec(
+        key="custom",
+        telemetry_name=telemetry_name,
+        host=None,
+        port=443,
+        tls=True,
+        paths=_frozen(paths),
+        formats=_formats(served),
+        auth=AuthStyle.BEARER,
+        extra_headers=((b"anthropic-version", b"2023-06-01"),) if anthropic else (),
+    )
+
 
 PROVIDERS: Final[Mapping[str, ProviderSpec]] = MappingProxyType(
     {

@@ -26,10 +26,14 @@ COUNT_LOCALLY: Final = 3  # count_tokens on a provider that cannot count
 NOT_SERVED: Final = 4  # the provider has no endpoint for this route type
 
 ERROR_DIALECT: Final[Mapping[Dialect, ErrorDialect]] = MappingProxyType(
-    {Dialect.OPENAI: ErrorDialect.OPENAI, Dialect.ANTHROPIC: ErrorDialect.ANTHROPIC}
+    {
+        Dialect.OPENAI: ErrorDialect.OPENAI,
+        Dialect.ANTHROPIC: ErrorDialect.ANTHROPIC,
+        Dialect.RESPONSES: ErrorDialect.RESPONSES,
+    }
 )
 _ANTHROPIC_CLIENT: Final = frozenset({RouteType.MESSAGES, RouteType.ANTHROPIC_TOKEN_COUNT})
-_CHAT: Final = frozenset({RouteType.COMPLETIONS, RouteType.MESSAGES})
+_CHAT: Final = frozenset({RouteType.COMPLETIONS, RouteType.MESSAGES, RouteType.RESPONSES})
 _RAW_TYPES: Final = frozenset(
     {
         RouteType.PASSTHROUGH,
@@ -50,6 +54,15 @@ _OPERATION: Final[Mapping[RouteType, str]] = MappingProxyType(
     }
 )
 _ANTHROPIC_FORMATS: Final = frozenset({WireFormat.MESSAGES, WireFormat.ANTHROPIC_TOKEN_COUNT})
+
+
+def format_dialect(wire: WireFormat | None) -> Dialect:
+    """The dialect a provider answers in for a wire format (its bodies, streams and errors)."""
+    if wire in _ANTHROPIC_FORMATS:
+        return Dialect.ANTHROPIC
+    if wire is WireFormat.RESPONSES:
+        return Dialect.RESPONSES
+    return Dialect.OPENAI
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +90,8 @@ class RoutePlan:
 def client_dialect(route_type: RouteType | None, spec: ProviderSpec) -> Dialect:
     if route_type in _ANTHROPIC_CLIENT:
         return Dialect.ANTHROPIC
+    if route_type is RouteType.RESPONSES:
+        return Dialect.RESPONSES
     if route_type is None or route_type in _RAW_TYPES:
         return spec.chat_dialect
     return Dialect.OPENAI
@@ -85,7 +100,7 @@ def client_dialect(route_type: RouteType | None, spec: ProviderSpec) -> Dialect:
 def route_plan(spec: ProviderSpec, route_type: RouteType, path: bytes | None) -> RoutePlan:
     client = client_dialect(route_type, spec)
     upstream_format = spec.formats.get(route_type)
-    upstream = Dialect.ANTHROPIC if upstream_format in _ANTHROPIC_FORMATS else Dialect.OPENAI
+    upstream = format_dialect(upstream_format)
     chat = route_type in _CHAT
     if route_type is RouteType.MODELS:
         action = MODELS_501

@@ -3,6 +3,9 @@
 ``/v1/models`` (and ``/models``, ``/v1/models/<id>``) is answered locally from the configured names
 that are models: a pattern (``claude-*``) routes every model it matches but names none, so it is not
 listed. Router errors use the OpenAI envelope whatever the path, as agentgateway's model router does.
+
+A stored Responses API response (``GET``/``DELETE /v1/responses/{id}``, ``.../cancel``) names no
+model: it goes to the first configured model whose provider has the Responses API itself.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from typing import Final
 import orjson
 
 from fastgw.backends.llm.backend import read_view, serve_target
-from fastgw.backends.llm.routes import RouteTable, llm_mode_routes
+from fastgw.backends.llm.routes import RESPONSES_PREFIX, RouteTable, RouteType, llm_mode_routes
 from fastgw.backends.llm.target import Target
+from fastgw.backends.llm.types import WireFormat
 from fastgw.context import RequestContext
 from fastgw.errors import Dialect as ErrorDialect
 from fastgw.errors import GatewayError
@@ -68,7 +72,7 @@ class ModelPattern:
 class LlmRouter:
     """Serves every path of the ``llm:`` port; models are tried in config order."""
 
-    __slots__ = ("_list", "_models", "_objects", "_routes")
+    __slots__ = ("_list", "_models", "_objects", "_responses", "_routes")
 
     name = "llm"
 
@@ -82,6 +86,10 @@ class LlmRouter:
         self._objects = {name: orjson.dumps(obj) for name, obj in objects.items()}
         self._list = orjson.dumps({"object": "list", "data": list(objects.values())})
         self._routes: RouteTable = llm_mode_routes()
+        #: where requests about a stored response go (they carry no model)
+        self._responses = next(
+            (t for _, t in models if t.spec.formats.get(RouteType.RESPONSES) is WireFormat.RESPONSES), None
+        )
 
     def find(self, model: str) -> Target | None:
         for pattern, target in self._models:
@@ -103,6 +111,12 @@ class LlmRouter:
             ctx.respond(200, [_JSON], found)
             return
         body = await ctx.request.body.read_all()
+        if not body and RESPONSES_PREFIX in path:
+            stored = self._responses
+            if stored is None:
+                raise ModelNotFound("no configured model's provider stores responses (the OpenAI Responses API)")
+            await serve_target(ctx, stored, RouteType.PASSTHROUGH, body)
+            return
         view = read_view(body)
         model = view.model or ""
         target = self.find(model)

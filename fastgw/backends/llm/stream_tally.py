@@ -16,6 +16,7 @@ from typing import Any, Final, Protocol
 
 import orjson
 
+from fastgw.backends.llm.types import Dialect
 from fastgw.tokenizer import Tokenizer
 
 # bytes of stream held before their text is counted and the events dropped
@@ -31,12 +32,12 @@ class _Counter(Protocol):
 
 
 class StreamTally:
-    """The running output token count of one chat stream (OpenAI chunks or Anthropic events)."""
+    """The running output token count of one chat stream (OpenAI chunks, Anthropic or Responses events)."""
 
-    __slots__ = ("_anthropic", "_count", "_held", "_size", "_tokenizer")
+    __slots__ = ("_count", "_dialect", "_held", "_size", "_tokenizer")
 
-    def __init__(self, anthropic: bool, tokenizer: Tokenizer) -> None:
-        self._anthropic = anthropic
+    def __init__(self, dialect: Dialect, tokenizer: Tokenizer) -> None:
+        self._dialect = dialect
         self._tokenizer = tokenizer
         self._held: list[Any] = []
         self._size = 0
@@ -59,7 +60,13 @@ class StreamTally:
         held = self._held
         self._held = []
         self._size = 0
-        texts = anthropic_texts(held) if self._anthropic else openai_texts(held)
+        dialect = self._dialect
+        if dialect is Dialect.ANTHROPIC:
+            texts = anthropic_texts(held)
+        elif dialect is Dialect.RESPONSES:
+            texts = responses_texts(held)
+        else:
+            texts = openai_texts(held)
         if texts:
             count = self._count
             if count is None:
@@ -122,4 +129,32 @@ def anthropic_texts(events: Sequence[Any]) -> list[str]:
             text = part.get(key)
             if type(text) is str:
                 texts.append(text)
+    return texts
+
+
+# the Responses events whose `delta` is generated text (answer, reasoning, tool-call arguments)
+_RESPONSES_DELTAS: Final = frozenset(
+    {
+        "response.output_text.delta",
+        "response.reasoning_text.delta",
+        "response.reasoning_summary_text.delta",
+        "response.function_call_arguments.delta",
+        "response.refusal.delta",
+    }
+)
+
+
+def responses_texts(events: Sequence[Any]) -> list[str]:
+    """The generated text of Responses API events (picked by event name, then parsed)."""
+    texts: list[str] = []
+    for ev in events:
+        if ev[0] not in _RESPONSES_DELTAS:
+            continue
+        try:
+            payload = orjson.loads(ev[1])
+        except orjson.JSONDecodeError:
+            continue
+        delta = payload.get("delta") if type(payload) is dict else None
+        if type(delta) is str:
+            texts.append(delta)
     return texts

@@ -25,7 +25,7 @@ from fastgw.upstream.pool import Origin
 
 # The part of each provider's paths that `pathPrefix` replaces.
 _BASE_PATHS: Final[Mapping[str, str]] = MappingProxyType(
-    {"openAI": "/v1", "anthropic": "/v1", "gemini": "/v1beta/openai", "azureOpenAI": "/openai/v1"}
+    {"openAI": "/v1", "anthropic": "/v1", "gemini": "/v1beta/openai", "azureOpenAI": "/openai/v1", "custom": "/v1"}
 )
 
 

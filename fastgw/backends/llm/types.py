@@ -18,6 +18,8 @@ class Dialect(StrEnum):
 
     OPENAI = "openai"
     ANTHROPIC = "anthropic"
+    #: OpenAI's Responses API (``/v1/responses``): its own request, answer and event stream
+    RESPONSES = "responses"
 
 
 class WireFormat(StrEnum):

@@ -1,4 +1,5 @@
-"""Token usage: one normalized record, extracted from OpenAI and Anthropic responses and streams.
+"""Token usage: one normalized record, extracted from OpenAI (chat and Responses) and Anthropic
+responses and streams.
 
 Normalization (agentgateway ``llm.inputTokens``): ``input_tokens`` counts every prompt token, cached or not.
 OpenAI's ``prompt_tokens`` already does; Anthropic's ``input_tokens`` excludes cache reads and writes, so
@@ -18,6 +19,7 @@ from fastgw.backends.llm.types import (
     ANTHROPIC_RESPONSE_VIEW_DECODER,
     OPENAI_RESPONSE_VIEW_DECODER,
     AnthropicUsageView,
+    Dialect,
     OpenAIUsageView,
 )
 from fastgw.native import body_usage
@@ -79,6 +81,34 @@ def usage_from_anthropic(usage: Any) -> Usage:
         cache_read_tokens=read,
         cache_write_tokens=write,
     )
+
+
+def usage_from_responses(usage: Any) -> Usage:
+    """From a Responses API ``usage`` object: ``input_tokens`` already counts cached ones (OpenAI's
+    convention), ``input_tokens_details.cached_tokens`` and ``output_tokens_details.reasoning_tokens``
+    are subsets."""
+    if not isinstance(usage, dict):
+        return Usage()
+    details = usage.get("input_tokens_details")
+    output = usage.get("output_tokens_details")
+    details = details if isinstance(details, dict) else {}
+    output = output if isinstance(output, dict) else {}
+    return Usage(
+        input_tokens=_int(usage.get("input_tokens")),
+        output_tokens=_int(usage.get("output_tokens")),
+        cache_read_tokens=_int(details.get("cached_tokens")),
+        cache_write_tokens=_int(details.get("cache_write_tokens")),
+        reasoning_tokens=_int(output.get("reasoning_tokens")),
+    )
+
+
+def usage_in(dialect: Dialect, usage: Any) -> Usage:
+    """A ``usage`` object of ``dialect``'s answers, normalized."""
+    if dialect is Dialect.ANTHROPIC:
+        return usage_from_anthropic(usage)
+    if dialect is Dialect.RESPONSES:
+        return usage_from_responses(usage)
+    return usage_from_openai(usage)
 
 
 def update_from_anthropic(target: Usage, usage: dict[str, Any]) -> None:
@@ -151,6 +181,27 @@ def anthropic_body_usage(body: bytes) -> tuple[Usage | None, str | None]:
     return (_from_anthropic_view(usage) if usage else None), view.model
 
 
+def responses_body_usage(body: bytes) -> tuple[Usage | None, str | None]:
+    """(usage, model) of a non-streaming Responses API answer (a ``response`` object)."""
+    value = _loads_dict(body)
+    if not value:
+        return None, None
+    model = value.get("model")
+    usage = value.get("usage")
+    return (usage_from_responses(usage) if isinstance(usage, dict) else None), (
+        model if isinstance(model, str) else None
+    )
+
+
+def body_usage_in(dialect: Dialect, body: bytes) -> tuple[Usage | None, str | None]:
+    """(usage, model) of a non-streaming answer in ``dialect``."""
+    if dialect is Dialect.ANTHROPIC:
+        return anthropic_body_usage(body)
+    if dialect is Dialect.RESPONSES:
+        return responses_body_usage(body)
+    return openai_body_usage(body)
+
+
 # the ends of a large same-format answer kept to read its usage and model (BodyEnds)
 _ENDS_HEAD: Final = 4 * 1024
 _ENDS_TAIL: Final = 64 * 1024
@@ -180,19 +231,18 @@ class BodyEnds:
             self._tail_size -= len(tail.pop(0))
             self._whole = False
 
-    def usage(self, anthropic: bool) -> tuple[Usage | None, str | None]:
+    def usage(self, dialect: Dialect) -> tuple[Usage | None, str | None]:
         """(usage, model) of the answer, as far as its ends tell."""
         body = b"".join(self._tail)
         if self._whole:
-            return anthropic_body_usage(body) if anthropic else openai_body_usage(body)
+            return body_usage_in(dialect, body)
         usage: Usage | None = None
         # the last one: the answer's own, not one inside its content
         found = max(_USAGE_OBJECT.finditer(body), key=lambda m: m.start(), default=None)
         if found is not None:
             member = _object_at(body, found.end() - 1)
             if member is not None:
-                value = _loads_dict(member)
-                usage = usage_from_anthropic(value) if anthropic else usage_from_openai(value)
+                usage = usage_in(dialect, _loads_dict(member))
         model: str | None = None
         named = _MODEL_MEMBER.search(self._head)
         if named is not None:
@@ -309,6 +359,35 @@ class AnthropicStreamSniffer:
         if self.usage is None:
             self.usage = Usage()
         update_from_anthropic(self.usage, usage)
+
+
+# the Responses stream events that carry the final response object (with its usage)
+_RESPONSE_FINAL: Final = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+class ResponsesStreamSniffer:
+    """Reads usage and model from a Responses API event stream forwarded unchanged: the model from
+    ``response.created``, the usage from the terminal ``response.completed`` (or ``.incomplete``,
+    ``.failed``) event's response object. Every other event is skipped by name."""
+
+    __slots__ = ("final", "model", "usage")
+
+    def __init__(self) -> None:
+        self.usage: Usage | None = None
+        self.model: str | None = None
+        self.final = False
+
+    def observe(self, event: str, data: bytes) -> bool:
+        if event == "response.created" or event in _RESPONSE_FINAL:
+            response = _loads_dict(data).get("response")
+            if isinstance(response, dict):
+                model = response.get("model")
+                self.model = model if isinstance(model, str) else self.model
+                usage = response.get("usage")
+                if isinstance(usage, dict):
+                    self.usage = usage_from_responses(usage)
+                    self.final = True
+        return True
 
 
 def _loads_dict(data: bytes) -> dict[str, Any]:

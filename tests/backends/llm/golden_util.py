@@ -17,8 +17,14 @@ from fastgw.backends.llm.translate import (
     AnthropicToOpenAIStream,
     OpenAIToAnthropicStream,
     anthropic_from_openai,
+    chat_from_responses,
+    messages_from_responses,
     openai_from_anthropic,
+    responses_from_chat,
+    responses_from_messages,
 )
+from fastgw.backends.llm.translate.responses_from_chat_stream import ChatToResponsesStream
+from fastgw.backends.llm.translate.responses_from_messages_stream import MessagesToResponsesStream
 from fastgw.backends.llm.usage import Usage
 from tests.backends.llm.sse_util import parse_all
 
@@ -34,6 +40,11 @@ JSON_TRANSLATIONS: dict[tuple[str, str], JsonFn] = {
     ("anthropic_to_openai", "request"): openai_from_anthropic.request,
     ("anthropic_to_openai", "response"): lambda body: anthropic_from_openai.response(body, CREATED),
     ("openai_to_anthropic", "response"): openai_from_anthropic.response,
+    # the OpenAI Responses API (`openai` is chat completions)
+    ("responses_to_anthropic", "request"): messages_from_responses.request,
+    ("responses_to_openai", "request"): chat_from_responses.request,
+    ("anthropic_to_responses", "response"): lambda body: responses_from_messages.response(body, CREATED)[0],
+    ("openai_to_responses", "response"): lambda body: responses_from_chat.response(body, CREATED)[0],
 }
 
 
@@ -55,6 +66,10 @@ class StreamTranslator(Protocol):
 def stream_translator(direction: str, include_usage: bool = True) -> StreamTranslator:
     if direction == "anthropic_to_openai":
         return AnthropicToOpenAIStream(created=CREATED, include_usage=include_usage)
+    if direction == "anthropic_to_responses":
+        return MessagesToResponsesStream(CREATED)
+    if direction == "openai_to_responses":
+        return ChatToResponsesStream(CREATED)
     return OpenAIToAnthropicStream()
 
 

@@ -109,3 +109,19 @@ def test_normalize_max_tokens() -> None:
     normalize_max_tokens(both)
     assert both == {"max_completion_tokens": 20}
     assert normalize_max_tokens({}) is False
+
+
+def test_prompts_on_a_responses_body_become_input_items() -> None:
+    body: dict[str, Any] = {"model": "m", "input": "hi", "instructions": "kept"}
+    assert apply_prompts(
+        body, Dialect.RESPONSES, prepend=[{"role": "system", "content": "P"}], append=[{"role": "user", "content": "A"}]
+    )
+    assert body["input"] == [
+        {"role": "system", "content": "P"},
+        {"role": "user", "content": "hi"},
+        {"role": "user", "content": "A"},
+    ]
+    assert body["instructions"] == "kept"
+    items: dict[str, Any] = {"input": [{"type": "function_call_output", "call_id": "c", "output": "x"}]}
+    apply_prompts(items, Dialect.RESPONSES, prepend=[{"role": "developer", "content": "D"}])
+    assert items["input"][0] == {"role": "developer", "content": "D"} and items["input"][1]["call_id"] == "c"

@@ -74,7 +74,7 @@ async def test_provider_usage_wins_and_nothing_is_counted() -> None:
 def test_the_count_does_not_depend_on_batching(size: int, exact: Tokenizer) -> None:
     stream, text = openai_stream(6000)
     for tokenizer in (exact, Tokenizer()):
-        tally = StreamTally(False, tokenizer)
+        tally = StreamTally(Dialect.OPENAI, tokenizer)
         scanner = SSEScanner()
         for chunk in pieces(stream, size):
             tally.add(scanner.feed(chunk), len(chunk))

@@ -4,7 +4,14 @@ Module naming is ``<upstream>_from_<client>``: ``anthropic_from_openai`` serves 
 an Anthropic provider (request out, response and stream back).
 """
 
-from fastgw.backends.llm.translate import anthropic_from_openai, openai_from_anthropic
+from fastgw.backends.llm.translate import (
+    anthropic_from_openai,
+    chat_from_responses,
+    messages_from_responses,
+    openai_from_anthropic,
+    responses_from_chat,
+    responses_from_messages,
+)
 from fastgw.backends.llm.translate.anthropic_from_openai_stream import AnthropicToOpenAIStream
 from fastgw.backends.llm.translate.count_tokens import (
     count_tokens_response,
@@ -36,14 +43,18 @@ __all__ = [
     "apply_model",
     "apply_overrides",
     "apply_prompts",
+    "chat_from_responses",
     "chat_translation",
     "client_wants_usage",
     "count_tokens_response",
     "count_tokens_text",
     "estimate_input_tokens",
     "force_stream_usage",
+    "messages_from_responses",
     "normalize_max_tokens",
     "openai_from_anthropic",
     "render_error",
+    "responses_from_chat",
+    "responses_from_messages",
     "translate_error",
 ]

@@ -29,12 +29,34 @@ def count_tokens_text(body: dict[str, Any]) -> list[str]:
     for message in body.get("messages") or ():
         content = message.get("content") if isinstance(message, dict) else None
         texts.append(content if isinstance(content, str) else _blocks_text(content or ()))
+    # a Responses API request: `instructions` and the `input` string or items
+    instructions = body.get("instructions")
+    if isinstance(instructions, str) and instructions:
+        texts.append(instructions)
+    given = body.get("input")
+    if isinstance(given, str):
+        texts.append(given)
+    elif isinstance(given, list):
+        texts.extend(_item_text(item) for item in given if isinstance(item, dict))
     for tool in body.get("tools") or ():
         parts = [str(tool.get("name", "")), str(tool.get("description", ""))]
-        if tool.get("input_schema") is not None:
-            parts.append(orjson.dumps(tool["input_schema"]).decode())
+        schema = tool.get("input_schema", tool.get("parameters"))
+        if schema is not None:
+            parts.append(orjson.dumps(schema).decode())
         texts.append("\n".join(parts))
     return texts
+
+
+def _item_text(item: dict[str, Any]) -> str:
+    """The text of one Responses input item: a message's text parts, a call's name and arguments,
+    a call output."""
+    content = item.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    parts = [item.get(key) for key in ("name", "arguments", "output")]
+    return "".join(p for p in parts if isinstance(p, str))
 
 
 def _blocks_text(blocks: Any) -> str:

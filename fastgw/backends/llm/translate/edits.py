@@ -87,6 +87,13 @@ def apply_prompts(
     """
     if not prepend and not append:
         return False
+    if dialect is Dialect.RESPONSES:
+        # Responses: `input` is a string (one user message) or a list of items; messages are items
+        given = body.get("input")
+        items = [{"role": "user", "content": given}] if isinstance(given, str) else given
+        existing_items = items if isinstance(items, list) else []
+        body["input"] = [dict(m) for m in prepend] + existing_items + [dict(m) for m in append]
+        return True
     messages = body.get("messages")
     existing = messages if isinstance(messages, list) else []
     if dialect is Dialect.OPENAI:

@@ -107,7 +107,7 @@ def render_error(
     """
     if dialect is Dialect.ANTHROPIC:
         return orjson.dumps(anthropic_error(status, message, error_type))
-    return orjson.dumps(openai_error(status, message, error_type, code))
+    return orjson.dumps(openai_error(status, message, error_type, code))  # (Responses: the same body)
 
 
 def _raw_message(status: int, body: bytes) -> str:
@@ -157,7 +157,12 @@ def openai_error_object_from_anthropic(error: dict[str, Any]) -> dict[str, Any]:
 
 
 def translate_error(status: int, body: bytes, upstream: Dialect, client: Dialect) -> bytes:
-    """A provider error body in the client's dialect; the same dialect returns ``body`` untouched."""
+    """A provider error body in the client's dialect; the same dialect returns ``body`` untouched
+    (the Responses API's error body is OpenAI's)."""
+    if upstream is Dialect.RESPONSES:
+        upstream = Dialect.OPENAI
+    if client is Dialect.RESPONSES:
+        client = Dialect.OPENAI
     if upstream is client:
         return body
     if client is Dialect.OPENAI:

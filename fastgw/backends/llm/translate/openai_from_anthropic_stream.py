@@ -78,6 +78,11 @@ class OpenAIToAnthropicStream:
         self._done = False
         self._errored = False
 
+    @property
+    def usage_final(self) -> bool:
+        """OpenAI chunks bring usage once, final."""
+        return self.has_usage
+
     def feed_events(self, events: list[SSEEvent]) -> bytes:
         """Client bytes for the events of one upstream read."""
         return b"".join([self.feed(ev.event, ev.data) for ev in events])

@@ -11,14 +11,26 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Protocol
 
+import orjson
+
 from fastgw.backends.llm.providers import ProviderSpec
 from fastgw.backends.llm.routes import RouteType
-from fastgw.backends.llm.translate import anthropic_from_openai, openai_from_anthropic
+from fastgw.backends.llm.translate import (
+    anthropic_from_openai,
+    chat_from_responses,
+    messages_from_responses,
+    openai_from_anthropic,
+    responses_from_chat,
+    responses_from_messages,
+)
 from fastgw.backends.llm.translate.anthropic_from_openai_stream import AnthropicToOpenAIStream
-from fastgw.backends.llm.translate.errors import translate_error
+from fastgw.backends.llm.translate.errors import UpstreamProtocolError, translate_error
 from fastgw.backends.llm.translate.openai_from_anthropic_stream import OpenAIToAnthropicStream
+from fastgw.backends.llm.translate.responses_from_chat_stream import ChatToResponsesStream
+from fastgw.backends.llm.translate.responses_from_messages_stream import MessagesToResponsesStream
 from fastgw.backends.llm.types import Dialect
-from fastgw.backends.llm.usage import Usage
+from fastgw.backends.llm.usage import Usage, usage_from_openai
+from fastgw.native import SSEEvent
 
 _CLIENT_DIALECT: Final[Mapping[RouteType, Dialect]] = MappingProxyType(
     {RouteType.COMPLETIONS: Dialect.OPENAI, RouteType.MESSAGES: Dialect.ANTHROPIC}
@@ -35,9 +47,16 @@ class StreamTranslator(Protocol):
     def has_usage(self) -> bool: ...
 
     @property
+    def usage_final(self) -> bool:
+        """The usage is the provider's final count (not a first one, such as message_start's)."""
+        ...
+
+    @property
     def model(self) -> str: ...
 
     def feed(self, event: str, data: bytes) -> bytes: ...
+
+    def feed_events(self, events: list[SSEEvent]) -> bytes: ...
 
     def finish(self) -> bytes: ...
 
@@ -84,3 +103,55 @@ def chat_translation(route_type: RouteType, provider: ProviderSpec) -> ChatTrans
     if client is None:
         return None
     return ChatTranslation(client=client, upstream=provider.chat_dialect)
+
+
+# -- per (client dialect, upstream dialect): what the backend calls when the two differ ------------
+def translate_request(client: Dialect, upstream: Dialect, body: dict[str, Any]) -> dict[str, Any]:
+    """The request in the provider's format; raises InvalidRequestBody (a 400 for the client)."""
+    if client is Dialect.RESPONSES:
+        if upstream is Dialect.ANTHROPIC:
+            return messages_from_responses.request(body)
+        return chat_from_responses.request(body)
+    if upstream is Dialect.ANTHROPIC:
+        return anthropic_from_openai.request(body)
+    return openai_from_anthropic.request(body)
+
+
+def translate_response(
+    client: Dialect, upstream: Dialect, body: bytes, created: int, namespaces: frozenset[str] = frozenset()
+) -> tuple[bytes, Usage | None, str | None]:
+    """A whole 2xx answer in the client's format, with its usage and model; raises ValueError
+    (orjson's JSONDecodeError, UpstreamProtocolError) when it is not the JSON it claims.
+    ``namespaces``: a Responses request's namespace tools (``chat_from_responses.tool_namespaces``)."""
+    if upstream is Dialect.ANTHROPIC and client is Dialect.OPENAI:
+        return anthropic_from_openai.encoded_response(body, created)
+    data: Any = orjson.loads(body)
+    if type(data) is not dict:
+        raise UpstreamProtocolError("provider answer is not a JSON object")
+    model = data.get("model")
+    if client is Dialect.RESPONSES:
+        if upstream is Dialect.ANTHROPIC:
+            out, usage = responses_from_messages.response(data, created, namespaces)
+        else:
+            out, usage = responses_from_chat.response(data, created, namespaces)
+        return orjson.dumps(out), usage, model if isinstance(model, str) else None
+    encoded = orjson.dumps(openai_from_anthropic.response(data))
+    return encoded, usage_from_openai(data.get("usage")), model if isinstance(model, str) else None
+
+
+def stream_translator(
+    client: Dialect,
+    upstream: Dialect,
+    created: int,
+    include_usage: bool,
+    model: str,
+    namespaces: frozenset[str] = frozenset(),
+) -> StreamTranslator:
+    """A fresh stream state machine from the provider's events to the client's."""
+    if client is Dialect.RESPONSES:
+        if upstream is Dialect.ANTHROPIC:
+            return MessagesToResponsesStream(created, model, namespaces)
+        return ChatToResponsesStream(created, model, namespaces)
+    if upstream is Dialect.ANTHROPIC:
+        return AnthropicToOpenAIStream(created=created, include_usage=include_usage, model=model)
+    return OpenAIToAnthropicStream(model=model)
