@@ -113,7 +113,7 @@ async def run_case(case: str, n: int, profile: bool) -> float:
     runtime = load_runtime("bench.yaml", text)
     bind = runtime.binds[0]
     log_fd = os.open(os.devnull, os.O_WRONLY)
-    access = AccessLog(runtime.log.access_log, runtime.log.format, fd=log_fd)
+    access = AccessLog(runtime.log.access_log, runtime.log.format, fd=log_fd, settings=runtime.log)
     worker = WorkerState(runtime, 0, access)
 
     # the worker's own wiring (fastgw/process/worker.py)

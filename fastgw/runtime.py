@@ -19,7 +19,9 @@ from fastgw.tokenizer import Tokenizer
 from fastgw.upstream.pool import PoolLimits
 
 if TYPE_CHECKING:
+    from fastgw.cel import Expression
     from fastgw.context import RequestContext
+    from fastgw.telemetry.fields import CelFields
 
 
 class Backend(Protocol):
@@ -101,6 +103,11 @@ class LogSettings:
     level: str = "info"
     format: str = "text"
     access_log: bool = True
+    #: `config.logging` / `frontendPolicies.accessLog`: which requests are logged, fields added
+    #: (CEL) and removed
+    filter: Expression | None = None
+    fields: CelFields | None = None
+    remove: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +126,10 @@ class Runtime:
     #: the instance's shared rate-limit buckets (workers sweep it; None: no table)
     buckets: BucketTable | None = None
     metric_labels: LabelLimits = field(default_factory=LabelLimits)
+    #: `config.metrics.fields.add`: extra labels on the request, LLM and MCP families
+    metric_fields: CelFields | None = None
+    #: `config.metrics.remove`: families not exported
+    metric_remove: frozenset[str] = frozenset()
 
     @property
     def ports(self) -> tuple[int, ...]:

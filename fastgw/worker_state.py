@@ -20,7 +20,8 @@ class WorkerState:
         self.worker_id = worker_id
         self.pool = Pool(runtime.pool)
         self.access_log = access_log
-        self.metrics = Metrics(runtime.metric_labels)
+        self.metrics = Metrics(runtime.metric_labels, runtime.metric_fields)
+        self.metrics.removed = runtime.metric_remove
         #: set when the drain deadline cuts the connections left: every request that ends after
         #: that was cut, and is recorded with this reason (`RequestContext.finish`)
         self.cut_reason: str | None = None

@@ -22,6 +22,7 @@ from fastgw.backends.llm.backend import AiBackend
 from fastgw.backends.llm.build import binds_target, check_backend_policies, llm_target
 from fastgw.backends.llm.router import LlmRouter
 from fastgw.backends.scrub import secret_forms
+from fastgw.config import compile_telemetry
 from fastgw.config.dump import redacted_dump
 from fastgw.config.errors import ConfigError, Path
 from fastgw.config.load import LoadedConfig, load
@@ -57,7 +58,6 @@ from fastgw.runtime import (
     Backend,
     BindRuntime,
     HeaderEdit,
-    LogSettings,
     RequestPolicy,
     RetrySpec,
     RouteRuntime,
@@ -117,6 +117,8 @@ def compile_config(
     if llm is not None:
         binds += (_llm_bind(llm, {b.port for b in binds}, errors),)
     tokenizer = _tokenizer(cfg.config, errors)
+    log_settings = compile_telemetry.log_settings(cfg, errors)
+    metric_fields = compile_telemetry.metric_fields(cfg, errors)
     _check_listen_addrs(cfg.config, binds, errors)
     _partly_supported(cfg, errors)
     errors = unsupported + not_covered(errors, unsupported)
@@ -127,7 +129,7 @@ def compile_config(
         limits=_limits(cfg),
         pool=_pool_limits(cfg.config),
         addresses=_addresses(proc),
-        log=_log_settings(proc),
+        log=log_settings,
         drain_timeout=cfg.http_limits().drain_timeout,
         tokenizer=tokenizer,
         workers=_workers(cfg.config),
@@ -135,6 +137,8 @@ def compile_config(
         dump=redacted_dump(cfg, from_env),
         buckets=table,
         metric_labels=_metric_labels(proc),
+        metric_fields=metric_fields,
+        metric_remove=compile_telemetry.metric_remove(cfg),
     )
 
 
@@ -596,14 +600,3 @@ def _addr(value: str | None, default: str | None) -> str | None:
     if value is None:
         return default
     return None if value == "off" else value
-
-
-def _log_settings(proc: Any) -> LogSettings:
-    logging_cfg = getattr(proc, "logging", None) if proc is not None else None
-    if logging_cfg is None:
-        return LogSettings()
-    level = logging_cfg.level or "info"
-    return LogSettings(
-        level=level if isinstance(level, str) else ",".join(level),  # ["info", "x=debug"] as one spec
-        format=logging_cfg.format or "text",
-    )

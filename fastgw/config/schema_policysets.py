@@ -282,7 +282,7 @@ class FrontendPolicies(Spec, frozen=True, kw_only=True):
     NOT_SUPPORTED = frozenset(
         {"tls", "tcp", "networkAuthorization", "networkExtAuthz", "proxy", "proxyProtocol", "connect"}
     )
-    NOT_SUPPORTED_CHECKED = frozenset({"accessLog", "logging", "tracing"})
+    NOT_SUPPORTED_CHECKED = frozenset({"tracing"})
     http: FrontendHttp | None = None
     """HTTP limits."""
     access_log: AccessLog | None = None

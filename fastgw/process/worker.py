@@ -121,7 +121,7 @@ def _follow_supervisor(supervisor: int) -> bool:
 async def _serve(spec: WorkerSpec) -> int:
     loop = asyncio.get_running_loop()
     runtime = spec.runtime
-    access = AccessLog(runtime.log.access_log, runtime.log.format)
+    access = AccessLog(runtime.log.access_log, runtime.log.format, settings=runtime.log)
     worker = WorkerState(runtime, spec.slot, access)
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

@@ -36,7 +36,7 @@ def stats_handler(own: Metrics) -> Handler:
     async def handle(req: Request, writer: ResponseWriter) -> None:
         if req.path in (b"/metrics", b"/stats/prometheus"):
             own.flush()  # this worker's last second too
-            writer.respond(200, _PROM, metrics.render())
+            writer.respond(200, _PROM, metrics.render(own.removed))
         else:
             writer.respond(404, _TEXT, b"not found\n")
 

@@ -11,11 +11,16 @@ response's, by the provider) are capped per worker (`CappedLabel`): a client inv
 cannot grow the worker's dicts, prometheus-client's children or its multiprocess file without
 bound. The series of other labels are bounded by the config (routes, backends) and the protocol
 (methods httptools knows, three-digit statuses, the gateway's reasons).
+
+`config.metrics.fields.add` labels (CEL, e.g. `user_id: jwt.sub`) are appended to the request and
+GenAI families; they are capped the same way, and a label whose expression has no value is empty.
+`config.metrics.remove` leaves families out of `/metrics`.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from bisect import bisect_left
@@ -27,6 +32,7 @@ from fastgw import __version__
 if TYPE_CHECKING:
     from fastgw.backends.llm.usage import Usage
     from fastgw.context import RequestContext
+    from fastgw.telemetry.fields import CelFields
     from fastgw.telemetry.genai import GenAiCall
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -96,12 +102,12 @@ class CappedLabel:
 
     __slots__ = ("_kept", "_limits", "_seen", "name", "overflow")
 
-    def __init__(self, name: str, limits: LabelLimits) -> None:
+    def __init__(self, name: str, limits: LabelLimits, empty: str = "unknown") -> None:
         self.name = name
         self._limits = limits
         # value as given -> label value; only kept values, and only so many of them (a client can
         # send many long values that cut to one kept label)
-        self._seen: dict[str | None, str] = {None: "unknown", "": "unknown"}
+        self._seen: dict[str | None, str] = {None: empty, "": empty}
         self._kept: set[str] = set()
         #: values counted as `other` since the last flush
         self.overflow = 0
@@ -132,6 +138,18 @@ class CappedLabel:
 # the token type label of each histogram slot (input and output always observed, the cache
 # types only when non-zero: agentgateway leaves absent values out)
 _TOKEN_TYPES = ("input", "output", "input_cache_read", "input_cache_write")
+
+
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+
+
+def reserved_label_problem(name: str) -> str | None:
+    """Why `name` cannot be a `config.metrics.fields.add` label (None: it can)."""
+    if not _LABEL_NAME.match(name) or name.startswith("__"):
+        return "not a Prometheus label name (letters, digits and _, not starting with a digit or __)"
+    if name in HTTP_LABELS or name in GENAI_LABELS or name in ("gen_ai_token_type", "le"):
+        return f"{name} is already a label of the gateway's metrics"
+    return None
 
 
 def prepare_dir() -> str:
@@ -168,25 +186,38 @@ class _Histo:
 class Metrics:
     """One per worker. `record()` is the hot path; `flush()` runs once a second."""
 
-    def __init__(self, label_limits: LabelLimits | None = None) -> None:
+    def __init__(self, label_limits: LabelLimits | None = None, fields: CelFields | None = None) -> None:
         from prometheus_client import Counter, Gauge, Histogram
+
+        limits = label_limits or LabelLimits()
+        #: config.metrics.remove: families left out of /metrics
+        self.removed: frozenset[str] = frozenset()
+        #: config.metrics.fields.add: the expressions and each label's capped values
+        self._fields = fields
+        self._custom: tuple[CappedLabel, ...] = ()
+        custom: tuple[str, ...] = ()
+        if fields is not None:
+            custom = fields.names
+            self._custom = tuple(CappedLabel(name, limits, empty="") for name in custom)
 
         # registry=None: the values go to the multiprocess files and `render()` reads them back
         # through a fresh registry, so nothing is registered process-wide (and a second Metrics in
         # one process, as in-process tests and benchmarks make, does not collide)
-        self._requests = Counter("agentgateway_requests", "HTTP requests", HTTP_LABELS, registry=None)
+        self._requests = Counter("agentgateway_requests", "HTTP requests", (*HTTP_LABELS, *custom), registry=None)
         self._duration = Histogram(
             "agentgateway_request_duration_seconds",
             "HTTP request duration",
-            HTTP_LABELS,
+            (*HTTP_LABELS, *custom),
             buckets=DURATION_BUCKETS,
             registry=None,
         )
-        self._bytes = Counter("agentgateway_response_bytes", "Response body bytes sent", HTTP_LABELS, registry=None)
+        self._bytes = Counter(
+            "agentgateway_response_bytes", "Response body bytes sent", (*HTTP_LABELS, *custom), registry=None
+        )
         self._tokens = Histogram(
             "agentgateway_gen_ai_client_token_usage",
             "LLM tokens used per request",
-            ("gen_ai_token_type", *GENAI_LABELS),
+            ("gen_ai_token_type", *GENAI_LABELS, *custom),
             buckets=TOKEN_BUCKETS,
             registry=None,
         )
@@ -205,7 +236,6 @@ class Metrics:
             ("kind",),
             registry=None,
         )
-        limits = label_limits or LabelLimits()
         self._request_models = CappedLabel("gen_ai_request_model", limits)
         self._response_models = CappedLabel("gen_ai_response_model", limits)
         self._overflow = Counter(
@@ -221,7 +251,7 @@ class Metrics:
             registry=None,
         )
         # every child shown at 0 from the start, for alerts on increase
-        for label in (self._request_models, self._response_models):
+        for label in (self._request_models, self._response_models, *self._custom):
             self._overflow.labels(label.name)
         for decision in ("deny", "allow"):
             self._table_full_counter.labels(decision)
@@ -249,7 +279,7 @@ class Metrics:
         call = ctx.llm
         error = ctx.error
         route = ctx.route
-        short = (
+        short: tuple[Any, ...] = (
             id(route),
             ctx.endpoint,
             call is not None,
@@ -257,6 +287,10 @@ class Metrics:
             ctx.writer.status,
             error.reason if error is not None else ctx.reason,
         )
+        custom = None
+        if self._fields is not None:
+            custom = self._custom_values(ctx)
+            short += (custom,)
         entry = self._http.get(short)
         if entry is None:
             entry = self._http[short] = [0, 0, _Histo(len(DURATION_BUCKETS))]
@@ -269,7 +303,15 @@ class Metrics:
         h.sum += duration
         usage = ctx.usage
         if call is not None and usage is not None:
-            self._record_tokens(call, usage, ctx)
+            self._record_tokens(call, usage, ctx, custom)
+
+    def _custom_values(self, ctx: RequestContext) -> tuple[str, ...]:
+        """The `config.metrics.fields.add` labels of a request, capped."""
+        from fastgw.telemetry.fields import label_text
+
+        assert self._fields is not None
+        values = self._fields.values(ctx)
+        return tuple(label.value(label_text(v)) for label, v in zip(self._custom, values, strict=True))
 
     def _route(self, ctx: RequestContext) -> tuple[str, ...]:
         route = ctx.route
@@ -277,7 +319,7 @@ class Metrics:
         return rl if rl is not None else self._route_tuple(ctx)
 
     def _label_values(self, ctx: RequestContext, short: tuple[Any, ...]) -> tuple[str, ...]:
-        _, endpoint, llm, method, status, reason = short
+        _, endpoint, llm, method, status, reason = short[:6]
         return (
             endpoint or "unknown",
             "llm" if llm else "http",
@@ -285,13 +327,18 @@ class Metrics:
             str(status),
             REASONS.get(reason, reason),
             *self._route(ctx),
+            *(short[6] if len(short) > 6 else ()),
         )
 
-    def _record_tokens(self, call: GenAiCall, usage: Usage, ctx: RequestContext) -> None:
+    def _record_tokens(
+        self, call: GenAiCall, usage: Usage, ctx: RequestContext, custom: tuple[str, ...] | None = None
+    ) -> None:
         # keyed by the capped label values: the dicts stay as bounded as the series
         request_model = self._request_models.value(call.request_model)
         response_model = self._response_models.value(call.response_model)
-        short = (id(ctx.route), call.kind, request_model, response_model)
+        short: tuple[Any, ...] = (id(ctx.route), call.kind, request_model, response_model)
+        if custom is not None:
+            short += (custom,)
         histos = self._genai.get(short)
         if histos is None:
             # input and output are always observed; the cache types only when non-zero
@@ -313,8 +360,9 @@ class Metrics:
             _observe_cache(histos, 3, usage.cache_write_tokens)
 
     def _genai_label_values(self, short: tuple[Any, ...], ctx: RequestContext) -> tuple[str, ...]:
-        _, kind, request_model, response_model = short
-        return (kind.operation, kind.provider, request_model, response_model, *self._route(ctx))
+        _, kind, request_model, response_model = short[:4]
+        custom = short[4] if len(short) > 4 else ()
+        return (kind.operation, kind.provider, request_model, response_model, *self._route(ctx), *custom)
 
     def rate_limit_buckets(self, used: int, slots: int) -> None:
         """The shared rate-limit table's use, read after this worker's sweep (once a second)."""
@@ -353,7 +401,7 @@ class Metrics:
             for token_type, h in zip(_TOKEN_TYPES, histos, strict=True):
                 if h is not None:
                     _add(self._tokens.labels(token_type, *labels), h)
-        for label in (self._request_models, self._response_models):
+        for label in (self._request_models, self._response_models, *self._custom):
             if label.overflow:
                 self._overflow.labels(label.name).inc(label.overflow)
                 label.overflow = 0
@@ -380,10 +428,34 @@ def _add(child: Any, h: _Histo) -> None:
             child._buckets[i].inc(n)
 
 
-def render() -> bytes:
-    """The Prometheus text exposition of every worker's metrics."""
+def render(remove: frozenset[str] = frozenset()) -> bytes:
+    """The Prometheus text exposition of every worker's metrics, without the families `remove`
+    names (`config.metrics.remove`: with or without the `agentgateway_` prefix and `_total`)."""
     from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    collector = multiprocess.MultiProcessCollector(None)  # type: ignore[no-untyped-call]
+    if remove:
+        removed = {_family_key(name) for name in remove}
+        registry.register(_Filtered(collector, removed))
+    else:
+        registry.register(collector)
     return bytes(generate_latest(registry))
+
+
+def _family_key(name: str) -> str:
+    name = name.removeprefix("agentgateway_")
+    return name.removesuffix("_total")
+
+
+class _Filtered:
+    """A collector without some families."""
+
+    def __init__(self, inner: Any, removed: set[str]) -> None:
+        self._inner = inner
+        self._removed = removed
+
+    def collect(self) -> Any:
+        for family in self._inner.collect():
+            if _family_key(family.name) not in self._removed:
+                yield family

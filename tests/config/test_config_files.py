@@ -29,8 +29,6 @@ REFUSED = {
     "seeds/004-mcp-endpoint.yaml": [f"7: {_SEED_ROUTE}.backends[0].mcp: not supported yet: mcp"],
     "seeds/004-metrics-testing.yaml": [
         "3: config.tracing: not supported yet: tracing",
-        "16: config.metrics.fields: not supported yet: fields",
-        "21: config.logging.fields: not supported yet: fields",
     ],
 }
 
