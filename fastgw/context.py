@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from fastgw.cel.vars import Vars
     from fastgw.runtime import BindRuntime, RouteRuntime
     from fastgw.telemetry.genai import GenAiCall
+    from fastgw.telemetry.tracing import RequestTrace
     from fastgw.worker_state import WorkerState
 
 
@@ -41,6 +42,7 @@ class RequestContext:
         "retry_hold",
         "route",
         "sse",
+        "trace",
         "upstream_authority",
         "upstream_start",
         "usage",
@@ -88,6 +90,9 @@ class RequestContext:
         self.retry_hold: frozenset[int] = frozenset()
         self.held = False
         self.attempt = 0
+        #: the request's trace, when tracing is on and samples it (telemetry/tracing.py)
+        tracer = getattr(worker, "tracer", None)  # (unit tests make contexts without a worker)
+        self.trace: RequestTrace | None = tracer.start(self) if tracer is not None else None
 
     def add_response_headers(self, headers: Headers) -> None:
         if self.extra_response_headers is None:
@@ -197,3 +202,6 @@ class RequestContext:
             self.reason = DrainCut.reason
         worker.metrics.record(self, worker.loop.time() - self.request.start)
         worker.access_log.record(self)
+        trace = self.trace
+        if trace is not None:
+            trace.tracer.finish(self, trace)

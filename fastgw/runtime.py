@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from fastgw.cel import Expression
     from fastgw.context import RequestContext
     from fastgw.telemetry.fields import CelFields
+    from fastgw.telemetry.tracing import TraceSettings
 
 
 class Backend(Protocol):
@@ -130,6 +131,8 @@ class Runtime:
     metric_fields: CelFields | None = None
     #: `config.metrics.remove`: families not exported
     metric_remove: frozenset[str] = frozenset()
+    #: `config.tracing` / `frontendPolicies.tracing` (None: tracing off)
+    tracing: TraceSettings | None = None
 
     @property
     def ports(self) -> tuple[int, ...]:

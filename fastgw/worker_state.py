@@ -8,11 +8,12 @@ from fastgw.policies import ratelimit_local
 from fastgw.runtime import Runtime
 from fastgw.telemetry.access_log import AccessLog
 from fastgw.telemetry.metrics import Metrics
+from fastgw.telemetry.tracing import Tracer
 from fastgw.upstream.pool import Pool
 
 
 class WorkerState:
-    __slots__ = ("access_log", "cut_reason", "loop", "metrics", "pool", "runtime", "worker_id")
+    __slots__ = ("access_log", "cut_reason", "loop", "metrics", "pool", "runtime", "tracer", "worker_id")
 
     def __init__(self, runtime: Runtime, worker_id: int, access_log: AccessLog) -> None:
         self.loop = asyncio.get_running_loop()
@@ -25,9 +26,13 @@ class WorkerState:
         #: set when the drain deadline cuts the connections left: every request that ends after
         #: that was cut, and is recorded with this reason (`RequestContext.finish`)
         self.cut_reason: str | None = None
+        #: OTLP export, made here, after fork (None: tracing off, and it costs one check per request)
+        self.tracer: Tracer | None = Tracer(runtime.tracing) if runtime.tracing is not None else None
         self._tick()
 
     def _tick(self) -> None:
+        if self.tracer is not None:
+            self.metrics.trace_losses(*self.tracer.take_counts())
         self.metrics.flush()
         buckets = self.runtime.buckets
         if buckets is not None:
@@ -39,5 +44,8 @@ class WorkerState:
         self.cut_reason = "drain_timeout"
 
     def close(self) -> None:
+        if self.tracer is not None:
+            self.tracer.shutdown()
+            self.metrics.trace_losses(*self.tracer.take_counts())
         self.metrics.flush()
         self.pool.close()

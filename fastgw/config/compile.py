@@ -119,6 +119,7 @@ def compile_config(
     tokenizer = _tokenizer(cfg.config, errors)
     log_settings = compile_telemetry.log_settings(cfg, errors)
     metric_fields = compile_telemetry.metric_fields(cfg, errors)
+    tracing = compile_telemetry.trace_settings(cfg, errors)
     _check_listen_addrs(cfg.config, binds, errors)
     _partly_supported(cfg, errors)
     errors = unsupported + not_covered(errors, unsupported)
@@ -139,6 +140,7 @@ def compile_config(
         metric_labels=_metric_labels(proc),
         metric_fields=metric_fields,
         metric_remove=compile_telemetry.metric_remove(cfg),
+        tracing=tracing,
     )
 
 

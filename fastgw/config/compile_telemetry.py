@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from fastgw.cel import CelSyntaxError, Expression
 from fastgw.config import schema
+from fastgw.config.schema_policysets import FrontendTracing
 from fastgw.runtime import LogSettings
 from fastgw.telemetry.fields import CelFields
+from fastgw.telemetry.tracing import TraceSettings, sampling_rule
 
 
 def log_settings(cfg: schema.Config, errors: list[str]) -> LogSettings:
@@ -76,3 +78,100 @@ def metric_remove(cfg: schema.Config) -> frozenset[str]:
     proc = cfg.config
     metrics = proc.metrics if proc is not None else None
     return frozenset(metrics.remove) if metrics is not None else frozenset()
+
+
+def trace_settings(cfg: schema.Config, errors: list[str]) -> TraceSettings | None:
+    """`frontendPolicies.tracing` when set, else `config.tracing` (the older spelling)."""
+    front = cfg.frontend_policies.tracing if cfg.frontend_policies is not None else None
+    if front is not None:
+        return _frontend_tracing(front, errors)
+    proc = cfg.config
+    spec = proc.tracing if proc is not None else None
+    if spec is None:
+        return None
+    where = "config.tracing"
+    if not spec.otlp_endpoint:
+        errors.append(f"{where}.otlpEndpoint: required to export traces")
+        return None
+    fields: dict[str, str] = dict(spec.fields.add) if spec.fields is not None else {}
+    remove = frozenset(spec.fields.remove) if spec.fields is not None else frozenset()
+    return _settings(
+        endpoint=spec.otlp_endpoint,
+        protocol=spec.otlp_protocol or "grpc",
+        path=spec.path or "/v1/traces",
+        headers=spec.headers,
+        random=spec.random_sampling,
+        client=spec.client_sampling,
+        fields=fields,
+        fields_path=f"{where}.fields.add",
+        remove=remove,
+        flt=None,
+        where=where,
+        errors=errors,
+    )
+
+
+def _frontend_tracing(front: FrontendTracing, errors: list[str]) -> TraceSettings | None:
+    where = "frontendPolicies.tracing"
+    if not front.host:
+        errors.append(f"{where}.host: required to export traces")
+        return None
+    host = front.host if "://" in front.host else f"http://{front.host}"
+    return _settings(
+        endpoint=host,
+        protocol=front.protocol,
+        path=front.path,
+        headers={},
+        random=front.random_sampling,
+        client=front.client_sampling,
+        fields=dict(front.attributes),
+        fields_path=f"{where}.attributes",
+        remove=frozenset(front.remove),
+        flt=front.filter,
+        where=where,
+        errors=errors,
+    )
+
+
+def _settings(
+    *,
+    endpoint: str,
+    protocol: str,
+    path: str,
+    headers: dict[str, str],
+    random: bool | float | str | None,
+    client: bool | float | str | None,
+    fields: dict[str, str],
+    fields_path: str,
+    remove: frozenset[str],
+    flt: str | None,
+    where: str,
+    errors: list[str],
+) -> TraceSettings:
+    if not endpoint.startswith(("http://", "https://")):
+        errors.append(f"{where}: the collector must be an http:// or https:// URL, got {endpoint!r}")
+    name_src = fields.pop("span.name", None)
+    span_name = None
+    if name_src is not None:
+        try:
+            span_name = Expression.compile(name_src)
+        except CelSyntaxError as exc:
+            errors.append(f"{fields_path}.span.name: {exc}")
+    filter_expr = None
+    if flt is not None:
+        try:
+            filter_expr = Expression.compile(flt)
+        except CelSyntaxError as exc:
+            errors.append(f"{where}.filter: {exc}")
+    return TraceSettings(
+        endpoint=endpoint,
+        protocol=protocol,
+        path=path if path.startswith("/") else "/" + path,
+        headers=tuple(headers.items()),
+        random_sampling=sampling_rule(random, False, f"{where}.randomSampling", errors),
+        client_sampling=sampling_rule(client, True, f"{where}.clientSampling", errors),
+        fields=CelFields.compile(fields, fields_path, errors),
+        remove=remove,
+        span_name=span_name,
+        filter=filter_expr,
+    )

@@ -285,7 +285,7 @@ class ProcessConfig(Spec, frozen=True, kw_only=True):
             "hbone",
         }
     )
-    NOT_SUPPORTED_CHECKED = frozenset({"tracing", "session", "mcp", "connectionMinTerminationDeadline"})
+    NOT_SUPPORTED_CHECKED = frozenset({"session", "mcp", "connectionMinTerminationDeadline"})
     PARTLY_SUPPORTED = {
         "enableIpv6": "false only: binds listen on IPv4",
         "histograms": "classic only",

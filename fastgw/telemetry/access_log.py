@@ -111,6 +111,9 @@ class AccessLog:
             tail += log_fields({"error": ctx.error.message, "reason": ctx.error.reason})
         elif ctx.reason != "upstream":
             tail += log_fields({"reason": ctx.reason})
+        trace = ctx.trace
+        if trace is not None:
+            tail = b" trace.id=%032x span.id=%016x%s" % (trace.trace_id, trace.span_id, tail)
         return access_line(
             time.time(),
             head,
@@ -200,6 +203,10 @@ def fields_of(ctx: RequestContext) -> dict[str, object]:
     f["http.path"] = req.path.decode("latin-1")
     f["http.version"] = "HTTP/1.1" if req.version == b"1.1" else "HTTP/1.0"
     f["http.status"] = ctx.writer.status
+    trace = ctx.trace
+    if trace is not None:
+        f["trace.id"] = f"{trace.trace_id:032x}"
+        f["span.id"] = f"{trace.span_id:016x}"
     if ctx.llm is not None:
         f.update(genai.fields(ctx.llm, ctx.usage))
     if ctx.error is not None:

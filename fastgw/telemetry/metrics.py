@@ -263,6 +263,12 @@ class Metrics:
             multiprocess_mode="livemostrecent",
             registry=None,
         )
+        self._trace_dropped = Counter(
+            "fastgw_trace_spans_dropped", "Spans dropped because the export queue was full", registry=None
+        )
+        self._trace_failed = Counter(
+            "fastgw_trace_export_failures", "Spans the collector did not accept (export errors)", registry=None
+        )
         # rate-limit table full decisions since the last flush: [deny, allow]
         self._table_full = [0, 0]
         # per-request tallies, keyed by what identifies a label set without formatting it (route
@@ -381,6 +387,13 @@ class Metrics:
         rl = (gw, gw, route.listener, route.name, route.rule)
         self._route_labels[id(route)] = rl
         return rl
+
+    def trace_losses(self, dropped: int, failed: int) -> None:
+        """Spans the tracer dropped or failed to export since its last report (once a second)."""
+        if dropped:
+            self._trace_dropped.inc(dropped)
+        if failed:
+            self._trace_failed.inc(failed)
 
     def connections_shed(self, kind: str, n: int) -> None:
         """`n` connections shed at the connection limit (rare: straight into the counter)."""

@@ -27,9 +27,6 @@ REFUSED = {
         "(more than one group or provider); give one provider",
     ],
     "seeds/004-mcp-endpoint.yaml": [f"7: {_SEED_ROUTE}.backends[0].mcp: not supported yet: mcp"],
-    "seeds/004-metrics-testing.yaml": [
-        "3: config.tracing: not supported yet: tracing",
-    ],
 }
 
 

@@ -95,7 +95,10 @@ backends:
         ),
         (_route(backend=GROUPS), f"11: {ROUTE}.backends[0].ai.groups[1].providers[0]"),
         (_route("mcpAuthorization: {rules: ['true']}"), f"7: {ROUTE}.policies.mcpAuthorization"),
-        ("config:\n  tracing: {otlpEndpoint: 'http://c:4317'}\n" + _route(), "2: config.tracing"),
+        (
+            "frontendPolicies:\n  tracing: {host: 'c:4317', resources: {a: '1'}}\n" + _route(),
+            "2: frontendPolicies.tracing.resources",
+        ),
         ("config:\n  enableIpv6: true\n" + _route(), "2: config.enableIpv6"),
         ("mcp:\n  targets: [{name: t, stdio: {cmd: x}}]\n", "1: mcp"),
         (

@@ -117,7 +117,7 @@ class LlmExchange(Exchange):
         request_body: bytes = b"",
         secrets: tuple[bytes, ...] = (),
     ) -> None:
-        Exchange.__init__(self, ctx.worker.loop)
+        Exchange.__init__(self, ctx.worker.loop, ctx.trace)
         self.ctx = ctx
         self.client = client
         self.upstream = upstream

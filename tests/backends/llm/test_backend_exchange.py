@@ -73,6 +73,7 @@ class FakeCtx:
         self.failed: GatewayError | None = None
         self.held = False
         self.usage: Usage | None = None
+        self.trace = None
 
     def response_headers(self, headers: Headers) -> Headers:
         return headers
