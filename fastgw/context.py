@@ -31,6 +31,7 @@ class RequestContext:
         "extra_response_headers",
         "finish_hooks",
         "finished",
+        "first_token",
         "held",
         "llm",
         "matched_prefix",
@@ -75,7 +76,10 @@ class RequestContext:
         self.error: GatewayError | None = None
         self.reason = "upstream"
         self.endpoint = ""
+        #: loop times: the last upstream attempt began (its exchange was made), the first
+        #: event of a streamed LLM answer went out (0.0: not yet / never)
         self.upstream_start = 0.0
+        self.first_token = 0.0
         #: an LLM request's kind and models (the access log and the token metrics read them)
         self.llm: GenAiCall | None = None
         #: an LLM request's token usage, once known (logs, metrics and token rate limits read it)

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from fastgw.policies import ratelimit_local
 from fastgw.runtime import Runtime
 from fastgw.telemetry.access_log import AccessLog
+from fastgw.telemetry.log_control import LogControl
+from fastgw.telemetry.metrics import ENV as metrics_dir_env
 from fastgw.telemetry.metrics import Metrics
 from fastgw.telemetry.tracing import Tracer
 from fastgw.upstream.pool import Pool
 
 
 class WorkerState:
-    __slots__ = ("access_log", "cut_reason", "loop", "metrics", "pool", "runtime", "tracer", "worker_id")
+    __slots__ = (
+        "access_log",
+        "cut_reason",
+        "log_control",
+        "loop",
+        "metrics",
+        "pool",
+        "runtime",
+        "tracer",
+        "worker_id",
+    )
 
     def __init__(self, runtime: Runtime, worker_id: int, access_log: AccessLog) -> None:
         self.loop = asyncio.get_running_loop()
@@ -28,9 +41,12 @@ class WorkerState:
         self.cut_reason: str | None = None
         #: OTLP export, made here, after fork (None: tracing off, and it costs one check per request)
         self.tracer: Tracer | None = Tracer(runtime.tracing) if runtime.tracing is not None else None
+        #: `POST /logging` on the admin port (telemetry/log_control.py)
+        self.log_control = LogControl(os.environ.get(metrics_dir_env), runtime.log.level)
         self._tick()
 
     def _tick(self) -> None:
+        self.log_control.poll()
         if self.tracer is not None:
             self.metrics.trace_losses(*self.tracer.take_counts())
         self.metrics.flush()

@@ -50,6 +50,11 @@ GENAI_LABELS = (
 
 DURATION_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80)
 TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1, 4, 16, ... 67108864
+# the GenAI semantic conventions' advised bounds (agentgateway uses them)
+GENAI_DURATION_BUCKETS = tuple(0.01 * 2**i for i in range(14))  # 0.01 ... 81.92 s
+TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+TPOT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
+TCP_LABELS = ("bind", "gateway", "listener", "protocol")
 # the same bounds as ints: token counts are ints, and an int compares faster with an int
 _TOKEN_BOUNDS = tuple(int(bound) for bound in TOKEN_BUCKETS)
 
@@ -211,6 +216,40 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=None,
         )
+        self._retries = Counter(
+            "agentgateway_retries", "Upstream attempts after the first", (*HTTP_LABELS, *custom), registry=None
+        )
+        self._genai_duration = Histogram(
+            "agentgateway_gen_ai_server_request_duration",
+            "LLM request duration (seconds)",
+            (*GENAI_LABELS, *custom),
+            buckets=GENAI_DURATION_BUCKETS,
+            registry=None,
+        )
+        self._ttft = Histogram(
+            "agentgateway_gen_ai_server_time_to_first_token",
+            "Time to the first streamed event of an LLM answer (seconds)",
+            (*GENAI_LABELS, *custom),
+            buckets=TTFT_BUCKETS,
+            registry=None,
+        )
+        self._tpot = Histogram(
+            "agentgateway_gen_ai_server_time_per_output_token",
+            "Time per output token after the first, of a streamed LLM answer (seconds)",
+            (*GENAI_LABELS, *custom),
+            buckets=TPOT_BUCKETS,
+            registry=None,
+        )
+        self._upstream_call = Histogram(
+            "agentgateway_upstream_call_duration_seconds",
+            "Upstream call duration, from sending the request until its answer ended",
+            ("kind", "subtype"),
+            buckets=DURATION_BUCKETS,
+            registry=None,
+        )
+        self._connections = Counter(
+            "agentgateway_downstream_connections", "Downstream connections accepted", TCP_LABELS, registry=None
+        )
         self._bytes = Counter(
             "agentgateway_response_bytes", "Response body bytes sent", (*HTTP_LABELS, *custom), registry=None
         )
@@ -278,6 +317,12 @@ class Metrics:
         # per (route identity, operation, provider, models): a histogram per token type
         self._genai: dict[tuple[Any, ...], list[Any]] = {}
         self._genai_labels: dict[tuple[Any, ...], tuple[str, ...]] = {}
+        # per the same key: [request duration, time to first token, time per output token]
+        self._genai_times: dict[tuple[Any, ...], list[Any]] = {}
+        # subtype ("Http", "Llm") -> upstream call durations
+        self._upstream: dict[str, _Histo] = {}
+        # bind name -> connections accepted since the last flush
+        self._accepted: dict[str, int] = {}
         self._route_labels: dict[int, tuple[str, ...]] = {}
 
     # -- hot path ------------------------------------------------------------------------------
@@ -299,7 +344,7 @@ class Metrics:
             short += (custom,)
         entry = self._http.get(short)
         if entry is None:
-            entry = self._http[short] = [0, 0, _Histo(len(DURATION_BUCKETS))]
+            entry = self._http[short] = [0, 0, _Histo(len(DURATION_BUCKETS)), 0]
             if short not in self._labels:
                 self._labels[short] = self._label_values(ctx, short)
         entry[0] += 1
@@ -307,9 +352,53 @@ class Metrics:
         h = entry[2]
         h.buckets[bisect_left(DURATION_BUCKETS, duration)] += 1
         h.sum += duration
+        if ctx.attempt:
+            entry[3] += ctx.attempt
+        if ctx.upstream_start:
+            self._upstream_time(call is not None, ctx.worker.loop.time() - ctx.upstream_start)
+        if call is not None:
+            self._record_genai(call, ctx, custom, duration)
+
+    def _upstream_time(self, llm: bool, seconds: float) -> None:
+        subtype = "Llm" if llm else "Http"
+        h = self._upstream.get(subtype)
+        if h is None:
+            h = self._upstream[subtype] = _Histo(len(DURATION_BUCKETS))
+        h.buckets[bisect_left(DURATION_BUCKETS, seconds)] += 1
+        h.sum += seconds
+
+    def _record_genai(
+        self, call: GenAiCall, ctx: RequestContext, custom: tuple[str, ...] | None, duration: float
+    ) -> None:
+        # keyed by the capped label values: the dicts stay as bounded as the series
+        request_model = self._request_models.value(call.request_model)
+        response_model = self._response_models.value(call.response_model)
+        short: tuple[Any, ...] = (id(ctx.route), call.kind, request_model, response_model)
+        if custom is not None:
+            short += (custom,)
+        if short not in self._genai_labels:
+            self._genai_labels[short] = self._genai_label_values(short, ctx)
+        times = self._genai_times.get(short)
+        if times is None:
+            times = self._genai_times[short] = [_Histo(len(GENAI_DURATION_BUCKETS)), None, None]
+        _observe(times[0], GENAI_DURATION_BUCKETS, duration)
         usage = ctx.usage
-        if call is not None and usage is not None:
-            self._record_tokens(call, usage, ctx, custom)
+        first = ctx.first_token
+        if first:
+            ttft = first - ctx.request.start
+            if times[1] is None:
+                times[1] = _Histo(len(TTFT_BUCKETS))
+            _observe(times[1], TTFT_BUCKETS, ttft)
+            if usage is not None and usage.output_tokens > 1:
+                if times[2] is None:
+                    times[2] = _Histo(len(TPOT_BUCKETS))
+                _observe(times[2], TPOT_BUCKETS, (duration - ttft) / (usage.output_tokens - 1))
+        if usage is not None:
+            self._record_tokens(short, usage)
+
+    def connection_accepted(self, bind: str) -> None:
+        """A downstream connection on `bind` (its name, `bind/3000`)."""
+        self._accepted[bind] = self._accepted.get(bind, 0) + 1
 
     def _custom_values(self, ctx: RequestContext) -> tuple[str, ...]:
         """The `config.metrics.fields.add` labels of a request, capped."""
@@ -336,21 +425,11 @@ class Metrics:
             *(short[6] if len(short) > 6 else ()),
         )
 
-    def _record_tokens(
-        self, call: GenAiCall, usage: Usage, ctx: RequestContext, custom: tuple[str, ...] | None = None
-    ) -> None:
-        # keyed by the capped label values: the dicts stay as bounded as the series
-        request_model = self._request_models.value(call.request_model)
-        response_model = self._response_models.value(call.response_model)
-        short: tuple[Any, ...] = (id(ctx.route), call.kind, request_model, response_model)
-        if custom is not None:
-            short += (custom,)
+    def _record_tokens(self, short: tuple[Any, ...], usage: Usage) -> None:
         histos = self._genai.get(short)
         if histos is None:
             # input and output are always observed; the cache types only when non-zero
             histos = self._genai[short] = [_Histo(len(TOKEN_BUCKETS)), _Histo(len(TOKEN_BUCKETS)), None, None]
-            if short not in self._genai_labels:
-                self._genai_labels[short] = self._genai_label_values(short, ctx)
         # (unrolled, in _TOKEN_TYPES' order)
         v = usage.input_tokens
         h = histos[0]
@@ -402,12 +481,28 @@ class Metrics:
     # -- once a second ---------------------------------------------------------------------------
     def flush(self) -> None:
         http, self._http = self._http, {}
-        for short, (count, nbytes, h) in http.items():
+        for short, (count, nbytes, h, retries) in http.items():
             key = self._labels[short]
             self._requests.labels(*key).inc(count)
             if nbytes:
                 self._bytes.labels(*key).inc(nbytes)
+            if retries:
+                self._retries.labels(*key).inc(retries)
             _add(self._duration.labels(*key), h)
+        times, self._genai_times = self._genai_times, {}
+        for short, (dur, ttft, tpot) in times.items():
+            labels = self._genai_labels[short]
+            _add(self._genai_duration.labels(*labels), dur)
+            if ttft is not None:
+                _add(self._ttft.labels(*labels), ttft)
+            if tpot is not None:
+                _add(self._tpot.labels(*labels), tpot)
+        upstream, self._upstream = self._upstream, {}
+        for subtype, h in upstream.items():
+            _add(self._upstream_call.labels("Primary", subtype), h)
+        accepted, self._accepted = self._accepted, {}
+        for bind, n in accepted.items():
+            self._connections.labels(bind, bind, "", "http").inc(n)
         genai, self._genai = self._genai, {}
         for short, histos in genai.items():
             labels = self._genai_labels[short]
@@ -422,6 +517,11 @@ class Metrics:
             if n:
                 self._table_full_counter.labels(decision).inc(n)
         self._table_full = [0, 0]
+
+
+def _observe(h: _Histo, bounds: tuple[float, ...], value: float) -> None:
+    h.buckets[bisect_left(bounds, value)] += 1
+    h.sum += value
 
 
 def _observe_cache(histos: list[Any], slot: int, value: int) -> None:

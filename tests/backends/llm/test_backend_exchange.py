@@ -74,6 +74,8 @@ class FakeCtx:
         self.held = False
         self.usage: Usage | None = None
         self.trace = None
+        self.upstream_start = 0.0
+        self.first_token = 0.0
 
     def response_headers(self, headers: Headers) -> Headers:
         return headers
