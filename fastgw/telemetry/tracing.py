@@ -206,6 +206,7 @@ class Tracer:
         "_processor",
         "_resource",
         "_scope",
+        "_sdk",
         "dropped",
         "failed",
         "pending",
@@ -227,6 +228,7 @@ class Tracer:
         self._last_warning = 0.0
         self._resource = Resource.create({"service.name": settings.service_name, "service.version": __version__})
         self._scope = InstrumentationScope("fastgw", __version__)
+        self._sdk = _Sdk()
         # the SDK's own warnings (one per dropped span, per failed batch) are counted here instead
         for name in ("opentelemetry.sdk._shared_internal", "opentelemetry.exporter.otlp.proto.grpc.exporter"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
@@ -310,22 +312,21 @@ class Tracer:
         end: int,
         failed: bool,
     ) -> None:
-        from opentelemetry.sdk.trace import ReadableSpan
-        from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
-        from opentelemetry.trace.status import Status, StatusCode
-
-        flags = TraceFlags(TraceFlags.SAMPLED)
-        state = _trace_state(trace.tracestate)
-        context = SpanContext(trace.trace_id, span_id, False, flags, state)
-        parent = SpanContext(trace.trace_id, parent_id, parent_id != trace.span_id, flags, state) if parent_id else None
-        span = ReadableSpan(
+        sdk = self._sdk
+        flags = sdk.sampled
+        state = _trace_state(trace.tracestate) if trace.tracestate else sdk.no_state
+        context = sdk.SpanContext(trace.trace_id, span_id, False, flags, state)
+        parent = (
+            sdk.SpanContext(trace.trace_id, parent_id, parent_id != trace.span_id, flags, state) if parent_id else None
+        )
+        span = sdk.ReadableSpan(
             name=name,
             context=context,
             parent=parent,
             resource=self._resource,
             attributes=attrs,
-            kind=SpanKind.SERVER if kind == 1 else SpanKind.CLIENT,
-            status=Status(StatusCode.ERROR) if failed else Status(StatusCode.UNSET),
+            kind=sdk.server if kind == 1 else sdk.client,
+            status=sdk.error if failed else sdk.unset,
             start_time=start,
             end_time=end,
             instrumentation_scope=self._scope,
@@ -352,6 +353,24 @@ class Tracer:
     def shutdown(self) -> None:
         """Export what is queued (bounded by the exporter's timeout), then stop the thread."""
         self._processor.shutdown()  # type: ignore[no-untyped-call]
+
+
+class _Sdk:
+    """The SDK classes and constants a span is made of, looked up once per worker."""
+
+    def __init__(self) -> None:
+        from opentelemetry.sdk.trace import ReadableSpan
+        from opentelemetry.trace import SpanContext, SpanKind, TraceFlags, TraceState
+        from opentelemetry.trace.status import Status, StatusCode
+
+        self.ReadableSpan = ReadableSpan
+        self.SpanContext = SpanContext
+        self.sampled = TraceFlags(TraceFlags.SAMPLED)
+        self.no_state = TraceState()
+        self.server = SpanKind.SERVER
+        self.client = SpanKind.CLIENT
+        self.error = Status(StatusCode.ERROR)
+        self.unset = Status(StatusCode.UNSET)
 
 
 def _trace_state(raw: bytes | None) -> Any:
@@ -399,6 +418,8 @@ def server_attributes(ctx: RequestContext) -> dict[str, Any]:
         a.update(genai.fields(call, ctx.usage))
         a["gen_ai.system"] = call.kind.provider
         del a["protocol"]
+        if ctx.first_token:
+            a["gen_ai.server.time_to_first_token"] = round(ctx.first_token - req.start, 6)
     if ctx.error is not None:
         a["error.type"] = ctx.error.reason
     elif ctx.reason != "upstream":
