@@ -8,7 +8,9 @@ span attribute out and makes a metric label empty: telemetry never fails a reque
 
 Values are bounded: a string (a prompt, a header) is cut to `max_bytes` of UTF-8, a list or map
 becomes its JSON text, cut the same way, so one request cannot write a megabyte log line, label or
-attribute.
+attribute. Credentials never get through: when an expression reads the request's headers, the
+values of the request's credential-named fields (`authorization`, `x-api-key`, `cookie`, ...)
+are replaced by `<redacted>` wherever they appear in its value.
 """
 
 from __future__ import annotations
@@ -61,14 +63,52 @@ def label_text(value: Any) -> str:
     return text if isinstance(text, str) else str(text)
 
 
+REDACTED: Final = "<redacted>"
+
+
+def _reads_headers(expr: Expression) -> bool:
+    refs = expr.references
+    if "request" not in refs:
+        return False
+    parts = refs["request"]
+    return parts is None or "headers" in parts
+
+
+def _secrets(ctx: RequestContext) -> list[str]:
+    from fastgw.config.dump import secret_name
+
+    out = []
+    for name, value in ctx.request.headers:
+        if len(value) >= 4 and secret_name(name.decode("latin-1")):
+            out.append(value.decode("utf-8", "replace"))
+            _, _, token = out[-1].partition(" ")  # "Bearer <token>": the token alone too
+            if len(token) >= 4:
+                out.append(token)
+    return out
+
+
+def _scrub(value: Any, secrets: list[str]) -> Any:
+    if not secrets or value is NO_VALUE or isinstance(value, bool | int | float) or value is None:
+        return value
+    text = value if isinstance(value, str) else bounded(value)
+    if not isinstance(text, str):
+        return value
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text if text is not value else value
+
+
 class CelFields:
     """Named expressions, in config order."""
 
-    __slots__ = ("expressions", "names")
+    __slots__ = ("_headers", "expressions", "names")
 
     def __init__(self, names: tuple[str, ...], expressions: tuple[Expression, ...]) -> None:
         self.names = names
         self.expressions = expressions
+        #: which expressions read request headers (their values are scrubbed of credentials)
+        self._headers = tuple(_reads_headers(e) for e in expressions)
 
     @classmethod
     def compile(cls, fields: Mapping[str, str], path: str, errors: list[str]) -> CelFields | None:
@@ -92,15 +132,22 @@ class CelFields:
     def values(self, ctx: RequestContext) -> list[Any]:
         """Each expression's value for this request (NO_VALUE where it has none)."""
         v = vars_of(ctx)
-        return [e.eval(v) for e in self.expressions]
+        values = [e.eval(v) for e in self.expressions]
+        if any(self._headers):
+            secrets = _secrets(ctx)
+            values = [_scrub(x, secrets) if h else x for x, h in zip(values, self._headers, strict=True)]
+        return values
 
     def present(self, ctx: RequestContext) -> dict[str, Any]:
         """name -> bounded value, for the expressions that have one."""
         v = vars_of(ctx)
         out: dict[str, Any] = {}
-        for name, expr in zip(self.names, self.expressions, strict=True):
+        secrets = _secrets(ctx) if any(self._headers) else None
+        for name, expr, headers in zip(self.names, self.expressions, self._headers, strict=True):
             value = expr.eval(v)
             if value is not NO_VALUE and value is not None:
+                if headers and secrets:
+                    value = _scrub(value, secrets)
                 out[name] = bounded(value)
         return out
 

@@ -51,3 +51,23 @@ def test_sampling_rules() -> None:
     sampling_rule("request.path ==", False, "config.tracing.randomSampling", errors)
     assert errors[0] == "config.tracing.randomSampling: a ratio must be between 0 and 1, got 1.5"
     assert errors[1].startswith("config.tracing.randomSampling: ")
+
+
+def test_frontend_tracing_compiles_to_the_same_settings() -> None:
+    from fastgw.config.compile import load_runtime
+
+    text = (
+        "frontendPolicies:\n  tracing:\n    host: otel:4317\n    protocol: grpc\n    randomSampling: 0.25\n"
+        "    attributes: {gen_ai.user: 'jwt.sub', span.name: '\"x\"'}\n    remove: [client.address]\n"
+        "binds:\n- port: 3000\n  listeners:\n  - routes:\n    - backends:\n      - host: 127.0.0.1:9\n"
+    )
+    tracing = load_runtime("c.yaml", text).tracing
+    assert tracing is not None
+    assert (tracing.endpoint, tracing.protocol, tracing.random_sampling, tracing.client_sampling) == (
+        "http://otel:4317",
+        "grpc",
+        0.25,
+        1.0,
+    )
+    assert tracing.fields is not None and tracing.fields.names == ("gen_ai.user",)
+    assert tracing.span_name is not None and tracing.remove == frozenset({"client.address"})
