@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Set
 from typing import TYPE_CHECKING
 
-from fastgw.errors import ClientAborted, Dialect, DrainCut, GatewayError, render, sse_error_event
+from fastgw.errors import UPSTREAM, ClientAborted, Dialect, DrainCut, GatewayError, Outcome, render, sse_error_event
 from fastgw.http.headers import Headers
 from fastgw.http.request import Request
 from fastgw.http.response import ResponseWriter
@@ -13,6 +13,7 @@ from fastgw.native import field_lines
 
 if TYPE_CHECKING:
     from fastgw.backends.llm.usage import Usage
+    from fastgw.backends.mcp.call import McpCall
     from fastgw.cel.vars import Vars
     from fastgw.runtime import BindRuntime, RouteRuntime
     from fastgw.telemetry.genai import GenAiCall
@@ -35,6 +36,7 @@ class RequestContext:
         "held",
         "llm",
         "matched_prefix",
+        "mcp",
         "path",
         "reason",
         "request",
@@ -74,7 +76,7 @@ class RequestContext:
         #: the response being written is an SSE stream (errors after its head become an event)
         self.sse = False
         self.error: GatewayError | None = None
-        self.reason = "upstream"
+        self.reason: Outcome = UPSTREAM
         self.endpoint = ""
         #: loop times: the last upstream attempt began (its exchange was made), the first
         #: event of a streamed LLM answer went out (0.0: not yet / never)
@@ -84,6 +86,8 @@ class RequestContext:
         self.llm: GenAiCall | None = None
         #: an LLM request's token usage, once known (logs, metrics and token rate limits read it)
         self.usage: Usage | None = None
+        #: an MCP request's method, target, tool and session (access log, metrics)
+        self.mcp: McpCall | None = None
         #: the request's CEL variables (fastgw.cel.vars_of makes them on first use)
         self.vars: Vars | None = None
         #: a response transformation, applied as the head is written (policies/transformations.py)
@@ -163,7 +167,6 @@ class RequestContext:
     def fail(self, err: GatewayError) -> None:
         """Answer `err` in the client's dialect (or cut the response if its head went out)."""
         self.error = err
-        self.reason = err.reason
         writer = self.writer
         if writer.started:
             event = sse_error_event(err, self.dialect) if self.sse else None
@@ -187,7 +190,6 @@ class RequestContext:
         the metrics' reason label say so (unless the request had already failed on its own)."""
         if self.error is None:
             self.error = ClientAborted()
-        self.reason = ClientAborted.reason
 
     def finish(self) -> None:
         """The request is over (answered, failed or abandoned): settle and record it, once."""
@@ -203,7 +205,6 @@ class RequestContext:
             # the worker's drain deadline cut this request (its connection was aborted, which
             # looks like a client that left)
             self.error = DrainCut()
-            self.reason = DrainCut.reason
         worker.metrics.record(self, worker.loop.time() - self.request.start)
         worker.access_log.record(self)
         trace = self.trace

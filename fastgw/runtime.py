@@ -21,6 +21,7 @@ from fastgw.upstream.pool import PoolLimits
 if TYPE_CHECKING:
     from fastgw.cel import Expression
     from fastgw.context import RequestContext
+    from fastgw.redis_limits.vkeys import VirtualKeyStore
     from fastgw.telemetry.fields import CelFields
     from fastgw.telemetry.tracing import TraceSettings
 
@@ -133,6 +134,8 @@ class Runtime:
     metric_remove: frozenset[str] = frozenset()
     #: `config.tracing` / `frontendPolicies.tracing` (None: tracing off)
     tracing: TraceSettings | None = None
+    #: `config.virtualKeys`: where keys created at run time live (the admin API's `/keys`)
+    virtual_keys: VirtualKeyStore | None = None
 
     @property
     def ports(self) -> tuple[int, ...]:

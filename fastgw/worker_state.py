@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import TYPE_CHECKING, Protocol
 
 from fastgw.policies import ratelimit_local
 from fastgw.runtime import Runtime
@@ -14,6 +15,13 @@ from fastgw.telemetry.metrics import Metrics
 from fastgw.telemetry.tracing import Tracer
 from fastgw.upstream.pool import Pool
 
+if TYPE_CHECKING:
+    from fastgw.redis_limits.link import RedisLink, RedisSpec
+
+
+class Closeable(Protocol):
+    def close(self) -> None: ...
+
 
 class WorkerState:
     __slots__ = (
@@ -23,6 +31,8 @@ class WorkerState:
         "loop",
         "metrics",
         "pool",
+        "redis_links",
+        "resources",
         "runtime",
         "tracer",
         "worker_id",
@@ -43,6 +53,11 @@ class WorkerState:
         self.tracer: Tracer | None = Tracer(runtime.tracing) if runtime.tracing is not None else None
         #: `POST /logging` on the admin port (telemetry/log_control.py)
         self.log_control = LogControl(os.environ.get(metrics_dir_env), runtime.log.level)
+        #: this worker's Redis links (remoteRateLimit), made on first use: one per Redis spec
+        self.redis_links: dict[RedisSpec, RedisLink] = {}
+        #: a backend's per-worker resources, made on first use (MCP targets' child processes and
+        #: connections), keyed by the backend; closed with the worker
+        self.resources: dict[object, Closeable] = {}
         self._tick()
 
     def _tick(self) -> None:
@@ -56,10 +71,21 @@ class WorkerState:
             self.metrics.rate_limit_buckets(buckets.used, buckets.slots)
         self.loop.call_later(1.0, self._tick)
 
+    def redis_link(self, spec: RedisSpec) -> RedisLink:
+        link = self.redis_links.get(spec)
+        if link is None:
+            from fastgw.redis_limits.link import RedisLink  # redis-py only in workers that use it
+
+            link = self.redis_links[spec] = RedisLink(spec, self.metrics.remote_rate_limit)
+        return link
+
     def cut_by_drain(self) -> None:
         self.cut_reason = "drain_timeout"
 
     def close(self) -> None:
+        for resource in self.resources.values():
+            resource.close()
+        self.resources.clear()
         if self.tracer is not None:
             self.tracer.shutdown()
             self.metrics.trace_losses(*self.tracer.take_counts())

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from fastgw.errors import UPSTREAM
 from fastgw.native import access_line, log_fields
 from fastgw.telemetry import genai
 from fastgw.telemetry.logs import utc_seconds
@@ -107,10 +108,12 @@ class AccessLog:
             head = self._prefix(ctx)
         call = ctx.llm
         tail = b"" if call is None else self._genai.of(call, ctx.usage)
+        if ctx.mcp is not None:
+            tail += log_fields(ctx.mcp.log_fields())
         if ctx.error is not None:
             tail += log_fields({"error": ctx.error.message, "reason": ctx.error.reason})
-        elif ctx.reason != "upstream":
-            tail += log_fields({"reason": ctx.reason})
+        elif ctx.reason is not UPSTREAM:
+            tail += log_fields({"reason": ctx.reason.label})
         trace = ctx.trace
         if trace is not None:
             tail = b" trace.id=%032x span.id=%016x%s" % (trace.trace_id, trace.span_id, tail)
@@ -209,10 +212,12 @@ def fields_of(ctx: RequestContext) -> dict[str, object]:
         f["span.id"] = f"{trace.span_id:016x}"
     if ctx.llm is not None:
         f.update(genai.fields(ctx.llm, ctx.usage))
+    if ctx.mcp is not None:
+        f.update(ctx.mcp.log_fields())
     if ctx.error is not None:
         f["error"] = ctx.error.message
         f["reason"] = ctx.error.reason
-    elif ctx.reason != "upstream":
-        f["reason"] = ctx.reason
+    elif ctx.reason is not UPSTREAM:
+        f["reason"] = ctx.reason.label
     f["duration"] = f"{int((asyncio.get_running_loop().time() - req.start) * 1000)}ms"
     return f

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from fastgw.cel import Expression, vars_of
+from fastgw.errors import UPSTREAM
 from fastgw.telemetry import genai
 
 if TYPE_CHECKING:
@@ -422,8 +423,8 @@ def server_attributes(ctx: RequestContext) -> dict[str, Any]:
             a["gen_ai.server.time_to_first_token"] = round(ctx.first_token - req.start, 6)
     if ctx.error is not None:
         a["error.type"] = ctx.error.reason
-    elif ctx.reason != "upstream":
-        a["error.type"] = ctx.reason
+    elif ctx.reason is not UPSTREAM:
+        a["error.type"] = ctx.reason.label
     return a
 
 
