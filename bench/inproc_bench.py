@@ -1,6 +1,10 @@
 """In-process benchmark of the gateway's Python cost per request, without sockets.
 
     python bench/inproc_bench.py [--case plain|llm-pass|llm-trans|sse-pass|sse-trans|all] [--n 20000] [--profile]
+                                 [--tracing RATIO]
+
+`--tracing RATIO` turns tracing on (`randomSampling: RATIO`), exporting over OTLP/HTTP to a sink
+process that answers 200 to every export (the export thread's CPU counts: it shares the GIL).
 
 One worker's whole request path runs on a uvloop loop: the downstream `HttpConnection` is fed the
 bytes wrk sends, the pipeline picks the route and backend, the upstream `UpstreamConnection` (an
@@ -98,7 +102,18 @@ CASES = {
 }
 
 
-async def run_case(case: str, n: int, profile: bool) -> float:
+_SINK = """
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        self.send_response(200); self.send_header("content-length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+async def run_case(case: str, n: int, profile: bool, tracing: str | None = None) -> float:
     from fastgw.config.compile import load_runtime
     from fastgw.http.connection import ServerState, protocol_factory
     from fastgw.process.worker import _bind_dispatch, _bind_handler
@@ -110,10 +125,16 @@ async def run_case(case: str, n: int, profile: bool) -> float:
 
     backend, canned = CASES[case]
     text = f"binds:\n- port: 8080\n  listeners:\n  - routes:\n    - backends:\n      - {backend}\n"
+    if tracing is not None:
+        ratio, sink = tracing.split("@")
+        text = (
+            f"config:\n  tracing: {{otlpEndpoint: 'http://127.0.0.1:{sink}', otlpProtocol: http, "
+            f"randomSampling: {ratio}}}\n" + text
+        )
     runtime = load_runtime("bench.yaml", text)
     bind = runtime.binds[0]
     log_fd = os.open(os.devnull, os.O_WRONLY)
-    access = AccessLog(runtime.log.access_log, runtime.log.format, fd=log_fd)
+    access = AccessLog(runtime.log.access_log, runtime.log.format, fd=log_fd, settings=runtime.log)
     worker = WorkerState(runtime, 0, access)
 
     # the worker's own wiring (fastgw/process/worker.py)
@@ -178,18 +199,40 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--tracing", help="sample this ratio of requests (0, 0.01, 1)")
+    ap.add_argument("--sink", help=argparse.SUPPRESS)
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="fastgw-bench-metrics-"))
     if args.one or args.profile:
         # one measurement per process: the metrics register process-wide collectors
-        print(uvloop.run(run_case(args.case, args.n, args.profile)))
+        tracing = f"{args.tracing}@{args.sink}" if args.tracing is not None else None
+        print(uvloop.run(run_case(args.case, args.n, args.profile, tracing)))
         return
+    sink = None
+    extra: list[str] = []
+    if args.tracing is not None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        sink = subprocess.Popen([sys.executable, "-c", _SINK, str(port)])
+        extra = ["--tracing", args.tracing, "--sink", str(port)]
+    try:
+        _run_all(args, extra)
+    finally:
+        if sink is not None:
+            sink.kill()
+            sink.wait()
+
+
+def _run_all(args: argparse.Namespace, extra: list[str]) -> None:
     cases = list(CASES) if args.case == "all" else [args.case]
     for case in cases:
         runs = []
         for _ in range(args.repeat):
-            cmd = [sys.executable, __file__, "--one", "--case", case, "--n", str(args.n)]
+            cmd = [sys.executable, __file__, "--one", "--case", case, "--n", str(args.n), *extra]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             runs.append(float(out.split()[-1]))
         runs.sort()

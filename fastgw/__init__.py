@@ -9,8 +9,8 @@ A request's path through the package:
   backends/  what a route sends traffic to: plain HTTP upstreams and LLM providers (`mcp/` is a
              placeholder: MCP backends are refused at config load until they are implemented)
   upstream/  the client side of the wire: pooled keep-alive connections to backends
-  telemetry/ metrics, access and process logs, admin/readiness endpoints (no tracing yet:
-             `config.tracing` is refused at config load)
+  telemetry/ metrics, access and process logs, OTLP tracing, CEL telemetry fields,
+             admin/readiness endpoints
   config/    schema (pure data), load (YAML + env + errors with line numbers), compile (-> Runtime)
   devtools/  the fake LLM provider and `fastgw demo`
 """

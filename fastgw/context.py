@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from fastgw.cel.vars import Vars
     from fastgw.runtime import BindRuntime, RouteRuntime
     from fastgw.telemetry.genai import GenAiCall
+    from fastgw.telemetry.tracing import RequestTrace
     from fastgw.worker_state import WorkerState
 
 
@@ -31,6 +32,7 @@ class RequestContext:
         "extra_response_headers",
         "finish_hooks",
         "finished",
+        "first_token",
         "held",
         "llm",
         "matched_prefix",
@@ -43,6 +45,7 @@ class RequestContext:
         "retry_hold",
         "route",
         "sse",
+        "trace",
         "upstream_authority",
         "upstream_start",
         "usage",
@@ -75,7 +78,10 @@ class RequestContext:
         self.error: GatewayError | None = None
         self.reason: Outcome = UPSTREAM
         self.endpoint = ""
+        #: loop times: the last upstream attempt began (its exchange was made), the first
+        #: event of a streamed LLM answer went out (0.0: not yet / never)
         self.upstream_start = 0.0
+        self.first_token = 0.0
         #: an LLM request's kind and models (the access log and the token metrics read them)
         self.llm: GenAiCall | None = None
         #: an LLM request's token usage, once known (logs, metrics and token rate limits read it)
@@ -92,6 +98,9 @@ class RequestContext:
         self.retry_hold: frozenset[int] = frozenset()
         self.held = False
         self.attempt = 0
+        #: the request's trace, when tracing is on and samples it (telemetry/tracing.py)
+        tracer = getattr(worker, "tracer", None)  # (unit tests make contexts without a worker)
+        self.trace: RequestTrace | None = tracer.start(self) if tracer is not None else None
 
     def add_response_headers(self, headers: Headers) -> None:
         if self.extra_response_headers is None:
@@ -198,3 +207,6 @@ class RequestContext:
             self.error = DrainCut()
         worker.metrics.record(self, worker.loop.time() - self.request.start)
         worker.access_log.record(self)
+        trace = self.trace
+        if trace is not None:
+            trace.tracer.finish(self, trace)

@@ -19,8 +19,11 @@ from fastgw.tokenizer import Tokenizer
 from fastgw.upstream.pool import PoolLimits
 
 if TYPE_CHECKING:
+    from fastgw.cel import Expression
     from fastgw.context import RequestContext
     from fastgw.redis_limits.vkeys import VirtualKeyStore
+    from fastgw.telemetry.fields import CelFields
+    from fastgw.telemetry.tracing import TraceSettings
 
 
 class Backend(Protocol):
@@ -102,6 +105,11 @@ class LogSettings:
     level: str = "info"
     format: str = "text"
     access_log: bool = True
+    #: `config.logging` / `frontendPolicies.accessLog`: which requests are logged, fields added
+    #: (CEL) and removed
+    filter: Expression | None = None
+    fields: CelFields | None = None
+    remove: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +128,12 @@ class Runtime:
     #: the instance's shared rate-limit buckets (workers sweep it; None: no table)
     buckets: BucketTable | None = None
     metric_labels: LabelLimits = field(default_factory=LabelLimits)
+    #: `config.metrics.fields.add`: extra labels on the request, LLM and MCP families
+    metric_fields: CelFields | None = None
+    #: `config.metrics.remove`: families not exported
+    metric_remove: frozenset[str] = frozenset()
+    #: `config.tracing` / `frontendPolicies.tracing` (None: tracing off)
+    tracing: TraceSettings | None = None
     #: `config.virtualKeys`: where keys created at run time live (the admin API's `/keys`)
     virtual_keys: VirtualKeyStore | None = None
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import TYPE_CHECKING, Protocol
 
 from fastgw.policies import ratelimit_local
 from fastgw.runtime import Runtime
 from fastgw.telemetry.access_log import AccessLog
+from fastgw.telemetry.log_control import LogControl
+from fastgw.telemetry.metrics import ENV as metrics_dir_env
 from fastgw.telemetry.metrics import Metrics
+from fastgw.telemetry.tracing import Tracer
 from fastgw.upstream.pool import Pool
 
 if TYPE_CHECKING:
@@ -23,12 +27,14 @@ class WorkerState:
     __slots__ = (
         "access_log",
         "cut_reason",
+        "log_control",
         "loop",
         "metrics",
         "pool",
         "redis_links",
         "resources",
         "runtime",
+        "tracer",
         "worker_id",
     )
 
@@ -38,10 +44,15 @@ class WorkerState:
         self.worker_id = worker_id
         self.pool = Pool(runtime.pool)
         self.access_log = access_log
-        self.metrics = Metrics(runtime.metric_labels)
+        self.metrics = Metrics(runtime.metric_labels, runtime.metric_fields)
+        self.metrics.removed = runtime.metric_remove
         #: set when the drain deadline cuts the connections left: every request that ends after
         #: that was cut, and is recorded with this reason (`RequestContext.finish`)
         self.cut_reason: str | None = None
+        #: OTLP export, made here, after fork (None: tracing off, and it costs one check per request)
+        self.tracer: Tracer | None = Tracer(runtime.tracing) if runtime.tracing is not None else None
+        #: `POST /logging` on the admin port (telemetry/log_control.py)
+        self.log_control = LogControl(os.environ.get(metrics_dir_env), runtime.log.level)
         #: this worker's Redis links (remoteRateLimit), made on first use: one per Redis spec
         self.redis_links: dict[RedisSpec, RedisLink] = {}
         #: a backend's per-worker resources, made on first use (MCP targets' child processes and
@@ -50,6 +61,9 @@ class WorkerState:
         self._tick()
 
     def _tick(self) -> None:
+        self.log_control.poll()
+        if self.tracer is not None:
+            self.metrics.trace_losses(*self.tracer.take_counts())
         self.metrics.flush()
         buckets = self.runtime.buckets
         if buckets is not None:
@@ -72,5 +86,8 @@ class WorkerState:
         for resource in self.resources.values():
             resource.close()
         self.resources.clear()
+        if self.tracer is not None:
+            self.tracer.shutdown()
+            self.metrics.trace_losses(*self.tracer.take_counts())
         self.metrics.flush()
         self.pool.close()

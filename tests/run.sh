@@ -59,6 +59,9 @@ if [ "$ci" = true ] || [ "$ci" = 1 ] || [ "$ci" = yes ]; then
   if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then
     bash tests/docker/engine.sh
   fi
+  # promtool (Debian package prometheus) checks /metrics and the compose stack's Prometheus config
+  # and queries; elsewhere those checks skip without it
+  command -v promtool >/dev/null 2>&1 || install prometheus
 fi
 
 echo "== ruff"

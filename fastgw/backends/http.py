@@ -31,7 +31,8 @@ class ProxyExchange(Exchange):
     def __init__(
         self, ctx: RequestContext, hold: frozenset[int] = frozenset(), secrets: tuple[bytes, ...] = ()
     ) -> None:
-        super().__init__(ctx.worker.loop)
+        super().__init__(ctx.worker.loop, ctx.trace)
+        ctx.upstream_start = ctx.worker.loop.time()
         self.ctx = ctx
         self.hold = hold  # statuses the caller may retry: don't commit them to the client
         self.held = False

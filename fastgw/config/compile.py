@@ -23,6 +23,7 @@ from fastgw.backends.llm.router import LlmRouter
 from fastgw.backends.mcp.build import build_mcp, mcp_rules, session_codec
 from fastgw.backends.mcp.session import SessionCodec
 from fastgw.backends.scrub import secret_forms
+from fastgw.config import compile_telemetry
 from fastgw.config.dump import redacted_dump
 from fastgw.config.errors import ConfigError, Path
 from fastgw.config.load import LoadedConfig, load
@@ -59,7 +60,6 @@ from fastgw.runtime import (
     Backend,
     BindRuntime,
     HeaderEdit,
-    LogSettings,
     RetrySpec,
     RouteRuntime,
     Runtime,
@@ -128,6 +128,9 @@ def compile_config(
     if cfg.mcp is not None:
         binds += (_mcp_bind(cfg.mcp, ctx),)
     tokenizer = _tokenizer(cfg.config, errors)
+    log_settings = compile_telemetry.log_settings(cfg, errors)
+    metric_fields = compile_telemetry.metric_fields(cfg, errors)
+    tracing = compile_telemetry.trace_settings(cfg, errors)
     _check_listen_addrs(cfg.config, binds, errors)
     _partly_supported(cfg, errors)
     errors = unsupported + not_covered(errors, unsupported)
@@ -138,7 +141,7 @@ def compile_config(
         limits=_limits(cfg),
         pool=_pool_limits(cfg.config),
         addresses=_addresses(proc),
-        log=_log_settings(proc),
+        log=log_settings,
         drain_timeout=cfg.http_limits().drain_timeout,
         tokenizer=tokenizer,
         workers=_workers(cfg.config),
@@ -146,6 +149,9 @@ def compile_config(
         dump=redacted_dump(cfg, from_env),
         buckets=table,
         metric_labels=_metric_labels(proc),
+        metric_fields=metric_fields,
+        metric_remove=compile_telemetry.metric_remove(cfg),
+        tracing=tracing,
         virtual_keys=virtual_keys,
     )
 
@@ -536,14 +542,3 @@ def _addr(value: str | None, default: str | None) -> str | None:
     if value is None:
         return default
     return None if value == "off" else value
-
-
-def _log_settings(proc: schema.ProcessConfig | None) -> LogSettings:
-    logging_cfg = proc.logging if proc is not None else None
-    if logging_cfg is None:
-        return LogSettings()
-    level = logging_cfg.level or "info"
-    return LogSettings(
-        level=level if isinstance(level, str) else ",".join(level),  # ["info", "x=debug"] as one spec
-        format=logging_cfg.format or "text",
-    )

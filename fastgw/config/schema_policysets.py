@@ -254,6 +254,7 @@ class FrontendTracing(Spec, frozen=True, kw_only=True):
     """OTLP tracing export (the current home of `config.tracing`)."""
 
     NOT_SUPPORTED = frozenset({"service"})
+    NOT_SUPPORTED_CHECKED = frozenset({"backend", "policies", "resources"})
     host: str | None = None
     """Collector address "host:port"."""
     backend: str | None = None
@@ -284,7 +285,6 @@ class FrontendPolicies(Spec, frozen=True, kw_only=True):
     NOT_SUPPORTED = frozenset(
         {"tls", "tcp", "networkAuthorization", "networkExtAuthz", "proxy", "proxyProtocol", "connect"}
     )
-    NOT_SUPPORTED_CHECKED = frozenset({"accessLog", "logging", "tracing"})
     http: FrontendHttp | None = None
     """HTTP limits."""
     access_log: AccessLog | None = None

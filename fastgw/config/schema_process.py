@@ -106,7 +106,6 @@ class Logging(Spec, frozen=True, kw_only=True):
     """Process logging and (older spelling) access-log shaping."""
 
     NOT_SUPPORTED = frozenset({"database"})
-    NOT_SUPPORTED_CHECKED = frozenset({"filter", "fields"})
     level: str | list[str] | None = None
     """`info`, `debug`... or per-module `info,fastgw.http=debug` (string or list)."""
     format: Literal["text", "json"] | None = None
@@ -155,7 +154,6 @@ class MetricFields(Spec, frozen=True, kw_only=True):
 class Metrics(Spec, frozen=True, kw_only=True):
     """Metric shaping."""
 
-    NOT_SUPPORTED_CHECKED = frozenset({"remove", "fields"})
     remove: list[str] = []
     """Metric families not exported."""
     fields: MetricFields | None = None
@@ -320,7 +318,7 @@ class ProcessConfig(Spec, frozen=True, kw_only=True):
             "hbone",
         }
     )
-    NOT_SUPPORTED_CHECKED = frozenset({"tracing", "connectionMinTerminationDeadline"})
+    NOT_SUPPORTED_CHECKED = frozenset({"connectionMinTerminationDeadline"})
     PARTLY_SUPPORTED = {
         "enableIpv6": "false only: binds listen on IPv4",
         "histograms": "classic only",

@@ -15,7 +15,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 
@@ -121,7 +121,7 @@ def _follow_supervisor(supervisor: int) -> bool:
 async def _serve(spec: WorkerSpec) -> int:
     loop = asyncio.get_running_loop()
     runtime = spec.runtime
-    access = AccessLog(runtime.log.access_log, runtime.log.format)
+    access = AccessLog(runtime.log.access_log, runtime.log.format, settings=runtime.log)
     worker = WorkerState(runtime, spec.slot, access)
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -141,7 +141,8 @@ async def _serve(spec: WorkerSpec) -> int:
             handler, dispatch = _bind_handler(worker, bind), _bind_dispatch(worker, bind)
             state = ServerState(handler, admin.api_error, runtime.limits, dispatch, cap)
             states.append(state)
-            traffic.append(await loop.create_server(protocol_factory(state), sock=sock, backlog=2048))
+            factory = _counted(protocol_factory(state), worker, bind.name)
+            traffic.append(await loop.create_server(factory, sock=sock, backlog=2048))
             continue
         state = ServerState(handler, admin.plain_error, runtime.limits)
         management.append(await loop.create_server(protocol_factory(state), sock=sock))
@@ -169,6 +170,18 @@ def _bind_dispatch(worker: WorkerState, bind: BindRuntime) -> Dispatcher:
     return partial(pipeline.dispatch, worker, bind)
 
 
+def _counted(factory: Callable[[], asyncio.Protocol], worker: WorkerState, name: str) -> Callable[[], asyncio.Protocol]:
+    """The protocol factory, counting each accepted connection
+    (`agentgateway_downstream_connections_total`)."""
+    accepted = worker.metrics.connection_accepted
+
+    def make() -> asyncio.Protocol:
+        accepted(name)
+        return factory()
+
+    return make
+
+
 def _bind_handler(worker: WorkerState, bind: BindRuntime) -> Handler:
     async def handle(req: Request, writer: ResponseWriter) -> None:
         await pipeline.handle(worker, bind, req, writer)
@@ -184,7 +197,7 @@ def _management(runtime: Runtime, status: StatusRegion, worker: WorkerState) -> 
     if a.stats:
         out[parse_addr(a.stats)] = admin.stats_handler(worker.metrics)
     if a.admin:
-        out[parse_addr(a.admin)] = admin.admin_handler(runtime, status)
+        out[parse_addr(a.admin)] = admin.admin_handler(runtime, status, worker.log_control)
     return out
 
 

@@ -5,6 +5,11 @@ Text: `<RFC3339 time>\tinfo\trequest gateway=bind/3000 listener=listener0 ... du
 JSON: `{"level":"info","time":"...","scope":"request","gateway":"bind/3000",...}`
 Lines are buffered and flushed at most every 200 ms (and at shutdown) so logging costs one
 write syscall per batch, not per request. Values are never secrets: headers are not logged.
+
+`config.logging` (`frontendPolicies.accessLog`) shapes the line: `filter` (CEL) picks the requests
+logged, `fields.add` appends CEL fields after agentgateway's (same keys in text and JSON; values
+bounded, `telemetry/fields.py`), `fields.remove` drops keys. Without them the text line is one
+native call.
 """
 
 from __future__ import annotations
@@ -22,18 +27,24 @@ from fastgw.telemetry import genai
 from fastgw.telemetry.logs import utc_seconds
 
 if TYPE_CHECKING:
+    from fastgw.cel import Expression
     from fastgw.context import RequestContext
+    from fastgw.runtime import LogSettings
+    from fastgw.telemetry.fields import CelFields
 
 _FLUSH_BYTES = 64 * 1024
 
 
 class AccessLog:
     __slots__ = (
+        "_add",
         "_buf",
         "_fd",
+        "_filter",
         "_genai",
         "_json",
         "_prefixes",
+        "_remove",
         "_second",
         "_size",
         "_stamp",
@@ -41,9 +52,12 @@ class AccessLog:
         "enabled",
     )
 
-    def __init__(self, enabled: bool, fmt: str, fd: int = 1) -> None:
+    def __init__(self, enabled: bool, fmt: str, fd: int = 1, settings: LogSettings | None = None) -> None:
         self.enabled = enabled
         self._json = fmt == "json"
+        self._filter: Expression | None = settings.filter if settings is not None else None
+        self._add: CelFields | None = settings.fields if settings is not None else None
+        self._remove: frozenset[str] = settings.remove if settings is not None else frozenset()
         self._fd = fd
         self._buf: list[bytes] = []
         self._size = 0
@@ -66,7 +80,11 @@ class AccessLog:
     def record(self, ctx: RequestContext) -> None:
         if not self.enabled:
             return
-        if self._json:
+        if self._filter is not None or self._add is not None or self._remove:
+            line = self._shaped_line(ctx)
+            if line is None:
+                return
+        elif self._json:
             fields = fields_of(ctx)
             line = orjson.dumps({"level": "info", "time": self._time(), "scope": "request", **fields}) + b"\n"
         else:
@@ -96,6 +114,9 @@ class AccessLog:
             tail += log_fields({"error": ctx.error.message, "reason": ctx.error.reason})
         elif ctx.reason is not UPSTREAM:
             tail += log_fields({"reason": ctx.reason.label})
+        trace = ctx.trace
+        if trace is not None:
+            tail = b" trace.id=%032x span.id=%016x%s" % (trace.trace_id, trace.span_id, tail)
         return access_line(
             time.time(),
             head,
@@ -109,6 +130,27 @@ class AccessLog:
             tail,
             int((ctx.worker.loop.time() - req.start) * 1000),
         )
+
+    def _shaped_line(self, ctx: RequestContext) -> bytes | None:
+        """The line under `config.logging`'s filter and fields (None: filtered out)."""
+        from fastgw.cel import vars_of
+
+        if self._filter is not None and not self._filter.matches(vars_of(ctx)):
+            return None
+        added = self._add.present(ctx) if self._add is not None else {}
+        if self._json:
+            fields = fields_of(ctx)
+            fields.update(added)
+            for key in self._remove:
+                fields.pop(key, None)
+            return orjson.dumps({"level": "info", "time": self._time(), "scope": "request", **fields}) + b"\n"
+        if not self._remove:
+            return self._text_line(ctx)[:-1] + log_fields(_text_values(added)) + b"\n"
+        fields = fields_of(ctx)
+        fields.update(added)
+        for key in self._remove:
+            fields.pop(key, None)
+        return b"%s\tinfo\trequest%s\n" % (self._time().encode(), log_fields(_text_values(fields)))
 
     def _prefix(self, ctx: RequestContext) -> bytes:
         route = ctx.route
@@ -137,6 +179,16 @@ class AccessLog:
             self.enabled = False
 
 
+def _text_values(fields: dict[str, object]) -> dict[str, object]:
+    """Booleans in CEL's spelling for the text line (JSON keeps them as booleans)."""
+    for key, value in fields.items():
+        if value is True or value is False:
+            fields[key] = "true" if value else "false"
+        elif isinstance(value, float):
+            fields[key] = repr(value)
+    return fields
+
+
 def fields_of(ctx: RequestContext) -> dict[str, object]:
     """The access-log fields, in agentgateway's order, omitting absent ones."""
     req = ctx.request
@@ -154,6 +206,10 @@ def fields_of(ctx: RequestContext) -> dict[str, object]:
     f["http.path"] = req.path.decode("latin-1")
     f["http.version"] = "HTTP/1.1" if req.version == b"1.1" else "HTTP/1.0"
     f["http.status"] = ctx.writer.status
+    trace = ctx.trace
+    if trace is not None:
+        f["trace.id"] = f"{trace.trace_id:032x}"
+        f["span.id"] = f"{trace.span_id:016x}"
     if ctx.llm is not None:
         f.update(genai.fields(ctx.llm, ctx.usage))
     if ctx.mcp is not None:

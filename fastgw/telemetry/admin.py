@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 import orjson
 
 from fastgw.errors import GatewayError, dialect_for_path, render
@@ -14,6 +16,7 @@ from fastgw.process.status import StatusRegion
 from fastgw.redis_limits.vkeys_admin import KeyAdmin
 from fastgw.runtime import Runtime
 from fastgw.telemetry import admin_keys, metrics
+from fastgw.telemetry.log_control import LevelSpecError, LogControl
 from fastgw.telemetry.metrics import Metrics
 
 _TEXT = [(b"content-type", b"text/plain")]
@@ -37,18 +40,20 @@ def stats_handler(own: Metrics) -> Handler:
     async def handle(req: Request, writer: ResponseWriter) -> None:
         if req.path in (b"/metrics", b"/stats/prometheus"):
             own.flush()  # this worker's last second too
-            writer.respond(200, _PROM, metrics.render())
+            writer.respond(200, _PROM, metrics.render(own.removed))
         else:
             writer.respond(404, _TEXT, b"not found\n")
 
     return handle
 
 
-def admin_handler(runtime: Runtime, status: StatusRegion) -> Handler:
+def admin_handler(runtime: Runtime, status: StatusRegion, control: LogControl | None = None) -> Handler:
     keys: list[KeyAdmin] = []  # made on the first /keys request, in the worker
 
     async def handle(req: Request, writer: ResponseWriter) -> None:
-        if req.path == b"/keys" or req.path.startswith(b"/keys/"):
+        if req.path == b"/logging" and control is not None:
+            _logging(req, writer, control)
+        elif req.path == b"/keys" or req.path.startswith(b"/keys/"):
             if not keys and runtime.virtual_keys is not None:
                 keys.append(KeyAdmin(runtime.virtual_keys))
             await admin_keys.serve(keys[0] if keys else None, req, writer)
@@ -61,6 +66,27 @@ def admin_handler(runtime: Runtime, status: StatusRegion) -> Handler:
             writer.respond(404, _TEXT, b"not found\n")
 
     return handle
+
+
+def _logging(req: Request, writer: ResponseWriter, control: LogControl) -> None:
+    """`GET /logging`: the level in force; `POST /logging?level=<spec>`: set it in every worker
+    (agentgateway's spec: `debug`, `info,fastgw.http=debug`)."""
+    if req.method == b"GET":
+        writer.respond(200, _TEXT, f"level={control.level}\n".encode())
+        return
+    if req.method != b"POST":
+        writer.respond(405, [*_TEXT, (b"allow", b"GET, POST")], b"use GET or POST\n")
+        return
+    spec = parse_qs(req.query.decode("latin-1")).get("level", [""])[0]
+    if not spec:
+        writer.respond(400, _TEXT, b"give the level: POST /logging?level=debug\n")
+        return
+    try:
+        control.set(spec)
+    except LevelSpecError as exc:
+        writer.respond(400, _TEXT, f"{exc}\n".encode())
+        return
+    writer.respond(200, _TEXT, f"level={spec} (every worker within a second)\n".encode())
 
 
 def plain_error(path: bytes, err: GatewayError) -> tuple[Headers, bytes]:

@@ -11,11 +11,16 @@ response's, by the provider) are capped per worker (`CappedLabel`): a client inv
 cannot grow the worker's dicts, prometheus-client's children or its multiprocess file without
 bound. The series of other labels are bounded by the config (routes, backends) and the protocol
 (methods httptools knows, three-digit statuses, the gateway's reasons).
+
+`config.metrics.fields.add` labels (CEL, e.g. `user_id: jwt.sub`) are appended to the request and
+GenAI families; they are capped the same way, and a label whose expression has no value is empty.
+`config.metrics.remove` leaves families out of `/metrics`.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from bisect import bisect_left
@@ -27,6 +32,7 @@ from fastgw import __version__
 if TYPE_CHECKING:
     from fastgw.backends.llm.usage import Usage
     from fastgw.context import RequestContext
+    from fastgw.telemetry.fields import CelFields
     from fastgw.telemetry.genai import GenAiCall
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -44,6 +50,11 @@ GENAI_LABELS = (
 
 DURATION_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80)
 TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1, 4, 16, ... 67108864
+# the GenAI semantic conventions' advised bounds (agentgateway uses them)
+GENAI_DURATION_BUCKETS = tuple(0.01 * 2**i for i in range(14))  # 0.01 ... 81.92 s
+TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+TPOT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
+TCP_LABELS = ("bind", "gateway", "listener", "protocol")
 # the same bounds as ints: token counts are ints, and an int compares faster with an int
 _TOKEN_BOUNDS = tuple(int(bound) for bound in TOKEN_BUCKETS)
 
@@ -67,12 +78,12 @@ class CappedLabel:
 
     __slots__ = ("_kept", "_limits", "_seen", "name", "overflow")
 
-    def __init__(self, name: str, limits: LabelLimits) -> None:
+    def __init__(self, name: str, limits: LabelLimits, empty: str = "unknown") -> None:
         self.name = name
         self._limits = limits
         # value as given -> label value; only kept values, and only so many of them (a client can
         # send many long values that cut to one kept label)
-        self._seen: dict[str | None, str] = {None: "unknown", "": "unknown"}
+        self._seen: dict[str | None, str] = {None: empty, "": empty}
         self._kept: set[str] = set()
         #: values counted as `other` since the last flush
         self.overflow = 0
@@ -103,6 +114,18 @@ class CappedLabel:
 # the token type label of each histogram slot (input and output always observed, the cache
 # types only when non-zero: agentgateway leaves absent values out)
 _TOKEN_TYPES = ("input", "output", "input_cache_read", "input_cache_write")
+
+
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+
+
+def reserved_label_problem(name: str) -> str | None:
+    """Why `name` cannot be a `config.metrics.fields.add` label (None: it can)."""
+    if not _LABEL_NAME.match(name) or name.startswith("__"):
+        return "not a Prometheus label name (letters, digits and _, not starting with a digit or __)"
+    if name in HTTP_LABELS or name in GENAI_LABELS or name in ("gen_ai_token_type", "le"):
+        return f"{name} is already a label of the gateway's metrics"
+    return None
 
 
 def prepare_dir() -> str:
@@ -139,21 +162,68 @@ class _Histo:
 class Metrics:
     """One per worker. `record()` is the hot path; `flush()` runs once a second."""
 
-    def __init__(self, label_limits: LabelLimits | None = None) -> None:
+    def __init__(self, label_limits: LabelLimits | None = None, fields: CelFields | None = None) -> None:
         from prometheus_client import Counter, Gauge, Histogram
+
+        limits = label_limits or LabelLimits()
+        #: config.metrics.remove: families left out of /metrics
+        self.removed: frozenset[str] = frozenset()
+        #: config.metrics.fields.add: the expressions and each label's capped values
+        self._fields = fields
+        self._custom: tuple[CappedLabel, ...] = ()
+        custom: tuple[str, ...] = ()
+        if fields is not None:
+            custom = fields.names
+            self._custom = tuple(CappedLabel(name, limits, empty="") for name in custom)
 
         # registry=None: the values go to the multiprocess files and `render()` reads them back
         # through a fresh registry, so nothing is registered process-wide (and a second Metrics in
         # one process, as in-process tests and benchmarks make, does not collide)
-        self._requests = Counter("agentgateway_requests", "HTTP requests", HTTP_LABELS, registry=None)
+        self._requests = Counter("agentgateway_requests", "HTTP requests", (*HTTP_LABELS, *custom), registry=None)
         self._duration = Histogram(
             "agentgateway_request_duration_seconds",
             "HTTP request duration",
-            HTTP_LABELS,
+            (*HTTP_LABELS, *custom),
             buckets=DURATION_BUCKETS,
             registry=None,
         )
-        self._bytes = Counter("agentgateway_response_bytes", "Response body bytes sent", HTTP_LABELS, registry=None)
+        self._retries = Counter(
+            "agentgateway_retries", "Upstream attempts after the first", (*HTTP_LABELS, *custom), registry=None
+        )
+        self._genai_duration = Histogram(
+            "agentgateway_gen_ai_server_request_duration",
+            "LLM request duration (seconds)",
+            (*GENAI_LABELS, *custom),
+            buckets=GENAI_DURATION_BUCKETS,
+            registry=None,
+        )
+        self._ttft = Histogram(
+            "agentgateway_gen_ai_server_time_to_first_token",
+            "Time to the first streamed event of an LLM answer (seconds)",
+            (*GENAI_LABELS, *custom),
+            buckets=TTFT_BUCKETS,
+            registry=None,
+        )
+        self._tpot = Histogram(
+            "agentgateway_gen_ai_server_time_per_output_token",
+            "Time per output token after the first, of a streamed LLM answer (seconds)",
+            (*GENAI_LABELS, *custom),
+            buckets=TPOT_BUCKETS,
+            registry=None,
+        )
+        self._upstream_call = Histogram(
+            "agentgateway_upstream_call_duration_seconds",
+            "Upstream call duration, from sending the request until its answer ended",
+            ("kind", "subtype"),
+            buckets=DURATION_BUCKETS,
+            registry=None,
+        )
+        self._connections = Counter(
+            "agentgateway_downstream_connections", "Downstream connections accepted", TCP_LABELS, registry=None
+        )
+        self._bytes = Counter(
+            "agentgateway_response_bytes", "Response body bytes sent", (*HTTP_LABELS, *custom), registry=None
+        )
         self._mcp_requests = Counter(
             "agentgateway_mcp_requests",
             "MCP requests",
@@ -163,7 +233,7 @@ class Metrics:
         self._tokens = Histogram(
             "agentgateway_gen_ai_client_token_usage",
             "LLM tokens used per request",
-            ("gen_ai_token_type", *GENAI_LABELS),
+            ("gen_ai_token_type", *GENAI_LABELS, *custom),
             buckets=TOKEN_BUCKETS,
             registry=None,
         )
@@ -182,7 +252,6 @@ class Metrics:
             ("kind",),
             registry=None,
         )
-        limits = label_limits or LabelLimits()
         self._request_models = CappedLabel("gen_ai_request_model", limits)
         self._response_models = CappedLabel("gen_ai_response_model", limits)
         self._overflow = Counter(
@@ -198,7 +267,7 @@ class Metrics:
             registry=None,
         )
         # every child shown at 0 from the start, for alerts on increase
-        for label in (self._request_models, self._response_models):
+        for label in (self._request_models, self._response_models, *self._custom):
             self._overflow.labels(label.name)
         for decision in ("deny", "allow"):
             self._table_full_counter.labels(decision)
@@ -209,6 +278,12 @@ class Metrics:
             ("state",),
             multiprocess_mode="livemostrecent",
             registry=None,
+        )
+        self._trace_dropped = Counter(
+            "fastgw_trace_spans_dropped", "Spans dropped because the export queue was full", registry=None
+        )
+        self._trace_failed = Counter(
+            "fastgw_trace_export_failures", "Spans the collector did not accept (export errors)", registry=None
         )
         # rate-limit table full decisions since the last flush: [deny, allow]
         self._table_full = [0, 0]
@@ -240,6 +315,12 @@ class Metrics:
         # per (route identity, operation, provider, models): a histogram per token type
         self._genai: dict[tuple[Any, ...], list[Any]] = {}
         self._genai_labels: dict[tuple[Any, ...], tuple[str, ...]] = {}
+        # per the same key: [request duration, time to first token, time per output token]
+        self._genai_times: dict[tuple[Any, ...], list[Any]] = {}
+        # subtype ("Http", "Llm") -> upstream call durations
+        self._upstream: dict[str, _Histo] = {}
+        # bind name -> connections accepted since the last flush
+        self._accepted: dict[str, int] = {}
         self._route_labels: dict[int, tuple[str, ...]] = {}
         # MCP requests since the last flush, by their label values; names clients choose are capped
         self._mcp: dict[tuple[str, ...], int] = {}
@@ -251,7 +332,7 @@ class Metrics:
         call = ctx.llm
         error = ctx.error
         route = ctx.route
-        short = (
+        short: tuple[Any, ...] = (
             id(route),
             ctx.endpoint,
             "llm" if call is not None else "mcp" if ctx.mcp is not None else "http",
@@ -259,9 +340,13 @@ class Metrics:
             ctx.writer.status,
             error.metric_reason if error is not None else ctx.reason.metric,
         )
+        custom = None
+        if self._fields is not None:
+            custom = self._custom_values(ctx)
+            short += (custom,)
         entry = self._http.get(short)
         if entry is None:
-            entry = self._http[short] = [0, 0, _Histo(len(DURATION_BUCKETS))]
+            entry = self._http[short] = [0, 0, _Histo(len(DURATION_BUCKETS)), 0]
             if short not in self._labels:
                 self._labels[short] = self._label_values(ctx, short)
         entry[0] += 1
@@ -269,11 +354,63 @@ class Metrics:
         h = entry[2]
         h.buckets[bisect_left(DURATION_BUCKETS, duration)] += 1
         h.sum += duration
-        usage = ctx.usage
-        if call is not None and usage is not None:
-            self._record_tokens(call, usage, ctx)
+        if ctx.attempt:
+            entry[3] += ctx.attempt
+        if ctx.upstream_start:
+            self._upstream_time(call is not None, ctx.worker.loop.time() - ctx.upstream_start)
+        if call is not None:
+            self._record_genai(call, ctx, custom, duration)
         if ctx.mcp is not None:
             self._record_mcp(ctx)
+
+    def _upstream_time(self, llm: bool, seconds: float) -> None:
+        subtype = "Llm" if llm else "Http"
+        h = self._upstream.get(subtype)
+        if h is None:
+            h = self._upstream[subtype] = _Histo(len(DURATION_BUCKETS))
+        h.buckets[bisect_left(DURATION_BUCKETS, seconds)] += 1
+        h.sum += seconds
+
+    def _record_genai(
+        self, call: GenAiCall, ctx: RequestContext, custom: tuple[str, ...] | None, duration: float
+    ) -> None:
+        # keyed by the capped label values: the dicts stay as bounded as the series
+        request_model = self._request_models.value(call.request_model)
+        response_model = self._response_models.value(call.response_model)
+        short: tuple[Any, ...] = (id(ctx.route), call.kind, request_model, response_model)
+        if custom is not None:
+            short += (custom,)
+        if short not in self._genai_labels:
+            self._genai_labels[short] = self._genai_label_values(short, ctx)
+        times = self._genai_times.get(short)
+        if times is None:
+            times = self._genai_times[short] = [_Histo(len(GENAI_DURATION_BUCKETS)), None, None]
+        _observe(times[0], GENAI_DURATION_BUCKETS, duration)
+        usage = ctx.usage
+        first = ctx.first_token
+        if first:
+            ttft = first - ctx.request.start
+            if times[1] is None:
+                times[1] = _Histo(len(TTFT_BUCKETS))
+            _observe(times[1], TTFT_BUCKETS, ttft)
+            if usage is not None and usage.output_tokens > 1:
+                if times[2] is None:
+                    times[2] = _Histo(len(TPOT_BUCKETS))
+                _observe(times[2], TPOT_BUCKETS, (duration - ttft) / (usage.output_tokens - 1))
+        if usage is not None:
+            self._record_tokens(short, usage)
+
+    def connection_accepted(self, bind: str) -> None:
+        """A downstream connection on `bind` (its name, `bind/3000`)."""
+        self._accepted[bind] = self._accepted.get(bind, 0) + 1
+
+    def _custom_values(self, ctx: RequestContext) -> tuple[str, ...]:
+        """The `config.metrics.fields.add` labels of a request, capped."""
+        from fastgw.telemetry.fields import label_text
+
+        assert self._fields is not None
+        values = self._fields.values(ctx)
+        return tuple(label.value(label_text(v)) for label, v in zip(self._custom, values, strict=True))
 
     def _record_mcp(self, ctx: RequestContext) -> None:
         m = ctx.mcp
@@ -293,7 +430,7 @@ class Metrics:
         return rl if rl is not None else self._route_tuple(ctx)
 
     def _label_values(self, ctx: RequestContext, short: tuple[Any, ...]) -> tuple[str, ...]:
-        _, endpoint, protocol, method, status, reason = short
+        _, endpoint, protocol, method, status, reason = short[:6]
         return (
             endpoint or "unknown",
             protocol,
@@ -301,19 +438,14 @@ class Metrics:
             str(status),
             reason,
             *self._route(ctx),
+            *(short[6] if len(short) > 6 else ()),
         )
 
-    def _record_tokens(self, call: GenAiCall, usage: Usage, ctx: RequestContext) -> None:
-        # keyed by the capped label values: the dicts stay as bounded as the series
-        request_model = self._request_models.value(call.request_model)
-        response_model = self._response_models.value(call.response_model)
-        short = (id(ctx.route), call.kind, request_model, response_model)
+    def _record_tokens(self, short: tuple[Any, ...], usage: Usage) -> None:
         histos = self._genai.get(short)
         if histos is None:
             # input and output are always observed; the cache types only when non-zero
             histos = self._genai[short] = [_Histo(len(TOKEN_BUCKETS)), _Histo(len(TOKEN_BUCKETS)), None, None]
-            if short not in self._genai_labels:
-                self._genai_labels[short] = self._genai_label_values(short, ctx)
         # (unrolled, in _TOKEN_TYPES' order)
         v = usage.input_tokens
         h = histos[0]
@@ -329,8 +461,9 @@ class Metrics:
             _observe_cache(histos, 3, usage.cache_write_tokens)
 
     def _genai_label_values(self, short: tuple[Any, ...], ctx: RequestContext) -> tuple[str, ...]:
-        _, kind, request_model, response_model = short
-        return (kind.operation, kind.provider, request_model, response_model, *self._route(ctx))
+        _, kind, request_model, response_model = short[:4]
+        custom = short[4] if len(short) > 4 else ()
+        return (kind.operation, kind.provider, request_model, response_model, *self._route(ctx), *custom)
 
     def rate_limit_buckets(self, used: int, slots: int) -> None:
         """The shared rate-limit table's use, read after this worker's sweep (once a second)."""
@@ -364,6 +497,13 @@ class Metrics:
         self._route_labels[id(route)] = rl
         return rl
 
+    def trace_losses(self, dropped: int, failed: int) -> None:
+        """Spans the tracer dropped or failed to export since its last report (once a second)."""
+        if dropped:
+            self._trace_dropped.inc(dropped)
+        if failed:
+            self._trace_failed.inc(failed)
+
     def connections_shed(self, kind: str, n: int) -> None:
         """`n` connections shed at the connection limit (rare: straight into the counter)."""
         self._shed.labels(kind).inc(n)
@@ -371,12 +511,28 @@ class Metrics:
     # -- once a second ---------------------------------------------------------------------------
     def flush(self) -> None:
         http, self._http = self._http, {}
-        for short, (count, nbytes, h) in http.items():
+        for short, (count, nbytes, h, retries) in http.items():
             key = self._labels[short]
             self._requests.labels(*key).inc(count)
             if nbytes:
                 self._bytes.labels(*key).inc(nbytes)
+            if retries:
+                self._retries.labels(*key).inc(retries)
             _add(self._duration.labels(*key), h)
+        times, self._genai_times = self._genai_times, {}
+        for short, (dur, ttft, tpot) in times.items():
+            labels = self._genai_labels[short]
+            _add(self._genai_duration.labels(*labels), dur)
+            if ttft is not None:
+                _add(self._ttft.labels(*labels), ttft)
+            if tpot is not None:
+                _add(self._tpot.labels(*labels), tpot)
+        upstream, self._upstream = self._upstream, {}
+        for subtype, h in upstream.items():
+            _add(self._upstream_call.labels("Primary", subtype), h)
+        accepted, self._accepted = self._accepted, {}
+        for bind, n in accepted.items():
+            self._connections.labels(bind, bind, "", "http").inc(n)
         mcp, self._mcp = self._mcp, {}
         for labels, n in mcp.items():
             self._mcp_requests.labels(*labels).inc(n)
@@ -386,7 +542,13 @@ class Metrics:
             for token_type, h in zip(_TOKEN_TYPES, histos, strict=True):
                 if h is not None:
                     _add(self._tokens.labels(token_type, *labels), h)
-        for label in (self._request_models, self._response_models, self._mcp_methods, self._mcp_resources):
+        for label in (
+            self._request_models,
+            self._response_models,
+            self._mcp_methods,
+            self._mcp_resources,
+            *self._custom,
+        ):
             if label.overflow:
                 self._overflow.labels(label.name).inc(label.overflow)
                 label.overflow = 0
@@ -406,6 +568,11 @@ class Metrics:
                     self._key_usd.labels(*names).inc(usd)
 
 
+def _observe(h: _Histo, bounds: tuple[float, ...], value: float) -> None:
+    h.buckets[bisect_left(bounds, value)] += 1
+    h.sum += value
+
+
 def _observe_cache(histos: list[Any], slot: int, value: int) -> None:
     """A cache token count (its histogram made on first use: most requests have none)."""
     h = histos[slot]
@@ -423,10 +590,34 @@ def _add(child: Any, h: _Histo) -> None:
             child._buckets[i].inc(n)
 
 
-def render() -> bytes:
-    """The Prometheus text exposition of every worker's metrics."""
+def render(remove: frozenset[str] = frozenset()) -> bytes:
+    """The Prometheus text exposition of every worker's metrics, without the families `remove`
+    names (`config.metrics.remove`: with or without the `agentgateway_` prefix and `_total`)."""
     from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    collector = multiprocess.MultiProcessCollector(None)  # type: ignore[no-untyped-call]
+    if remove:
+        removed = {_family_key(name) for name in remove}
+        registry.register(_Filtered(collector, removed))
+    else:
+        registry.register(collector)
     return bytes(generate_latest(registry))
+
+
+def _family_key(name: str) -> str:
+    name = name.removeprefix("agentgateway_")
+    return name.removesuffix("_total")
+
+
+class _Filtered:
+    """A collector without some families."""
+
+    def __init__(self, inner: Any, removed: set[str]) -> None:
+        self._inner = inner
+        self._removed = removed
+
+    def collect(self) -> Any:
+        for family in self._inner.collect():
+            if _family_key(family.name) not in self._removed:
+                yield family

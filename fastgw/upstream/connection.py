@@ -15,6 +15,7 @@ from fastgw.http.headers import Headers
 from fastgw.native import head_fields
 
 if TYPE_CHECKING:
+    from fastgw.telemetry.tracing import Attempt, RequestTrace
     from fastgw.upstream.pool import Origin
 
 
@@ -34,6 +35,7 @@ class Exchange:
     __slots__ = (
         "_loop",
         "_waiter",
+        "attempt",
         "conn",
         "connection",
         "content_type",
@@ -43,10 +45,15 @@ class Exchange:
         "head_only",
         "length",
         "status",
+        "trace",
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, trace: RequestTrace | None = None) -> None:
         self._loop = loop
+        #: the request's trace when it is sampled: each `start` on a connection is an attempt
+        #: with its own client span (`telemetry/tracing.py`)
+        self.trace = trace
+        self.attempt: Attempt | None = None
         self._waiter: asyncio.Future[None] | None = None
         self.finished = False
         self.error: GatewayError | None = None
@@ -100,6 +107,8 @@ class Exchange:
         if self.finished:
             return
         self.finished = True
+        if self.attempt is not None:
+            self.attempt.close(self.status, None if exc is None else exc.reason)
         if exc is None:
             self.on_end()
         else:
@@ -260,6 +269,9 @@ class UpstreamConnection(FlowControlled, asyncio.Protocol):
         """Begin an exchange: write the request head (and body, when given whole)."""
         self.exchange = exchange
         exchange.conn = self
+        trace = exchange.trace
+        if trace is not None:
+            data = trace.begin_attempt(exchange, data, self.origin.authority)
         self._head = b""
         self._head_start = 0
         self.requests += 1

@@ -98,7 +98,10 @@ backends:
             _route("mcpAuthentication: {issuer: i, audiences: [a], resourceMetadata: {}, jwks: {url: u}}"),
             f"7: {ROUTE}.policies.mcpAuthentication",
         ),
-        ("config:\n  tracing: {otlpEndpoint: 'http://c:4317'}\n" + _route(), "2: config.tracing"),
+        (
+            "frontendPolicies:\n  tracing: {host: 'c:4317', resources: {a: '1'}}\n" + _route(),
+            "2: frontendPolicies.tracing.resources",
+        ),
         ("config:\n  enableIpv6: true\n" + _route(), "2: config.enableIpv6"),
         ("mcp:\n  targets:\n  - {name: t, openapi: {host: h, schema: {}}}\n", "3: mcp.targets[0].openapi"),
         (

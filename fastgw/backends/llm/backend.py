@@ -185,6 +185,8 @@ def prepare(
     forwarded has them, the body's length; one native call writes it."""
     translate = plan.translate
     data: dict[str, Any] | None = None
+    if ctx.body_bytes is None:
+        ctx.body_bytes = body  # the client's body (`llm.prompt` in log fields reads it); no copy
     if view is None:
         if translate or target.edits:
             data = _decode(body)  # (rewritten anyway: one parse)

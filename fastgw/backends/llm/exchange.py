@@ -115,7 +115,8 @@ class LlmExchange(Exchange):
         request_body: bytes = b"",
         secrets: tuple[bytes, ...] = (),
     ) -> None:
-        Exchange.__init__(self, ctx.worker.loop)
+        Exchange.__init__(self, ctx.worker.loop, ctx.trace)
+        ctx.upstream_start = ctx.worker.loop.time()
         self.ctx = ctx
         self.client = client
         self.upstream = upstream
@@ -263,6 +264,8 @@ class LlmExchange(Exchange):
     def _stream_chunk(self, chunk: bytes, events: list[SSEEvent], whole: bool) -> None:
         """`events` are the events `chunk` finished (all of them unless `whole` is False: the
         chunk then ends inside an event past the size limit)."""
+        if events and not self.ctx.first_token:
+            self.ctx.first_token = self.ctx.worker.loop.time()  # time to first token, for metrics
         tally = self.tally
         if tally is not None:
             tally.add(events, len(chunk))

@@ -73,6 +73,9 @@ class FakeCtx:
         self.failed: GatewayError | None = None
         self.held = False
         self.usage: Usage | None = None
+        self.trace = None
+        self.upstream_start = 0.0
+        self.first_token = 0.0
 
     def response_headers(self, headers: Headers) -> Headers:
         return headers
