@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Set
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastgw.errors import ClientAborted, Dialect, DrainCut, GatewayError, render, sse_error_event
 from fastgw.http.headers import Headers
@@ -13,6 +13,7 @@ from fastgw.native import field_lines
 
 if TYPE_CHECKING:
     from fastgw.backends.llm.usage import Usage
+    from fastgw.balance.select import Endpoint
     from fastgw.cel.vars import Vars
     from fastgw.runtime import BindRuntime, RouteRuntime
     from fastgw.telemetry.genai import GenAiCall
@@ -41,8 +42,12 @@ class RequestContext:
         "retry_hold",
         "route",
         "sse",
+        "tried",
         "upstream_authority",
+        "upstream_fields",
+        "upstream_head_at",
         "upstream_start",
+        "upstream_status",
         "usage",
         "vars",
         "worker",
@@ -88,6 +93,12 @@ class RequestContext:
         self.retry_hold: frozenset[int] = frozenset()
         self.held = False
         self.attempt = 0
+        #: failover: the endpoints this request tried (a retry picks another while one is left);
+        #: the last upstream answer's status (0: none yet), fields and arrival (time.monotonic())
+        self.tried: tuple[Endpoint[Any], ...] = ()
+        self.upstream_status = 0
+        self.upstream_fields: Headers | None = None
+        self.upstream_head_at = 0.0
 
     def add_response_headers(self, headers: Headers) -> None:
         if self.extra_response_headers is None:

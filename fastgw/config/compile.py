@@ -12,7 +12,7 @@ import os
 import re
 import time
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
@@ -20,8 +20,13 @@ import fastgw.config.schema as schema
 from fastgw.backends.http import HttpBackend
 from fastgw.backends.llm.backend import AiBackend
 from fastgw.backends.llm.build import binds_target, check_backend_policies, llm_target
+from fastgw.backends.llm.failover import FailoverAi
 from fastgw.backends.llm.router import LlmRouter
+from fastgw.backends.llm.target import Target
 from fastgw.backends.scrub import secret_forms
+from fastgw.balance.build import health_rule
+from fastgw.balance.select import Balancer, Endpoint
+from fastgw.balance.table import HealthTable, SharedHealth
 from fastgw.config.dump import redacted_dump
 from fastgw.config.errors import ConfigError, Path
 from fastgw.config.load import LoadedConfig, load
@@ -83,11 +88,13 @@ class CompileError(Exception):
         return ConfigError(issues)
 
 
-def load_runtime(source: str, text: str | None = None, buckets: SharedBuckets | None = None) -> Runtime:
+def load_runtime(
+    source: str, text: str | None = None, buckets: SharedBuckets | None = None, health: SharedHealth | None = None
+) -> Runtime:
     """Load, validate and compile a config file; every problem is a ConfigError with file:line."""
     loaded = load(source, text=text)
     try:
-        return compile_config(loaded.config, loaded.source.file, buckets, from_env=loaded.source.secret)
+        return compile_config(loaded.config, loaded.source.file, buckets, from_env=loaded.source.secret, health=health)
     except CompileError as exc:
         raise exc.located(loaded) from None
 
@@ -98,10 +105,12 @@ def compile_config(
     buckets: SharedBuckets | None = None,
     *,
     from_env: Collection[Path] = (),
+    health: SharedHealth | None = None,
 ) -> Runtime:
     """`buckets` holds the shared-memory table the supervisor makes on its first load, before it
     forks (a private one is made for validation); `from_env` are the key paths whose values came
-    from environment variables (redacted in the dump whatever their field)."""
+    from environment variables (redacted in the dump whatever their field); `health` holds the
+    shared provider-health table, made the same way."""
     errors: list[str] = []
     if not cfg.binds and cfg.llm is None and cfg.mcp is None:
         # valid YAML that would start a gateway listening on nothing (an empty file, a typo'd top key)
@@ -111,7 +120,7 @@ def compile_config(
     proc = cfg.config
     table_spec = proc.local_rate_limit if proc is not None else LocalRateLimitTable()
     table = (buckets or SharedBuckets()).get(table_spec.max_buckets)
-    ctx = _Compile(table, table_spec.failure_mode == "failOpen", errors)
+    ctx = _Compile(table, table_spec.failure_mode == "failOpen", errors, (health or SharedHealth()).get())
     binds = tuple(_bind(b, i, ctx) for i, b in enumerate(cfg.binds))
     llm = cfg.llm
     if llm is not None:
@@ -155,6 +164,9 @@ class _Compile:
     buckets: BucketTable
     fail_open: bool  # config.localRateLimit.failureMode
     errors: list[str]
+    health: HealthTable
+    #: the health slots this config uses (a full table reuses the others)
+    health_slots: set[int] = field(default_factory=set)
 
 
 def _workers(proc: Any) -> int | None:
@@ -296,7 +308,7 @@ def _route(
     backends: list[Backend] = []
     weights: list[float] = []
     for bi, b in enumerate(route.backends or []):
-        be = _backend(b, pol, f"{path}.backends[{bi}]", errors)
+        be = _backend(b, pol, f"{path}.backends[{bi}]", cc)
         if be is not None:
             backends.append(be)
             weights.append(float(b.weight if b.weight is not None else 1))
@@ -458,11 +470,13 @@ def _url_rewrite(u: Any) -> UrlRewrite:
 
 
 # -- backends ------------------------------------------------------------------------------------
-def _backend(b: Any, route_pol: Any, path: str, errors: list[str]) -> Backend | None:
+def _backend(b: Any, route_pol: Any, path: str, cc: _Compile) -> Backend | None:
+    errors = cc.errors
     if b.host is not None:
         for key, value in (
             ("backendAuth", b.policies and b.policies.backend_auth),
             ("ai", b.policies and b.policies.ai),
+            ("health", b.policies and b.policies.health),
         ):
             if value is not None:
                 errors.append(
@@ -474,29 +488,45 @@ def _backend(b: Any, route_pol: Any, path: str, errors: list[str]) -> Backend | 
         return HttpBackend(name=b.host, origin=origin, host_header=origin.authority.encode())
     if b.ai is not None:
         check_backend_policies(b.policies, f"{path}.policies", errors)
-        return _ai_backend(b.ai, [b.policies, route_pol], f"{path}.ai", errors)
+        return _ai_backend(b.ai, [b.policies, route_pol], f"{path}.ai", cc)
     kind = next((k for k in ("mcp", "backend") if getattr(b, k, None) is not None), "backend")
     errors.append(f"{path}.{kind}: not supported yet: {kind} backends")
     return None
 
 
-def _ai_backend(ai: Any, layers: list[Any], path: str, errors: list[str]) -> Backend | None:
-    """One provider, or `groups` holding exactly one provider. Failover between providers is not
-    implemented yet, so a second provider is refused (AiBackend.PARTLY_SUPPORTED), never served as
-    if the first were the only one."""
-    if ai.groups is None:
-        target = binds_target(ai, layers, path, errors)
+def _ai_backend(ai: Any, layers: list[Any], path: str, cc: _Compile) -> Backend | None:
+    """One provider (the callback fast path), or `groups`: priority tiers of providers with
+    failover and load balancing (`backends/llm/failover.py`)."""
+    errors = cc.errors
+    outer = layers[0].health if layers[0] is not None else None
+    entries = [p for g in ai.groups for p in g.providers] if ai.groups else [ai]
+    if len(entries) == 1 and outer is None and entries[0].effective_policies().health is None:
+        # one provider: nothing to choose, nothing to evict (and the callback fast path)
+        where = f"{path}.groups[0].providers[0]" if ai.groups else path
+        target = binds_target(entries[0], layers, where, errors)
         return AiBackend(name=target.name, target=target) if target is not None else None
-    entries = [(gi, pi, entry) for gi, group in enumerate(ai.groups) for pi, entry in enumerate(group.providers)]
-    if len(entries) > 1:
-        gi, pi, _ = entries[1]
-        errors.append(
-            f"{path}.groups[{gi}].providers[{pi}]: not supported yet: failover "
-            "(more than one group or provider); give one provider"
-        )
+    groups = [(f"{path}.groups[{gi}]", g.providers) for gi, g in enumerate(ai.groups)] if ai.groups else [(path, [ai])]
+    tiers: list[list[Endpoint[Target]]] = []
+    for gpath, entries in groups:
+        tier: list[Endpoint[Target]] = []
+        for pi, entry in enumerate(entries):
+            epath = f"{gpath}.providers[{pi}]" if ai.groups else gpath
+            target = binds_target(entry, layers, epath, errors)
+            if target is None:
+                continue
+            spec = entry.effective_policies().health or outer
+            rule = health_rule(spec, f"{epath}.policies.health", errors)
+            try:
+                offset = cc.health.slot_for(f"{epath}/{target.name}/{target.origin.authority}", cc.health_slots)
+            except ValueError as exc:
+                errors.append(f"{epath}: {exc}")
+                continue
+            tier.append(Endpoint(target.name, target, offset, 1.0, rule))
+        tiers.append(tier)
+    if not any(tiers):
         return None
-    target = binds_target(entries[0][2], layers, f"{path}.groups[0].providers[0]", errors)
-    return AiBackend(name=target.name, target=target) if target is not None else None
+    first = next(ep for tier in tiers for ep in tier)
+    return FailoverAi(name=first.name, balancer=Balancer(tiers, cc.health))
 
 
 def _llm_bind(llm: Any, taken: set[int], errors: list[str]) -> BindRuntime:

@@ -674,20 +674,22 @@ class Eviction(Spec, frozen=True, kw_only=True):
     """Temporary removal of an unhealthy backend/provider."""
 
     duration: Duration | None = None
-    """Eviction time (default: from Retry-After / rate-limit reset headers, else 3s)."""
+    """Eviction time, multiplied by (evictions so far + 1) on repeat (default: a 429's
+    Retry-After / retry-after-ms / x-ratelimit-reset* time, else 3s growing the same way)."""
     restore_health: float | None = None
-    """Health score on return."""
+    """Health score (0..1) the provider comes back with (default 1)."""
     consecutive_failures: int | None = None
-    """Failures in a row before eviction."""
+    """Unhealthy answers in a row before eviction (default 1)."""
     health_threshold: float | None = None
-    """Score below which an unhealthy response evicts."""
+    """Evict only once the health score (an EWMA of healthy=1 / unhealthy=0) is at or below this."""
 
 
 class Health(Spec, frozen=True, kw_only=True):
-    """Outlier detection; required for provider failover to evict."""
+    """Outlier detection: which answers are unhealthy and how long they evict the provider."""
 
     unhealthy_expression: str | None = None
-    """CEL on the response; true = unhealthy (default: 5xx or connection failure)."""
+    """CEL over `response.code` / `response.headers`; true = unhealthy (default: a 5xx or a 429;
+    no answer at all — connect error, reset, timeout — is always unhealthy)."""
     eviction: Eviction | None = None
     """Eviction settings."""
 

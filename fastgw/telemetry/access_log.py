@@ -89,6 +89,8 @@ class AccessLog:
             head = self._prefix(ctx)
         call = ctx.llm
         tail = b"" if call is None else self._genai.of(call, ctx.usage)
+        if ctx.attempt:
+            tail += log_fields({"retry.attempt": ctx.attempt})
         if ctx.error is not None:
             tail += log_fields({"error": ctx.error.message, "reason": ctx.error.reason})
         elif ctx.reason != "upstream":
@@ -153,6 +155,8 @@ def fields_of(ctx: RequestContext) -> dict[str, object]:
     f["http.status"] = ctx.writer.status
     if ctx.llm is not None:
         f.update(genai.fields(ctx.llm, ctx.usage))
+    if ctx.attempt:
+        f["retry.attempt"] = ctx.attempt
     if ctx.error is not None:
         f["error"] = ctx.error.message
         f["reason"] = ctx.error.reason

@@ -183,6 +183,9 @@ class Metrics:
             registry=None,
         )
         self._bytes = Counter("agentgateway_response_bytes", "Response body bytes sent", HTTP_LABELS, registry=None)
+        self._retries = Counter(
+            "agentgateway_retries", "Upstream retries (tries after the first)", HTTP_LABELS, registry=None
+        )
         self._tokens = Histogram(
             "agentgateway_gen_ai_client_token_usage",
             "LLM tokens used per request",
@@ -259,7 +262,7 @@ class Metrics:
         )
         entry = self._http.get(short)
         if entry is None:
-            entry = self._http[short] = [0, 0, _Histo(len(DURATION_BUCKETS))]
+            entry = self._http[short] = [0, 0, _Histo(len(DURATION_BUCKETS)), 0]
             if short not in self._labels:
                 self._labels[short] = self._label_values(ctx, short)
         entry[0] += 1
@@ -267,6 +270,8 @@ class Metrics:
         h = entry[2]
         h.buckets[bisect_left(DURATION_BUCKETS, duration)] += 1
         h.sum += duration
+        if ctx.attempt:
+            entry[3] += ctx.attempt
         usage = ctx.usage
         if call is not None and usage is not None:
             self._record_tokens(call, usage, ctx)
@@ -341,11 +346,13 @@ class Metrics:
     # -- once a second ---------------------------------------------------------------------------
     def flush(self) -> None:
         http, self._http = self._http, {}
-        for short, (count, nbytes, h) in http.items():
+        for short, (count, nbytes, h, retries) in http.items():
             key = self._labels[short]
             self._requests.labels(*key).inc(count)
             if nbytes:
                 self._bytes.labels(*key).inc(nbytes)
+            if retries:
+                self._retries.labels(*key).inc(retries)
             _add(self._duration.labels(*key), h)
         genai, self._genai = self._genai, {}
         for short, histos in genai.items():

@@ -93,7 +93,10 @@ backends:
             _route(backend="backends: [{host: 'a:1', policies: {backendAuth: {key: k}}}]"),
             f"5: {ROUTE}.backends[0].policies.backendAuth",
         ),
-        (_route(backend=GROUPS), f"11: {ROUTE}.backends[0].ai.groups[1].providers[0]"),
+        (
+            _route(backend="backends: [{host: 'a:1', policies: {health: {eviction: {duration: 5s}}}}]"),
+            f"5: {ROUTE}.backends[0].policies.health",
+        ),
         (_route("mcpAuthorization: {rules: ['true']}"), f"7: {ROUTE}.policies.mcpAuthorization"),
         ("config:\n  tracing: {otlpEndpoint: 'http://c:4317'}\n" + _route(), "2: config.tracing"),
         ("config:\n  enableIpv6: true\n" + _route(), "2: config.enableIpv6"),
@@ -117,3 +120,12 @@ def test_supported_neighbours_still_compile() -> None:
     text += "\n".join(["config:", "  enableIpv6: false", "  histograms: classic"]) + "\n"
     runtime = load_runtime("c.yaml", text)
     assert runtime.binds[0].port == 3000
+
+
+def test_failover_groups_compile_to_priority_tiers() -> None:
+    from fastgw.backends.llm.failover import FailoverAi
+
+    runtime = load_runtime("c.yaml", _route(backend=GROUPS))
+    backend = runtime.binds[0].routes.listeners[0].entries[0].route.backends[0]
+    assert isinstance(backend, FailoverAi)
+    assert [[ep.name for ep in tier] for tier in backend.balancer.tiers] == [["a"], ["b"]]

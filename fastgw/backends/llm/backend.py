@@ -14,7 +14,7 @@ from typing import Any, Final
 import msgspec
 import orjson
 
-from fastgw.backends.http import ProxyExchange, upstream_head
+from fastgw.backends.http import ProxyExchange, retry_fields, upstream_head
 from fastgw.backends.llm.exchange import LlmExchange
 from fastgw.backends.llm.providers import CLIENT_CREDENTIAL_HEADERS
 from fastgw.backends.llm.route_plan import COUNT_LOCALLY, ERROR_DIALECT, MODELS_501, RAW, SEND, RoutePlan
@@ -215,7 +215,7 @@ def prepare(
         headers,
         _DROP,
         b"anthropic-" if plan.upstream is Dialect.OPENAI else b"",
-        target.credential,
+        retry_fields(ctx, target.credential),
         len(body),
         target.default_fields,
     )
@@ -274,7 +274,12 @@ async def passthrough(ctx: RequestContext, target: Target, body: bytes | None) -
     """Forward as received: new host, the provider credential instead of the client's, same path."""
     req = ctx.request
     head, chunked = upstream_head(
-        ctx, target.host_header, target.path_override, _RAW_DROP, target.credential, target.default_fields
+        ctx,
+        target.host_header,
+        target.path_override,
+        _RAW_DROP,
+        retry_fields(ctx, target.credential),
+        target.default_fields,
     )
     ex = ProxyExchange(ctx, ctx.retry_hold, target.secrets)
     ctx.endpoint = target.endpoint

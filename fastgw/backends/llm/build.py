@@ -28,7 +28,7 @@ from fastgw.config.support import reject_unsupported
 from fastgw.upstream.pool import Origin
 
 # Backend-policy keys an ai backend enforces; any other one set is a compile error.
-_SUPPORTED_BACKEND_POLICIES: Final = frozenset({"backend_auth", "backend_tls", "ai"})
+_SUPPORTED_BACKEND_POLICIES: Final = frozenset({"backend_auth", "backend_tls", "ai", "health"})
 _UNSUPPORTED_AI_POLICY: Final = ("transformations", "final_transformations", "prompt_guard", "prompt_caching")
 
 # OpenAI-compatible `llm:` presets: fixed base URLs (agentgateway custom.rs ProviderPreset).

@@ -161,6 +161,9 @@ class LlmExchange(Exchange):
     # -- head --------------------------------------------------------------------------------------
     def on_head(self, status: int, headers: Headers) -> None:
         ctx = self.ctx
+        ctx.upstream_status = status  # (failover learns from it)
+        ctx.upstream_fields = headers
+        ctx.upstream_head_at = time.monotonic()
         if status in ctx.retry_hold:
             self.mode = _HELD
             self.held = True

@@ -1,0 +1,73 @@
+"""An ``ai`` backend over several providers: ``groups`` (priority tiers), and the ``llm:`` block's
+failover/weighted virtual models, all on one `Balancer`.
+
+Each try (the pipeline's retry loop calls ``serve`` once per try) picks a provider again, never
+one this request already tried while another is available, and serves the request with that
+provider's target: its route plan decides the translation, so an OpenAI client failing over from
+Anthropic to OpenAI gets OpenAI's answer as is, and the usage, the response model and
+``gen_ai.provider.name`` are those of the provider that answered. The outcome (status, response
+fields, time to the response head) goes to the balancer, which keeps the instance's shared health.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from fastgw.backends.llm.backend import serve_target
+from fastgw.backends.llm.routes import RouteType
+from fastgw.backends.llm.target import Target
+from fastgw.backends.llm.types import RequestView
+from fastgw.balance.select import Balancer, Endpoint
+from fastgw.context import RequestContext
+from fastgw.errors import UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout, UpstreamTooLarge
+
+#: failures of the attempt itself (no usable answer came): the provider is unhealthy
+_UPSTREAM_FAILURES = (UpstreamConnectError, UpstreamTimeout, UpstreamProtocolError)
+
+
+@dataclass(frozen=True, slots=True)
+class FailoverAi:
+    """Providers in priority tiers, load-balanced inside a tier."""
+
+    name: str
+    balancer: Balancer[Target]
+
+    async def serve(self, ctx: RequestContext) -> None:
+        ep = self.choose(ctx)
+        target = ep.value
+        await attempt(ctx, self.balancer, ep, target.routes.resolve(ctx.path.decode("latin-1")))
+
+    def choose(self, ctx: RequestContext) -> Endpoint[Target]:
+        ep = self.balancer.pick(ctx.tried)
+        ctx.tried = (*ctx.tried, ep)
+        return ep
+
+
+async def attempt(
+    ctx: RequestContext,
+    balancer: Balancer[Target],
+    ep: Endpoint[Target],
+    route_type: RouteType | None,
+    body: bytes | None = None,
+    view: RequestView | None = None,
+) -> None:
+    """One try with ``ep``'s target; its outcome is reported to ``balancer``."""
+    ctx.upstream_status = 0
+    ctx.upstream_fields = None
+    ep.pending += 1
+    start = time.monotonic()
+    try:
+        await serve_target(ctx, ep.value, route_type, body, view)
+    except _UPSTREAM_FAILURES as err:
+        if not isinstance(err, UpstreamTooLarge):
+            # a failure after the head (a reset mid-body) still says the provider is unwell
+            balancer.report(ep, 0, ctx.upstream_fields or (), None, ctx)
+        raise
+    else:
+        status = ctx.upstream_status
+        if status:
+            latency = ctx.upstream_head_at - start
+            balancer.report(ep, status, ctx.upstream_fields or (), latency, ctx)
+    finally:
+        ep.pending -= 1
