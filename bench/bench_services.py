@@ -22,7 +22,7 @@ BENCH = Path(__file__).resolve().parent
 CANNED = BENCH / "nginx" / "canned"
 WRK_SCRIPT = BENCH / "wrk" / "post_1k.lua"
 K6_SCRIPT = BENCH / "k6" / "post_1k.js"
-PLAIN_TARGETS = ("direct", "fake", "fastgw1", "fastgw2", "nginx", "relay", "relay-parse")
+PLAIN_TARGETS = ("direct", "fake", "fastgw1", "fastgw2", "fastgw1-cel", "nginx", "relay", "relay-parse")
 CHAT_PATH = "/v1/chat/completions"
 
 
@@ -208,7 +208,8 @@ def nginx_proxy(tools: Tools, workdir: Path, upstream_port: int, cores: str) -> 
         service.stop()
 
 
-def fastgw_config(port: int, backend: str, readiness: int, stats: int, admin: int) -> str:
+def fastgw_config(port: int, backend: str, readiness: int, stats: int, admin: int, policies: str = "") -> str:
+    route = f"    - policies: {policies}\n      backends:\n" if policies else "    - backends:\n"
     return (
         "config:\n"
         f"  readinessAddr: 127.0.0.1:{readiness}\n"
@@ -218,7 +219,7 @@ def fastgw_config(port: int, backend: str, readiness: int, stats: int, admin: in
         f"- port: {port}\n"
         "  listeners:\n"
         "  - routes:\n"
-        "    - backends:\n"
+        f"{route}"
         f"      - {backend}\n"
     )
 
@@ -233,11 +234,17 @@ def ai_backend(provider: str, upstream_port: int) -> str:
 
 @contextlib.contextmanager
 def fastgw(
-    command: list[str], workdir: Path, workers: int, backend: str, cores: str, taskset: str | None
+    command: list[str],
+    workdir: Path,
+    workers: int,
+    backend: str,
+    cores: str,
+    taskset: str | None,
+    policies: str = "",
 ) -> Iterator[int]:
     port, readiness, stats, admin = free_port(), free_port(), free_port(), free_port()
     config = workdir / f"fastgw-{workers}w-{port}.yaml"
-    config.write_text(fastgw_config(port, backend, readiness, stats, admin))
+    config.write_text(fastgw_config(port, backend, readiness, stats, admin, policies))
     argv = pinned(cores, [*command, "serve", "-w", str(workers), "-f", str(config)], taskset)
     service = start_service(f"fastgw-{workers}w-{port}", argv, workdir)
 

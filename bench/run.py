@@ -138,9 +138,11 @@ class Bench:
         return contextlib.nullcontext(Probe(port, stream, expect))
 
     @contextlib.contextmanager
-    def fastgw(self, workers: int, cores: str, backend: str, stream: bool, expect: bytes) -> Iterator[Probe]:
+    def fastgw(
+        self, workers: int, cores: str, backend: str, stream: bool, expect: bytes, policies: str = ""
+    ) -> Iterator[Probe]:
         command = self.args.fastgw_command.split()
-        with fastgw(command, self.workdir, workers, backend, cores, self.tools.taskset) as port:
+        with fastgw(command, self.workdir, workers, backend, cores, self.tools.taskset, policies) as port:
             yield Probe(port, stream, expect)
 
     @contextlib.contextmanager
@@ -161,6 +163,14 @@ class Bench:
 
 CHAT_JSON = b'"chat.completion"'
 PLAIN = "plain 1 KiB POST"
+# One rule of each kind, so every one is evaluated on each request (a deny, a require, an allow).
+CEL_RULES = (
+    "{authorization: {rules: ["
+    """{deny: 'request.path.startsWith("/admin")'}, """
+    """{require: 'request.method == "POST"'}, """
+    """'request.headers["content-type"].startsWith("application/json")'"""
+    "]}}"
+)
 
 
 def plan(bench: Bench, up: Upstream) -> list[tuple[Row, Service]]:
@@ -187,6 +197,11 @@ def plan(bench: Bench, up: Upstream) -> list[tuple[Row, Service]]:
                 "fastgw2",
                 Row(PLAIN, "fastgw 2w", two, "direct"),
                 partial(bench.fastgw, 2, two, plain, False, CHAT_JSON),
+            ),
+            (
+                "fastgw1-cel",
+                Row(PLAIN, "fastgw 1w, 3 CEL authorization rules", proxy, "direct"),
+                partial(bench.fastgw, 1, proxy, plain, False, CHAT_JSON, CEL_RULES),
             ),
             ("nginx", Row(PLAIN, "nginx 1w", proxy, "direct"), partial(bench.nginx, up.openai_json)),
             (
