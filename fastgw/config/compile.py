@@ -7,6 +7,7 @@ that drops an auth policy it cannot run must not start.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
@@ -21,7 +22,7 @@ from fastgw.backends.http import HttpBackend
 from fastgw.backends.llm.backend import AiBackend
 from fastgw.backends.llm.build import binds_target, check_backend_policies, llm_target
 from fastgw.backends.llm.failover import FailoverAi
-from fastgw.backends.llm.router import LlmRouter
+from fastgw.backends.llm.router import LlmRouter, ModelPattern
 from fastgw.backends.llm.target import Target
 from fastgw.backends.scrub import secret_forms
 from fastgw.balance.build import health_rule
@@ -124,7 +125,7 @@ def compile_config(
     binds = tuple(_bind(b, i, ctx) for i, b in enumerate(cfg.binds))
     llm = cfg.llm
     if llm is not None:
-        binds += (_llm_bind(llm, {b.port for b in binds}, errors),)
+        binds += (_llm_bind(llm, {b.port for b in binds}, ctx),)
     tokenizer = _tokenizer(cfg.config, errors)
     _check_listen_addrs(cfg.config, binds, errors)
     _partly_supported(cfg, errors)
@@ -154,9 +155,6 @@ def _partly_supported(cfg: schema.Config, errors: list[str]) -> None:
         errors.append("config.enableIpv6: not supported yet: enableIpv6 true (binds listen on IPv4)")
     if proc is not None and proc.histograms not in (None, "classic"):
         errors.append(f"config.histograms: not supported yet: {proc.histograms} histograms (classic only)")
-    for i, model in enumerate(cfg.llm.models if cfg.llm is not None else []):
-        if model.visibility != "public":
-            errors.append(f"llm.models[{i}].visibility: not supported yet: {model.visibility} models")
 
 
 @dataclass
@@ -529,17 +527,29 @@ def _ai_backend(ai: Any, layers: list[Any], path: str, cc: _Compile) -> Backend 
     return FailoverAi(name=first.name, balancer=Balancer(tiers, cc.health))
 
 
-def _llm_bind(llm: Any, taken: set[int], errors: list[str]) -> BindRuntime:
+def _llm_bind(llm: Any, taken: set[int], cc: _Compile) -> BindRuntime:
     """The `llm:` block: one port, one route, the model router as its backend."""
+    errors = cc.errors
     if llm.port in taken:
         errors.append(f"llm.port: port {llm.port} is also used by binds")
     shared = {p.name: p for p in llm.providers}
     models = []
+    rules = {}
     for i, model in enumerate(llm.models):
         target = llm_target(model, shared, f"llm.models[{i}]", errors)
         if target is not None:
             models.append((model.name, target))
-    router = LlmRouter(models, int(time.time()))
+            base = shared.get(getattr(model.provider, "reference", None) or "")
+            spec = model.health or (base.defaults.health if base is not None and base.defaults is not None else None)
+            rules[model.name] = health_rule(spec, f"llm.models[{i}].health", errors)
+    internal = frozenset(m.name for m in llm.models if m.visibility == "internal")
+    virtual = {}
+    for i, vm in enumerate(llm.virtual_models):
+        path = f"llm.virtualModels[{i}]"
+        balancer = _virtual_model(vm, models, rules, path, cc)
+        if balancer is not None:
+            virtual[vm.name] = balancer
+    router = LlmRouter(models, int(time.time()), virtual, internal)
     route = RouteRuntime(
         name="llm",
         rule="llm/default",
@@ -550,6 +560,37 @@ def _llm_bind(llm: Any, taken: set[int], errors: list[str]) -> BindRuntime:
     )
     listener = ListenerRoutes(HostPattern.parse(None), [Entry(route, (), Match())])
     return BindRuntime(port=llm.port, name=f"bind/{llm.port}", routes=BindRoutes([listener]))
+
+
+def _virtual_model(
+    vm: Any, models: list[tuple[str, Target]], rules: dict[str, Any], path: str, cc: _Compile
+) -> Balancer[Target] | None:
+    """`failover` targets become tiers by priority (lowest first), `weighted` ones one tier."""
+    routing = vm.routing
+    if routing.conditional is not None:
+        cc.errors.append(f"{path}.routing.conditional: not supported yet: conditional")
+        return None
+    if routing.failover is not None:
+        picks = [(t.model, t.priority, 1.0) for t in routing.failover.targets]
+    else:
+        picks = [(t.model, 0, float(t.weight)) for t in routing.weighted.targets]
+    tiers: dict[int, list[Endpoint[Target]]] = {}
+    for j, (model, priority, weight) in enumerate(picks):
+        found = next(((name, t) for name, t in models if ModelPattern(name).matches(model)), None)
+        if found is None:
+            cc.errors.append(f"{path}.routing.targets[{j}].model: no llm.models[] entry serves {model!r}")
+            continue
+        name, target = found
+        if target.model is None:  # (a pattern entry: the target names the model to send)
+            target = dataclasses.replace(target, model=model)
+        if weight <= 0:
+            cc.errors.append(f"{path}.routing.targets[{j}].weight: must be positive")
+            continue
+        offset = cc.health.slot_for(f"llm/{vm.name}/{j}/{model}/{target.origin.authority}", cc.health_slots)
+        tiers.setdefault(priority, []).append(Endpoint(model, target, offset, weight, rules[name]))
+    if not tiers:
+        return None
+    return Balancer([tiers[p] for p in sorted(tiers)], cc.health)
 
 
 def _tls_spec(pol: Any) -> Any:

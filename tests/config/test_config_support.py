@@ -103,8 +103,8 @@ backends:
         ("mcp:\n  targets: [{name: t, stdio: {cmd: x}}]\n", "1: mcp"),
         (
             "llm:\n  models: [{name: m, provider: openAI, params: {apiKey: k}}]\n"
-            "  virtualModels: [{name: v, routing: {weighted: {targets: [{model: m}]}}}]\n",
-            "3: llm.virtualModels",
+            "  virtualModels: [{name: v, routing: {conditional: {targets: [{model: m}]}}}]\n",
+            "3: llm.virtualModels[0].routing.conditional",
         ),
     ],
 )

@@ -3,6 +3,7 @@ client, two fake providers as real processes (Anthropic with a wrong key, OpenAI
 
 from __future__ import annotations
 
+import json
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,3 +122,83 @@ def test_seed_004_streamed_answers_come_translated_from_openai(
         assert text.startswith(f"stream {i}")
         assert {c.model for c in chunks} == {"gpt-5"}
         assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+
+
+def _fail_next(provider: FakeProvider, status: int, count: int) -> None:
+    req = urllib.request.Request(
+        f"http://{provider.authority}/_fake/fail-next",
+        data=json.dumps({"status": status, "count": count}).encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=5):
+        pass
+
+
+def test_llm_block_virtual_failover_model(tmp: Path, providers: tuple[FakeProvider, FakeProvider]) -> None:
+    anthropic, oai = providers
+    port = free_port()
+    cfg = {
+        "llm": {
+            "port": port,
+            "models": [
+                {
+                    "name": "claude",
+                    "provider": "anthropic",
+                    "visibility": "internal",
+                    "params": {"model": "claude-haiku-4-5", "apiKey": "wrong", "hostOverride": anthropic.authority},
+                },
+                {
+                    "name": "gpt",
+                    "provider": "openAI",
+                    "params": {"model": "gpt-4o-mini", "apiKey": OPENAI_KEY, "hostOverride": oai.authority},
+                    "health": {"unhealthyExpression": "response.code >= 500", "eviction": {"duration": "30s"}},
+                },
+            ],
+            "virtualModels": [
+                {
+                    "name": "resilient",
+                    "routing": {
+                        "failover": {"targets": [{"model": "claude", "priority": 0}, {"model": "gpt", "priority": 1}]}
+                    },
+                },
+                {
+                    "name": "backwards",
+                    "routing": {
+                        "failover": {"targets": [{"model": "gpt", "priority": 0}, {"model": "claude", "priority": 1}]}
+                    },
+                },
+            ],
+        }
+    }
+    gw = Gateway(tmp, cfg, workers=2)
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="client-key", max_retries=0)
+        listed = {m.id for m in client.models.list()}
+        assert listed == {"gpt", "resilient", "backwards"}  # the internal model is not listed
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(model="claude", messages=[{"role": "user", "content": "x"}])
+        anthropic.clear()
+        oai.clear()
+        for i in range(4):
+            got = client.chat.completions.create(model="resilient", messages=[{"role": "user", "content": f"v{i}"}])
+            assert got.model == "gpt-4o-mini" and got.choices[0].message.content
+        # the first tier's 401 moves each request on within it (a 401 does not evict by default)
+        assert len(anthropic.requests()) == 4 and len(oai.requests()) == 4
+        # a 5xx evicts gpt (its health policy: 30 s) for every worker: "backwards" then starts at claude
+        oai.clear()
+        _fail_next(oai, 503, 1)
+        with pytest.raises(openai.AuthenticationError):  # gpt's 503, then claude's 401: the last answer
+            client.chat.completions.create(model="backwards", messages=[{"role": "user", "content": "e"}])
+        oai.clear()
+        anthropic.clear()
+        for _ in range(4):
+            got = client.chat.completions.create(model="backwards", messages=[{"role": "user", "content": "e"}])
+            assert got.model == "gpt-4o-mini"
+        assert len(anthropic.requests()) == 4
+        # gpt is tried only once claude failed (evicted, but the only target left untried)
+        assert len(oai.requests()) == 4
+        for r in oai.requests():
+            assert dict((k.lower(), v) for k, v in r["headers"])["x-retry-attempt"] == "1"
+    finally:
+        gw.stop()

@@ -222,7 +222,6 @@ _LLM_MODEL_UNSUPPORTED: Final = (
     "transformation",
     "request_headers",
     "response_headers",
-    "health",
     "prompt_caching",
     "authorization",
     "final_transformation",

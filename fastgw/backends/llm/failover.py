@@ -20,10 +20,21 @@ from fastgw.backends.llm.target import Target
 from fastgw.backends.llm.types import RequestView
 from fastgw.balance.select import Balancer, Endpoint
 from fastgw.context import RequestContext
-from fastgw.errors import UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout, UpstreamTooLarge
+from fastgw.errors import (
+    GatewayError,
+    UpstreamConnectError,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+    UpstreamTooLarge,
+)
 
 #: failures of the attempt itself (no usable answer came): the provider is unhealthy
 _UPSTREAM_FAILURES = (UpstreamConnectError, UpstreamTimeout, UpstreamProtocolError)
+
+
+#: the answers a virtual model (the `llm:` block, which has no retry policy) moves on from to its
+#: next target: a credential the provider refuses, rate limits, server errors
+VIRTUAL_FAILOVER_CODES = frozenset({401, 403, 429, 500, 502, 503, 504, 529})
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +82,27 @@ async def attempt(
             balancer.report(ep, status, ctx.upstream_fields or (), latency, ctx)
     finally:
         ep.pending -= 1
+
+
+async def serve_virtual(
+    ctx: RequestContext, balancer: Balancer[Target], route_type: RouteType | None, body: bytes, view: RequestView
+) -> None:
+    """A virtual model of the `llm:` block: up to one try per target, each picked again (never one
+    already tried), an answer in VIRTUAL_FAILOVER_CODES or a failed connection moving on to the next
+    while one is left; nothing is retried once the client has a byte of the answer."""
+    tries = len(balancer.endpoints)
+    for n in range(tries):
+        last = n == tries - 1
+        ctx.retry_hold = frozenset() if last else VIRTUAL_FAILOVER_CODES
+        ctx.held = False
+        ctx.attempt = n
+        ep = balancer.pick(ctx.tried)
+        ctx.tried = (*ctx.tried, ep)
+        try:
+            await attempt(ctx, balancer, ep, route_type, body, view)
+        except GatewayError as err:
+            if last or not err.retryable or ctx.writer.started:
+                raise
+        else:
+            if not ctx.held:
+                return

@@ -7,14 +7,16 @@ listed. Router errors use the OpenAI envelope whatever the path, as agentgateway
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 import orjson
 
 from fastgw.backends.llm.backend import read_view, serve_target
+from fastgw.backends.llm.failover import serve_virtual
 from fastgw.backends.llm.routes import RouteTable, llm_mode_routes
 from fastgw.backends.llm.target import Target
+from fastgw.balance.select import Balancer
 from fastgw.context import RequestContext
 from fastgw.errors import Dialect as ErrorDialect
 from fastgw.errors import GatewayError
@@ -65,19 +67,31 @@ class ModelPattern:
 
 
 class LlmRouter:
-    """Serves every path of the ``llm:`` port; models are tried in config order."""
+    """Serves every path of the ``llm:`` port; models are tried in config order, after the
+    virtual models (``failover``: priority tiers, ``weighted``: one tier with weights; each a
+    `Balancer` over the models' targets, with the models' ``health`` rules)."""
 
-    __slots__ = ("_list", "_models", "_objects", "_routes")
+    __slots__ = ("_list", "_models", "_objects", "_routes", "_virtual")
 
     name = "llm"
 
-    def __init__(self, models: Sequence[tuple[str, Target]], created: int) -> None:
-        self._models = tuple((ModelPattern(name), target) for name, target in models)
+    def __init__(
+        self,
+        models: Sequence[tuple[str, Target]],
+        created: int,
+        virtual: Mapping[str, Balancer[Target]] | None = None,
+        internal: frozenset[str] = frozenset(),
+    ) -> None:
+        self._models = tuple((ModelPattern(name), target) for name, target in models if name not in internal)
+        self._virtual = dict(virtual or {})
         objects = {
             name: {"id": name, "object": "model", "created": created, "owned_by": target.spec.telemetry_name}
             for name, target in models
-            if "*" not in name
+            if "*" not in name and name not in internal
         }
+        for name, balancer in self._virtual.items():
+            owner = balancer.endpoints[0].value.spec.telemetry_name
+            objects[name] = {"id": name, "object": "model", "created": created, "owned_by": owner}
         self._objects = {name: orjson.dumps(obj) for name, obj in objects.items()}
         self._list = orjson.dumps({"object": "list", "data": list(objects.values())})
         self._routes: RouteTable = llm_mode_routes()
@@ -101,9 +115,14 @@ class LlmRouter:
                 raise ModelNotFound.of(model)
             ctx.respond(200, [_JSON], found)
             return
-        body = await ctx.request.body.read_all()
+        # (a retry's try: the pipeline holds the body)
+        body = ctx.body_bytes if ctx.body_bytes is not None else await ctx.request.body.read_all()
         view = read_view(body)
         model = view.model or ""
+        balancer = self._virtual.get(model)
+        if balancer is not None:
+            await serve_virtual(ctx, balancer, self._routes.resolve(path), body, view)
+            return
         target = self.find(model)
         if target is None:
             raise ModelNotFound.of(model)
