@@ -40,6 +40,7 @@ class RequestContext:
         "reserve_tokens",
         "response_edit",
         "retry_hold",
+        "retry_when",
         "route",
         "sse",
         "tried",
@@ -91,6 +92,8 @@ class RequestContext:
         #: the client (the pipeline retries them), whether the last try was held back, its number
         self.body_bytes: bytes | None = None
         self.retry_hold: frozenset[int] = frozenset()
+        #: the retry policy's `condition` (None: only the statuses of retry_hold are retried)
+        self.retry_when: Callable[[RequestContext, int, Headers], bool] | None = None
         self.held = False
         self.attempt = 0
         #: failover: the endpoints this request tried (a retry picks another while one is left);

@@ -19,7 +19,9 @@ from fastgw.tokenizer import Tokenizer
 from fastgw.upstream.pool import PoolLimits
 
 if TYPE_CHECKING:
+    from fastgw.cel.expression import Expression
     from fastgw.context import RequestContext
+    from fastgw.policies.retry import RetryWhen
 
 
 class Backend(Protocol):
@@ -46,6 +48,9 @@ class RetrySpec:
     attempts: int  # retries after the first try (agentgateway meaning)
     codes: frozenset[int]
     backoff: float = 0.0
+    #: CEL on the request (false: tried once), and a check of CEL `condition` on an answer
+    precondition: Expression | None = None
+    when: RetryWhen | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,8 @@ class ProxyExchange(Exchange):
         ctx.upstream_status = status  # (failover learns from it)
         ctx.upstream_fields = headers
         ctx.upstream_head_at = time.monotonic()
-        if status in self.hold:
+        when = ctx.retry_when
+        if status in self.hold or (when is not None and when(ctx, status, headers)):
             self.held = True
             return
         if status >= 400 and self.secrets and not self.head_only:

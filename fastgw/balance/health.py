@@ -63,11 +63,11 @@ class HealthRule:
         from fastgw.cel.vars import vars_of  # the CEL layer sits above this module
 
         response = vars_of(ctx).response
-        response.status, response.headers = status, list(fields)
+        response.observe(status, list(fields))
         try:
             return expr.matches(vars_of(ctx))
         finally:
-            response.status, response.headers = 0, None
+            response.observe(0, None)
 
     def eviction(self, status: int, fields: Fields, times_before: float, now_wall: float) -> float:
         """Seconds to evict for."""

@@ -310,6 +310,12 @@ class ResponseMap(LazyMap):
     def keys(self) -> Iterator[str]:
         return iter(("code", "headers"))
 
+    def observe(self, status: int, headers: list[tuple[bytes, bytes]] | None) -> None:
+        """An upstream answer's head, for the expressions judging it (retry, health), or None
+        afterwards; each try's answer is read afresh."""
+        self.status, self.headers = status, headers
+        self._cache.clear()
+
     def get(self, key: str, default: Any = None) -> Any:
         value = self.compute(key)
         return default if value is _MISSING else value

@@ -45,6 +45,7 @@ from fastgw.policies.direct import DirectResponse
 from fastgw.policies.headers import build_modifier, chain
 from fastgw.policies.layers import ListenerLayer
 from fastgw.policies.ratelimit_local import Bucket, LocalRateLimit, SharedBuckets
+from fastgw.policies.retry import condition_check
 from fastgw.policies.rewrite import UrlRewrite
 from fastgw.policies.transformations import compile_expression
 from fastgw.routing import (
@@ -295,7 +296,16 @@ def _route(
             backend_timeout = pol.timeout.backend_request_timeout
         if pol.retry is not None:
             r = pol.retry
-            retry = RetrySpec(attempts=r.attempts, codes=frozenset(r.codes), backoff=r.backoff or 0.0)
+            rpath = f"{path}.policies.retry"
+            pre = compile_expression(r.precondition, f"{rpath}.precondition", errors) if r.precondition else None
+            cond = compile_expression(r.condition, f"{rpath}.condition", errors) if r.condition else None
+            retry = RetrySpec(
+                attempts=r.attempts,
+                codes=frozenset(r.codes),
+                backoff=r.backoff or 0.0,
+                precondition=pre,
+                when=condition_check(cond) if cond is not None else None,
+            )
         has_ai = any(b.ai is not None for b in route.backends or [])
         if pol.ai is not None and not has_ai:
             errors.append(f"{path}.policies.ai: only applies to routes with ai backends")

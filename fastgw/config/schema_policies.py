@@ -194,18 +194,17 @@ class RemoteRateLimit(Spec, frozen=True, kw_only=True):
 class Retry(Spec, frozen=True, kw_only=True):
     """Retry failed upstream attempts. As in agentgateway, the request is tried `attempts + 1` times."""
 
-    NOT_SUPPORTED_CHECKED = frozenset({"precondition", "condition"})
-
     attempts: int = 1
     """Number of retries after the first try (1..255)."""
     codes: list[HttpStatus]
-    """Upstream statuses that trigger a retry."""
+    """Upstream statuses that trigger a retry (held back from the client: a retried answer is never
+    seen; streams are retried only while no byte of them has reached the client)."""
     backoff: Duration | None = None
-    """Pause between attempts."""
+    """Pause between attempts (bounded by the request timeout)."""
     precondition: str | None = None
     """CEL on the request; false disables retries for it."""
     condition: str | None = None
-    """CEL on the response; true triggers a retry."""
+    """CEL on the response (`response.code`, `response.headers`); true triggers a retry too."""
 
     def problems(self) -> Problems:
         if not 1 <= self.attempts <= 255:

@@ -87,7 +87,6 @@ backends:
             _route("remoteRateLimit: {host: 'rls:1', domain: d, descriptors: [{entries: [{key: k, value: v}]}]}"),
             f"7: {ROUTE}.policies.remoteRateLimit",
         ),
-        (_route("retry: {codes: [503], condition: 'true'}"), f"7: {ROUTE}.policies.retry.condition"),
         (_route("backendAuth: {key: k, credentials: []}"), f"7: {ROUTE}.policies.backendAuth.credentials"),
         (
             _route(backend="backends: [{host: 'a:1', policies: {backendAuth: {key: k}}}]"),

@@ -4,6 +4,7 @@ client, two fake providers as real processes (Anthropic with a wrong key, OpenAI
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 import yaml
 
 from tests.e2e.llm_util import FakeProvider
-from tests.e2e.procs import Gateway, free_port, wait_until
+from tests.e2e.procs import Gateway, Upstream, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "configs" / "seeds" / "004-model-failover.yaml"
@@ -202,3 +203,197 @@ def test_llm_block_virtual_failover_model(tmp: Path, providers: tuple[FakeProvid
             assert dict((k.lower(), v) for k, v in r["headers"])["x-retry-attempt"] == "1"
     finally:
         gw.stop()
+
+
+# -- scripted failures -------------------------------------------------------------------------------
+BACKUP_MODEL = "backup-model"
+
+
+def _provider(name: str, authority: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "provider": {"openAI": {"model": extra.pop("model", None)} if "model" in extra else {}},
+        "hostOverride": authority,
+        "backendAuth": {"key": OPENAI_KEY},
+        **extra,
+    }
+
+
+def _two_tiers(first: dict[str, Any], oai: FakeProvider) -> dict[str, Any]:
+    backup = _provider("backup", oai.authority, model=BACKUP_MODEL)
+    return {"ai": {"groups": [{"providers": [first]}, {"providers": [backup]}]}}
+
+
+@pytest.fixture(scope="module")
+def scripted(tmp: Path) -> Iterator[Upstream]:
+    up = Upstream(tmp, "tests.e2e.scripted_upstream")
+    yield up
+    up.stop()
+
+
+def _set_mode(up: Upstream, mode: str) -> None:
+    urllib.request.urlopen(urllib.request.Request(f"{up.url}/_mode", data=mode.encode(), method="POST"), timeout=5)
+
+
+def _count(up: Upstream) -> int:
+    return int(urllib.request.urlopen(f"{up.url}/_count", timeout=5).read())
+
+
+@pytest.fixture(scope="module")
+def scripted_gw(
+    tmp: Path, scripted: Upstream, providers: tuple[FakeProvider, FakeProvider]
+) -> Iterator[tuple[Gateway, int]]:
+    _, oai = providers
+    codes = [401, 403, 429, 500, 503]
+    short = {"health": {"eviction": {"duration": "2s"}}}
+    routes = [
+        {
+            "name": "short",
+            "matches": [{"path": {"pathPrefix": "/short"}}],
+            "policies": {
+                "retry": {"attempts": 1, "codes": codes},
+                "timeout": {"backendRequestTimeout": "1s"},
+                "urlRewrite": {"path": {"prefix": ""}},
+            },
+            "backends": [_two_tiers(_provider("s", f"127.0.0.1:{scripted.port}", policies=short), oai)],
+        },
+        {
+            "name": "plain",
+            "matches": [{"path": {"pathPrefix": "/plain"}}],
+            "policies": {"retry": {"attempts": 1, "codes": codes}, "urlRewrite": {"path": {"prefix": ""}}},
+            "backends": [_two_tiers(_provider("s", f"127.0.0.1:{scripted.port}"), oai)],
+        },
+        {
+            "name": "refused",
+            "matches": [{"path": {"pathPrefix": "/refused"}}],
+            "policies": {"retry": {"attempts": 1, "codes": codes}, "urlRewrite": {"path": {"prefix": ""}}},
+            "backends": [_two_tiers(_provider("s", f"127.0.0.1:{free_port()}"), oai)],
+        },
+        {
+            "name": "cond",
+            "matches": [{"path": {"pathPrefix": "/cond"}}],
+            "policies": {
+                "retry": {
+                    "attempts": 1,
+                    "codes": [],
+                    "condition": "response.code == 401",
+                    "precondition": '!("x-no-retry" in request.headers)',
+                },
+                "urlRewrite": {"path": {"prefix": ""}},
+            },
+            "backends": [_two_tiers(_provider("s", f"127.0.0.1:{scripted.port}"), oai)],
+        },
+    ]
+    port = free_port()
+    gw = Gateway(tmp, {"binds": [{"port": port, "listeners": [{"routes": routes}]}]}, workers=2)
+    yield gw, port
+    gw.stop()
+
+
+def _ask(port: int, prefix: str, stream: bool = False, **kw: Any) -> str:
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/{prefix}/v1", api_key="k", max_retries=0)
+    if stream:
+        chunks = list(
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], stream=True, **kw)
+        )
+        return chunks[0].model
+    return client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], **kw).model
+
+
+def _until_scripted_serves(port: int, prefix: str) -> None:
+    deadline = time.monotonic() + 10
+    while _ask(port, prefix) == BACKUP_MODEL:
+        assert time.monotonic() < deadline, "the evicted provider never came back"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize(
+    ("mode", "evicts"),
+    [
+        ("401", False),
+        ("403", False),
+        ("500", True),
+        ("503", True),
+        ("429", True),
+        ("hang", True),
+        ("reset", True),
+        ("reset-mid-body", True),
+    ],
+)
+def test_every_failure_is_served_by_the_backup_and_the_unhealthy_ones_evict(
+    scripted_gw: tuple[Gateway, int], scripted: Upstream, mode: str, evicts: bool
+) -> None:
+    _, port = scripted_gw
+    _set_mode(scripted, "ok")
+    _until_scripted_serves(port, "short")
+    _set_mode(scripted, mode)
+    try:
+        before = _count(scripted)
+        assert _ask(port, "short") == BACKUP_MODEL
+        # one try on the failing provider, then the backup (a reset on a reused keep-alive
+        # connection is indistinguishable from a stale one: the upstream client tries a new
+        # connection once, upstream/client.py)
+        tried = _count(scripted) - before
+        assert tried == 1 or (mode == "reset" and tried == 2), tried
+        # the other worker too: the eviction is the instance's (each request may land on either)
+        for _ in range(3):
+            assert _ask(port, "short") == BACKUP_MODEL
+        assert _count(scripted) == (before + tried if evicts else before + 4)
+    finally:
+        _set_mode(scripted, "ok")
+    _until_scripted_serves(port, "short")  # the eviction (2 s) ends: traffic returns
+
+
+def test_streams_and_large_bodies_are_retried_before_any_byte_reaches_the_client(
+    scripted_gw: tuple[Gateway, int], scripted: Upstream, providers: tuple[FakeProvider, FakeProvider]
+) -> None:
+    _, port = scripted_gw
+    _, oai = providers
+    _set_mode(scripted, "ok")
+    _until_scripted_serves(port, "short")
+    _set_mode(scripted, "403")  # (not evicting: every request tries the scripted provider first)
+    try:
+        assert _ask(port, "short", stream=True) == BACKUP_MODEL
+        oai.clear()
+        big = "word " * 100_000  # 500 KB: retried whole (agentgateway stops retrying at 64 KiB)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/short/v1", api_key="k", max_retries=0)
+        got = client.chat.completions.create(model="m", messages=[{"role": "user", "content": big}])
+        assert got.model == BACKUP_MODEL
+        sent = json.loads(oai.requests()[-1]["body"])
+        assert sent["messages"][0]["content"] == big
+    finally:
+        _set_mode(scripted, "ok")
+
+
+def test_429_is_evicted_for_the_time_the_provider_gives(scripted_gw: tuple[Gateway, int], scripted: Upstream) -> None:
+    _, port = scripted_gw
+    for mode, seconds in (("429-retry-after", 1.0), ("429-retry-after-ms", 0.8)):
+        _set_mode(scripted, "ok")
+        _until_scripted_serves(port, "plain")
+        _set_mode(scripted, mode)
+        assert _ask(port, "plain") == BACKUP_MODEL
+        evicted_at = time.monotonic()
+        _set_mode(scripted, "ok")
+        before = _count(scripted)
+        while time.monotonic() - evicted_at < seconds - 0.3:
+            assert _ask(port, "plain") == BACKUP_MODEL
+        assert _count(scripted) == before
+        _until_scripted_serves(port, "plain")
+        assert time.monotonic() - evicted_at < seconds + 2.5  # not the 3 s default
+
+
+def test_refused_connections_fail_over(scripted_gw: tuple[Gateway, int]) -> None:
+    _, port = scripted_gw
+    for _ in range(5):
+        assert _ask(port, "refused") == BACKUP_MODEL
+
+
+def test_retry_condition_and_precondition(scripted_gw: tuple[Gateway, int], scripted: Upstream) -> None:
+    _, port = scripted_gw
+    _set_mode(scripted, "401")
+    try:
+        assert _ask(port, "cond") == BACKUP_MODEL  # retried: the condition holds for a 401
+        with pytest.raises(openai.AuthenticationError):
+            _ask(port, "cond", extra_headers={"x-no-retry": "1"})  # the precondition forbids it
+    finally:
+        _set_mode(scripted, "ok")

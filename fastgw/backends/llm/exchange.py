@@ -164,7 +164,8 @@ class LlmExchange(Exchange):
         ctx.upstream_status = status  # (failover learns from it)
         ctx.upstream_fields = headers
         ctx.upstream_head_at = time.monotonic()
-        if status in ctx.retry_hold:
+        when = ctx.retry_when
+        if status in ctx.retry_hold or (when is not None and when(ctx, status, headers)):
             self.mode = _HELD
             self.held = True
             return
