@@ -214,6 +214,8 @@ def _pool_limits(proc: Any) -> PoolLimits:
         max_idle_per_origin=per_origin if pool.pool_max_size is None else pool.pool_max_size,
         idle_timeout=pool.pool_idle_timeout,
         connect_timeout=pool.connect_timeout,
+        max_pending_per_origin=pool.max_pending_per_origin,
+        first_byte_timeout=pool.first_byte_timeout,
         max_head_bytes=pool.max_response_header_bytes,
         max_buffered_body=pool.max_buffered_body_bytes,
     )

@@ -264,6 +264,12 @@ def scripted_gw(
             "backends": [_two_tiers(_provider("s", f"127.0.0.1:{scripted.port}"), oai)],
         },
         {
+            "name": "firstbyte",
+            "matches": [{"path": {"pathPrefix": "/firstbyte"}}],
+            "policies": {"retry": {"attempts": 1, "codes": codes}, "urlRewrite": {"path": {"prefix": ""}}},
+            "backends": [_two_tiers(_provider("s", f"127.0.0.1:{scripted.port}"), oai)],
+        },
+        {
             "name": "refused",
             "matches": [{"path": {"pathPrefix": "/refused"}}],
             "policies": {"retry": {"attempts": 1, "codes": codes}, "urlRewrite": {"path": {"prefix": ""}}},
@@ -285,7 +291,11 @@ def scripted_gw(
         },
     ]
     port = free_port()
-    gw = Gateway(tmp, {"binds": [{"port": port, "listeners": [{"routes": routes}]}]}, workers=2)
+    cfg = {
+        "config": {"backend": {"firstByteTimeout": "1s"}},
+        "binds": [{"port": port, "listeners": [{"routes": routes}]}],
+    }
+    gw = Gateway(tmp, cfg, workers=2)
     yield gw, port
     gw.stop()
 
@@ -380,6 +390,19 @@ def test_429_is_evicted_for_the_time_the_provider_gives(scripted_gw: tuple[Gatew
         assert _count(scripted) == before
         _until_scripted_serves(port, "plain")
         assert time.monotonic() - evicted_at < seconds + 2.5  # not the 3 s default
+
+
+def test_a_stream_whose_head_never_comes_fails_over_at_the_first_byte_timeout(
+    scripted_gw: tuple[Gateway, int], scripted: Upstream
+) -> None:
+    _, port = scripted_gw
+    _set_mode(scripted, "hang")
+    try:
+        start = time.monotonic()
+        assert _ask(port, "firstbyte", stream=True) == BACKUP_MODEL  # no request timeout is configured
+        assert time.monotonic() - start < 8
+    finally:
+        _set_mode(scripted, "ok")
 
 
 def test_refused_connections_fail_over(scripted_gw: tuple[Gateway, int]) -> None:

@@ -167,7 +167,9 @@ async def serve_target(
         ctx.reserve_tokens(_prompt_tokens(ctx, body))
     head, body, ex = prepare(ctx, target, plan, body, view)
     route = ctx.route
-    await send(ctx.worker.pool, target.origin, head, body, ex, route.backend_timeout if route else None)
+    pool = ctx.worker.pool
+    first_byte = pool.limits.first_byte_timeout if ex.streamed else None
+    await send(pool, target.origin, head, body, ex, route.backend_timeout if route else None, head_timeout=first_byte)
     ctx.held = ex.held
 
 
@@ -222,6 +224,7 @@ def prepare(
     ex = LlmExchange(
         ctx, plan.client, plan.upstream, translate, wants_usage, forced_usage, plan.chat, model, body, target.secrets
     )
+    ex.streamed = view.stream is True
     ctx.endpoint = target.endpoint
     return head, body, ex
 

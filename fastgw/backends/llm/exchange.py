@@ -98,6 +98,7 @@ class LlmExchange(Exchange):
         "sniff",
         "sniffer",
         "stream",
+        "streamed",
         "tally",
         "translate",
         "upstream",
@@ -129,6 +130,8 @@ class LlmExchange(Exchange):
         #: a chat stream forwarded as is: read its usage
         self.sniff = sniff
         self.model = model
+        #: the client asked for a stream (its head gets the first-byte deadline)
+        self.streamed = False
         self.mode = _PROXY
         self.parts: list[bytes] = []
         self.held = False
