@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import random
 import time
+from bisect import bisect
 from collections.abc import Callable, Sequence
+from itertools import accumulate
 from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 from fastgw.balance.health import DEFAULT_RULE, Fields, HealthRule
@@ -34,18 +36,23 @@ PENDING_WEIGHT: Final = 0.1
 
 
 class Endpoint(Generic[T]):
-    """One choice (its `value`: a provider target, a backend) with its slot in the shared table.
-    `pending` is this worker's count of its requests in flight (each forked worker has its copy)."""
+    """One choice (its `value`: a provider target, a backend) with its slot in the shared table
+    (`base`: the slot's first word). `pending` is this worker's count of its requests in flight
+    (each forked worker has its copy)."""
 
-    __slots__ = ("name", "offset", "pending", "rule", "value", "weight")
+    __slots__ = ("base", "name", "pending", "rule", "value", "weight")
 
-    def __init__(self, name: str, value: T, offset: int, weight: float = 1.0, rule: HealthRule = DEFAULT_RULE) -> None:
+    def __init__(self, name: str, value: T, base: int, weight: float = 1.0, rule: HealthRule = DEFAULT_RULE) -> None:
         self.name = name
         self.value = value
-        self.offset = offset
+        self.base = base
         self.weight = weight
         self.rule = rule
         self.pending = 0
+
+    @property
+    def offset(self) -> int:
+        return self.base
 
     def __repr__(self) -> str:
         return f"Endpoint({self.name!r})"
@@ -54,7 +61,7 @@ class Endpoint(Generic[T]):
 class Balancer(Generic[T]):
     """Priority tiers of endpoints over one shared health table."""
 
-    __slots__ = ("_clock", "_random", "endpoints", "table", "tiers")
+    __slots__ = ("_clock", "_cum", "_random", "_words", "endpoints", "table", "tiers")
 
     def __init__(
         self,
@@ -66,24 +73,47 @@ class Balancer(Generic[T]):
         self.tiers = tuple(tuple(t) for t in tiers if t)
         self.endpoints = tuple(ep for tier in self.tiers for ep in tier)
         self.table = table
+        self._words = table.words
         self._clock = clock
-        self._random = rng if rng is not None else random.Random()
+        self._random = (rng if rng is not None else random.Random()).random
+        #: per tier: the cumulative weights of its endpoints, None when they are all equal
+        self._cum = {
+            id(tier): None if len({ep.weight for ep in tier}) == 1 else list(accumulate(ep.weight for ep in tier))
+            for tier in self.tiers
+        }
 
     def now(self) -> float:
         return self._clock()
 
     # -- selection ------------------------------------------------------------------------------
     def pick(self, tried: Sequence[Endpoint[T]] = ()) -> Endpoint[T]:
-        table = self.table
-        now = self._clock()
+        words = self._words
+        now = 0.0  # read only when an endpoint has an eviction time
         soonest: Endpoint[T] | None = None
         soonest_at = 0.0
         for tier in self.tiers:
+            whole = True  # every endpoint of the tier is a candidate (the common case)
+            for ep in tier:
+                until = words[ep.base + EVICTED_UNTIL]
+                if until:
+                    if not now:
+                        now = self._clock()
+                    if until > now:
+                        whole = False
+                        break
+                    self._restore(ep)
+                if tried and ep in tried:
+                    whole = False
+                    break
+            if whole:
+                return tier[0] if len(tier) == 1 else self._two_choices(tier, self._cum[id(tier)])
+            if not now:
+                now = self._clock()
             cands: list[Endpoint[T]] = []
             for ep in tier:
                 if tried and ep in tried:
                     continue
-                until = table.get(ep.offset, EVICTED_UNTIL)
+                until = words[ep.base + EVICTED_UNTIL]
                 if until:
                     if until > now:
                         if soonest is None or until < soonest_at:
@@ -91,31 +121,42 @@ class Balancer(Generic[T]):
                         continue
                     self._restore(ep)
                 cands.append(ep)
+            if len(cands) > 1:
+                cum = self._cum[id(tier)]  # (weights again, over the candidates left)
+                return self._two_choices(cands, None if cum is None else list(accumulate(ep.weight for ep in cands)))
             if cands:
-                return cands[0] if len(cands) == 1 else self._two_choices(cands)
+                return cands[0]
         if soonest is not None:
             return soonest
         # every endpoint was tried by this request: start over among them
         return self.pick()
 
-    def _two_choices(self, cands: list[Endpoint[T]]) -> Endpoint[T]:
-        a, b = self._random.choices(cands, [ep.weight for ep in cands], k=2)
+    def _two_choices(self, cands: Sequence[Endpoint[T]], cum: list[float] | None) -> Endpoint[T]:
+        """`cum`: the candidates' cumulative weights (None: all weigh the same)."""
+        r = self._random
+        n = len(cands)
+        if cum is not None:
+            total = cum[-1]
+            a = cands[min(bisect(cum, r() * total), n - 1)]
+            b = cands[min(bisect(cum, r() * total), n - 1)]
+        else:
+            a = cands[int(r() * n)]
+            b = cands[int(r() * n)]
         if a is b:
             return a
-        return b if self._score(b) > self._score(a) else a
-
-    def _score(self, ep: Endpoint[T]) -> float:
-        table = self.table
-        health = table.get(ep.offset, HEALTH)
-        latency = table.get(ep.offset, LATENCY)
-        return health / (1.0 + latency * (1.0 + PENDING_WEIGHT * ep.pending))
+        words = self._words
+        # score = health / (1 + latency x (1 + 0.1 x pending))
+        sa = words[a.base + HEALTH] / (1.0 + words[a.base + LATENCY] * (1.0 + PENDING_WEIGHT * a.pending))
+        sb = words[b.base + HEALTH] / (1.0 + words[b.base + LATENCY] * (1.0 + PENDING_WEIGHT * b.pending))
+        return b if sb > sa else a
 
     def _restore(self, ep: Endpoint[T]) -> None:
         """The eviction is over: the endpoint comes back with its rule's restoreHealth."""
-        table = self.table
-        table.put(ep.offset, HEALTH, table.get(ep.offset, RESTORE))
-        table.put(ep.offset, EVICTED_UNTIL, 0.0)
-        table.put(ep.offset, CONSECUTIVE, 0.0)
+        words = self._words
+        base = ep.base
+        words[base + HEALTH] = words[base + RESTORE]
+        words[base + EVICTED_UNTIL] = 0.0
+        words[base + CONSECUTIVE] = 0.0
 
     # -- outcomes ---------------------------------------------------------------------------------
     def report(
@@ -128,35 +169,39 @@ class Balancer(Generic[T]):
     ) -> bool:
         """One attempt's outcome: `status` 0 when no response head came (connect error, reset,
         timeout). True when it was unhealthy."""
-        table = self.table
-        off = ep.offset
+        words = self._words
+        base = ep.base
         if latency is not None and latency >= 0:
-            old = table.get(off, LATENCY)
-            table.put(off, LATENCY, latency if old == 0 else old + ALPHA * (latency - old))
+            old = words[base + LATENCY]
+            words[base + LATENCY] = latency if old == 0 else old + ALPHA * (latency - old)
         rule = ep.rule
-        health = table.get(off, HEALTH)
-        if not rule.is_unhealthy(ctx, status, fields):
+        health = words[base + HEALTH]
+        if rule.unhealthy is None:  # the default rule, inlined (HealthRule.is_unhealthy)
+            unhealthy = status == 0 or status >= 500 or status == 429
+        else:
+            unhealthy = rule.is_unhealthy(ctx, status, fields)
+        if not unhealthy:
             if health < 1.0:
-                table.put(off, HEALTH, health + ALPHA * (1.0 - health))
-            if table.get(off, CONSECUTIVE):
-                table.put(off, CONSECUTIVE, 0.0)
-            if table.get(off, TIMES_EJECTED) and not table.get(off, EVICTED_UNTIL):
-                table.put(off, TIMES_EJECTED, 0.0)
+                words[base + HEALTH] = health + ALPHA * (1.0 - health)
+            if words[base + CONSECUTIVE]:
+                words[base + CONSECUTIVE] = 0.0
+            if words[base + TIMES_EJECTED] and not words[base + EVICTED_UNTIL]:
+                words[base + TIMES_EJECTED] = 0.0
             return False
         health -= ALPHA * health
-        table.put(off, HEALTH, health)
-        failures = table.get(off, CONSECUTIVE) + 1
+        words[base + HEALTH] = health
+        failures = words[base + CONSECUTIVE] + 1
         threshold = rule.health_threshold
         if failures < rule.consecutive_failures or (threshold is not None and health > threshold):
-            table.put(off, CONSECUTIVE, failures)
+            words[base + CONSECUTIVE] = failures
             return True
-        times = table.get(off, TIMES_EJECTED)
+        times = words[base + TIMES_EJECTED]
         seconds = rule.eviction(status, fields, times, time.time())
-        table.put(off, RESTORE, rule.restore_health)
-        table.put(off, TIMES_EJECTED, times + 1)
-        table.put(off, CONSECUTIVE, 0.0)
-        table.put(off, EVICTED_UNTIL, self._clock() + seconds)
+        words[base + RESTORE] = rule.restore_health
+        words[base + TIMES_EJECTED] = times + 1
+        words[base + CONSECUTIVE] = 0.0
+        words[base + EVICTED_UNTIL] = self._clock() + seconds
         return True
 
     def evicted(self, ep: Endpoint[T]) -> bool:
-        return self.table.get(ep.offset, EVICTED_UNTIL) > self._clock()
+        return self._words[ep.base + EVICTED_UNTIL] > self._clock()

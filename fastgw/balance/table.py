@@ -22,18 +22,19 @@ import mmap
 import struct
 from typing import Final
 
-# key u64 (0: free) | evicted_until f64 | health f64 | latency f64 (EWMA, s) | times_ejected f64 |
-# consecutive failures f64 | restore f64 (health set when the eviction ends) | spare
+# A slot is 8 words of 8 bytes: key u64 (0: free) | evicted_until | health | latency (EWMA, s) |
+# times evicted | consecutive failures | restore (the health set when the eviction ends) | spare.
+# Workers read and write the float fields as items of a memoryview of doubles (one aligned 8-byte
+# load or store each, and ~5x cheaper than struct.unpack_from/pack_into).
 SLOT: Final = struct.Struct("=Qddddddd")
-KEY: Final = struct.Struct("=Q")
-WORD: Final = struct.Struct("=d")
-# field offsets inside a slot
-EVICTED_UNTIL: Final = 8
-HEALTH: Final = 16
-LATENCY: Final = 24
-TIMES_EJECTED: Final = 32
-CONSECUTIVE: Final = 40
-RESTORE: Final = 48
+WORDS_PER_SLOT: Final = 8
+# field indexes inside a slot (words)
+EVICTED_UNTIL: Final = 1
+HEALTH: Final = 2
+LATENCY: Final = 3
+TIMES_EJECTED: Final = 4
+CONSECUTIVE: Final = 5
+RESTORE: Final = 6
 DEFAULT_SLOTS: Final = 4096
 
 
@@ -46,18 +47,20 @@ def endpoint_key(identity: str) -> int:
 class HealthTable:
     """`slots` fixed-size records in an anonymous shared mapping (inherited by forked workers)."""
 
-    __slots__ = ("_assigned", "mem", "slots")
+    __slots__ = ("_assigned", "mem", "slots", "words")
 
     def __init__(self, slots: int = DEFAULT_SLOTS) -> None:
         self.slots = slots
         self.mem = mmap.mmap(-1, slots * SLOT.size, flags=mmap.MAP_SHARED)
+        #: the region as doubles: a slot's field is words[base + FIELD]
+        self.words = memoryview(self.mem).cast("d")
         #: key -> slot index, as assigned (in the supervisor) by the loads so far
         self._assigned: dict[int, int] = {}
 
     def slot_for(self, identity: str, keep: set[int]) -> int:
-        """The slot of `identity` (a new one starts healthy). `keep` collects the slots the config
-        being compiled uses: when the table is full, the slots of no current endpoint are reused.
-        Compile time only (supervisor)."""
+        """The base word index of `identity`'s slot (a new one starts healthy). `keep` collects
+        the slots the config being compiled uses: when the table is full, the slots of no
+        current endpoint are reused. Compile time only (supervisor)."""
         key = endpoint_key(identity)
         index = self._assigned.get(key)
         if index is None:
@@ -65,7 +68,7 @@ class HealthTable:
             self._assigned[key] = index
             SLOT.pack_into(self.mem, index * SLOT.size, key, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
         keep.add(index)
-        return index * SLOT.size
+        return index * WORDS_PER_SLOT
 
     def _free(self, keep: set[int]) -> int:
         used = set(self._assigned.values())
@@ -80,16 +83,12 @@ class HealthTable:
                 return index
         raise ValueError(f"more than {self.slots} load-balanced endpoints")
 
-    # -- per request (workers) ----------------------------------------------------------------
-    def get(self, offset: int, field: int) -> float:
-        value: float = WORD.unpack_from(self.mem, offset + field)[0]
-        return value
+    # -- per request (workers; hot code indexes `words` directly) ------------------------------
+    def get(self, base: int, field: int) -> float:
+        return self.words[base + field]
 
-    def put(self, offset: int, field: int, value: float) -> None:
-        WORD.pack_into(self.mem, offset + field, value)
-
-    def read(self, offset: int) -> tuple[int, float, float, float, float, float, float, float]:
-        return SLOT.unpack_from(self.mem, offset)
+    def put(self, base: int, field: int, value: float) -> None:
+        self.words[base + field] = value
 
 
 class SharedHealth:
