@@ -18,6 +18,7 @@ from itertools import accumulate
 from typing import Any
 
 import fastgw.config.schema as schema
+from fastgw.backends.balanced import BalancedHttp
 from fastgw.backends.http import HttpBackend
 from fastgw.backends.llm.backend import AiBackend
 from fastgw.backends.llm.build import binds_target, check_backend_policies, llm_target
@@ -322,6 +323,12 @@ def _route(
         if be is not None:
             backends.append(be)
             weights.append(float(b.weight if b.weight is not None else 1))
+    if any(
+        b.host is not None and b.policies is not None and b.policies.health is not None for b in route.backends or []
+    ):
+        balanced = _balanced_hosts(route.backends, backends, weights, path, cc)
+        if balanced is not None:
+            backends, weights = [balanced], [1.0]
     return RouteRuntime(
         name=name,
         rule=f"{name}/default",
@@ -338,6 +345,24 @@ def _route(
         forwarded=forwarded,
         secrets=secrets,
     )
+
+
+def _balanced_hosts(
+    specs: list[Any], backends: list[Backend], weights: list[float], path: str, cc: _Compile
+) -> Backend | None:
+    """A route's host backends, one of them with a `health` policy: one weighted tier on a
+    balancer (each backend with its rule; the default rule for the others)."""
+    if len(specs) != len(backends) or not all(isinstance(b, HttpBackend) for b in backends):
+        cc.errors.append(f"{path}.backends: not supported yet: health on host backends mixed with other backend kinds")
+        return None
+    tier: list[Endpoint[HttpBackend]] = []
+    for bi, (spec, be, weight) in enumerate(zip(specs, backends, weights, strict=True)):
+        assert isinstance(be, HttpBackend)
+        hpath = f"{path}.backends[{bi}].policies.health"
+        rule = health_rule(spec.policies.health if spec.policies is not None else None, hpath, cc.errors)
+        base = cc.health.slot_for(f"{path}.backends[{bi}]/{be.origin.authority}", cc.health_slots)
+        tier.append(Endpoint(be.name, be, base, weight, rule))
+    return BalancedHttp(name=tier[0].name, balancer=Balancer([tier], cc.health))
 
 
 def _request_policies(
@@ -486,7 +511,6 @@ def _backend(b: Any, route_pol: Any, path: str, cc: _Compile) -> Backend | None:
         for key, value in (
             ("backendAuth", b.policies and b.policies.backend_auth),
             ("ai", b.policies and b.policies.ai),
-            ("health", b.policies and b.policies.health),
         ):
             if value is not None:
                 errors.append(

@@ -143,7 +143,7 @@ class BackendPolicies(Spec, frozen=True, kw_only=True):
     PARTLY_SUPPORTED = {
         "backendAuth": "on ai backends; on a host backend set it in the route's policies",
         "ai": "on ai backends",
-        "health": "on ai backends and their providers; not on host backends yet",
+        "health": "on ai backends, their providers, and host backends (not next to other backend kinds)",
     }
     request_header_modifier: HeaderModifier | None = None
     """Edit request headers for this backend."""

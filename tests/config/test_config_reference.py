@@ -56,7 +56,7 @@ def test_refused_keys_are_marked_where_they_are_documented() -> None:
         assert "Not supported yet" not in line, line
     assert "| `tracing` | Tracing |  | **Not supported yet.**" in md
     assert "| `mcp` | McpConfig |  | **Not supported yet.**" in md
-    assert "**Supported:** on ai backends and their providers" in md  # health, partly
+    assert "**Supported:** on ai backends, their providers, and host backends" in md  # health, partly
     assert "**Supported:** the HTTP protocol" in md  # extAuthz, partly
     table = support_table_markdown()
     route_row = next(ln for ln in table.splitlines() if ln.startswith("| route `policies` |"))

@@ -92,10 +92,6 @@ backends:
             _route(backend="backends: [{host: 'a:1', policies: {backendAuth: {key: k}}}]"),
             f"5: {ROUTE}.backends[0].policies.backendAuth",
         ),
-        (
-            _route(backend="backends: [{host: 'a:1', policies: {health: {eviction: {duration: 5s}}}}]"),
-            f"5: {ROUTE}.backends[0].policies.health",
-        ),
         (_route("mcpAuthorization: {rules: ['true']}"), f"7: {ROUTE}.policies.mcpAuthorization"),
         ("config:\n  tracing: {otlpEndpoint: 'http://c:4317'}\n" + _route(), "2: config.tracing"),
         ("config:\n  enableIpv6: true\n" + _route(), "2: config.enableIpv6"),

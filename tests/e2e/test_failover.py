@@ -420,3 +420,31 @@ def test_retry_condition_and_precondition(scripted_gw: tuple[Gateway, int], scri
             _ask(port, "cond", extra_headers={"x-no-retry": "1"})  # the precondition forbids it
     finally:
         _set_mode(scripted, "ok")
+
+
+def test_host_backends_with_a_health_policy_fail_over_and_evict(tmp: Path, scripted: Upstream) -> None:
+    import httpx2 as httpx
+
+    echo = Upstream(tmp)
+    port = free_port()
+    health = {"health": {"eviction": {"duration": "30s"}}}
+    route = {
+        "name": "hosts",
+        "policies": {"retry": {"attempts": 1, "codes": [503]}},
+        "backends": [
+            {"host": f"127.0.0.1:{scripted.port}", "policies": health},
+            {"host": f"127.0.0.1:{echo.port}"},
+        ],
+    }
+    gw = Gateway(tmp, {"binds": [{"port": port, "listeners": [{"routes": [route]}]}]}, workers=2)
+    _set_mode(scripted, "503")
+    try:
+        before = _count(scripted)
+        for i in range(8):
+            r = httpx.post(f"http://127.0.0.1:{port}/echo/{i}", content=b"x" * 100)
+            assert r.status_code == 200, r.text
+        assert _count(scripted) - before <= 1  # tried at most once, then evicted for every worker
+    finally:
+        _set_mode(scripted, "ok")
+        gw.stop()
+        echo.stop()

@@ -11,26 +11,17 @@ fields, time to the response head) goes to the balancer, which keeps the instanc
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from fastgw.backends.llm.backend import serve_target
 from fastgw.backends.llm.routes import RouteType
 from fastgw.backends.llm.target import Target
 from fastgw.backends.llm.types import RequestView
+from fastgw.balance.attempt import attempt as attempt_on
+from fastgw.balance.attempt import choose
 from fastgw.balance.select import Balancer, Endpoint
 from fastgw.context import RequestContext
-from fastgw.errors import (
-    GatewayError,
-    UpstreamConnectError,
-    UpstreamProtocolError,
-    UpstreamTimeout,
-    UpstreamTooLarge,
-)
-
-#: failures of the attempt itself (no usable answer came): the provider is unhealthy
-_UPSTREAM_FAILURES = (UpstreamConnectError, UpstreamTimeout, UpstreamProtocolError)
-
+from fastgw.errors import GatewayError
 
 #: the answers a virtual model (the `llm:` block, which has no retry policy) moves on from to its
 #: next target: a credential the provider refuses, rate limits, server errors
@@ -50,9 +41,7 @@ class FailoverAi:
         await attempt(ctx, self.balancer, ep, target.routes.resolve(ctx.path.decode("latin-1")))
 
     def choose(self, ctx: RequestContext) -> Endpoint[Target]:
-        ep = self.balancer.pick(ctx.tried)
-        ctx.tried = (*ctx.tried, ep)
-        return ep
+        return choose(ctx, self.balancer)
 
 
 async def attempt(
@@ -64,24 +53,7 @@ async def attempt(
     view: RequestView | None = None,
 ) -> None:
     """One try with ``ep``'s target; its outcome is reported to ``balancer``."""
-    ctx.upstream_status = 0
-    ctx.upstream_fields = None
-    ep.pending += 1
-    start = time.monotonic()
-    try:
-        await serve_target(ctx, ep.value, route_type, body, view)
-    except _UPSTREAM_FAILURES as err:
-        if not isinstance(err, UpstreamTooLarge):
-            # a failure after the head (a reset mid-body) still says the provider is unwell
-            balancer.report(ep, 0, ctx.upstream_fields or (), None, ctx)
-        raise
-    else:
-        status = ctx.upstream_status
-        if status:
-            latency = ctx.upstream_head_at - start
-            balancer.report(ep, status, ctx.upstream_fields or (), latency, ctx)
-    finally:
-        ep.pending -= 1
+    await attempt_on(ctx, balancer, ep, lambda: serve_target(ctx, ep.value, route_type, body, view))
 
 
 async def serve_virtual(
@@ -96,8 +68,7 @@ async def serve_virtual(
         ctx.retry_hold = frozenset() if last else VIRTUAL_FAILOVER_CODES
         ctx.held = False
         ctx.attempt = n
-        ep = balancer.pick(ctx.tried)
-        ctx.tried = (*ctx.tried, ep)
+        ep = choose(ctx, balancer)
         try:
             await attempt(ctx, balancer, ep, route_type, body, view)
         except GatewayError as err:
