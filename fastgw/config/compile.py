@@ -580,12 +580,18 @@ def _llm_bind(llm: Any, taken: set[int], cc: _Compile) -> BindRuntime:
             rules[model.name] = health_rule(spec, f"llm.models[{i}].health", errors)
     internal = frozenset(m.name for m in llm.models if m.visibility == "internal")
     virtual = {}
+    conditional = {}
     for i, vm in enumerate(llm.virtual_models):
         path = f"llm.virtualModels[{i}]"
+        if vm.routing.conditional is not None:
+            choices = _conditional_model(vm.routing.conditional, models, f"{path}.routing.conditional", errors)
+            if choices:
+                conditional[vm.name] = choices
+            continue
         balancer = _virtual_model(vm, models, rules, path, cc)
         if balancer is not None:
             virtual[vm.name] = balancer
-    router = LlmRouter(models, int(time.time()), virtual, internal)
+    router = LlmRouter(models, int(time.time()), virtual, internal, conditional)
     route = RouteRuntime(
         name="llm",
         rule="llm/default",
@@ -598,14 +604,33 @@ def _llm_bind(llm: Any, taken: set[int], cc: _Compile) -> BindRuntime:
     return BindRuntime(port=llm.port, name=f"bind/{llm.port}", routes=BindRoutes([listener]))
 
 
+def _conditional_model(
+    spec: Any, models: list[tuple[str, Target]], path: str, errors: list[str]
+) -> tuple[tuple[Any, Target], ...]:
+    """`conditional` targets in order: a CEL `when` over `llmRequest` each, the last may have none."""
+    out = []
+    targets = spec.targets
+    for j, t in enumerate(targets):
+        found = next((target for name, target in models if ModelPattern(name).matches(t.model)), None)
+        if found is None:
+            errors.append(f"{path}.targets[{j}].model: no llm.models[] entry serves {t.model!r}")
+            continue
+        if found.model is None:
+            found = dataclasses.replace(found, model=t.model)
+        when = None
+        if t.when is not None:
+            when = compile_expression(t.when, f"{path}.targets[{j}].when", errors)
+        elif j != len(targets) - 1:
+            errors.append(f"{path}.targets[{j}].when: only the last target may omit `when`")
+        out.append((when, found))
+    return tuple(out)
+
+
 def _virtual_model(
     vm: Any, models: list[tuple[str, Target]], rules: dict[str, Any], path: str, cc: _Compile
 ) -> Balancer[Target] | None:
     """`failover` targets become tiers by priority (lowest first), `weighted` ones one tier."""
     routing = vm.routing
-    if routing.conditional is not None:
-        cc.errors.append(f"{path}.routing.conditional: not supported yet: conditional")
-        return None
     if routing.failover is not None:
         picks = [(t.model, t.priority, 1.0) for t in routing.failover.targets]
     else:

@@ -225,7 +225,8 @@ class ConditionalTarget(Spec, frozen=True, kw_only=True):
 
 
 class ConditionalRouting(Spec, frozen=True, kw_only=True):
-    """First target whose `when` is true."""
+    """First target whose `when` is true (CEL over `llmRequest`, the request body); none: 400
+    `virtual_model_no_matching_target`."""
 
     targets: list[ConditionalTarget]
     """Choices, in order."""
@@ -234,7 +235,6 @@ class ConditionalRouting(Spec, frozen=True, kw_only=True):
 class VirtualRouting(Spec, frozen=True, kw_only=True):
     """Exactly one routing kind."""
 
-    NOT_SUPPORTED_CHECKED = frozenset({"conditional"})
     ONE_OF = (("weighted", "failover", "conditional"),)
     weighted: WeightedRouting | None = None
     """Weighted split."""

@@ -96,11 +96,6 @@ backends:
         ("config:\n  tracing: {otlpEndpoint: 'http://c:4317'}\n" + _route(), "2: config.tracing"),
         ("config:\n  enableIpv6: true\n" + _route(), "2: config.enableIpv6"),
         ("mcp:\n  targets: [{name: t, stdio: {cmd: x}}]\n", "1: mcp"),
-        (
-            "llm:\n  models: [{name: m, provider: openAI, params: {apiKey: k}}]\n"
-            "  virtualModels: [{name: v, routing: {conditional: {targets: [{model: m}]}}}]\n",
-            "3: llm.virtualModels[0].routing.conditional",
-        ),
     ],
 )
 def test_refused_with_file_line_and_key_path(text: str, expected: str) -> None:

@@ -158,6 +158,20 @@ def test_llm_block_virtual_failover_model(tmp: Path, providers: tuple[FakeProvid
             ],
             "virtualModels": [
                 {
+                    "name": "router",
+                    "routing": {
+                        "conditional": {
+                            "targets": [
+                                {
+                                    "when": "has(llmRequest.max_tokens) && llmRequest.max_tokens > 1000",
+                                    "model": "claude",
+                                },
+                                {"model": "gpt"},
+                            ]
+                        }
+                    },
+                },
+                {
                     "name": "resilient",
                     "routing": {
                         "failover": {"targets": [{"model": "claude", "priority": 0}, {"model": "gpt", "priority": 1}]}
@@ -176,7 +190,12 @@ def test_llm_block_virtual_failover_model(tmp: Path, providers: tuple[FakeProvid
     try:
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="client-key", max_retries=0)
         listed = {m.id for m in client.models.list()}
-        assert listed == {"gpt", "resilient", "backwards"}  # the internal model is not listed
+        assert listed == {"gpt", "resilient", "backwards", "router"}  # the internal model is not listed
+        # conditional: the first target whose `when` holds over the body, else the last
+        got = client.chat.completions.create(model="router", messages=[{"role": "user", "content": "c"}])
+        assert got.model == "gpt-4o-mini"
+        with pytest.raises(openai.AuthenticationError):  # claude (its wrong key), chosen by max_tokens
+            client.chat.completions.create(model="router", max_tokens=2000, messages=[{"role": "user", "content": "c"}])
         with pytest.raises(openai.NotFoundError):
             client.chat.completions.create(model="claude", messages=[{"role": "user", "content": "x"}])
         anthropic.clear()

@@ -8,7 +8,7 @@ listed. Router errors use the OpenAI envelope whatever the path, as agentgateway
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import orjson
 
@@ -17,9 +17,13 @@ from fastgw.backends.llm.failover import serve_virtual
 from fastgw.backends.llm.routes import RouteTable, llm_mode_routes
 from fastgw.backends.llm.target import Target
 from fastgw.balance.select import Balancer
+from fastgw.cel.vars import vars_of
 from fastgw.context import RequestContext
 from fastgw.errors import Dialect as ErrorDialect
 from fastgw.errors import GatewayError
+
+if TYPE_CHECKING:
+    from fastgw.cel.expression import Expression
 
 _JSON: Final = (b"content-type", b"application/json")
 
@@ -66,12 +70,23 @@ class ModelPattern:
         )
 
 
+class NoMatchingTarget(GatewayError):
+    status = 400
+    reason = "virtual_model_no_matching_target"
+    api_type = "invalid_request_error"
+    text = "no target of the virtual model matches the request"
+
+
+#: a conditional virtual model: (CEL `when` over `llmRequest`, None for the fallback; its target)
+Conditional = tuple[tuple["Expression | None", Target], ...]
+
+
 class LlmRouter:
     """Serves every path of the ``llm:`` port; models are tried in config order, after the
     virtual models (``failover``: priority tiers, ``weighted``: one tier with weights; each a
     `Balancer` over the models' targets, with the models' ``health`` rules)."""
 
-    __slots__ = ("_list", "_models", "_objects", "_routes", "_virtual")
+    __slots__ = ("_conditional", "_list", "_models", "_objects", "_routes", "_virtual")
 
     name = "llm"
 
@@ -81,7 +96,9 @@ class LlmRouter:
         created: int,
         virtual: Mapping[str, Balancer[Target]] | None = None,
         internal: frozenset[str] = frozenset(),
+        conditional: Mapping[str, Conditional] | None = None,
     ) -> None:
+        self._conditional = dict(conditional or {})
         self._models = tuple((ModelPattern(name), target) for name, target in models if name not in internal)
         self._virtual = dict(virtual or {})
         objects = {
@@ -91,6 +108,9 @@ class LlmRouter:
         }
         for name, balancer in self._virtual.items():
             owner = balancer.endpoints[0].value.spec.telemetry_name
+            objects[name] = {"id": name, "object": "model", "created": created, "owned_by": owner}
+        for name, choices in self._conditional.items():
+            owner = choices[0][1].spec.telemetry_name
             objects[name] = {"id": name, "object": "model", "created": created, "owned_by": owner}
         self._objects = {name: orjson.dumps(obj) for name, obj in objects.items()}
         self._list = orjson.dumps({"object": "list", "data": list(objects.values())})
@@ -123,7 +143,25 @@ class LlmRouter:
         if balancer is not None:
             await serve_virtual(ctx, balancer, self._routes.resolve(path), body, view)
             return
+        choices = self._conditional.get(model)
+        if choices is not None:
+            await serve_target(ctx, _choose(ctx, choices, body), self._routes.resolve(path), body, view)
+            return
         target = self.find(model)
         if target is None:
             raise ModelNotFound.of(model)
         await serve_target(ctx, target, self._routes.resolve(path), body, view)
+
+
+def _choose(ctx: RequestContext, choices: Conditional, body: bytes) -> Target:
+    """The first target whose `when` holds over the request body (`llmRequest`), else the fallback."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    variables = vars_of(ctx)
+    variables.set("llmRequest", data if isinstance(data, dict) else {})
+    for when, target in choices:
+        if when is None or when.matches(variables):
+            return target
+    raise NoMatchingTarget()
