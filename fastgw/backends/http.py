@@ -46,7 +46,8 @@ class ProxyExchange(Exchange):
         ctx = self.ctx
         ctx.upstream_status = status  # (failover learns from it)
         ctx.upstream_fields = headers
-        ctx.upstream_head_at = time.monotonic()
+        if ctx.tried:  # (a balanced request: the latency EWMA reads it)
+            ctx.upstream_head_at = time.monotonic()
         when = ctx.retry_when
         if status in self.hold or (when is not None and when(ctx, status, headers)):
             self.held = True

@@ -75,7 +75,9 @@ class Balancer(Generic[T]):
         self.table = table
         self._words = table.words
         self._clock = clock
-        self._random = (rng if rng is not None else random.Random()).random
+        # (the module's generator by default: Python reseeds it in every forked worker, so the
+        # workers do not all draw the same endpoints)
+        self._random = rng.random if rng is not None else random.random
         #: per tier: the cumulative weights of its endpoints, None when they are all equal
         self._cum = {
             id(tier): None if len({ep.weight for ep in tier}) == 1 else list(accumulate(ep.weight for ep in tier))

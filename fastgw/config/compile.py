@@ -347,6 +347,15 @@ def _route(
     )
 
 
+def _slot(cc: _Compile, identity: str, path: str) -> int | None:
+    """The endpoint's slot in the shared health table, or None with an error (the table is full)."""
+    try:
+        return cc.health.slot_for(identity, cc.health_slots)
+    except ValueError as exc:
+        cc.errors.append(f"{path}: {exc}")
+        return None
+
+
 def _balanced_hosts(
     specs: list[Any], backends: list[Backend], weights: list[float], path: str, cc: _Compile
 ) -> Backend | None:
@@ -360,7 +369,9 @@ def _balanced_hosts(
         assert isinstance(be, HttpBackend)
         hpath = f"{path}.backends[{bi}].policies.health"
         rule = health_rule(spec.policies.health if spec.policies is not None else None, hpath, cc.errors)
-        base = cc.health.slot_for(f"{path}.backends[{bi}]/{be.origin.authority}", cc.health_slots)
+        base = _slot(cc, f"{path}.backends[{bi}]/{be.origin.authority}", f"{path}.backends[{bi}]")
+        if base is None:
+            return None
         tier.append(Endpoint(be.name, be, base, weight, rule))
     return BalancedHttp(name=tier[0].name, balancer=Balancer([tier], cc.health))
 
@@ -550,10 +561,8 @@ def _ai_backend(ai: Any, layers: list[Any], path: str, cc: _Compile) -> Backend 
                 continue
             spec = entry.effective_policies().health or outer
             rule = health_rule(spec, f"{epath}.policies.health", errors)
-            try:
-                offset = cc.health.slot_for(f"{epath}/{target.name}/{target.origin.authority}", cc.health_slots)
-            except ValueError as exc:
-                errors.append(f"{epath}: {exc}")
+            offset = _slot(cc, f"{epath}/{target.name}/{target.origin.authority}", epath)
+            if offset is None:
                 continue
             tier.append(Endpoint(target.name, target, offset, 1.0, rule))
         tiers.append(tier)
@@ -647,7 +656,9 @@ def _virtual_model(
         if weight <= 0:
             cc.errors.append(f"{path}.routing.targets[{j}].weight: must be positive")
             continue
-        offset = cc.health.slot_for(f"llm/{vm.name}/{j}/{model}/{target.origin.authority}", cc.health_slots)
+        offset = _slot(cc, f"llm/{vm.name}/{j}/{model}/{target.origin.authority}", f"{path}.routing")
+        if offset is None:
+            return None
         tiers.setdefault(priority, []).append(Endpoint(model, target, offset, weight, rules[name]))
     if not tiers:
         return None

@@ -166,7 +166,8 @@ class LlmExchange(Exchange):
         ctx = self.ctx
         ctx.upstream_status = status  # (failover learns from it)
         ctx.upstream_fields = headers
-        ctx.upstream_head_at = time.monotonic()
+        if ctx.tried:  # (a balanced request: the latency EWMA reads it)
+            ctx.upstream_head_at = time.monotonic()
         when = ctx.retry_when
         if status in ctx.retry_hold or (when is not None and when(ctx, status, headers)):
             self.mode = _HELD
