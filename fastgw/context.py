@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Set
 from typing import TYPE_CHECKING, Any
 
-from fastgw.errors import ClientAborted, Dialect, DrainCut, GatewayError, render, sse_error_event
+from fastgw.errors import UPSTREAM, ClientAborted, Dialect, DrainCut, GatewayError, Outcome, render, sse_error_event
 from fastgw.http.headers import Headers
 from fastgw.http.request import Request
 from fastgw.http.response import ResponseWriter
@@ -77,7 +77,7 @@ class RequestContext:
         #: the response being written is an SSE stream (errors after its head become an event)
         self.sse = False
         self.error: GatewayError | None = None
-        self.reason = "upstream"
+        self.reason: Outcome = UPSTREAM
         self.endpoint = ""
         self.upstream_start = 0.0
         #: an LLM request's kind and models (the access log and the token metrics read them)
@@ -168,7 +168,6 @@ class RequestContext:
     def fail(self, err: GatewayError) -> None:
         """Answer `err` in the client's dialect (or cut the response if its head went out)."""
         self.error = err
-        self.reason = err.reason
         writer = self.writer
         if writer.started:
             event = sse_error_event(err, self.dialect) if self.sse else None
@@ -192,7 +191,6 @@ class RequestContext:
         the metrics' reason label say so (unless the request had already failed on its own)."""
         if self.error is None:
             self.error = ClientAborted()
-        self.reason = ClientAborted.reason
 
     def finish(self) -> None:
         """The request is over (answered, failed or abandoned): settle and record it, once."""
@@ -208,6 +206,5 @@ class RequestContext:
             # the worker's drain deadline cut this request (its connection was aborted, which
             # looks like a client that left)
             self.error = DrainCut()
-            self.reason = DrainCut.reason
         worker.metrics.record(self, worker.loop.time() - self.request.start)
         worker.access_log.record(self)

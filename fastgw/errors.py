@@ -8,8 +8,25 @@ with `render()` in the client's API dialect. Each class carries the HTTP status,
 from __future__ import annotations
 
 from enum import Enum
+from typing import Final, NamedTuple
 
 import orjson
+
+
+class Outcome(NamedTuple):
+    """How a request ended when no error did: the access log's `reason` (`label`, not written
+    for `UPSTREAM`) and the request metrics' `reason` label (`metric`, agentgateway's names)."""
+
+    label: str
+    metric: str
+
+
+#: answered by the backend (the common case)
+UPSTREAM: Final = Outcome("upstream", "Upstream")
+#: answered by a policy instead of a backend
+DIRECT_RESPONSE: Final = Outcome("direct_response", "DirectResponse")
+CORS_RESPONSE: Final = Outcome("cors", "DirectResponse")
+DENIED: Final = Outcome("authorization", "Authorization")
 
 
 class Dialect(Enum):
@@ -24,6 +41,9 @@ class Dialect(Enum):
 class GatewayError(Exception):
     status: int = 500
     reason: str = "internal"
+    #: the `reason` label of the request metrics: agentgateway's name for the outcome (dashboards
+    #: filter on it); each class names its own, so a new error cannot miss one
+    metric_reason: str = "Internal"
     retryable: bool = False
     #: the error "type" used in OpenAI/Anthropic error objects
     api_type: str = "api_error"
@@ -41,6 +61,7 @@ class GatewayError(Exception):
 class BadRequest(GatewayError):
     status = 400
     reason = "bad_request"
+    metric_reason = "InvalidRequest"
     api_type = "invalid_request_error"
     text = "bad request"
 
@@ -51,36 +72,42 @@ class MalformedRequest(BadRequest):
     text = "malformed request"
 
     reason = "malformed_request"
+    metric_reason = "InvalidRequest"
     close_connection = True
 
 
 class NotImplementedFraming(MalformedRequest):
     status = 501
     reason = "not_implemented"
+    metric_reason = "InvalidRequest"
     text = "not implemented"
 
 
 class MethodNotAllowed(MalformedRequest):
     status = 405
     reason = "method_not_allowed"
+    metric_reason = "InvalidRequest"
     text = "method not allowed"
 
 
 class UriTooLong(MalformedRequest):
     status = 414
     reason = "uri_too_long"
+    metric_reason = "InvalidRequest"
     text = "request target too long"
 
 
 class HeadersTooLarge(MalformedRequest):
     status = 431
     reason = "headers_too_large"
+    metric_reason = "InvalidRequest"
     text = "request headers too large"
 
 
 class PayloadTooLarge(GatewayError):
     status = 413
     reason = "payload_too_large"
+    metric_reason = "InvalidRequest"
     api_type = "request_too_large"
     close_connection = True
     text = "payload too large"
@@ -89,6 +116,7 @@ class PayloadTooLarge(GatewayError):
 class RequestTimeout(GatewayError):
     status = 408
     reason = "request_read_timeout"
+    metric_reason = "Timeout"
     api_type = "timeout_error"
     close_connection = True
     text = "request read timeout"
@@ -97,6 +125,7 @@ class RequestTimeout(GatewayError):
 class RouteNotFound(GatewayError):
     status = 404
     reason = "route_not_found"
+    metric_reason = "NotFound"
     api_type = "not_found_error"
     text = "route not found"
 
@@ -104,6 +133,7 @@ class RouteNotFound(GatewayError):
 class UpstreamConnectError(GatewayError, ConnectionError):
     status = 502
     reason = "upstream_connect"
+    metric_reason = "UpstreamFailure"
     retryable = True
     text = "upstream connect error"
 
@@ -111,6 +141,7 @@ class UpstreamConnectError(GatewayError, ConnectionError):
 class UpstreamProtocolError(GatewayError):
     status = 502
     reason = "upstream_protocol"
+    metric_reason = "UpstreamFailure"
     retryable = True
     text = "upstream sent an invalid response"
 
@@ -120,6 +151,7 @@ class UpstreamTooLarge(UpstreamProtocolError):
     `maxBufferedBodyBytes`): the connection is dropped, the client gets a 502 with the reason."""
 
     reason = "upstream_response_too_large"
+    metric_reason = "UpstreamFailure"
     retryable = False
     text = "upstream response too large"
 
@@ -127,6 +159,7 @@ class UpstreamTooLarge(UpstreamProtocolError):
 class UpstreamTimeout(GatewayError, TimeoutError):
     status = 504
     reason = "upstream_timeout"
+    metric_reason = "Timeout"
     retryable = True
     api_type = "timeout_error"
     text = "upstream request timeout"
@@ -135,6 +168,7 @@ class UpstreamTimeout(GatewayError, TimeoutError):
 class GatewayTimeout(GatewayError, TimeoutError):
     status = 504
     reason = "request_timeout"
+    metric_reason = "Timeout"
     api_type = "timeout_error"
     text = "request timeout"
 
@@ -142,6 +176,7 @@ class GatewayTimeout(GatewayError, TimeoutError):
 class ServiceUnavailable(GatewayError):
     status = 503
     reason = "no_healthy_backend"
+    metric_reason = "NoHealthyBackend"
     retryable = True
     api_type = "overloaded_error"
     text = "no healthy backends"
@@ -152,6 +187,7 @@ class UpstreamPoolTimeout(ServiceUnavailable):
     for the whole connect timeout."""
 
     reason = "upstream_pool_timeout"
+    metric_reason = "UpstreamFailure"
     text = "no upstream connection became free in time"
 
 
@@ -172,6 +208,7 @@ class ClientAborted(GatewayError):
 
     status = 499
     reason = "client_disconnected"
+    metric_reason = "Upstream"
     text = "client closed the connection before the response was complete"
 
 
@@ -181,12 +218,14 @@ class DrainCut(GatewayError):
 
     status = 503
     reason = "drain_timeout"
+    metric_reason = "Timeout"
     text = "the request was cut by the gateway's drain timeout"
 
 
 class RateLimited(GatewayError):
     status = 429
     reason = "rate_limited"
+    metric_reason = "RateLimit"
     retryable = True
     api_type = "rate_limit_error"
     text = "rate limit exceeded"
@@ -195,6 +234,7 @@ class RateLimited(GatewayError):
 class Forbidden(GatewayError):
     status = 403
     reason = "authorization"
+    metric_reason = "Authorization"
     api_type = "permission_error"
     text = "authorization failed"
 
@@ -202,6 +242,7 @@ class Forbidden(GatewayError):
 class Unauthorized(GatewayError):
     status = 401
     reason = "authentication"
+    metric_reason = "APIKeyAuth"
     api_type = "authentication_error"
     text = "authentication failure"
 

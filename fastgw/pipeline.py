@@ -1,4 +1,4 @@
-"""The request's life, top to bottom: route -> request policies (in policies.ORDER) -> backend
+"""The request's life, top to bottom: route -> request policies (in policies.REGISTRY order) -> backend
 (with the route's timeout and retries) -> finish (token settlement, metrics, access log).
 Errors are raised anywhere below and rendered here, once, in the client's dialect.
 

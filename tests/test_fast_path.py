@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from fastgw.config.compile import load_runtime
+from fastgw.context import RequestContext
 from fastgw.http.connection import HttpConnection, ServerState
 from fastgw.process.worker import _bind_dispatch, _bind_handler
 from fastgw.telemetry import admin
@@ -147,13 +148,18 @@ async def test_a_reused_connection_closed_by_the_upstream_is_retried_on_a_new_on
         gw.close()
 
 
+def _reason(ctx: RequestContext) -> str:
+    """The reason the access log writes for a request."""
+    return ctx.error.reason if ctx.error is not None else ctx.reason.label
+
+
 @pytest.mark.parametrize("kind", list(BACKENDS))
 async def test_a_client_that_goes_away_aborts_the_upstream_request(kind: str) -> None:
     gw = Gateway(BACKENDS[kind].format(port=9))
     try:
         records: list[str] = []
         original = gw.worker.metrics.record
-        gw.worker.metrics.record = lambda ctx, d: (records.append(ctx.reason), original(ctx, d))  # type: ignore[method-assign]
+        gw.worker.metrics.record = lambda ctx, d: (records.append(_reason(ctx)), original(ctx, d))  # type: ignore[method-assign]
         up, up_transport = gw.idle_upstream()
         gw.send()
         assert up_transport.out and not up_transport.closed
@@ -186,7 +192,7 @@ async def test_a_client_that_closes_its_side_aborts_the_upstream_request(kind: s
     try:
         records: list[str] = []
         original = gw.worker.metrics.record
-        gw.worker.metrics.record = lambda ctx, d: (records.append(ctx.reason), original(ctx, d))  # type: ignore[method-assign]
+        gw.worker.metrics.record = lambda ctx, d: (records.append(_reason(ctx)), original(ctx, d))  # type: ignore[method-assign]
         _, up_transport = gw.idle_upstream()
         gw.send()
         assert up_transport.out and not up_transport.closed

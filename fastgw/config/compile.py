@@ -35,19 +35,18 @@ from fastgw.config.load import LoadedConfig, load
 from fastgw.config.schema_base import listen_addr_problem
 from fastgw.config.schema_process import LocalRateLimitTable
 from fastgw.config.support import not_covered, unsupported_settings
+from fastgw.config.upstream import backend_key, split_host_port
+from fastgw.config.upstream import origin as upstream_origin
 from fastgw.http.connection import HttpLimits
 from fastgw.http.forwarded import DEFAULT as DEFAULT_FORWARDED
 from fastgw.http.forwarded import ForwardedRule
 from fastgw.http.headers import Headers
-from fastgw.native import BucketHandle, BucketTable, bucket_key
-from fastgw.policies import ORDER, api_key, authorization, basic_auth, ext_authz, jwt_auth, transformations
-from fastgw.policies.cors import Cors
-from fastgw.policies.direct import DirectResponse
+from fastgw.native import BucketTable
 from fastgw.policies.headers import build_modifier, chain
-from fastgw.policies.layers import ListenerLayer
-from fastgw.policies.ratelimit_local import Bucket, LocalRateLimit, SharedBuckets
+from fastgw.policies.kind import Site
+from fastgw.policies.layers import ListenerLayer, request_policies
+from fastgw.policies.ratelimit_local import SharedBuckets
 from fastgw.policies.retry import condition_check
-from fastgw.policies.rewrite import UrlRewrite
 from fastgw.policies.transformations import compile_expression
 from fastgw.routing import (
     EXACT,
@@ -66,14 +65,13 @@ from fastgw.runtime import (
     BindRuntime,
     HeaderEdit,
     LogSettings,
-    RequestPolicy,
     RetrySpec,
     RouteRuntime,
     Runtime,
 )
 from fastgw.telemetry.metrics import LabelLimits
 from fastgw.tokenizer import Tokenizer
-from fastgw.upstream.pool import Origin, PoolLimits
+from fastgw.upstream.pool import PoolLimits
 
 
 class CompileError(Exception):
@@ -159,6 +157,10 @@ def _partly_supported(cfg: schema.Config, errors: list[str]) -> None:
         errors.append(f"config.histograms: not supported yet: {proc.histograms} histograms (classic only)")
 
 
+#: a policy block an ai backend inherits from (its own `policies`, then its route's)
+_Layer = schema.BackendPolicies | schema.RoutePolicies | None
+
+
 @dataclass
 class _Compile:
     buckets: BucketTable
@@ -169,7 +171,7 @@ class _Compile:
     health_slots: set[int] = field(default_factory=set)
 
 
-def _workers(proc: Any) -> int | None:
+def _workers(proc: schema.ProcessConfig | None) -> int | None:
     """`workerThreads`: a number, "N%" of the CPUs, or "auto"."""
     value = proc.worker_threads if proc is not None else None
     if value is None:
@@ -185,7 +187,7 @@ def _workers(proc: Any) -> int | None:
     return int(text)
 
 
-def _tokenizer(proc: Any, errors: list[str]) -> Tokenizer:
+def _tokenizer(proc: schema.ProcessConfig | None, errors: list[str]) -> Tokenizer:
     spec = proc.tokenizer if proc is not None else None
     if spec is None or spec.vocabulary is None:
         return Tokenizer()
@@ -203,7 +205,7 @@ def _metric_labels(proc: schema.ProcessConfig | None) -> LabelLimits:
     return LabelLimits(max_values=metrics.max_label_values, max_bytes=metrics.max_label_bytes)
 
 
-def _pool_limits(proc: Any) -> PoolLimits:
+def _pool_limits(proc: schema.ProcessConfig | None) -> PoolLimits:
     base = PoolLimits()
     pool = proc.backend if proc is not None else None
     if pool is None:
@@ -223,7 +225,7 @@ def _pool_limits(proc: Any) -> PoolLimits:
 
 
 # -- binds, listeners, routes ------------------------------------------------------------------
-def _bind(bind: Any, index: int, cc: _Compile) -> BindRuntime:
+def _bind(bind: schema.Bind, index: int, cc: _Compile) -> BindRuntime:
     listeners = []
     for li, lst in enumerate(bind.listeners):
         lname = lst.name or f"listener{li}"
@@ -235,8 +237,10 @@ def _bind(bind: Any, index: int, cc: _Compile) -> BindRuntime:
         for ri, route in enumerate(lst.routes):
             path = f"binds[{index}].listeners[{li}].routes[{ri}]"
             rt = _route(route, ri, lname, f"bind/{bind.port}", path, cc, rule if rule.acts else None, layer)
-            hosts = tuple(HostPattern.parse(h) for h in (route.hostnames or []))
-            for m in route.matches or [None]:
+            hosts = tuple(HostPattern.parse(h) for h in route.hostnames)
+            if not route.matches:
+                entries.append(Entry(rt, hosts, Match()))
+            for m in route.matches:
                 entries.append(Entry(rt, hosts, _match(m)))
         listeners.append(ListenerRoutes(HostPattern.parse(lst.hostname), entries))
     # one spelling per address (`::0` is `::`): the supervisor keys its sockets by it
@@ -244,9 +248,7 @@ def _bind(bind: Any, index: int, cc: _Compile) -> BindRuntime:
     return BindRuntime(port=bind.port, name=f"bind/{bind.port}", routes=BindRoutes(listeners), host=host)
 
 
-def _match(m: Any) -> Match:
-    if m is None:
-        return Match()
+def _match(m: schema.RouteMatch) -> Match:
     kind, value, rx = PREFIX, b"/", None
     if m.path is not None:
         if m.path.exact is not None:
@@ -261,14 +263,15 @@ def _match(m: Any) -> Match:
     return Match(path_kind=kind, path=value, path_regex=rx, method=method, headers=headers, query=query)
 
 
-def _string_matcher(v: Any) -> StringMatcher:
+def _string_matcher(v: schema.StringMatch) -> StringMatcher:
     if v.exact is not None:
         return StringMatcher(exact=v.exact.encode())
+    assert v.regex is not None  # the schema's ONE_OF
     return StringMatcher(regex=re.compile(v.regex.encode()))
 
 
 def _route(
-    route: Any,
+    route: schema.Route,
     index: int,
     listener: str,
     gateway: str,
@@ -281,7 +284,17 @@ def _route(
     name = route.name or f"route{index}"
     pol = route.policies
     llm = any(b.ai is not None for b in route.backends or [])
-    policies = _request_policies(pol, cc, f"{gateway}/{listener}/{name}", f"{path}.policies", llm, layer)
+    passthrough = pol is not None and pol.backend_auth is not None and pol.backend_auth.passthrough is not None
+    site = Site(
+        f"{path}.policies",
+        errors,
+        llm=llm,
+        passthrough=passthrough,
+        identity=f"{gateway}/{listener}/{name}",
+        buckets=cc.buckets,
+        fail_open=cc.fail_open,
+    )
+    policies = request_policies(pol, site, layer)
     req_mod: HeaderEdit | None = None
     resp_mod: HeaderEdit | None = None
     request_timeout = backend_timeout = None
@@ -376,104 +389,24 @@ def _balanced_hosts(
     return BalancedHttp(name=tier[0].name, balancer=Balancer([tier], cc.health))
 
 
-def _request_policies(
-    pol: Any, cc: _Compile, identity: str, path: str, llm: bool = False, listener: ListenerLayer | None = None
-) -> tuple[RequestPolicy, ...]:
-    if pol is None:
-        if listener is None:
-            return ()
-        pol = schema.RoutePolicies()
-    found: dict[str, RequestPolicy] = {}
-    passthrough = pol.backend_auth is not None and pol.backend_auth.passthrough is not None
-    if pol.jwt_auth is not None:
-        jwt = jwt_auth.build(pol.jwt_auth, f"{path}.jwtAuth", cc.errors, llm=llm, passthrough=passthrough)
-        if jwt is not None:
-            found["jwtAuth"] = jwt
-    if pol.basic_auth is not None:
-        basic = basic_auth.build(pol.basic_auth, f"{path}.basicAuth", cc.errors, llm=llm)
-        if basic is not None:
-            found["basicAuth"] = basic
-    if pol.api_key is not None:
-        keys = api_key.build(pol.api_key, f"{path}.apiKey", cc.errors, llm=llm)
-        if keys is not None:
-            found["apiKey"] = keys
-    if pol.ext_authz is not None:
-        ext = ext_authz.build(pol.ext_authz, f"{path}.extAuthz", cc.errors, llm=llm)
-        if ext is not None:
-            found["extAuthz"] = ext
-    rules = authorization.compile_rules(pol.authorization, f"{path}.authorization", cc.errors)
-    if listener is not None:
-        # the listener's policies apply where the route has none of the same kind; their
-        # authorization rules accumulate with the route's (policies/layers.py)
-        for name, inherited in listener.policies(llm=llm, passthrough=passthrough).items():
-            found.setdefault(name, inherited)
-        rules = listener.rules + rules
-    authz = authorization.build([rules], llm=llm)
-    if authz is not None:
-        found["authorization"] = authz
-    if pol.local_rate_limit:
-        found["localRateLimit"] = _local_rate_limit(pol.local_rate_limit, cc, identity, f"{path}.localRateLimit")
-    if pol.cors is not None:
-        c = pol.cors
-        found["cors"] = Cors.build(
-            c.allow_origins,
-            c.allow_methods,
-            c.allow_headers,
-            c.expose_headers,
-            c.allow_credentials,
-            c.max_age,
-        )
-    if pol.url_rewrite is not None:
-        found["urlRewrite"] = _url_rewrite(pol.url_rewrite)
-    if pol.direct_response is not None:
-        d = pol.direct_response
-        hdrs = [(k.lower().encode(), v.encode()) for k, v in d.headers.items()]
-        body_expr = None
-        if d.body_expression is not None:
-            body_expr = compile_expression(d.body_expression, f"{path}.directResponse.bodyExpression", cc.errors)
-        found["directResponse"] = DirectResponse(d.status, d.body.encode(), hdrs, body_expr)
-    if pol.transformations is not None:
-        found["transformations"] = transformations.build(pol.transformations, f"{path}.transformations", cc.errors)
-    return tuple(found[k] for k in ORDER if k in found)
-
-
-def _local_rate_limit(specs: Any, cc: _Compile, identity: str, path: str) -> LocalRateLimit:
-    buckets = []
-    for i, spec in enumerate(specs):
-        key = bucket_key(b"localRateLimit", identity.encode(), str(i).encode())
-        try:
-            # found (or made) in the table on first use in each worker; a reload's same key and
-            # spec find the same bucket, so limits are not reset
-            h = BucketHandle(key, spec.max_tokens, spec.tokens_per_fill, spec.fill_interval)
-        except ValueError as exc:
-            cc.errors.append(f"{path}[{i}]: {exc}")
-            continue
-        buckets.append(Bucket(handle=h, max_tokens=spec.max_tokens, tokens=spec.type == "tokens"))
-    return LocalRateLimit(cc.buckets, tuple(buckets), fail_open=cc.fail_open)
-
-
 _CLIENT_CREDENTIALS = frozenset({b"authorization", b"x-api-key", b"api-key"})
 
 
-def _backend_auth(auth: Any, path: str, errors: list[str]) -> tuple[HeaderEdit | None, tuple[bytes, ...]]:
+def _backend_auth(
+    auth: schema.BackendAuth, path: str, errors: list[str]
+) -> tuple[HeaderEdit | None, tuple[bytes, ...]]:
     """Inject the backend credential; whatever credential the client sent is never forwarded.
     Also: the forms of the credential to scrub from error answers."""
     if auth.passthrough is not None and auth.key is None:
         return None, ()  # the client's validated token goes upstream as it came (jwtAuth keeps it)
-    if auth.key is None:
+    key = backend_key(auth, path, errors)
+    if key is None:
         errors.append(f"{path}: not supported yet: backendAuth other than `key`")
         return None, ()
-    key = auth.key
     header, prefix = b"authorization", b"Bearer "
-    if not isinstance(key, str):
-        loc = getattr(key, "location", None)
-        hdr = getattr(loc, "header", None) if loc is not None else None
-        if hdr is not None:
-            header, prefix = hdr.name.lower().encode(), (hdr.prefix or "").encode()
-        elif loc is not None:
-            errors.append(f"{path}.key.location: not supported yet: non-header key locations")
-        key = _secret_value(key.file if getattr(key, "file", None) else key.value, f"{path}.key", errors)
-    value = prefix + key.encode()
+    if key.header is not None:
+        header, prefix = key.header.name.lower().encode(), (key.header.prefix or "").encode()
+    value = prefix + key.text.encode()
     pair = [(header, value)]
 
     def edit(headers: Headers) -> Headers:
@@ -482,41 +415,8 @@ def _backend_auth(auth: Any, path: str, errors: list[str]) -> tuple[HeaderEdit |
     return edit, secret_forms(value)
 
 
-def _secret_value(v: Any, path: str, errors: list[str]) -> str:
-    if isinstance(v, str):
-        return v
-    file = getattr(v, "file", None)
-    try:
-        with open(file if file is not None else v, encoding="utf-8") as fh:
-            return fh.read().strip()
-    except OSError as exc:
-        errors.append(f"{path}: cannot read key file: {exc.strerror}")
-        return ""
-
-
-def _url_rewrite(u: Any) -> UrlRewrite:
-    prefix = full = authority = port = None
-    keep = False
-    if u.path is not None:
-        if u.path.full is not None:
-            full = u.path.full.encode()
-        elif u.path.prefix is not None:
-            prefix = u.path.prefix.encode()
-    a = u.authority
-    if a == "none":
-        keep = True
-    elif a is not None and a != "auto":
-        if a.full is not None:
-            authority = a.full.encode()
-        elif a.host is not None:
-            authority = a.host.encode()
-        elif a.port is not None:
-            port = str(a.port).encode()
-    return UrlRewrite(prefix=prefix, full=full, authority=authority, keep_authority=keep, port=port)
-
-
 # -- backends ------------------------------------------------------------------------------------
-def _backend(b: Any, route_pol: Any, path: str, cc: _Compile) -> Backend | None:
+def _backend(b: schema.RouteBackend, route_pol: schema.RoutePolicies | None, path: str, cc: _Compile) -> Backend | None:
     errors = cc.errors
     if b.host is not None:
         for key, value in (
@@ -528,29 +428,36 @@ def _backend(b: Any, route_pol: Any, path: str, cc: _Compile) -> Backend | None:
                     f"{path}.policies.{key}: not supported yet: {key} on a host backend (set it on the route)"
                 )
         host, port = split_host_port(b.host)
-        t = _tls_spec(b.policies) or _tls_spec(route_pol)
-        origin = _origin(host, port, t, f"{path}.policies.backendTLS", errors)
+        tls = b.policies.backend_tls if b.policies is not None else None
+        if tls is None and route_pol is not None:
+            tls = route_pol.backend_tls
+        origin = upstream_origin(host, port, tls)
         return HttpBackend(name=b.host, origin=origin, host_header=origin.authority.encode())
     if b.ai is not None:
         check_backend_policies(b.policies, f"{path}.policies", errors)
         return _ai_backend(b.ai, [b.policies, route_pol], f"{path}.ai", cc)
-    kind = next((k for k in ("mcp", "backend") if getattr(b, k, None) is not None), "backend")
+    kind = "mcp" if b.mcp is not None else "backend"
     errors.append(f"{path}.{kind}: not supported yet: {kind} backends")
     return None
 
 
-def _ai_backend(ai: Any, layers: list[Any], path: str, cc: _Compile) -> Backend | None:
+def _ai_backend(ai: schema.AiBackend, layers: list[_Layer], path: str, cc: _Compile) -> Backend | None:
     """One provider (the callback fast path), or `groups`: priority tiers of providers with
     failover and load balancing (`backends/llm/failover.py`)."""
     errors = cc.errors
-    outer = layers[0].health if layers[0] is not None else None
-    entries = [p for g in ai.groups for p in g.providers] if ai.groups else [ai]
+    own = layers[0]  # the route backend's policies (a health policy there covers every provider)
+    outer = own.health if isinstance(own, schema.BackendPolicies) else None
+    entries: list[schema.AiBackend | schema.AiGroupProvider] = (
+        [p for g in ai.groups for p in g.providers] if ai.groups else [ai]
+    )
     if len(entries) == 1 and outer is None and entries[0].effective_policies().health is None:
         # one provider: nothing to choose, nothing to evict (and the callback fast path)
         where = f"{path}.groups[0].providers[0]" if ai.groups else path
         target = binds_target(entries[0], layers, where, errors)
         return AiBackend(name=target.name, target=target) if target is not None else None
-    groups = [(f"{path}.groups[{gi}]", g.providers) for gi, g in enumerate(ai.groups)] if ai.groups else [(path, [ai])]
+    groups: list[tuple[str, list[schema.AiBackend | schema.AiGroupProvider]]] = (
+        [(f"{path}.groups[{gi}]", list(g.providers)) for gi, g in enumerate(ai.groups)] if ai.groups else [(path, [ai])]
+    )
     tiers: list[list[Endpoint[Target]]] = []
     for gpath, entries in groups:
         tier: list[Endpoint[Target]] = []
@@ -572,7 +479,7 @@ def _ai_backend(ai: Any, layers: list[Any], path: str, cc: _Compile) -> Backend 
     return FailoverAi(name=first.name, balancer=Balancer(tiers, cc.health))
 
 
-def _llm_bind(llm: Any, taken: set[int], cc: _Compile) -> BindRuntime:
+def _llm_bind(llm: schema.LlmConfig, taken: set[int], cc: _Compile) -> BindRuntime:
     """The `llm:` block: one port, one route, the model router as its backend."""
     errors = cc.errors
     if llm.port in taken:
@@ -665,58 +572,32 @@ def _virtual_model(
     return Balancer([tiers[p] for p in sorted(tiers)], cc.health)
 
 
-def _tls_spec(pol: Any) -> Any:
-    return getattr(pol, "backend_tls", None) if pol is not None else None
-
-
-def _origin(host: str, port: int, tls: Any, path: str, errors: list[str]) -> Origin:
-    """An upstream origin; `tls` is a backendTLS spec (None: plain HTTP)."""
-    if tls is None:
-        return Origin(host=host, port=port)
-    return Origin(
-        host=host,
-        port=port,
-        tls=True,
-        sni=tls.hostname,
-        verify=not tls.insecure,
-        verify_host=not tls.insecure_host,
-        ca=tls.root,
-        cert=tls.cert,
-        key=tls.key,
-    )
-
-
-def split_host_port(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
 # -- process-level settings ----------------------------------------------------------------------
 def _limits(cfg: schema.Config) -> HttpLimits:
     spec = cfg.http_limits()
     return HttpLimits(**{name: getattr(spec, name) for name in HttpLimits.__slots__ if hasattr(spec, name)})
 
 
-def _addresses(proc: Any) -> Addresses:
+def _addresses(proc: schema.ProcessConfig | None) -> Addresses:
     if proc is None:
         return Addresses()
     base = Addresses()
     return Addresses(
-        admin=_addr(getattr(proc, "admin_addr", None), base.admin),
-        stats=_addr(getattr(proc, "stats_addr", None), base.stats),
-        readiness=_addr(getattr(proc, "readiness_addr", None), base.readiness),
+        admin=_addr(proc.admin_addr, base.admin),
+        stats=_addr(proc.stats_addr, base.stats),
+        readiness=_addr(proc.readiness_addr, base.readiness),
     )
 
 
-def _check_listen_addrs(proc: Any, binds: tuple[BindRuntime, ...], errors: list[str]) -> None:
+def _check_listen_addrs(proc: schema.ProcessConfig | None, binds: tuple[BindRuntime, ...], errors: list[str]) -> None:
     """The management addresses: well formed, and none where a bind or another one listens
     (the second listener would never see a connection)."""
     defaults = Addresses()
     taken = [(b.name, b.host, b.port) for b in binds]
     for key, value, default in (
-        ("adminAddr", getattr(proc, "admin_addr", None), defaults.admin),
-        ("statsAddr", getattr(proc, "stats_addr", None), defaults.stats),
-        ("readinessAddr", getattr(proc, "readiness_addr", None), defaults.readiness),
+        ("adminAddr", proc.admin_addr if proc is not None else None, defaults.admin),
+        ("statsAddr", proc.stats_addr if proc is not None else None, defaults.stats),
+        ("readinessAddr", proc.readiness_addr if proc is not None else None, defaults.readiness),
     ):
         text = _addr(value, default)
         if text is None:
@@ -741,8 +622,8 @@ def _addr(value: str | None, default: str | None) -> str | None:
     return None if value == "off" else value
 
 
-def _log_settings(proc: Any) -> LogSettings:
-    logging_cfg = getattr(proc, "logging", None) if proc is not None else None
+def _log_settings(proc: schema.ProcessConfig | None) -> LogSettings:
+    logging_cfg = proc.logging if proc is not None else None
     if logging_cfg is None:
         return LogSettings()
     level = logging_cfg.level or "info"

@@ -1,26 +1,42 @@
-"""Request-phase policies. `ORDER` is the one ordered table: a route's policies always run in
-this order, whatever order the config lists them in (the reasons are inline)."""
+"""Request-phase policies. `REGISTRY` is the one ordered table of them: a route's policies always
+run in this order, whatever order the config lists them in (the reasons are inline). Adding a
+policy is adding its module (a `KIND`, see `policies/kind.py`) and one line here."""
 
 from __future__ import annotations
 
-ORDER: tuple[str, ...] = (
+from typing import Any, Final
+
+from fastgw.policies import (
+    api_key,
+    authorization,
+    basic_auth,
+    cors,
+    direct,
+    ext_authz,
+    jwt_auth,
+    ratelimit_local,
+    rewrite,
+    transformations,
+)
+from fastgw.policies.kind import PolicyKind
+
+REGISTRY: Final[tuple[PolicyKind[Any], ...]] = (
     # CORS first: preflights need no credentials, and rejected responses still need CORS headers
-    "cors",
+    cors.KIND,
     # authentication, then authorization (who, then what they may do), in agentgateway's order
     # (proxy/httpproxy.rs apply_request_policies): the cheap local checks before the external
     # service, and the rules last, when every identity they may read is known
-    "jwtAuth",
-    "basicAuth",
-    "apiKey",
-    "extAuthz",
-    "authorization",
+    jwt_auth.KIND,
+    basic_auth.KIND,
+    api_key.KIND,
+    ext_authz.KIND,
+    authorization.KIND,
     # rate limits after auth, so anonymous floods are rejected before they spend tokens
-    "localRateLimit",
-    "remoteRateLimit",
+    # (a remote rate limit goes after the local one: the local check is cheaper)
+    ratelimit_local.KIND,
     # CEL edits of the request (they may read what authentication found), before the static ones
-    "transformations",
+    transformations.KIND,
     # request edits, then the responses that replace forwarding
-    "urlRewrite",
-    "requestRedirect",
-    "directResponse",
+    rewrite.KIND,
+    direct.KIND,
 )

@@ -14,11 +14,12 @@ import hashlib
 import hmac
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from fastgw.cel import vars_of
 from fastgw.policies.credentials import BEARER, Location, location_of
 from fastgw.policies.denial import unauthorized
+from fastgw.policies.kind import PolicyKind, Site
 
 if TYPE_CHECKING:
     from fastgw.config.schema_policies import ApiKeys as ApiKeysSpec
@@ -85,7 +86,9 @@ class ApiKey:
         return b'ApiKey realm="fastgw"'
 
 
-def build(spec: ApiKeysSpec, path: str, errors: list[str], *, llm: bool) -> ApiKey | None:
+def build(spec: ApiKeysSpec, site: Site) -> ApiKey | None:
+    path, errors = site.path, site.errors
+    llm = site.llm
     if spec.location is not None and spec.location.expression is not None:
         errors.append(f"{path}.location.expression: not supported yet: expression locations")
         return None
@@ -117,3 +120,6 @@ def _digest(key: str | None, key_hash: str | None, path: str, errors: list[str])
         errors.append(f'{path}.keyHash: expected "sha256:<64 hex digits>"')
         return None
     return digest
+
+
+KIND: Final[PolicyKind[ApiKeysSpec]] = PolicyKind("apiKey", lambda p: p.api_key, build, listener=lambda p: p.api_key)

@@ -11,19 +11,21 @@ makes the policy buffer the body first.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from fastgw.cel import CelSyntaxError, Expression, vars_of
 from fastgw.policies.body import buffer_body
 from fastgw.policies.denial import forbidden
+from fastgw.policies.kind import PolicyKind, Site
 
 if TYPE_CHECKING:
     from fastgw.config.schema_policies import RuleSet
     from fastgw.context import RequestContext
+    from fastgw.runtime import RequestPolicy
 
-__all__ = ["Authorization", "build", "compile_rules"]
+__all__ = ["KIND", "Authorization", "build", "compile_rules"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +100,24 @@ def compile_rules(spec: RuleSet | None, path: str, errors: list[str]) -> Rules:
     return Rules(tuple(allow), tuple(deny), tuple(require))
 
 
-def build(levels: Sequence[Rules], *, llm: bool) -> Authorization | None:
-    """One policy from the rules of every level (listener, route), accumulated."""
-    rules = Rules()
-    for level in levels:
-        rules = rules + level
+def of(rules: Rules, *, llm: bool) -> Authorization | None:
     if not rules:
         return None
     return Authorization(rules, any(e.needs_body for e in rules.expressions()), llm)
+
+
+def build(spec: RuleSet, site: Site) -> Authorization | None:
+    return of(compile_rules(spec, site.path, site.errors), llm=site.llm)
+
+
+def combine(outer: RequestPolicy, inner: RequestPolicy) -> RequestPolicy:
+    """A listener's rules and its route's, accumulated (http/authorization.rs)."""
+    assert isinstance(outer, Authorization) and isinstance(inner, Authorization)
+    combined = of(outer.rules + inner.rules, llm=inner.llm)
+    assert combined is not None
+    return combined
+
+
+KIND: Final[PolicyKind[RuleSet]] = PolicyKind(
+    "authorization", lambda p: p.authorization, build, listener=lambda p: p.authorization, combine=combine
+)

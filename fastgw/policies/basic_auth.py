@@ -23,6 +23,7 @@ from fastgw.config.schema_base import FileRef
 from fastgw.policies.credentials import Location, location_of
 from fastgw.policies.denial import unauthorized
 from fastgw.policies.htpasswd import Entry, HtpasswdError, parse
+from fastgw.policies.kind import PolicyKind, Site
 
 if TYPE_CHECKING:
     from fastgw.config.schema_policies import BasicAuth as BasicAuthSpec
@@ -91,7 +92,9 @@ class BasicAuth:
         self.location.remove(ctx.request)
 
 
-def build(spec: BasicAuthSpec, path: str, errors: list[str], *, llm: bool) -> BasicAuth | None:
+def build(spec: BasicAuthSpec, site: Site) -> BasicAuth | None:
+    path, errors = site.path, site.errors
+    llm = site.llm
     loc = spec.authorization_location
     if loc is not None and loc.expression is not None:
         errors.append(f"{path}.authorizationLocation.expression: not supported yet: expression locations")
@@ -111,3 +114,8 @@ def build(spec: BasicAuthSpec, path: str, errors: list[str], *, llm: bool) -> Ba
         errors.append(f"{path}.htpasswd: {exc}")
         return None
     return BasicAuth(users, spec.realm or "fastgw", spec.mode, location_of(loc, _BASIC), llm)
+
+
+KIND: Final[PolicyKind[BasicAuthSpec]] = PolicyKind(
+    "basicAuth", lambda p: p.basic_auth, build, listener=lambda p: p.basic_auth
+)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
+from fastgw.errors import CORS_RESPONSE
 from fastgw.http.headers import Headers
+from fastgw.policies.kind import PolicyKind, Site
 
 if TYPE_CHECKING:
+    from fastgw.config.schema_policies import Cors as CorsSpec
     from fastgw.context import RequestContext
 
 
@@ -30,15 +33,9 @@ class Cors:
     max_age: bytes | None
 
     @classmethod
-    def build(
-        cls,
-        origins: list[str],
-        methods: list[str],
-        headers: list[str],
-        expose: list[str],
-        credentials: bool,
-        max_age: float | None,
-    ) -> Cors:
+    def of(cls, spec: CorsSpec) -> Cors:
+        origins, methods, headers = spec.allow_origins, spec.allow_methods, spec.allow_headers
+        max_age = spec.max_age
         return cls(
             any_origin="*" in origins,
             origins=frozenset(o.encode() for o in origins if o != "*"),
@@ -46,8 +43,8 @@ class Cors:
             any_method="*" in methods,
             allow_headers=", ".join(h for h in headers if h != "*").encode() or None,
             any_header="*" in headers,
-            expose_headers=", ".join(expose).encode() or None,
-            allow_credentials=credentials,
+            expose_headers=", ".join(spec.expose_headers).encode() or None,
+            allow_credentials=spec.allow_credentials,
             max_age=str(int(max_age)).encode() if max_age is not None else None,
         )
 
@@ -66,11 +63,11 @@ class Cors:
         if not self._allowed(origin):
             # not allowed: preflights are answered without CORS headers and never forwarded
             if req.method == b"OPTIONS" and req.header(b"access-control-request-method") is not None:
-                ctx.reason = "cors"
+                ctx.reason = CORS_RESPONSE
                 ctx.respond(200, [], b"")
             return None
         if req.method == b"OPTIONS" and req.header(b"access-control-request-method") is not None:
-            ctx.reason = "cors"
+            ctx.reason = CORS_RESPONSE
             ctx.respond(200, self._preflight(origin, req.header(b"access-control-request-headers")), b"")
             return None
         extra: Headers = [(b"access-control-allow-origin", self._origin_value(origin))]
@@ -100,3 +97,10 @@ class Cors:
         if not self.any_origin or self.allow_credentials:
             out.append((b"vary", b"Origin"))
         return out
+
+
+def build(spec: CorsSpec, site: Site) -> Cors:
+    return Cors.of(spec)
+
+
+KIND: Final[PolicyKind[CorsSpec]] = PolicyKind("cors", lambda p: p.cors, build, listener=lambda p: p.cors)

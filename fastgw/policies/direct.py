@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from fastgw.cel import Expression, vars_of
+from fastgw.errors import DIRECT_RESPONSE
 from fastgw.http.headers import Headers
 from fastgw.policies.body import buffer_body
-from fastgw.policies.transformations import value_bytes
+from fastgw.policies.kind import PolicyKind, Site
+from fastgw.policies.transformations import compile_expression, value_bytes
 
 if TYPE_CHECKING:
+    from fastgw.config.schema_policies import DirectResponse as DirectResponseSpec
     from fastgw.context import RequestContext
 
 
@@ -37,7 +40,7 @@ class DirectResponse:
         self._respond(ctx)
 
     def _respond(self, ctx: RequestContext) -> None:
-        ctx.reason = "direct_response"
+        ctx.reason = DIRECT_RESPONSE
         body = self.body
         expr = self.body_expression
         if expr is not None:
@@ -45,3 +48,14 @@ class DirectResponse:
             if value is not None:
                 body = value
         ctx.respond(self.status, self.headers, body)
+
+
+def build(spec: DirectResponseSpec, site: Site) -> DirectResponse:
+    headers = [(k.lower().encode(), v.encode()) for k, v in spec.headers.items()]
+    body_expression = None
+    if spec.body_expression is not None:
+        body_expression = compile_expression(spec.body_expression, f"{site.path}.bodyExpression", site.errors)
+    return DirectResponse(spec.status, spec.body.encode(), headers, body_expression)
+
+
+KIND: Final[PolicyKind[DirectResponseSpec]] = PolicyKind("directResponse", lambda p: p.direct_response, build)

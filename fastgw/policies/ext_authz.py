@@ -23,10 +23,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from fastgw.cel import NO_VALUE, Expression, vars_of
-from fastgw.errors import GatewayError, PayloadTooLarge
+from fastgw.config.upstream import origin as upstream_origin
+from fastgw.config.upstream import split_host_port
+from fastgw.errors import DENIED, GatewayError, PayloadTooLarge
 from fastgw.http.headers import Headers
 from fastgw.policies.body import buffer_body
 from fastgw.policies.denial import forbidden
+from fastgw.policies.kind import PolicyKind, Site
 from fastgw.policies.transformations import compile_expression, value_bytes
 from fastgw.upstream.client import request_head, send
 from fastgw.upstream.connection import Exchange
@@ -166,7 +169,7 @@ class ExtAuthz:
             v.changed("request")
 
     def _deny(self, ctx: RequestContext, ex: _Collect) -> None:
-        ctx.reason = "authorization"
+        ctx.reason = DENIED
         if self.redirect is not None:
             location = value_bytes(self.redirect.eval(vars_of(ctx)))
             if location is not None and _BAD_FIELD.isdisjoint(location):
@@ -200,7 +203,9 @@ def _header_map(headers: Headers) -> dict[str, str]:
     return out
 
 
-def build(spec: ExtAuthzSpec, path: str, errors: list[str], *, llm: bool) -> ExtAuthz | None:
+def build(spec: ExtAuthzSpec, site: Site) -> ExtAuthz | None:
+    path, errors = site.path, site.errors
+    llm = site.llm
     if spec.host is None:
         errors.append(f"{path}.backend: not supported yet: named backends (use host)")
         return None
@@ -225,8 +230,7 @@ def build(spec: ExtAuthzSpec, path: str, errors: list[str], *, llm: bool) -> Ext
                 f"{path}.policies: not supported yet: ext_authz transport policies (only http.requestTimeout)"
             )
     http = protocol.http
-    host, _, port = spec.host.rpartition(":")
-    origin = Origin(host=host.strip("[]"), port=int(port))
+    origin = upstream_origin(*split_host_port(spec.host), None)
     add = []
     for name, src in http.add_request_headers.items():
         expr = compile_expression(src, f"{path}.protocol.http.addRequestHeaders.{name}", errors)
@@ -268,3 +272,8 @@ def build(spec: ExtAuthzSpec, path: str, errors: list[str], *, llm: bool) -> Ext
         timeout=timeout,
         llm=llm,
     )
+
+
+KIND: Final[PolicyKind[ExtAuthzSpec]] = PolicyKind(
+    "extAuthz", lambda p: p.ext_authz, build, listener=lambda p: p.ext_authz
+)

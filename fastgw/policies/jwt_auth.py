@@ -29,6 +29,7 @@ from fastgw.config.schema_base import FileOrUrl
 from fastgw.policies.credentials import BEARER, Location, location_of
 from fastgw.policies.denial import unauthorized
 from fastgw.policies.jwks import JwksError, KeySet, RemoteKeySet, parse_key_set
+from fastgw.policies.kind import PolicyKind, Site
 
 if TYPE_CHECKING:
     from fastgw.config.schema_policies import JwtAuth as JwtAuthSpec
@@ -203,7 +204,10 @@ def _why(exc: jwt.PyJWTError) -> str:
 
 
 # -- config -> policy ------------------------------------------------------------------------------
-def build(spec: JwtAuthSpec, path: str, errors: list[str], *, llm: bool, passthrough: bool) -> JwtAuth | None:
+def build(spec: JwtAuthSpec, site: Site) -> JwtAuth | None:
+    path, errors = site.path, site.errors
+    llm = site.llm
+    passthrough = site.passthrough
     if spec.location is not None and spec.location.expression is not None:
         errors.append(f"{path}.location.expression: not supported yet: expression locations")
         return None
@@ -268,3 +272,6 @@ def _provider_of(
         errors.append(f"{path}.jwks: {exc}")
         return None
     return provider
+
+
+KIND: Final[PolicyKind[JwtAuthSpec]] = PolicyKind("jwtAuth", lambda p: p.jwt_auth, build, listener=lambda p: p.jwt_auth)

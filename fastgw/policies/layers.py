@@ -1,75 +1,79 @@
 """Listener-level policies (`listeners[].policies`) and how routes inherit them, as agentgateway
 merges its levels (store/policy.rs merge_with_inheritance): for each policy kind the most specific
-level wins (a route's own jwtAuth replaces the listener's), except `authorization`, whose rules
-accumulate (http/authorization.rs). The listener's policies are compiled once and shared by its
-routes (one JWKS cache per listener, not per route); a variant is kept per error dialect and per
-token passthrough, since those depend on the route.
+level wins (a route's own jwtAuth replaces the listener's), except the kinds with a `combine`
+(`authorization`, whose rules accumulate: http/authorization.rs). The listener's policies are
+compiled once and shared by its routes (one JWKS cache per listener, not per route); a variant is
+kept per error dialect and per token passthrough, since those depend on the route.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from fastgw.policies import api_key, authorization, basic_auth, ext_authz, jwt_auth, transformations
-from fastgw.policies.cors import Cors
+from fastgw.policies import REGISTRY
+from fastgw.policies.kind import Site
 
 if TYPE_CHECKING:
-    from fastgw.config.schema_policysets import ListenerPolicies
+    from fastgw.config.schema_policysets import ListenerPolicies, RoutePolicies
     from fastgw.runtime import RequestPolicy
 
-__all__ = ["ListenerLayer"]
+__all__ = ["ListenerLayer", "request_policies"]
 
 
 class ListenerLayer:
-    __slots__ = ("_built", "_errors", "_path", "_spec", "rules")
+    __slots__ = ("_built", "_errors", "_path", "_spec")
 
-    def __init__(self, spec: ListenerPolicies | None, path: str, errors: list[str]) -> None:
+    def __init__(self, spec: ListenerPolicies, path: str, errors: list[str]) -> None:
         self._spec = spec
         self._path = path
         self._errors = errors
         self._built: dict[tuple[bool, bool], dict[str, RequestPolicy]] = {}
-        self.rules = authorization.compile_rules(
-            spec.authorization if spec is not None else None, f"{path}.authorization", errors
-        )
 
     def policies(self, *, llm: bool, passthrough: bool) -> dict[str, RequestPolicy]:
-        """The listener's policies (by ORDER name) for a route of this kind; the route keeps
-        its own where it has one of the same name."""
+        """The listener's policies by name for a route of this kind."""
         key = (llm, passthrough)
         built = self._built.get(key)
         if built is None:
             # compile errors are reported once, by the first variant built
             errors = self._errors if not self._built else []
-            built = self._built[key] = self._build(llm, passthrough, errors)
+            site = Site(self._path, errors, llm=llm, passthrough=passthrough)
+            built = self._built[key] = _build(self._spec, site)
         return built
 
-    def _build(self, llm: bool, passthrough: bool, errors: list[str]) -> dict[str, RequestPolicy]:
-        spec = self._spec
-        path = self._path
-        out: dict[str, RequestPolicy] = {}
-        if spec is None:
-            return out
-        if spec.jwt_auth is not None:
-            jwt = jwt_auth.build(spec.jwt_auth, f"{path}.jwtAuth", errors, llm=llm, passthrough=passthrough)
-            if jwt is not None:
-                out["jwtAuth"] = jwt
-        if spec.basic_auth is not None:
-            basic = basic_auth.build(spec.basic_auth, f"{path}.basicAuth", errors, llm=llm)
-            if basic is not None:
-                out["basicAuth"] = basic
-        if spec.api_key is not None:
-            keys = api_key.build(spec.api_key, f"{path}.apiKey", errors, llm=llm)
-            if keys is not None:
-                out["apiKey"] = keys
-        if spec.ext_authz is not None:
-            ext = ext_authz.build(spec.ext_authz, f"{path}.extAuthz", errors, llm=llm)
-            if ext is not None:
-                out["extAuthz"] = ext
-        if spec.cors is not None:
-            c = spec.cors
-            out["cors"] = Cors.build(
-                c.allow_origins, c.allow_methods, c.allow_headers, c.expose_headers, c.allow_credentials, c.max_age
-            )
-        if spec.transformations is not None:
-            out["transformations"] = transformations.build(spec.transformations, f"{path}.transformations", errors)
-        return out
+
+def _build(spec: ListenerPolicies, site: Site) -> dict[str, RequestPolicy]:
+    out: dict[str, RequestPolicy] = {}
+    for kind in REGISTRY:
+        own = kind.listener(spec) if kind.listener is not None else None
+        if own is not None:
+            policy = kind.build(own, _at(site, kind.name))
+            if policy is not None:
+                out[kind.name] = policy
+    return out
+
+
+def request_policies(
+    spec: RoutePolicies | None, site: Site, listener: ListenerLayer | None = None
+) -> tuple[RequestPolicy, ...]:
+    """A route's request policies in REGISTRY order: its own, and its listener's where it has
+    none of the same kind (or combined with them). `site.path` is the route's `policies` key."""
+    inherited = listener.policies(llm=site.llm, passthrough=site.passthrough) if listener is not None else {}
+    out: list[RequestPolicy] = []
+    for kind in REGISTRY:
+        own_spec = kind.route(spec) if spec is not None else None
+        own = kind.build(own_spec, _at(site, kind.name)) if own_spec is not None else None
+        outer = inherited.get(kind.name)
+        if own is None:
+            policy = outer
+        elif outer is not None and kind.combine is not None:
+            policy = kind.combine(outer, own)
+        else:
+            policy = own
+        if policy is not None:
+            out.append(policy)
+    return tuple(out)
+
+
+def _at(site: Site, key: str) -> Site:
+    return replace(site, path=f"{site.path}.{key}")

@@ -29,10 +29,12 @@ from typing import TYPE_CHECKING, Final
 
 from fastgw.errors import RateLimited
 from fastgw.http.headers import Headers
-from fastgw.native import BucketHandle, BucketTable
+from fastgw.native import BucketHandle, BucketTable, bucket_key
 from fastgw.native_errors import BucketTableFull
+from fastgw.policies.kind import PolicyKind, Site
 
 if TYPE_CHECKING:
+    from fastgw.config.schema_policies import LocalRateLimit as LocalRateLimitSpec
     from fastgw.context import RequestContext
     from fastgw.telemetry.metrics import Metrics
 
@@ -202,3 +204,24 @@ def sweep(table: BucketTable) -> int:
     if table.used == 0:  # nothing to reclaim; an instance without limits never touches the table
         return 0
     return table.sweep(max(SWEEP_SLOTS, table.slots // 16), RECLAIM_IDLE_S)
+
+
+def build(specs: list[LocalRateLimitSpec], site: Site) -> LocalRateLimit | None:
+    if site.buckets is None:
+        site.error("no rate-limit table to hold the buckets")
+        return None
+    buckets = []
+    for i, spec in enumerate(specs):
+        key = bucket_key(b"localRateLimit", site.identity.encode(), str(i).encode())
+        try:
+            # found (or made) in the table on first use in each worker; a reload's same key and
+            # spec find the same bucket, so limits are not reset
+            h = BucketHandle(key, spec.max_tokens, spec.tokens_per_fill, spec.fill_interval)
+        except ValueError as exc:
+            site.errors.append(f"{site.path}[{i}]: {exc}")
+            continue
+        buckets.append(Bucket(handle=h, max_tokens=spec.max_tokens, tokens=spec.type == "tokens"))
+    return LocalRateLimit(site.buckets, tuple(buckets), fail_open=site.fail_open) if specs else None
+
+
+KIND: Final[PolicyKind[list[LocalRateLimitSpec]]] = PolicyKind("localRateLimit", lambda p: p.local_rate_limit, build)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
+
+from fastgw.policies.kind import PolicyKind, Site
 
 if TYPE_CHECKING:
+    from fastgw.config.schema_policies import UrlRewrite as UrlRewriteSpec
     from fastgw.context import RequestContext
 
 
@@ -43,3 +46,27 @@ def rewrite_prefix(path: bytes, matched: bytes, replacement: bytes) -> bytes:
     if not new.startswith(b"/"):
         new = b"/" + new
     return new
+
+
+def build(spec: UrlRewriteSpec, site: Site) -> UrlRewrite:
+    prefix = full = authority = port = None
+    keep = False
+    if spec.path is not None:
+        if spec.path.full is not None:
+            full = spec.path.full.encode()
+        elif spec.path.prefix is not None:
+            prefix = spec.path.prefix.encode()
+    a = spec.authority
+    if a == "none":
+        keep = True
+    elif a is not None and a != "auto":
+        if a.full is not None:
+            authority = a.full.encode()
+        elif a.host is not None:
+            authority = a.host.encode()
+        elif a.port is not None:
+            port = str(a.port).encode()
+    return UrlRewrite(prefix=prefix, full=full, authority=authority, keep_authority=keep, port=port)
+
+
+KIND: Final[PolicyKind[UrlRewriteSpec]] = PolicyKind("urlRewrite", lambda p: p.url_rewrite, build)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
 from fastgw.cel import NO_VALUE, CelSyntaxError, Expression, vars_of
 from fastgw.http.headers import Headers
 from fastgw.policies.body import buffer_body
+from fastgw.policies.kind import PolicyKind, Site
 
 if TYPE_CHECKING:
     from fastgw.config.schema_policies import Transform
@@ -120,7 +121,8 @@ class Transformations:
                 v.changed("request")
 
 
-def build(spec: TransformationsSpec, path: str, errors: list[str]) -> Transformations:
+def build(spec: TransformationsSpec, site: Site) -> Transformations:
+    path, errors = site.path, site.errors
     request = spec.request
     response = spec.response
     req_edits = _edits(request, f"{path}.request", errors) if request is not None else HeaderEdits()
@@ -179,3 +181,8 @@ def compile_expression(source: str, path: str, errors: list[str]) -> Expression 
     except CelSyntaxError as exc:
         errors.append(f"{path}: invalid CEL: {exc}")
         return None
+
+
+KIND: Final[PolicyKind[TransformationsSpec]] = PolicyKind(
+    "transformations", lambda p: p.transformations, build, listener=lambda p: p.transformations
+)

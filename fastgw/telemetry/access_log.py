@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from fastgw.errors import UPSTREAM
 from fastgw.native import access_line, log_fields
 from fastgw.telemetry import genai
 from fastgw.telemetry.logs import utc_seconds
@@ -93,8 +94,8 @@ class AccessLog:
             tail += log_fields({"retry.attempt": ctx.attempt})
         if ctx.error is not None:
             tail += log_fields({"error": ctx.error.message, "reason": ctx.error.reason})
-        elif ctx.reason != "upstream":
-            tail += log_fields({"reason": ctx.reason})
+        elif ctx.reason is not UPSTREAM:
+            tail += log_fields({"reason": ctx.reason.label})
         return access_line(
             time.time(),
             head,
@@ -160,7 +161,7 @@ def fields_of(ctx: RequestContext) -> dict[str, object]:
     if ctx.error is not None:
         f["error"] = ctx.error.message
         f["reason"] = ctx.error.reason
-    elif ctx.reason != "upstream":
-        f["reason"] = ctx.reason
+    elif ctx.reason is not UPSTREAM:
+        f["reason"] = ctx.reason.label
     f["duration"] = f"{int((asyncio.get_running_loop().time() - req.start) * 1000)}ms"
     return f

@@ -47,35 +47,6 @@ TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1, 4, 16, ... 67108864
 # the same bounds as ints: token counts are ints, and an int compares faster with an int
 _TOKEN_BOUNDS = tuple(int(bound) for bound in TOKEN_BUCKETS)
 
-# gateway reason labels -> agentgateway's (dashboards filter on these)
-REASONS = {
-    "upstream": "Upstream",
-    "direct_response": "DirectResponse",
-    "route_not_found": "NotFound",
-    "no_healthy_backend": "NoHealthyBackend",
-    "internal": "Internal",
-    "bad_request": "InvalidRequest",
-    "malformed_request": "InvalidRequest",
-    "not_implemented": "InvalidRequest",
-    "method_not_allowed": "InvalidRequest",
-    "uri_too_long": "InvalidRequest",
-    "headers_too_large": "InvalidRequest",
-    "payload_too_large": "InvalidRequest",
-    "request_read_timeout": "Timeout",
-    "request_timeout": "Timeout",
-    "upstream_timeout": "Timeout",
-    "upstream_connect": "UpstreamFailure",
-    "upstream_protocol": "UpstreamFailure",
-    "upstream_response_too_large": "UpstreamFailure",
-    "upstream_pool_timeout": "UpstreamFailure",
-    "rate_limited": "RateLimit",
-    "authentication": "APIKeyAuth",
-    "authorization": "Authorization",
-    "cors": "DirectResponse",
-    "client_disconnected": "Upstream",
-    "drain_timeout": "Timeout",
-}
-
 #: what a capped label shows for values past its cap
 OTHER: Final = "other"
 
@@ -258,7 +229,7 @@ class Metrics:
             call is not None,
             ctx.request.method,
             ctx.writer.status,
-            error.reason if error is not None else ctx.reason,
+            error.metric_reason if error is not None else ctx.reason.metric,
         )
         entry = self._http.get(short)
         if entry is None:
@@ -288,7 +259,7 @@ class Metrics:
             "llm" if llm else "http",
             method.decode("latin-1"),
             str(status),
-            REASONS.get(reason, reason),
+            reason,
             *self._route(ctx),
         )
 

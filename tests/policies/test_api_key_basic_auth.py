@@ -19,6 +19,7 @@ from fastgw.errors import Unauthorized
 from fastgw.http.request import Request
 from fastgw.policies import api_key, basic_auth
 from fastgw.policies.htpasswd import HtpasswdError, apr1, parse
+from fastgw.policies.kind import Site
 from tests.auth_keys import htpasswd_apr1, htpasswd_bcrypt, htpasswd_sha
 
 KEY_A = "sk-team-a-0123456789"
@@ -40,7 +41,7 @@ def keys_policy(mode: str = "strict", **extra: Any) -> api_key.ApiKey:
         **extra,
     }
     errors: list[str] = []
-    p = api_key.build(msgspec.convert(doc, ApiKeys), "apiKey", errors, llm=False)
+    p = api_key.build(msgspec.convert(doc, ApiKeys), Site("apiKey", errors, llm=False))
     assert p is not None and not errors, errors
     return p
 
@@ -102,7 +103,7 @@ def test_api_key_modes_and_locations() -> None:
 )
 def test_api_key_config_errors(doc: dict[str, Any], message: str) -> None:
     errors: list[str] = []
-    api_key.build(msgspec.convert(doc, ApiKeys), "p.apiKey", errors, llm=False)
+    api_key.build(msgspec.convert(doc, ApiKeys), Site("p.apiKey", errors, llm=False))
     assert any(message in e for e in errors), errors
 
 
@@ -118,7 +119,7 @@ def basic_policy(text: str, mode: str = "strict", realm: str | None = "team") ->
     if realm is not None:
         doc["realm"] = realm
     errors: list[str] = []
-    p = basic_auth.build(msgspec.convert(doc, BasicAuth), "basicAuth", errors, llm=False)
+    p = basic_auth.build(msgspec.convert(doc, BasicAuth), Site("basicAuth", errors, llm=False))
     assert p is not None and not errors, errors
     return p
 
@@ -197,10 +198,12 @@ def test_htpasswd_file(tmp_path: Path) -> None:
     path = tmp_path / "htpasswd"
     path.write_text(HTPASSWD)
     errors: list[str] = []
-    p = basic_auth.build(msgspec.convert({"htpasswd": {"file": str(path)}}, BasicAuth), "b", errors, llm=False)
+    p = basic_auth.build(msgspec.convert({"htpasswd": {"file": str(path)}}, BasicAuth), Site("b", errors, llm=False))
     assert p is not None and not errors
     check(p, ctx_with(basic("sha", "s-pass")))
-    basic_auth.build(msgspec.convert({"htpasswd": {"file": str(tmp_path / "none")}}, BasicAuth), "b", errors, llm=False)
+    basic_auth.build(
+        msgspec.convert({"htpasswd": {"file": str(tmp_path / "none")}}, BasicAuth), Site("b", errors, llm=False)
+    )
     assert errors == ["b.htpasswd.file: cannot read: No such file or directory"]
 
 

@@ -17,6 +17,7 @@ from fastgw.errors import Dialect, Unauthorized, render
 from fastgw.http.request import Request
 from fastgw.policies import jwt_auth
 from fastgw.policies.jwks import MAX_KEYS, JwksError, parse_key_set
+from fastgw.policies.kind import Site
 from tests.auth_keys import (
     AUDIENCE,
     ISSUER,
@@ -42,7 +43,7 @@ ALL = (RSA, PS, EC, ED, HS)
 def policy(mode: str = "strict", keys: tuple[SigningKey, ...] = ALL, **spec: Any) -> jwt_auth.JwtAuth:
     doc = {"mode": mode, "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks(*keys), **spec}
     errors: list[str] = []
-    built = jwt_auth.build(msgspec.convert(doc, JwtAuthSpec), "jwtAuth", errors, llm=False, passthrough=False)
+    built = jwt_auth.build(msgspec.convert(doc, JwtAuthSpec), Site("jwtAuth", errors, llm=False, passthrough=False))
     assert not errors and built is not None, errors
     return built
 
@@ -184,7 +185,7 @@ def test_multi_provider_form_picks_by_issuer() -> None:
             {"issuer": "https://second.test", "jwks": jwks(other)},
         ],
     }
-    p = jwt_auth.build(msgspec.convert(doc, JwtAuthSpec), "j", [], llm=False, passthrough=False)
+    p = jwt_auth.build(msgspec.convert(doc, JwtAuthSpec), Site("j", [], llm=False, passthrough=False))
     assert p is not None
     assert vars_of(run(p, other.token(iss="https://second.test", aud=None))).get("jwt")["iss"] == "https://second.test"
     assert vars_of(run(p, RSA.token())).get("jwt")["iss"] == ISSUER
@@ -197,7 +198,7 @@ def test_required_claims_and_passthrough() -> None:
     rejected(p, RSA.token())  # no jti
     run(p, RSA.token(jti="1"))
     keep = jwt_auth.build(
-        msgspec.convert({"issuer": ISSUER, "jwks": jwks(RSA)}, JwtAuthSpec), "j", [], llm=False, passthrough=True
+        msgspec.convert({"issuer": ISSUER, "jwks": jwks(RSA)}, JwtAuthSpec), Site("j", [], llm=False, passthrough=True)
     )
     assert keep is not None
     token = RSA.token()
@@ -221,7 +222,7 @@ def test_other_locations() -> None:
 
 def test_llm_route_answers_in_the_clients_dialect() -> None:
     doc = {"mode": "strict", "issuer": ISSUER, "jwks": jwks(RSA)}
-    p = jwt_auth.build(msgspec.convert(doc, JwtAuthSpec), "j", [], llm=True, passthrough=False)
+    p = jwt_auth.build(msgspec.convert(doc, JwtAuthSpec), Site("j", [], llm=True, passthrough=False))
     assert p is not None
     for path, dialect in ((b"/v1/chat/completions", Dialect.OPENAI), (b"/v1/messages", Dialect.ANTHROPIC)):
         ctx = ctx_with(None, path)
@@ -254,7 +255,7 @@ def test_ten_thousand_key_set_is_a_config_error() -> None:
     doc = {"keys": [dict(RSA.jwk, kid=f"k{i}") for i in range(10_000)]}
     errors: list[str] = []
     spec = msgspec.convert({"issuer": ISSUER, "jwks": json.dumps(doc)}, JwtAuthSpec)
-    assert jwt_auth.build(spec, "p.jwtAuth", errors, llm=False, passthrough=False) is None
+    assert jwt_auth.build(spec, Site("p.jwtAuth", errors, llm=False, passthrough=False)) is None
     assert errors == ["p.jwtAuth.jwks: JWKS larger than 524288 bytes"]  # bounded before it is parsed
 
 

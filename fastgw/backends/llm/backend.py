@@ -36,6 +36,7 @@ from fastgw.upstream.client import send
 
 class InvalidBody(BadRequest):
     reason = "invalid_request_body"
+    metric_reason = "InvalidRequest"
 
 
 class RouteNotServed(GatewayError):
@@ -43,6 +44,7 @@ class RouteNotServed(GatewayError):
 
     status = 404
     reason = "route_not_supported"
+    metric_reason = "NotFound"
     api_type = "not_found_error"
 
 

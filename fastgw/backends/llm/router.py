@@ -35,6 +35,7 @@ _MODEL_ECHO_CHARS: Final = 256
 class ModelNotFound(GatewayError):
     status = 404
     reason = "model_not_found"
+    metric_reason = "NotFound"
     api_type = "invalid_request_error"
     text = "Model not found"
 

@@ -72,6 +72,7 @@ class FakeCtx:
         self.upstream_status = 0
         self.upstream_fields: Headers | None = None
         self.upstream_head_at = 0.0
+        self.tried: tuple[object, ...] = ()
         self.writer = FakeWriter()
         self.llm = GenAiCall(GenAiKind("chat", "openai"), "m")
         self.failed: GatewayError | None = None
