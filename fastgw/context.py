@@ -13,6 +13,7 @@ from fastgw.native import field_lines
 
 if TYPE_CHECKING:
     from fastgw.backends.llm.usage import Usage
+    from fastgw.backends.mcp.call import McpCall
     from fastgw.balance.select import Endpoint
     from fastgw.cel.vars import Vars
     from fastgw.runtime import BindRuntime, RouteRuntime
@@ -34,6 +35,7 @@ class RequestContext:
         "held",
         "llm",
         "matched_prefix",
+        "mcp",
         "path",
         "reason",
         "request",
@@ -84,6 +86,8 @@ class RequestContext:
         self.llm: GenAiCall | None = None
         #: an LLM request's token usage, once known (logs, metrics and token rate limits read it)
         self.usage: Usage | None = None
+        #: an MCP request's method, target, tool and session (access log, metrics)
+        self.mcp: McpCall | None = None
         #: the request's CEL variables (fastgw.cel.vars_of makes them on first use)
         self.vars: Vars | None = None
         #: a response transformation, applied as the head is written (policies/transformations.py)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from fastgw.cel.expression import Expression
     from fastgw.context import RequestContext
     from fastgw.policies.retry import RetryWhen
+    from fastgw.redis_limits.vkeys import VirtualKeyStore
 
 
 class Backend(Protocol):
@@ -124,6 +125,8 @@ class Runtime:
     #: the instance's shared rate-limit buckets (workers sweep it; None: no table)
     buckets: BucketTable | None = None
     metric_labels: LabelLimits = field(default_factory=LabelLimits)
+    #: `config.virtualKeys`: where keys created at run time live (the admin API's `/keys`)
+    virtual_keys: VirtualKeyStore | None = None
 
     @property
     def ports(self) -> tuple[int, ...]:

@@ -92,6 +92,8 @@ class AccessLog:
         tail = b"" if call is None else self._genai.of(call, ctx.usage)
         if ctx.attempt:
             tail += log_fields({"retry.attempt": ctx.attempt})
+        if ctx.mcp is not None:
+            tail += log_fields(ctx.mcp.log_fields())
         if ctx.error is not None:
             tail += log_fields({"error": ctx.error.message, "reason": ctx.error.reason})
         elif ctx.reason is not UPSTREAM:
@@ -158,6 +160,8 @@ def fields_of(ctx: RequestContext) -> dict[str, object]:
         f.update(genai.fields(ctx.llm, ctx.usage))
     if ctx.attempt:
         f["retry.attempt"] = ctx.attempt
+    if ctx.mcp is not None:
+        f.update(ctx.mcp.log_fields())
     if ctx.error is not None:
         f["error"] = ctx.error.message
         f["reason"] = ctx.error.reason

@@ -22,7 +22,6 @@ ENV = {"OPENAI_API_KEY": "sk-test-openai", "ANTHROPIC_API_KEY": "sk-ant-test"}
 # at its line. Every other config must compile (a config that starts must do what it says).
 _SEED_ROUTE = "binds[0].listeners[0].routes[0]"
 REFUSED = {
-    "seeds/004-mcp-endpoint.yaml": [f"7: {_SEED_ROUTE}.backends[0].mcp: not supported yet: mcp"],
     "seeds/004-metrics-testing.yaml": [
         "3: config.tracing: not supported yet: tracing",
         "16: config.metrics.fields: not supported yet: fields",

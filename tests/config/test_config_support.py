@@ -85,17 +85,20 @@ backends:
         ),
         (
             _route("remoteRateLimit: {host: 'rls:1', domain: d, descriptors: [{entries: [{key: k, value: v}]}]}"),
-            f"7: {ROUTE}.policies.remoteRateLimit",
+            f"7: {ROUTE}.policies.remoteRateLimit.host",
         ),
         (_route("backendAuth: {key: k, credentials: []}"), f"7: {ROUTE}.policies.backendAuth.credentials"),
         (
             _route(backend="backends: [{host: 'a:1', policies: {backendAuth: {key: k}}}]"),
             f"5: {ROUTE}.backends[0].policies.backendAuth",
         ),
-        (_route("mcpAuthorization: {rules: ['true']}"), f"7: {ROUTE}.policies.mcpAuthorization"),
+        (
+            _route("mcpAuthentication: {issuer: i, audiences: [a], resourceMetadata: {}, jwks: {url: u}}"),
+            f"7: {ROUTE}.policies.mcpAuthentication",
+        ),
         ("config:\n  tracing: {otlpEndpoint: 'http://c:4317'}\n" + _route(), "2: config.tracing"),
         ("config:\n  enableIpv6: true\n" + _route(), "2: config.enableIpv6"),
-        ("mcp:\n  targets: [{name: t, stdio: {cmd: x}}]\n", "1: mcp"),
+        ("mcp:\n  targets:\n  - {name: t, openapi: {host: h, schema: {}}}\n", "3: mcp.targets[0].openapi"),
     ],
 )
 def test_refused_with_file_line_and_key_path(text: str, expected: str) -> None:
