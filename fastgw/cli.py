@@ -13,6 +13,7 @@ import click
 from fastgw import __version__
 
 if TYPE_CHECKING:
+    from fastgw.balance.table import SharedHealth
     from fastgw.policies.ratelimit_local import SharedBuckets
     from fastgw.runtime import Runtime
 
@@ -31,12 +32,14 @@ def _log_levels(ctx: click.Context, param: click.Parameter, value: str | None) -
     return value
 
 
-def _loader(path: str, text: str | None, buckets: SharedBuckets | None = None) -> Callable[[], Runtime]:
+def _loader(
+    path: str, text: str | None, buckets: SharedBuckets | None = None, health: SharedHealth | None = None
+) -> Callable[[], Runtime]:
     """A callable building the Runtime from the file (re-read on every reload)."""
     from fastgw.config.compile import load_runtime
 
     def load() -> Runtime:
-        return load_runtime(path, text, buckets)
+        return load_runtime(path, text, buckets, health)
 
     return load
 
@@ -75,6 +78,7 @@ def main() -> None:
 @click.option("--watch", is_flag=True, help="Reload when the config file changes.")
 def serve(path: str, workers: int | None, log_level: str | None, log_format: str | None, watch: bool) -> None:
     """Run the gateway: a supervisor and N worker processes."""
+    from fastgw.balance.table import SharedHealth
     from fastgw.config.compile import CompileError
     from fastgw.config.load import ConfigError
     from fastgw.policies.ratelimit_local import SharedBuckets
@@ -85,8 +89,8 @@ def serve(path: str, workers: int | None, log_level: str | None, log_format: str
     logs.setup(log_level or "info", log_format or "text")  # until the config says otherwise
     text = sys.stdin.read() if path == "-" else None
     # the table is made by the first load, before any fork: every worker (and every reload)
-    # shares the same buckets
-    load = _loader(path, text, SharedBuckets())
+    # shares the same buckets (and the same provider health)
+    load = _loader(path, text, SharedBuckets(), SharedHealth())
     try:
         runtime = load()
     except (ConfigError, CompileError) as exc:

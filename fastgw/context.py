@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Set
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastgw.errors import UPSTREAM, ClientAborted, Dialect, DrainCut, GatewayError, Outcome, render, sse_error_event
 from fastgw.http.headers import Headers
@@ -14,6 +14,7 @@ from fastgw.native import field_lines
 if TYPE_CHECKING:
     from fastgw.backends.llm.usage import Usage
     from fastgw.backends.mcp.call import McpCall
+    from fastgw.balance.select import Endpoint
     from fastgw.cel.vars import Vars
     from fastgw.runtime import BindRuntime, RouteRuntime
     from fastgw.telemetry.genai import GenAiCall
@@ -43,11 +44,16 @@ class RequestContext:
         "reserve_tokens",
         "response_edit",
         "retry_hold",
+        "retry_when",
         "route",
         "sse",
         "trace",
+        "tried",
         "upstream_authority",
+        "upstream_fields",
+        "upstream_head_at",
         "upstream_start",
+        "upstream_status",
         "usage",
         "vars",
         "worker",
@@ -96,11 +102,19 @@ class RequestContext:
         #: the client (the pipeline retries them), whether the last try was held back, its number
         self.body_bytes: bytes | None = None
         self.retry_hold: frozenset[int] = frozenset()
+        #: the retry policy's `condition` (None: only the statuses of retry_hold are retried)
+        self.retry_when: Callable[[RequestContext, int, Headers], bool] | None = None
         self.held = False
         self.attempt = 0
         #: the request's trace, when tracing is on and samples it (telemetry/tracing.py)
         tracer = getattr(worker, "tracer", None)  # (unit tests make contexts without a worker)
         self.trace: RequestTrace | None = tracer.start(self) if tracer is not None else None
+        #: failover: the endpoints this request tried (a retry picks another while one is left);
+        #: the last upstream answer's status (0: none yet), fields and arrival (time.monotonic())
+        self.tried: tuple[Endpoint[Any], ...] = ()
+        self.upstream_status = 0
+        self.upstream_fields: Headers | None = None
+        self.upstream_head_at = 0.0
 
     def add_response_headers(self, headers: Headers) -> None:
         if self.extra_response_headers is None:

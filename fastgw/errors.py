@@ -207,6 +207,18 @@ class UpstreamPoolTimeout(ServiceUnavailable):
     text = "no upstream connection became free in time"
 
 
+class BackendOverloaded(ServiceUnavailable):
+    """An origin's every connection is busy and `config.backend.maxPendingPerOrigin` requests
+    already wait for one: answered at once (circuit breaking), so a flood fails fast instead of
+    queueing without end. Retryable: failover tries another provider."""
+
+    reason = "backend_overloaded"
+    text = "the backend is overloaded: too many requests are waiting for it"
+
+    def __init__(self, message: str | None = None, *, headers: list[tuple[bytes, bytes]] | None = None):
+        super().__init__(message, headers=headers or [(b"retry-after", b"1")])
+
+
 class ClientAborted(GatewayError):
     """The client left before its response was complete (logged and counted, never rendered)."""
 

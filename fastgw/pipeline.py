@@ -18,6 +18,7 @@ from fastgw.context import RequestContext
 from fastgw.errors import GatewayError, GatewayTimeout, RouteNotFound, ServiceUnavailable
 from fastgw.http.request import ClientDisconnected, Request
 from fastgw.http.response import ResponseWriter
+from fastgw.policies.retry import allows
 from fastgw.routing import PREFIX
 from fastgw.runtime import Backend, BindRuntime, RouteRuntime
 from fastgw.worker_state import WorkerState
@@ -116,6 +117,8 @@ async def _call_backend(ctx: RequestContext, route: RouteRuntime, chosen: Backen
     backend again. A retryable answer is held back from the client (never a second head), and the
     body is kept in memory for replay (it is bounded by the body limit)."""
     retry = route.retry
+    if retry is not None and retry.precondition is not None and not allows(retry.precondition, ctx):
+        retry = None
     if retry is None:
         backend = chosen if chosen is not None else route.pick()
         if backend is None:
@@ -130,6 +133,7 @@ async def _call_backend(ctx: RequestContext, route: RouteRuntime, chosen: Backen
         if backend is None:
             raise ServiceUnavailable()
         ctx.retry_hold = frozenset() if last else retry.codes
+        ctx.retry_when = None if last else retry.when
         ctx.held = False
         ctx.attempt = attempt
         try:

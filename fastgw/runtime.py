@@ -21,6 +21,7 @@ from fastgw.upstream.pool import PoolLimits
 if TYPE_CHECKING:
     from fastgw.cel import Expression
     from fastgw.context import RequestContext
+    from fastgw.policies.retry import RetryWhen
     from fastgw.redis_limits.vkeys import VirtualKeyStore
     from fastgw.telemetry.fields import CelFields
     from fastgw.telemetry.tracing import TraceSettings
@@ -50,6 +51,9 @@ class RetrySpec:
     attempts: int  # retries after the first try (agentgateway meaning)
     codes: frozenset[int]
     backoff: float = 0.0
+    #: CEL on the request (false: tried once), and a check of CEL `condition` on an answer
+    precondition: Expression | None = None
+    when: RetryWhen | None = None
 
 
 @dataclass(frozen=True, slots=True)

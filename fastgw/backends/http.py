@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,7 +44,13 @@ class ProxyExchange(Exchange):
         self.error_head: tuple[int, Headers]
 
     def on_head(self, status: int, headers: Headers) -> None:
-        if status in self.hold:
+        ctx = self.ctx
+        ctx.upstream_status = status  # (failover learns from it)
+        ctx.upstream_fields = headers
+        if ctx.tried:  # (a balanced request: the latency EWMA reads it)
+            ctx.upstream_head_at = time.monotonic()
+        when = ctx.retry_when
+        if status in self.hold or (when is not None and when(ctx, status, headers)):
             self.held = True
             return
         if status >= 400 and self.secrets and not self.head_only:
@@ -51,7 +58,6 @@ class ProxyExchange(Exchange):
             self.error_head = (status, headers)
             return
         length = self.length
-        ctx = self.ctx
         writer = ctx.writer
         writer.cork()  # head + the body bytes of this same read leave in one write
         fields = ctx.response_fields(headers, response_skip(self.connection), status=status)
@@ -295,6 +301,14 @@ def upstream_head(
     return proxy_request_head(req.method, target, host, req.headers, skip, b"", extra, length, defaults), length == -2
 
 
+def retry_fields(ctx: RequestContext, extra: Headers) -> Headers:
+    """`extra`, plus `x-retry-attempt: N` on a retry (agentgateway's header)."""
+    attempt = ctx.attempt
+    if not attempt:
+        return extra
+    return [*extra, (b"x-retry-attempt", b"%d" % attempt)]
+
+
 async def forward(
     ctx: RequestContext,
     origin: Origin,
@@ -306,7 +320,7 @@ async def forward(
     """Proxy ctx's request to `origin` and stream the answer to the client (an error answer
     scrubbed of `secrets`, the credential the request carried)."""
     req = ctx.request
-    head, chunked = upstream_head(ctx, host)
+    head, chunked = upstream_head(ctx, host, extra=retry_fields(ctx, _NONE))
     ex = ProxyExchange(ctx, hold, secrets)
     ctx.endpoint = origin.authority
     route = ctx.route

@@ -28,11 +28,24 @@ __all__ = ["ROOTS", "LazyMap", "Vars", "vars_of"]
 
 #: the variable names agentgateway defines (what an expression may read)
 ROOTS = frozenset(
-    {"request", "response", "source", "jwt", "apiKey", "basicAuth", "extauthz", "llm", "backend", "metadata", "mcp"}
+    {
+        "request",
+        "response",
+        "source",
+        "jwt",
+        "apiKey",
+        "basicAuth",
+        "extauthz",
+        "llm",
+        "backend",
+        "metadata",
+        "mcp",
+        "llmRequest",
+    }
 )
 # roots an authentication or transformation policy fills; absent, they are empty maps, so that
 # `jwt.sub` on a request without a token is "no value" and `has(jwt.sub)` is false
-_SET_ROOTS = frozenset({"jwt", "apiKey", "basicAuth", "extauthz", "metadata", "mcp"})
+_SET_ROOTS = frozenset({"jwt", "apiKey", "basicAuth", "extauthz", "metadata", "mcp", "llmRequest"})
 _MISSING = object()
 _FUNCTIONS = dict(FUNCTIONS)
 
@@ -309,6 +322,12 @@ class ResponseMap(LazyMap):
 
     def keys(self) -> Iterator[str]:
         return iter(("code", "headers"))
+
+    def observe(self, status: int, headers: list[tuple[bytes, bytes]] | None) -> None:
+        """An upstream answer's head, for the expressions judging it (retry, health), or None
+        afterwards; each try's answer is read afresh."""
+        self.status, self.headers = status, headers
+        self._cache.clear()
 
     def get(self, key: str, default: Any = None) -> Any:
         value = self.compute(key)

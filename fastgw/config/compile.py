@@ -7,22 +7,30 @@ that drops an auth policy it cannot run must not start.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
 import time
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
+from typing import Any
 
 import fastgw.config.schema as schema
+from fastgw.backends.balanced import BalancedHttp
 from fastgw.backends.http import HttpBackend
 from fastgw.backends.llm.backend import AiBackend
 from fastgw.backends.llm.build import binds_target, check_backend_policies, llm_target
-from fastgw.backends.llm.router import LlmRouter
+from fastgw.backends.llm.failover import FailoverAi
+from fastgw.backends.llm.router import LlmRouter, ModelPattern
+from fastgw.backends.llm.target import Target
 from fastgw.backends.mcp.build import build_mcp, mcp_rules, session_codec
 from fastgw.backends.mcp.session import SessionCodec
 from fastgw.backends.scrub import secret_forms
+from fastgw.balance.build import health_rule
+from fastgw.balance.select import Balancer, Endpoint
+from fastgw.balance.table import HealthTable, SharedHealth
 from fastgw.config import compile_telemetry
 from fastgw.config.dump import redacted_dump
 from fastgw.config.errors import ConfigError, Path
@@ -42,6 +50,8 @@ from fastgw.policies.key_budgets import KeyServices
 from fastgw.policies.kind import Site
 from fastgw.policies.layers import ListenerLayer, request_policies
 from fastgw.policies.ratelimit_local import SharedBuckets
+from fastgw.policies.retry import condition_check
+from fastgw.policies.transformations import compile_expression
 from fastgw.policies.virtual_keys import virtual_key_store
 from fastgw.redis_limits.prices import PriceTable
 from fastgw.routing import (
@@ -84,11 +94,13 @@ class CompileError(Exception):
         return ConfigError(issues)
 
 
-def load_runtime(source: str, text: str | None = None, buckets: SharedBuckets | None = None) -> Runtime:
+def load_runtime(
+    source: str, text: str | None = None, buckets: SharedBuckets | None = None, health: SharedHealth | None = None
+) -> Runtime:
     """Load, validate and compile a config file; every problem is a ConfigError with file:line."""
     loaded = load(source, text=text)
     try:
-        return compile_config(loaded.config, loaded.source.file, buckets, from_env=loaded.source.secret)
+        return compile_config(loaded.config, loaded.source.file, buckets, from_env=loaded.source.secret, health=health)
     except CompileError as exc:
         raise exc.located(loaded) from None
 
@@ -99,10 +111,12 @@ def compile_config(
     buckets: SharedBuckets | None = None,
     *,
     from_env: Collection[Path] = (),
+    health: SharedHealth | None = None,
 ) -> Runtime:
     """`buckets` holds the shared-memory table the supervisor makes on its first load, before it
     forks (a private one is made for validation); `from_env` are the key paths whose values came
-    from environment variables (redacted in the dump whatever their field)."""
+    from environment variables (redacted in the dump whatever their field); `health` holds the
+    shared provider-health table, made the same way."""
     errors: list[str] = []
     if not cfg.binds and cfg.llm is None and cfg.mcp is None:
         # valid YAML that would start a gateway listening on nothing (an empty file, a typo'd top key)
@@ -120,11 +134,12 @@ def compile_config(
         errors,
         KeyServices(table, prices, virtual_keys),
         session_codec(proc, errors),
+        (health or SharedHealth()).get(),
     )
     binds = tuple(_bind(b, i, ctx) for i, b in enumerate(cfg.binds))
     llm = cfg.llm
     if llm is not None:
-        binds += (_llm_bind(llm, {b.port for b in binds}, errors),)
+        binds += (_llm_bind(llm, {b.port for b in binds}, ctx),)
     if cfg.mcp is not None:
         binds += (_mcp_bind(cfg.mcp, ctx),)
     tokenizer = _tokenizer(cfg.config, errors)
@@ -163,9 +178,6 @@ def _partly_supported(cfg: schema.Config, errors: list[str]) -> None:
         errors.append("config.enableIpv6: not supported yet: enableIpv6 true (binds listen on IPv4)")
     if proc is not None and proc.histograms not in (None, "classic"):
         errors.append(f"config.histograms: not supported yet: {proc.histograms} histograms (classic only)")
-    for i, model in enumerate(cfg.llm.models if cfg.llm is not None else []):
-        if model.visibility != "public":
-            errors.append(f"llm.models[{i}].visibility: not supported yet: {model.visibility} models")
 
 
 #: a policy block an ai backend inherits from (its own `policies`, then its route's)
@@ -179,6 +191,9 @@ class _Compile:
     errors: list[str]
     keys: KeyServices
     mcp_sessions: SessionCodec
+    health: HealthTable
+    #: the health slots this config uses (a full table reuses the others)
+    health_slots: set[int] = field(default_factory=set)
 
 
 def _workers(proc: schema.ProcessConfig | None) -> int | None:
@@ -227,6 +242,8 @@ def _pool_limits(proc: schema.ProcessConfig | None) -> PoolLimits:
         max_idle_per_origin=per_origin if pool.pool_max_size is None else pool.pool_max_size,
         idle_timeout=pool.pool_idle_timeout,
         connect_timeout=pool.connect_timeout,
+        max_pending_per_origin=pool.max_pending_per_origin,
+        first_byte_timeout=pool.first_byte_timeout,
         max_head_bytes=pool.max_response_header_bytes,
         max_buffered_body=pool.max_buffered_body_bytes,
     )
@@ -324,7 +341,16 @@ def _route(
             backend_timeout = pol.timeout.backend_request_timeout
         if pol.retry is not None:
             r = pol.retry
-            retry = RetrySpec(attempts=r.attempts, codes=frozenset(r.codes), backoff=r.backoff or 0.0)
+            rpath = f"{path}.policies.retry"
+            pre = compile_expression(r.precondition, f"{rpath}.precondition", errors) if r.precondition else None
+            cond = compile_expression(r.condition, f"{rpath}.condition", errors) if r.condition else None
+            retry = RetrySpec(
+                attempts=r.attempts,
+                codes=frozenset(r.codes),
+                backoff=r.backoff or 0.0,
+                precondition=pre,
+                when=condition_check(cond) if cond is not None else None,
+            )
         has_ai = any(b.ai is not None for b in route.backends or [])
         if pol.ai is not None and not has_ai:
             errors.append(f"{path}.policies.ai: only applies to routes with ai backends")
@@ -345,10 +371,16 @@ def _route(
                 backends.append(mcp)
                 weights.append(float(b.weight if b.weight is not None else 1))
             continue
-        be = _backend(b, pol, f"{path}.backends[{bi}]", errors)
+        be = _backend(b, pol, f"{path}.backends[{bi}]", cc)
         if be is not None:
             backends.append(be)
             weights.append(float(b.weight if b.weight is not None else 1))
+    if any(
+        b.host is not None and b.policies is not None and b.policies.health is not None for b in route.backends or []
+    ):
+        balanced = _balanced_hosts(route.backends, backends, weights, path, cc)
+        if balanced is not None:
+            backends, weights = [balanced], [1.0]
     return RouteRuntime(
         name=name,
         rule=f"{name}/default",
@@ -365,6 +397,35 @@ def _route(
         forwarded=forwarded,
         secrets=secrets,
     )
+
+
+def _slot(cc: _Compile, identity: str, path: str) -> int | None:
+    """The endpoint's slot in the shared health table, or None with an error (the table is full)."""
+    try:
+        return cc.health.slot_for(identity, cc.health_slots)
+    except ValueError as exc:
+        cc.errors.append(f"{path}: {exc}")
+        return None
+
+
+def _balanced_hosts(
+    specs: list[Any], backends: list[Backend], weights: list[float], path: str, cc: _Compile
+) -> Backend | None:
+    """A route's host backends, one of them with a `health` policy: one weighted tier on a
+    balancer (each backend with its rule; the default rule for the others)."""
+    if len(specs) != len(backends) or not all(isinstance(b, HttpBackend) for b in backends):
+        cc.errors.append(f"{path}.backends: not supported yet: health on host backends mixed with other backend kinds")
+        return None
+    tier: list[Endpoint[HttpBackend]] = []
+    for bi, (spec, be, weight) in enumerate(zip(specs, backends, weights, strict=True)):
+        assert isinstance(be, HttpBackend)
+        hpath = f"{path}.backends[{bi}].policies.health"
+        rule = health_rule(spec.policies.health if spec.policies is not None else None, hpath, cc.errors)
+        base = _slot(cc, f"{path}.backends[{bi}]/{be.origin.authority}", f"{path}.backends[{bi}]")
+        if base is None:
+            return None
+        tier.append(Endpoint(be.name, be, base, weight, rule))
+    return BalancedHttp(name=tier[0].name, balancer=Balancer([tier], cc.health))
 
 
 _CLIENT_CREDENTIALS = frozenset({b"authorization", b"x-api-key", b"api-key"})
@@ -394,9 +455,8 @@ def _backend_auth(
 
 
 # -- backends ------------------------------------------------------------------------------------
-def _backend(
-    b: schema.RouteBackend, route_pol: schema.RoutePolicies | None, path: str, errors: list[str]
-) -> Backend | None:
+def _backend(b: schema.RouteBackend, route_pol: schema.RoutePolicies | None, path: str, cc: _Compile) -> Backend | None:
+    errors = cc.errors
     if b.host is not None:
         for key, value in (
             ("backendAuth", b.policies and b.policies.backend_auth),
@@ -414,47 +474,79 @@ def _backend(
         return HttpBackend(name=b.host, origin=origin, host_header=origin.authority.encode())
     if b.ai is not None:
         check_backend_policies(b.policies, f"{path}.policies", errors)
-        return _ai_backend(b.ai, [b.policies, route_pol], f"{path}.ai", errors)
+        return _ai_backend(b.ai, [b.policies, route_pol], f"{path}.ai", cc)
     kind = "mcp" if b.mcp is not None else "backend"
     errors.append(f"{path}.{kind}: not supported yet: {kind} backends")
     return None
 
 
-def _ai_backend(
-    ai: schema.AiBackend,
-    layers: list[schema.BackendPolicies | schema.RoutePolicies | None],
-    path: str,
-    errors: list[str],
-) -> Backend | None:
-    """One provider, or `groups` holding exactly one provider. Failover between providers is not
-    implemented yet, so a second provider is refused (AiBackend.PARTLY_SUPPORTED), never served as
-    if the first were the only one."""
-    if ai.groups is None:
-        target = binds_target(ai, layers, path, errors)
+def _ai_backend(ai: schema.AiBackend, layers: list[_Layer], path: str, cc: _Compile) -> Backend | None:
+    """One provider (the callback fast path), or `groups`: priority tiers of providers with
+    failover and load balancing (`backends/llm/failover.py`)."""
+    errors = cc.errors
+    own = layers[0]  # the route backend's policies (a health policy there covers every provider)
+    outer = own.health if isinstance(own, schema.BackendPolicies) else None
+    entries: list[schema.AiBackend | schema.AiGroupProvider] = (
+        [p for g in ai.groups for p in g.providers] if ai.groups else [ai]
+    )
+    if len(entries) == 1 and outer is None and entries[0].effective_policies().health is None:
+        # one provider: nothing to choose, nothing to evict (and the callback fast path)
+        where = f"{path}.groups[0].providers[0]" if ai.groups else path
+        target = binds_target(entries[0], layers, where, errors)
         return AiBackend(name=target.name, target=target) if target is not None else None
-    entries = [(gi, pi, entry) for gi, group in enumerate(ai.groups) for pi, entry in enumerate(group.providers)]
-    if len(entries) > 1:
-        gi, pi, _ = entries[1]
-        errors.append(
-            f"{path}.groups[{gi}].providers[{pi}]: not supported yet: failover "
-            "(more than one group or provider); give one provider"
-        )
+    groups: list[tuple[str, list[schema.AiBackend | schema.AiGroupProvider]]] = (
+        [(f"{path}.groups[{gi}]", list(g.providers)) for gi, g in enumerate(ai.groups)] if ai.groups else [(path, [ai])]
+    )
+    tiers: list[list[Endpoint[Target]]] = []
+    for gpath, entries in groups:
+        tier: list[Endpoint[Target]] = []
+        for pi, entry in enumerate(entries):
+            epath = f"{gpath}.providers[{pi}]" if ai.groups else gpath
+            target = binds_target(entry, layers, epath, errors)
+            if target is None:
+                continue
+            spec = entry.effective_policies().health or outer
+            rule = health_rule(spec, f"{epath}.policies.health", errors)
+            offset = _slot(cc, f"{epath}/{target.name}/{target.origin.authority}", epath)
+            if offset is None:
+                continue
+            tier.append(Endpoint(target.name, target, offset, 1.0, rule))
+        tiers.append(tier)
+    if not any(tiers):
         return None
-    target = binds_target(entries[0][2], layers, f"{path}.groups[0].providers[0]", errors)
-    return AiBackend(name=target.name, target=target) if target is not None else None
+    first = next(ep for tier in tiers for ep in tier)
+    return FailoverAi(name=first.name, balancer=Balancer(tiers, cc.health))
 
 
-def _llm_bind(llm: schema.LlmConfig, taken: set[int], errors: list[str]) -> BindRuntime:
+def _llm_bind(llm: schema.LlmConfig, taken: set[int], cc: _Compile) -> BindRuntime:
     """The `llm:` block: one port, one route, the model router as its backend."""
+    errors = cc.errors
     if llm.port in taken:
         errors.append(f"llm.port: port {llm.port} is also used by binds")
     shared = {p.name: p for p in llm.providers}
     models = []
+    rules = {}
     for i, model in enumerate(llm.models):
         target = llm_target(model, shared, f"llm.models[{i}]", errors)
         if target is not None:
             models.append((model.name, target))
-    router = LlmRouter(models, int(time.time()))
+            base = shared.get(getattr(model.provider, "reference", None) or "")
+            spec = model.health or (base.defaults.health if base is not None and base.defaults is not None else None)
+            rules[model.name] = health_rule(spec, f"llm.models[{i}].health", errors)
+    internal = frozenset(m.name for m in llm.models if m.visibility == "internal")
+    virtual = {}
+    conditional = {}
+    for i, vm in enumerate(llm.virtual_models):
+        path = f"llm.virtualModels[{i}]"
+        if vm.routing.conditional is not None:
+            choices = _conditional_model(vm.routing.conditional, models, f"{path}.routing.conditional", errors)
+            if choices:
+                conditional[vm.name] = choices
+            continue
+        balancer = _virtual_model(vm, models, rules, path, cc)
+        if balancer is not None:
+            virtual[vm.name] = balancer
+    router = LlmRouter(models, int(time.time()), virtual, internal, conditional)
     route = RouteRuntime(
         name="llm",
         rule="llm/default",
@@ -465,6 +557,58 @@ def _llm_bind(llm: schema.LlmConfig, taken: set[int], errors: list[str]) -> Bind
     )
     listener = ListenerRoutes(HostPattern.parse(None), [Entry(route, (), Match())])
     return BindRuntime(port=llm.port, name=f"bind/{llm.port}", routes=BindRoutes([listener]))
+
+
+def _conditional_model(
+    spec: Any, models: list[tuple[str, Target]], path: str, errors: list[str]
+) -> tuple[tuple[Any, Target], ...]:
+    """`conditional` targets in order: a CEL `when` over `llmRequest` each, the last may have none."""
+    out = []
+    targets = spec.targets
+    for j, t in enumerate(targets):
+        found = next((target for name, target in models if ModelPattern(name).matches(t.model)), None)
+        if found is None:
+            errors.append(f"{path}.targets[{j}].model: no llm.models[] entry serves {t.model!r}")
+            continue
+        if found.model is None:
+            found = dataclasses.replace(found, model=t.model)
+        when = None
+        if t.when is not None:
+            when = compile_expression(t.when, f"{path}.targets[{j}].when", errors)
+        elif j != len(targets) - 1:
+            errors.append(f"{path}.targets[{j}].when: only the last target may omit `when`")
+        out.append((when, found))
+    return tuple(out)
+
+
+def _virtual_model(
+    vm: Any, models: list[tuple[str, Target]], rules: dict[str, Any], path: str, cc: _Compile
+) -> Balancer[Target] | None:
+    """`failover` targets become tiers by priority (lowest first), `weighted` ones one tier."""
+    routing = vm.routing
+    if routing.failover is not None:
+        picks = [(t.model, t.priority, 1.0) for t in routing.failover.targets]
+    else:
+        picks = [(t.model, 0, float(t.weight)) for t in routing.weighted.targets]
+    tiers: dict[int, list[Endpoint[Target]]] = {}
+    for j, (model, priority, weight) in enumerate(picks):
+        found = next(((name, t) for name, t in models if ModelPattern(name).matches(model)), None)
+        if found is None:
+            cc.errors.append(f"{path}.routing.targets[{j}].model: no llm.models[] entry serves {model!r}")
+            continue
+        name, target = found
+        if target.model is None:  # (a pattern entry: the target names the model to send)
+            target = dataclasses.replace(target, model=model)
+        if weight <= 0:
+            cc.errors.append(f"{path}.routing.targets[{j}].weight: must be positive")
+            continue
+        offset = _slot(cc, f"llm/{vm.name}/{j}/{model}/{target.origin.authority}", f"{path}.routing")
+        if offset is None:
+            return None
+        tiers.setdefault(priority, []).append(Endpoint(model, target, offset, weight, rules[name]))
+    if not tiers:
+        return None
+    return Balancer([tiers[p] for p in sorted(tiers)], cc.health)
 
 
 def _mcp_bind(mcp: schema.McpConfig, cc: _Compile) -> BindRuntime:

@@ -236,10 +236,11 @@ class AiGroup(Spec, frozen=True, kw_only=True):
 class AiBackend(_ProviderFields, frozen=True, kw_only=True):
     """An LLM backend: one `provider`, or failover `groups` (tried in order)."""
 
-    PARTLY_SUPPORTED = {"groups": "one group with one provider; failover between providers is not supported yet"}
     ONE_OF = (("provider", "groups"),)
     groups: list[AiGroup] | None = None
-    """Failover tiers; with groups, the other fields go on each provider entry."""
+    """Priority tiers: the first tier with a healthy provider serves, its providers load-balanced
+    (power of two choices on health, latency and pending requests); a retry picks another provider.
+    With groups, the other fields go on each provider entry."""
 
     def problems(self) -> Problems:
         if self.groups is None:

@@ -101,9 +101,7 @@ class _ModelPolicyFields(Spec, frozen=True, kw_only=True):
     """Per-model/provider request shaping and backend settings."""
 
     NOT_SUPPORTED = frozenset({"backendTunnel"})
-    NOT_SUPPORTED_CHECKED = frozenset(
-        {"transformation", "requestHeaders", "responseHeaders", "health", "promptCaching"}
-    )
+    NOT_SUPPORTED_CHECKED = frozenset({"transformation", "requestHeaders", "responseHeaders", "promptCaching"})
     defaults: JsonObject | None = None
     """Body fields set when absent."""
     overrides: JsonObject | None = None
@@ -121,7 +119,7 @@ class _ModelPolicyFields(Spec, frozen=True, kw_only=True):
     auth: BackendAuth | None = None
     """Credential sent to the provider (instead of params.apiKey)."""
     health: Health | None = None
-    """Outlier detection."""
+    """Outlier detection for this model as a target of virtual models (see the backend `health`)."""
     prompt_caching: PromptCaching | None = None
     """Provider cache markers."""
 
@@ -160,7 +158,6 @@ class LlmModel(_ModelPolicyFields, frozen=True, kw_only=True):
         "passthrough",
         "matches",
     }
-    PARTLY_SUPPORTED = {"visibility": "public only (virtual models are not supported yet)"}
 
     id: str | None = None
     """Stable id of this entry."""
@@ -171,7 +168,7 @@ class LlmModel(_ModelPolicyFields, frozen=True, kw_only=True):
     params: LlmParams = msgspec.field(default_factory=LlmParams)
     """Outgoing request parameters."""
     visibility: Literal["public", "internal"] = "public"
-    """internal models are reachable only through virtual models."""
+    """internal models are reachable only through virtual models (not listed, not served by name)."""
     passthrough: Literal["detect", "opaque"] | None = None
     """Forward bodies untranslated (detect: still read usage)."""
     authorization: RuleSet | None = None
@@ -194,7 +191,8 @@ class WeightedTarget(Spec, frozen=True, kw_only=True):
 
 
 class WeightedRouting(Spec, frozen=True, kw_only=True):
-    """Random weighted choice per request."""
+    """One tier with weights: power of two choices weighted draws (equal health and latency share
+    the load by weight), failing over to the other targets."""
 
     targets: list[WeightedTarget]
     """Choices."""
@@ -210,7 +208,8 @@ class FailoverTarget(Spec, frozen=True, kw_only=True):
 
 
 class FailoverRouting(Spec, frozen=True, kw_only=True):
-    """Priority tiers with health-based failover."""
+    """Priority tiers: the lowest priority with a healthy target serves; a failed try (a 401,
+    403, 429, 5xx or a failed connection) moves on to the next target within the request."""
 
     targets: list[FailoverTarget]
     """Tiers."""
@@ -226,7 +225,8 @@ class ConditionalTarget(Spec, frozen=True, kw_only=True):
 
 
 class ConditionalRouting(Spec, frozen=True, kw_only=True):
-    """First target whose `when` is true."""
+    """First target whose `when` is true (CEL over `llmRequest`, the request body); none: 400
+    `virtual_model_no_matching_target`."""
 
     targets: list[ConditionalTarget]
     """Choices, in order."""
@@ -257,7 +257,7 @@ class LlmConfig(Spec, frozen=True, kw_only=True):
     """`llm:`: serves /v1/chat/completions, /v1/messages(/count_tokens), /v1/embeddings, /v1/models."""
 
     NOT_SUPPORTED = frozenset({"gateways", "tls"})
-    NOT_SUPPORTED_CHECKED = frozenset({"virtualModels", "policies"})
+    NOT_SUPPORTED_CHECKED = frozenset({"policies"})
     port: Port = 4000
     """Listening port."""
     models: list[LlmModel]

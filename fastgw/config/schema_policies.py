@@ -327,18 +327,17 @@ class RemoteRateLimit(Spec, frozen=True, kw_only=True):
 class Retry(Spec, frozen=True, kw_only=True):
     """Retry failed upstream attempts. As in agentgateway, the request is tried `attempts + 1` times."""
 
-    NOT_SUPPORTED_CHECKED = frozenset({"precondition", "condition"})
-
     attempts: int = 1
     """Number of retries after the first try (1..255)."""
     codes: list[HttpStatus]
-    """Upstream statuses that trigger a retry."""
+    """Upstream statuses that trigger a retry (held back from the client: a retried answer is never
+    seen; streams are retried only while no byte of them has reached the client)."""
     backoff: Duration | None = None
-    """Pause between attempts."""
+    """Pause between attempts (bounded by the request timeout)."""
     precondition: str | None = None
     """CEL on the request; false disables retries for it."""
     condition: str | None = None
-    """CEL on the response; true triggers a retry."""
+    """CEL on the response (`response.code`, `response.headers`); true triggers a retry too."""
 
     def problems(self) -> Problems:
         if not 1 <= self.attempts <= 255:
@@ -840,20 +839,22 @@ class Eviction(Spec, frozen=True, kw_only=True):
     """Temporary removal of an unhealthy backend/provider."""
 
     duration: Duration | None = None
-    """Eviction time (default: from Retry-After / rate-limit reset headers, else 3s)."""
+    """Eviction time, multiplied by (evictions so far + 1) on repeat (default: a 429's
+    Retry-After / retry-after-ms / x-ratelimit-reset* time, else 3s growing the same way)."""
     restore_health: float | None = None
-    """Health score on return."""
+    """Health score (0..1) the provider comes back with (default 1)."""
     consecutive_failures: int | None = None
-    """Failures in a row before eviction."""
+    """Unhealthy answers in a row before eviction (default 1)."""
     health_threshold: float | None = None
-    """Score below which an unhealthy response evicts."""
+    """Evict only once the health score (an EWMA of healthy=1 / unhealthy=0) is at or below this."""
 
 
 class Health(Spec, frozen=True, kw_only=True):
-    """Outlier detection; required for provider failover to evict."""
+    """Outlier detection: which answers are unhealthy and how long they evict the provider."""
 
     unhealthy_expression: str | None = None
-    """CEL on the response; true = unhealthy (default: 5xx or connection failure)."""
+    """CEL over `response.code` / `response.headers`; true = unhealthy (default: a 5xx or a 429;
+    no answer at all — connect error, reset, timeout — is always unhealthy)."""
     eviction: Eviction | None = None
     """Eviction settings."""
 

@@ -135,7 +135,6 @@ class BackendPolicies(Spec, frozen=True, kw_only=True):
             "transformations",
             "http",
             "tcp",
-            "health",
             "extAuthz",
             "authorization",
             "mcpAuthorization",
@@ -146,6 +145,7 @@ class BackendPolicies(Spec, frozen=True, kw_only=True):
     PARTLY_SUPPORTED = {
         "backendAuth": "on ai backends; on a host backend set it in the route's policies",
         "ai": "on ai backends",
+        "health": "on ai backends, their providers, and host backends (not next to other backend kinds)",
     }
     request_header_modifier: HeaderModifier | None = None
     """Edit request headers for this backend."""
@@ -164,7 +164,8 @@ class BackendPolicies(Spec, frozen=True, kw_only=True):
     tcp: BackendTcp | None = None
     """TCP settings."""
     health: Health | None = None
-    """Outlier detection / eviction (needed for failover to skip a provider)."""
+    """When an answer is unhealthy and how long the provider is evicted (without one: a connect
+    error, a reset, a timeout, a 5xx or a 429 evicts; see fastgw/balance/health.py)."""
     ext_authz: ExtAuthz | None = None
     """External authorization after backend selection."""
     authorization: RuleSet | None = None

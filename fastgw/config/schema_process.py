@@ -191,6 +191,15 @@ class UpstreamPool(Spec, frozen=True, kw_only=True):
     """fastgw: most connections open (busy or idle) to one origin; requests beyond it wait for a
     connection to free up, at most `connectTimeout`, then get 503 `upstream_pool_timeout` (in the
     client's dialect on LLM routes)."""
+    max_pending_per_origin: int = 1024
+    """fastgw: most requests waiting for a free connection to one origin (all
+    `maxConnectionsPerOrigin` busy); one more is answered at once with 503 `backend_overloaded`
+    and `retry-after: 1` in the client's dialect (failover tries another provider), counted in
+    `agentgateway_requests_total{reason}`. Circuit breaking: a flood fails fast, bounded."""
+    first_byte_timeout: Duration | None = 120.0
+    """fastgw: a streamed LLM answer's response head must arrive within this, each try (-> 504
+    `upstream_timeout`, retryable: failover moves on); an upstream that accepts and never answers
+    does not pin a request. Unset: only `timeout.backendRequestTimeout` bounds it."""
     max_response_header_bytes: int = 64 * 1024
     """fastgw: largest upstream response head (status line and fields); larger -> 502
     `upstream_response_too_large`."""
@@ -204,6 +213,7 @@ class UpstreamPool(Spec, frozen=True, kw_only=True):
         for key, value in (
             ("poolMaxSize", self.pool_max_size),
             ("maxConnectionsPerOrigin", self.max_connections_per_origin),
+            ("maxPendingPerOrigin", self.max_pending_per_origin),
             ("maxResponseHeaderBytes", self.max_response_header_bytes),
             ("maxBufferedBodyBytes", self.max_buffered_body_bytes),
         ):

@@ -108,6 +108,8 @@ class AccessLog:
             head = self._prefix(ctx)
         call = ctx.llm
         tail = b"" if call is None else self._genai.of(call, ctx.usage)
+        if ctx.attempt:
+            tail += log_fields({"retry.attempt": ctx.attempt})
         if ctx.mcp is not None:
             tail += log_fields(ctx.mcp.log_fields())
         if ctx.error is not None:
@@ -212,6 +214,8 @@ def fields_of(ctx: RequestContext) -> dict[str, object]:
         f["span.id"] = f"{trace.span_id:016x}"
     if ctx.llm is not None:
         f.update(genai.fields(ctx.llm, ctx.usage))
+    if ctx.attempt:
+        f["retry.attempt"] = ctx.attempt
     if ctx.mcp is not None:
         f.update(ctx.mcp.log_fields())
     if ctx.error is not None:

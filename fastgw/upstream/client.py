@@ -20,6 +20,7 @@ async def send(
     timeout: float | None,
     *,
     chunked: bool = False,
+    head_timeout: float | None = None,
 ) -> None:
     """`head` ends with the blank line. A `Body` still arriving is streamed (chunk-framed when
     `chunked`), with backpressure; bytes are sent with the head in one write."""
@@ -33,14 +34,14 @@ async def send(
             conn, reused = await pool.acquire(origin)
         try:
             if isinstance(body, bytes):
-                conn.start(exchange, head + body if body else head, timeout)
+                conn.start(exchange, head + body if body else head, timeout, head_timeout)
             elif body.complete and body.error is None:
                 data = body.take()
                 if chunked:
                     data = (b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data)) if data else b"0\r\n\r\n"
-                conn.start(exchange, head + data, timeout)
+                conn.start(exchange, head + data, timeout, head_timeout)
             else:
-                conn.start(exchange, head, timeout)
+                conn.start(exchange, head, timeout, head_timeout)
                 await _stream_body(conn, body, chunked)
             await exchange.wait()
             return

@@ -127,6 +127,7 @@ class UpstreamConnection(FlowControlled, asyncio.Protocol):
         "_max_head",
         "_parser",
         "_timer",
+        "_whole_at",
         "closed",
         "exchange",
         "flow",
@@ -156,6 +157,9 @@ class UpstreamConnection(FlowControlled, asyncio.Protocol):
         self.idle_since = 0.0
         self.requests = 0
         self._timer: asyncio.TimerHandle | None = None
+        #: while only the response head's deadline is armed: when the whole exchange's ends
+        #: (0: no whole deadline; None: no head deadline is armed)
+        self._whole_at: float | None = None
         self.flow = WriteFlow()
         self.writing = False  # the request body is still being sent
 
@@ -237,6 +241,8 @@ class UpstreamConnection(FlowControlled, asyncio.Protocol):
         ex.connection = connection
         ex.content_type = content_type
         self._eof_ends = length == -1 and status not in (204, 304)
+        if self._whole_at is not None:
+            self._head_arrived()
         ex.on_head(status, headers)
         if ex.head_only:
             # HEAD: the parser cannot be told to skip the body; end here and drop the connection
@@ -265,8 +271,10 @@ class UpstreamConnection(FlowControlled, asyncio.Protocol):
             self.close()
 
     # -- requests ------------------------------------------------------------------------------
-    def start(self, exchange: Exchange, data: bytes, timeout: float | None) -> None:
-        """Begin an exchange: write the request head (and body, when given whole)."""
+    def start(self, exchange: Exchange, data: bytes, timeout: float | None, head_timeout: float | None = None) -> None:
+        """Begin an exchange: write the request head (and body, when given whole). `timeout`
+        bounds the whole exchange, `head_timeout` the wait for the response head (a stream's
+        first byte: an upstream that accepts and never answers does not pin the request)."""
         self.exchange = exchange
         exchange.conn = self
         trace = exchange.trace
@@ -275,7 +283,12 @@ class UpstreamConnection(FlowControlled, asyncio.Protocol):
         self._head = b""
         self._head_start = 0
         self.requests += 1
-        if timeout is not None:
+        self._whole_at = None
+        if head_timeout is not None and (timeout is None or head_timeout < timeout):
+            loop = asyncio.get_running_loop()
+            self._whole_at = 0.0 if timeout is None else loop.time() + timeout
+            self.set_timeout(head_timeout)
+        elif timeout is not None:
             self.set_timeout(timeout)
         assert self.transport is not None
         self.transport.write(data)
@@ -293,6 +306,14 @@ class UpstreamConnection(FlowControlled, asyncio.Protocol):
         self._cancel_timer()
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(timeout, self._on_timeout)
+
+    def _head_arrived(self) -> None:
+        """The head came in time: only the whole exchange's deadline (if any) is left."""
+        whole = self._whole_at
+        self._whole_at = None
+        self._cancel_timer()
+        if whole:
+            self.set_timeout(max(0.0, whole - asyncio.get_running_loop().time()))
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from fastgw.errors import UpstreamConnectError, UpstreamPoolTimeout, UpstreamTimeout
+from fastgw.errors import BackendOverloaded, UpstreamConnectError, UpstreamPoolTimeout, UpstreamTimeout
 from fastgw.upstream.connection import UpstreamConnection
 
 
@@ -59,6 +59,10 @@ class PoolLimits:
     idle_timeout: float = 90.0
     #: connecting, and waiting for a connection to free up, each end after this
     connect_timeout: float = 10.0
+    #: requests waiting for a connection to one origin; one more fails at once (503)
+    max_pending_per_origin: int = 1024
+    #: a streamed LLM answer's head must arrive within this (each try)
+    first_byte_timeout: float | None = 120.0
     #: largest response head (status line and fields, interim heads included)
     max_head_bytes: int = 64 * 1024
     #: largest answer an exchange holds whole (translation, scrubbed error bodies)
@@ -113,6 +117,11 @@ class Pool:
                 return await self._connect(origin, st), False
             loop = asyncio.get_running_loop()
             if deadline is None:
+                if len(st.waiters) >= self.limits.max_pending_per_origin:
+                    raise BackendOverloaded(
+                        f"{st.count} requests are under way to the upstream and {len(st.waiters)} wait "
+                        "for a connection (config.backend.maxPendingPerOrigin)"
+                    )
                 deadline = loop.time() + self.limits.connect_timeout
             fut: asyncio.Future[UpstreamConnection | None] = loop.create_future()
             st.waiters.append(fut)

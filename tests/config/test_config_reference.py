@@ -58,8 +58,8 @@ def test_refused_keys_are_marked_where_they_are_documented() -> None:
         assert "Not supported yet" not in line, line
     tracing = next(ln for ln in md.splitlines() if ln.startswith("| `tracing` | Tracing |"))
     assert "Not supported yet" not in tracing, tracing  # exported over OTLP now
+    assert "**Supported:** on ai backends, their providers, and host backends" in md  # health, partly
     assert "| `openapi` | OpenApiTarget |  | **Not supported yet.**" in md
-    assert "**Supported:** one group with one provider" in md  # groups
     assert "**Supported:** the HTTP protocol" in md  # extAuthz, partly
     table = support_table_markdown()
     route_row = next(ln for ln in table.splitlines() if ln.startswith("| route `policies` |"))

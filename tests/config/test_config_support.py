@@ -87,13 +87,11 @@ backends:
             _route("remoteRateLimit: {host: 'rls:1', domain: d, descriptors: [{entries: [{key: k, value: v}]}]}"),
             f"7: {ROUTE}.policies.remoteRateLimit.host",
         ),
-        (_route("retry: {codes: [503], condition: 'true'}"), f"7: {ROUTE}.policies.retry.condition"),
         (_route("backendAuth: {key: k, credentials: []}"), f"7: {ROUTE}.policies.backendAuth.credentials"),
         (
             _route(backend="backends: [{host: 'a:1', policies: {backendAuth: {key: k}}}]"),
             f"5: {ROUTE}.backends[0].policies.backendAuth",
         ),
-        (_route(backend=GROUPS), f"11: {ROUTE}.backends[0].ai.groups[1].providers[0]"),
         (
             _route("mcpAuthentication: {issuer: i, audiences: [a], resourceMetadata: {}, jwks: {url: u}}"),
             f"7: {ROUTE}.policies.mcpAuthentication",
@@ -104,11 +102,6 @@ backends:
         ),
         ("config:\n  enableIpv6: true\n" + _route(), "2: config.enableIpv6"),
         ("mcp:\n  targets:\n  - {name: t, openapi: {host: h, schema: {}}}\n", "3: mcp.targets[0].openapi"),
-        (
-            "llm:\n  models: [{name: m, provider: openAI, params: {apiKey: k}}]\n"
-            "  virtualModels: [{name: v, routing: {weighted: {targets: [{model: m}]}}}]\n",
-            "3: llm.virtualModels",
-        ),
     ],
 )
 def test_refused_with_file_line_and_key_path(text: str, expected: str) -> None:
@@ -123,3 +116,12 @@ def test_supported_neighbours_still_compile() -> None:
     text += "\n".join(["config:", "  enableIpv6: false", "  histograms: classic"]) + "\n"
     runtime = load_runtime("c.yaml", text)
     assert runtime.binds[0].port == 3000
+
+
+def test_failover_groups_compile_to_priority_tiers() -> None:
+    from fastgw.backends.llm.failover import FailoverAi
+
+    runtime = load_runtime("c.yaml", _route(backend=GROUPS))
+    backend = runtime.binds[0].routes.listeners[0].entries[0].route.backends[0]
+    assert isinstance(backend, FailoverAi)
+    assert [[ep.name for ep in tier] for tier in backend.balancer.tiers] == [["a"], ["b"]]

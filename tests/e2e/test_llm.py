@@ -133,8 +133,7 @@ def gw(tmp: Path, fake: FakeProvider) -> Iterator[Gateway]:
                 },
             },
         ),
-        # a failover group in its one-provider form (a second provider is refused until failover
-        # lands: tests/config/test_config_support.py); backendAuth/routes on the entry
+        # a failover group in its one-provider form; backendAuth/routes on the entry
         _route(
             "group",
             {

@@ -144,8 +144,7 @@ def test_provider_reference_defaults_and_overrides(base: str, fake: FakeProvider
 # -- shipped configs -----------------------------------------------------------------------------------
 def _ai_configs() -> list[Path]:
     files = sorted((ROOT / "configs").glob("*.yaml")) + sorted((ROOT / "configs" / "seeds").glob("*.yaml"))
-    # failover groups are refused until failover lands (tests/config/test_config_files.py::REFUSED)
-    return [f for f in files if "ai:" in f.read_text() and f.name != "004-model-failover.yaml"]
+    return [f for f in files if "ai:" in f.read_text()]
 
 
 def _point_at(node: Any, authority: str) -> None:

@@ -165,3 +165,26 @@ async def test_idle_connections_kept_are_capped_by_pool_max_size(server: Server)
     assert server.connections == 4, "four requests at once had four connections"
     assert pool.stats == {"total": 1, "idle": 1}, "only one of them was kept idle"
     pool.close()
+
+
+async def test_past_the_pending_limit_a_request_fails_at_once(server: Server) -> None:
+    """Circuit breaking: with every connection busy and maxPendingPerOrigin requests waiting, one
+    more is a fast 503 `backend_overloaded` with retry-after, not one more waiter."""
+    from fastgw.errors import BackendOverloaded
+
+    pool = Pool(PoolLimits(max_per_origin=1, max_pending_per_origin=2, connect_timeout=5.0))
+    origin = Origin("127.0.0.1", server.port)
+    busy = asyncio.create_task(get(pool, origin, b"/slow"))
+    await asyncio.sleep(0.02)
+    waiting = [asyncio.create_task(get(pool, origin)) for _ in range(2)]
+    await asyncio.sleep(0.02)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    with pytest.raises(BackendOverloaded) as info:
+        await get(pool, origin)
+    assert loop.time() - start < 0.1
+    err = info.value
+    assert (err.status, err.reason, err.retryable) == (503, "backend_overloaded", True)
+    assert (b"retry-after", b"1") in err.extra_headers and "maxPendingPerOrigin" in err.message
+    assert await busy == b"ok" and [await w for w in waiting] == [b"ok", b"ok"]  # the queued ones are served
+    pool.close()

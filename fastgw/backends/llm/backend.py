@@ -14,7 +14,7 @@ from typing import Any, Final
 import msgspec
 import orjson
 
-from fastgw.backends.http import ProxyExchange, upstream_head
+from fastgw.backends.http import ProxyExchange, retry_fields, upstream_head
 from fastgw.backends.llm.exchange import LlmExchange
 from fastgw.backends.llm.providers import CLIENT_CREDENTIAL_HEADERS
 from fastgw.backends.llm.route_plan import COUNT_LOCALLY, ERROR_DIALECT, MODELS_501, RAW, SEND, RoutePlan
@@ -170,7 +170,9 @@ async def serve_target(
         ctx.reserve_tokens(_prompt_tokens(ctx, body))
     head, body, ex = prepare(ctx, target, plan, body, view)
     route = ctx.route
-    await send(ctx.worker.pool, target.origin, head, body, ex, route.backend_timeout if route else None)
+    pool = ctx.worker.pool
+    first_byte = pool.limits.first_byte_timeout if ex.streamed else None
+    await send(pool, target.origin, head, body, ex, route.backend_timeout if route else None, head_timeout=first_byte)
     ctx.held = ex.held
 
 
@@ -221,7 +223,7 @@ def prepare(
         headers,
         _DROP,
         b"anthropic-" if plan.upstream is not Dialect.ANTHROPIC else b"",
-        target.credential,
+        retry_fields(ctx, target.credential),
         len(body),
         target.default_fields,
     )
@@ -229,6 +231,7 @@ def prepare(
         ctx, plan.client, plan.upstream, translate, wants_usage, forced_usage, plan.chat, model, body, target.secrets
     )
     ex.namespaces = namespaces
+    ex.streamed = view.stream is True
     ctx.endpoint = target.endpoint
     return head, body, ex
 
@@ -282,7 +285,12 @@ async def passthrough(ctx: RequestContext, target: Target, body: bytes | None) -
     """Forward as received: new host, the provider credential instead of the client's, same path."""
     req = ctx.request
     head, chunked = upstream_head(
-        ctx, target.host_header, target.path_override, _RAW_DROP, target.credential, target.default_fields
+        ctx,
+        target.host_header,
+        target.path_override,
+        _RAW_DROP,
+        retry_fields(ctx, target.credential),
+        target.default_fields,
     )
     ex = ProxyExchange(ctx, ctx.retry_hold, target.secrets)
     ctx.endpoint = target.endpoint

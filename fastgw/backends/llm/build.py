@@ -38,7 +38,7 @@ from fastgw.config.upstream import origin as upstream_origin
 from fastgw.upstream.pool import Origin
 
 # Backend-policy keys an ai backend enforces; any other one set is a compile error.
-_SUPPORTED_BACKEND_POLICIES: Final = frozenset({"backend_auth", "backend_tls", "ai"})
+_SUPPORTED_BACKEND_POLICIES: Final = frozenset({"backend_auth", "backend_tls", "ai", "health"})
 
 T = TypeVar("T")
 
@@ -230,7 +230,6 @@ def llm_target(model: LlmModel, shared: Mapping[str, LlmProvider], path: str, er
         ("transformation", model.transformation),
         ("request_headers", model.request_headers),
         ("response_headers", model.response_headers),
-        ("health", model.health),
         ("prompt_caching", model.prompt_caching),
         ("authorization", model.authorization),
         ("final_transformation", model.final_transformation),

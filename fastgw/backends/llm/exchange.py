@@ -96,6 +96,7 @@ class LlmExchange(Exchange):
         "sniff",
         "sniffer",
         "stream",
+        "streamed",
         "tally",
         "translate",
         "upstream",
@@ -128,6 +129,8 @@ class LlmExchange(Exchange):
         #: a chat stream forwarded as is: read its usage
         self.sniff = sniff
         self.model = model
+        #: the client asked for a stream (its head gets the first-byte deadline)
+        self.streamed = False
         self.mode = _PROXY
         self.parts: list[bytes] = []
         self.held = False
@@ -162,7 +165,12 @@ class LlmExchange(Exchange):
     # -- head --------------------------------------------------------------------------------------
     def on_head(self, status: int, headers: Headers) -> None:
         ctx = self.ctx
-        if status in ctx.retry_hold:
+        ctx.upstream_status = status  # (failover learns from it)
+        ctx.upstream_fields = headers
+        if ctx.tried:  # (a balanced request: the latency EWMA reads it)
+            ctx.upstream_head_at = time.monotonic()
+        when = ctx.retry_when
+        if status in ctx.retry_hold or (when is not None and when(ctx, status, headers)):
             self.mode = _HELD
             self.held = True
             return

@@ -10,18 +10,24 @@ model: it goes to the first configured model whose provider has the Responses AP
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Final
 
 import orjson
 
 from fastgw.backends.llm.backend import read_view, serve_target
+from fastgw.backends.llm.failover import serve_virtual
 from fastgw.backends.llm.routes import RESPONSES_PREFIX, RouteTable, RouteType, llm_mode_routes
 from fastgw.backends.llm.target import Target
 from fastgw.backends.llm.types import WireFormat
+from fastgw.balance.select import Balancer
+from fastgw.cel.vars import vars_of
 from fastgw.context import RequestContext
 from fastgw.errors import Dialect as ErrorDialect
 from fastgw.errors import GatewayError
+
+if TYPE_CHECKING:
+    from fastgw.cel.expression import Expression
 
 _JSON: Final = (b"content-type", b"application/json")
 
@@ -69,20 +75,48 @@ class ModelPattern:
         )
 
 
-class LlmRouter:
-    """Serves every path of the ``llm:`` port; models are tried in config order."""
+class NoMatchingTarget(GatewayError):
+    status = 400
+    reason = "virtual_model_no_matching_target"
+    api_type = "invalid_request_error"
+    text = "no target of the virtual model matches the request"
 
-    __slots__ = ("_list", "_models", "_objects", "_responses", "_routes")
+
+#: a conditional virtual model: (CEL `when` over `llmRequest`, None for the fallback; its target)
+Conditional = tuple[tuple["Expression | None", Target], ...]
+
+
+class LlmRouter:
+    """Serves every path of the ``llm:`` port; models are tried in config order, after the
+    virtual models (``failover``: priority tiers, ``weighted``: one tier with weights; each a
+    `Balancer` over the models' targets, with the models' ``health`` rules)."""
+
+    __slots__ = ("_conditional", "_list", "_models", "_objects", "_responses", "_routes", "_virtual")
 
     name = "llm"
 
-    def __init__(self, models: Sequence[tuple[str, Target]], created: int) -> None:
-        self._models = tuple((ModelPattern(name), target) for name, target in models)
+    def __init__(
+        self,
+        models: Sequence[tuple[str, Target]],
+        created: int,
+        virtual: Mapping[str, Balancer[Target]] | None = None,
+        internal: frozenset[str] = frozenset(),
+        conditional: Mapping[str, Conditional] | None = None,
+    ) -> None:
+        self._conditional = dict(conditional or {})
+        self._models = tuple((ModelPattern(name), target) for name, target in models if name not in internal)
+        self._virtual = dict(virtual or {})
         objects = {
             name: {"id": name, "object": "model", "created": created, "owned_by": target.spec.telemetry_name}
             for name, target in models
-            if "*" not in name
+            if "*" not in name and name not in internal
         }
+        for name, balancer in self._virtual.items():
+            owner = balancer.endpoints[0].value.spec.telemetry_name
+            objects[name] = {"id": name, "object": "model", "created": created, "owned_by": owner}
+        for name, choices in self._conditional.items():
+            owner = choices[0][1].spec.telemetry_name
+            objects[name] = {"id": name, "object": "model", "created": created, "owned_by": owner}
         self._objects = {name: orjson.dumps(obj) for name, obj in objects.items()}
         self._list = orjson.dumps({"object": "list", "data": list(objects.values())})
         self._routes: RouteTable = llm_mode_routes()
@@ -110,7 +144,8 @@ class LlmRouter:
                 raise ModelNotFound.of(model)
             ctx.respond(200, [_JSON], found)
             return
-        body = await ctx.request.body.read_all()
+        # (a retry's try: the pipeline holds the body)
+        body = ctx.body_bytes if ctx.body_bytes is not None else await ctx.request.body.read_all()
         if not body and RESPONSES_PREFIX in path:
             stored = self._responses
             if stored is None:
@@ -119,7 +154,29 @@ class LlmRouter:
             return
         view = read_view(body)
         model = view.model or ""
+        balancer = self._virtual.get(model)
+        if balancer is not None:
+            await serve_virtual(ctx, balancer, self._routes.resolve(path), body, view)
+            return
+        choices = self._conditional.get(model)
+        if choices is not None:
+            await serve_target(ctx, _choose(ctx, choices, body), self._routes.resolve(path), body, view)
+            return
         target = self.find(model)
         if target is None:
             raise ModelNotFound.of(model)
         await serve_target(ctx, target, self._routes.resolve(path), body, view)
+
+
+def _choose(ctx: RequestContext, choices: Conditional, body: bytes) -> Target:
+    """The first target whose `when` holds over the request body (`llmRequest`), else the fallback."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    variables = vars_of(ctx)
+    variables.set("llmRequest", data if isinstance(data, dict) else {})
+    for when, target in choices:
+        if when is None or when.matches(variables):
+            return target
+    raise NoMatchingTarget()

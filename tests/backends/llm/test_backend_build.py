@@ -104,10 +104,6 @@ def test_older_spellings_on_ai_and_group_entries() -> None:
     t = _target(_route({"ai": group}))
     assert t.name == "first" and t.model == "m1" and t.auth == (b"x-api-key", b"gk")
     assert t.routes.resolve("/v1/other") is None  # a map without "*": unmatched paths are not served
-    # failover is not implemented: a second provider is refused, never ignored
-    group["groups"].append({"providers": [{"name": "second", "provider": {"openAI": {"model": "m2"}}}]})
-    with pytest.raises(CompileError, match=r"ai\.groups\[1\]\.providers\[0\]: not supported yet: failover"):
-        _target(_route({"ai": group}))
 
 
 def test_key_with_location_header_and_file(tmp_path: Path) -> None:

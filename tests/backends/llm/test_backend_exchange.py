@@ -68,6 +68,11 @@ class FakeCtx:
             pool=SimpleNamespace(limits=PoolLimits()),
         )
         self.retry_hold = hold
+        self.retry_when = None
+        self.upstream_status = 0
+        self.upstream_fields: Headers | None = None
+        self.upstream_head_at = 0.0
+        self.tried: tuple[object, ...] = ()
         self.writer = FakeWriter()
         self.llm = GenAiCall(GenAiKind("chat", "openai"), "m")
         self.failed: GatewayError | None = None
