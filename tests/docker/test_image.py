@@ -23,6 +23,9 @@ from tests.e2e.procs import free_port, http_status
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "fastgw:test"
 DEMO_PORTS = (3000, 4010, 15000, 15020, 15021)
+# The first test pays for the image build (pip compiles the C extension in the container): minutes
+# on a busy two-core machine, past the suite's default 180 s per test.
+pytestmark = pytest.mark.timeout(1200)
 
 
 def _unavailable(reason: str) -> None:
