@@ -101,8 +101,8 @@ CASES = {
 async def run_case(case: str, n: int, profile: bool) -> float:
     from fastgw.config.compile import load_runtime
     from fastgw.http.connection import ServerState, protocol_factory
+    from fastgw.http.errors import api_error
     from fastgw.process.worker import _bind_dispatch, _bind_handler
-    from fastgw.telemetry import admin
     from fastgw.telemetry.access_log import AccessLog
     from fastgw.upstream.connection import UpstreamConnection
     from fastgw.upstream.pool import _OriginState
@@ -117,7 +117,7 @@ async def run_case(case: str, n: int, profile: bool) -> float:
     worker = WorkerState(runtime, 0, access)
 
     # the worker's own wiring (fastgw/process/worker.py)
-    state = ServerState(_bind_handler(worker, bind), admin.api_error, runtime.limits, _bind_dispatch(worker, bind))
+    state = ServerState(_bind_handler(worker, bind), api_error, runtime.limits, _bind_dispatch(worker, bind))
     conn = protocol_factory(state)()
     client = Transport()
     conn.connection_made(client)  # type: ignore[arg-type]

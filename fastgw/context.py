@@ -12,10 +12,10 @@ from fastgw.http.response import ResponseWriter
 from fastgw.native import field_lines
 
 if TYPE_CHECKING:
-    from fastgw.backends.llm.usage import Usage
     from fastgw.cel.vars import Vars
     from fastgw.runtime import BindRuntime, RouteRuntime
     from fastgw.telemetry.genai import GenAiCall
+    from fastgw.telemetry.usage import Usage
     from fastgw.worker_state import WorkerState
 
 

@@ -8,15 +8,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from fastgw.http.connection import HttpLimits
 from fastgw.http.forwarded import DEFAULT as DEFAULT_FORWARDED
 from fastgw.http.forwarded import ForwardedRule
 from fastgw.http.headers import Headers
+from fastgw.http.limits import HttpLimits
 from fastgw.native import BucketTable
 from fastgw.routing import BindRoutes
 from fastgw.telemetry.metrics import LabelLimits
-from fastgw.tokenizer import Tokenizer
-from fastgw.upstream.pool import PoolLimits
+from fastgw.tokens.tokenizer import Tokenizer
+from fastgw.upstream.limits import PoolLimits
 
 if TYPE_CHECKING:
     from fastgw.context import RequestContext

@@ -20,8 +20,8 @@ import pytest
 from fastgw.config.compile import load_runtime
 from fastgw.context import RequestContext
 from fastgw.http.connection import HttpConnection, ServerState
+from fastgw.http.errors import api_error
 from fastgw.process.worker import _bind_dispatch, _bind_handler
-from fastgw.telemetry import admin
 from fastgw.telemetry.access_log import AccessLog
 from fastgw.upstream.connection import UpstreamConnection
 from fastgw.upstream.pool import _OriginState
@@ -82,7 +82,7 @@ class Gateway:
         self.log_fd = os.open(os.devnull, os.O_WRONLY)
         self.worker = WorkerState(runtime, 0, AccessLog(True, "text", fd=self.log_fd))
         state = ServerState(
-            _bind_handler(self.worker, bind), admin.api_error, runtime.limits, _bind_dispatch(self.worker, bind)
+            _bind_handler(self.worker, bind), api_error, runtime.limits, _bind_dispatch(self.worker, bind)
         )
         self.conn = HttpConnection(state)
         self.client = FakeTransport()

@@ -12,7 +12,7 @@ from fastgw.http.headers import HOP_BY_HOP, Headers, response_skip, strip_hop_by
 from fastgw.native import proxy_request_head
 from fastgw.upstream.client import request_head, send
 from fastgw.upstream.connection import Exchange
-from fastgw.upstream.pool import Origin
+from fastgw.upstream.origin import Origin
 
 _NONE: list[tuple[bytes, bytes]] = []  # (no extra fields; never mutated)
 

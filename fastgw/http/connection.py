@@ -20,7 +20,6 @@ import logging
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import NoReturn
 
 import httptools
@@ -39,6 +38,7 @@ from fastgw.errors import (
 from fastgw.http.capacity import BODY_READER, HEAD_READER, IDLE, ConnectionCap
 from fastgw.http.flow import FlowControlled, WriteFlow
 from fastgw.http.headers import DateCache, Headers, connection_tokens, status_line
+from fastgw.http.limits import HttpLimits
 from fastgw.http.path import normalize_path
 from fastgw.http.request import Body, ClientDisconnected, Request
 from fastgw.http.response import ResponseWriter
@@ -58,27 +58,6 @@ ErrorRenderer = Callable[[bytes, GatewayError], tuple[Headers, bytes]]
 # ---------------------------------------------------------------------------------------------
 # limits and state
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class HttpLimits:
-    max_request_line: int = 8192
-    max_header_bytes: int = 65536
-    max_headers: int = 100
-    max_body_bytes: int = 32 * 1024 * 1024
-    header_read_timeout: float = 10.0
-    body_read_timeout: float = 60.0
-    idle_timeout: float = 60.0
-    max_pipelined: int = 16
-    body_high_water: int = 256 * 1024
-    #: bytes per second a body must keep up over each window while it is read (0: no rule)
-    min_body_rate: int = 1024
-    body_rate_window: float = 10.0
-    #: downstream connections per worker (None: derived from the open-file limit)
-    max_connections: int | None = None
-    #: path normalization options (http/path.py)
-    merge_slashes: bool = False
-    reject_escaped_slashes: bool = False
-
-
 class ServerState:
     """What every connection of one listening socket shares (injected, never global). `cap` is the
     worker's connection cap, shared by its traffic listeners (a private one when not given)."""

@@ -24,6 +24,7 @@ import uvloop
 from fastgw import pipeline
 from fastgw.http.capacity import ConnectionCap
 from fastgw.http.connection import Dispatcher, Handler, ServerState, protocol_factory
+from fastgw.http.errors import api_error, plain_error
 from fastgw.http.request import Request
 from fastgw.http.response import ResponseWriter
 from fastgw.process.drain import drain
@@ -139,11 +140,11 @@ async def _serve(spec: WorkerSpec) -> int:
         if handler is None:
             bind = binds[addr]  # the supervisor hands over this config's addresses only
             handler, dispatch = _bind_handler(worker, bind), _bind_dispatch(worker, bind)
-            state = ServerState(handler, admin.api_error, runtime.limits, dispatch, cap)
+            state = ServerState(handler, api_error, runtime.limits, dispatch, cap)
             states.append(state)
             traffic.append(await loop.create_server(protocol_factory(state), sock=sock, backlog=2048))
             continue
-        state = ServerState(handler, admin.plain_error, runtime.limits)
+        state = ServerState(handler, plain_error, runtime.limits)
         management.append(await loop.create_server(protocol_factory(state), sock=sock))
 
     _heartbeat(loop, spec)

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import orjson
 
-from fastgw.errors import GatewayError, dialect_for_path, render
 from fastgw.http.connection import Handler
-from fastgw.http.headers import Headers
 from fastgw.http.request import Request
 from fastgw.http.response import ResponseWriter
 from fastgw.process.status import StatusRegion
@@ -54,14 +52,3 @@ def admin_handler(runtime: Runtime, status: StatusRegion) -> Handler:
             writer.respond(404, _TEXT, b"not found\n")
 
     return handle
-
-
-def plain_error(path: bytes, err: GatewayError) -> tuple[Headers, bytes]:
-    return [(b"content-type", b"text/plain")], err.message.encode()
-
-
-def api_error(path: bytes, err: GatewayError) -> tuple[Headers, bytes]:
-    """Errors found before routing (413 from Content-Length, 431, 408...) on a traffic port, in
-    the dialect the request path implies (an Anthropic client gets an Anthropic error object)."""
-    ctype, body = render(err, dialect_for_path(path))
-    return [(b"content-type", ctype)], body

@@ -15,7 +15,7 @@ from fastgw.http.headers import Headers
 from fastgw.native import head_fields
 
 if TYPE_CHECKING:
-    from fastgw.upstream.pool import Origin
+    from fastgw.upstream.origin import Origin
 
 
 class ConnectionOwner(Protocol):

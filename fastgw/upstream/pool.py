@@ -12,57 +12,11 @@ import asyncio
 import ssl
 import time
 from collections import deque
-from dataclasses import dataclass, field
 
 from fastgw.errors import UpstreamConnectError, UpstreamPoolTimeout, UpstreamTimeout
 from fastgw.upstream.connection import UpstreamConnection
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a connection goes. Two requests share connections only if their Origin is equal."""
-
-    host: str
-    port: int
-    tls: bool = False
-    sni: str | None = None
-    verify: bool = True  # check the certificate chain
-    verify_host: bool = True  # check the certificate's name
-    ca: str | None = None  # a CA bundle file instead of the system roots
-    cert: str | None = None  # client certificate (mTLS)
-    key: str | None = None
-    _hash: int = field(init=False, repr=False, compare=False, default=0)
-    #: "host[:port]" (the port only when it is not the scheme's default)
-    authority: str = field(init=False, repr=False, compare=False, default="")
-
-    def __post_init__(self) -> None:
-        # pool lookups hash the origin on every request, logs and metrics name it: compute once
-        fields = (self.host, self.port, self.tls, self.sni, self.verify, self.verify_host, self.ca, self.cert, self.key)
-        object.__setattr__(self, "_hash", hash(fields))
-        default = 443 if self.tls else 80
-        h = f"[{self.host}]" if ":" in self.host else self.host
-        object.__setattr__(self, "authority", h if self.port == default else f"{h}:{self.port}")
-
-    def __hash__(self) -> int:
-        return self._hash
-
-
-@dataclass(frozen=True, slots=True)
-class PoolLimits:
-    """The upstream side's limits (`config.backend`)."""
-
-    max_connections: int = 4096
-    #: connections open to one origin at once (busy + idle + connecting)
-    max_per_origin: int = 1024
-    #: idle keep-alive connections kept per origin
-    max_idle_per_origin: int = 1024
-    idle_timeout: float = 90.0
-    #: connecting, and waiting for a connection to free up, each end after this
-    connect_timeout: float = 10.0
-    #: largest response head (status line and fields, interim heads included)
-    max_head_bytes: int = 64 * 1024
-    #: largest answer an exchange holds whole (translation, scrubbed error bodies)
-    max_buffered_body: int = 32 * 1024 * 1024
+from fastgw.upstream.limits import PoolLimits
+from fastgw.upstream.origin import Origin
 
 
 class _OriginState:

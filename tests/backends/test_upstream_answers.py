@@ -18,12 +18,11 @@ import orjson
 import pytest
 
 from fastgw.backends.llm.exchange import LlmExchange
-from fastgw.backends.llm.types import Dialect
 from fastgw.context import RequestContext
-from fastgw.errors import UpstreamTooLarge
+from fastgw.errors import Dialect, UpstreamTooLarge
 from fastgw.native import SSEScanner
-from fastgw.tokenizer import Tokenizer
-from fastgw.upstream.pool import PoolLimits
+from fastgw.tokens.tokenizer import Tokenizer
+from fastgw.upstream.limits import PoolLimits
 from tests.backends.inproc import InProcGateway, sse_events
 from tests.backends.llm.test_backend_exchange import FakeCtx
 from tests.backends.provider import ANTHROPIC_ANSWER, Provider, Request, http_response

@@ -12,7 +12,9 @@ from fastgw.errors import UpstreamConnectError, UpstreamPoolTimeout
 from fastgw.http.headers import Headers
 from fastgw.upstream.client import request_head, send
 from fastgw.upstream.connection import Exchange
-from fastgw.upstream.pool import Origin, Pool, PoolLimits
+from fastgw.upstream.limits import PoolLimits
+from fastgw.upstream.origin import Origin
+from fastgw.upstream.pool import Pool
 from tests.local_server import LocalServer
 
 

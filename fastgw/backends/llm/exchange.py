@@ -32,23 +32,22 @@ from fastgw.backends.llm.translate.anthropic_from_openai_stream import Anthropic
 from fastgw.backends.llm.translate.count_tokens import estimate_input_tokens
 from fastgw.backends.llm.translate.errors import translate_error
 from fastgw.backends.llm.translate.openai_from_anthropic_stream import OpenAIToAnthropicStream
-from fastgw.backends.llm.types import Dialect
 from fastgw.backends.llm.usage import (
     AnthropicStreamSniffer,
     BodyEnds,
     OpenAIStreamSniffer,
-    Usage,
     anthropic_body_usage,
     openai_body_usage,
     usage_from_openai,
 )
 from fastgw.backends.scrub import scrub_encoded
 from fastgw.context import RequestContext
-from fastgw.errors import GatewayError, UpstreamProtocolError, UpstreamTooLarge
+from fastgw.errors import Dialect, GatewayError, UpstreamProtocolError, UpstreamTooLarge
 from fastgw.http.headers import RESPONSE_DROP, Headers, response_skip
 from fastgw.native import SSEEvent, SSEEventTooLarge, SSEScanner
+from fastgw.telemetry.usage import Usage
 from fastgw.upstream.connection import Exchange
-from fastgw.upstream.pool import Origin
+from fastgw.upstream.origin import Origin
 
 _PROXY: Final = 0
 _STREAM: Final = 1

@@ -16,8 +16,7 @@ from fastgw.backends.llm.backend import read_view, serve_target
 from fastgw.backends.llm.routes import RouteTable, llm_mode_routes
 from fastgw.backends.llm.target import Target
 from fastgw.context import RequestContext
-from fastgw.errors import Dialect as ErrorDialect
-from fastgw.errors import GatewayError
+from fastgw.errors import Dialect, GatewayError
 
 _JSON: Final = (b"content-type", b"application/json")
 
@@ -90,7 +89,7 @@ class LlmRouter:
         return None
 
     async def serve(self, ctx: RequestContext) -> None:
-        ctx.dialect = ErrorDialect.OPENAI
+        ctx.dialect = Dialect.OPENAI
         path = ctx.path.decode("latin-1")
         if path in ("/v1/models", "/models"):
             ctx.respond(200, [_JSON], self._list)

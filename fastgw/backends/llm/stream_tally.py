@@ -16,7 +16,7 @@ from typing import Any, Final, Protocol
 
 import orjson
 
-from fastgw.tokenizer import Tokenizer
+from fastgw.tokens.tokenizer import Tokenizer
 
 # bytes of stream held before their text is counted and the events dropped
 BATCH: Final = 64 * 1024

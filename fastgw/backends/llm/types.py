@@ -13,13 +13,6 @@ from typing import Final
 import msgspec
 
 
-class Dialect(StrEnum):
-    """The API family a client speaks: decides the shape of error bodies and of translated output."""
-
-    OPENAI = "openai"
-    ANTHROPIC = "anthropic"
-
-
 class WireFormat(StrEnum):
     """A concrete request/response format on the wire (agentgateway ``InputFormat``)."""
 

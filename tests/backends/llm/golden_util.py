@@ -19,7 +19,7 @@ from fastgw.backends.llm.translate import (
     anthropic_from_openai,
     openai_from_anthropic,
 )
-from fastgw.backends.llm.usage import Usage
+from fastgw.telemetry.usage import Usage
 from tests.backends.llm.sse_util import parse_all
 
 GOLDEN = Path(__file__).parent / "golden"

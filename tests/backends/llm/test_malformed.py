@@ -15,8 +15,9 @@ from fastgw.backends.llm.translate import (
     anthropic_from_openai,
     openai_from_anthropic,
 )
-from fastgw.backends.llm.translate.errors import InvalidRequestBody, UpstreamProtocolError
+from fastgw.backends.llm.translate.errors import InvalidRequestBody
 from fastgw.backends.llm.usage import AnthropicStreamSniffer, OpenAIStreamSniffer
+from fastgw.errors import UpstreamProtocolError
 
 KEYS = st.sampled_from(
     [

@@ -12,7 +12,7 @@ from fastgw.backends.llm.translate import (
     anthropic_from_openai,
     chat_translation,
 )
-from fastgw.backends.llm.types import Dialect
+from fastgw.errors import Dialect
 
 ANTHROPIC_ERROR = b'{"type":"error","error":{"type":"not_found_error","message":"model: nope"}}'
 

@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from fastgw.backends.llm.translate import AnthropicToOpenAIStream, OpenAIToAnthropicStream
-from fastgw.backends.llm.translate.errors import UpstreamProtocolError
-from fastgw.backends.llm.usage import Usage
+from fastgw.errors import UpstreamProtocolError
+from fastgw.telemetry.usage import Usage
 from tests.backends.llm.golden_util import GOLDEN, run_stream
 from tests.backends.llm.sse_util import parse_all
 

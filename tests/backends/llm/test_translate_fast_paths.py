@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 from fastgw import native
 from fastgw.backends.llm.translate import anthropic_from_openai
 from fastgw.backends.llm.translate.anthropic_from_openai_stream import AnthropicToOpenAIStream
-from fastgw.backends.llm.translate.errors import InvalidRequestBody, UpstreamProtocolError
+from fastgw.backends.llm.translate.errors import InvalidRequestBody
 from fastgw.backends.llm.translate.wire import openai_usage_block
-from fastgw.backends.llm.usage import Usage, update_from_anthropic, usage_from_anthropic
+from fastgw.backends.llm.usage import update_from_anthropic, usage_from_anthropic
+from fastgw.errors import UpstreamProtocolError
+from fastgw.telemetry.usage import Usage
 from tests.backends.llm.golden_util import GOLDEN, case_id
 
 USER = {"role": "user", "content": "hi"}

@@ -10,12 +10,12 @@ import pytest
 from fastgw.backends.llm.usage import (
     AnthropicStreamSniffer,
     OpenAIStreamSniffer,
-    Usage,
     anthropic_body_usage,
     openai_body_usage,
     usage_from_anthropic,
     usage_from_openai,
 )
+from fastgw.telemetry.usage import Usage
 from tests.backends.llm.golden_util import GOLDEN, case_id, run_stream
 from tests.backends.llm.sse_util import parse_all
 

@@ -17,8 +17,8 @@ from fastgw.backends.llm.translate import anthropic_from_openai, openai_from_ant
 from fastgw.backends.llm.translate.anthropic_from_openai_stream import AnthropicToOpenAIStream
 from fastgw.backends.llm.translate.errors import translate_error
 from fastgw.backends.llm.translate.openai_from_anthropic_stream import OpenAIToAnthropicStream
-from fastgw.backends.llm.types import Dialect
-from fastgw.backends.llm.usage import Usage
+from fastgw.errors import Dialect
+from fastgw.telemetry.usage import Usage
 
 _CLIENT_DIALECT: Final[Mapping[RouteType, Dialect]] = MappingProxyType(
     {RouteType.COMPLETIONS: Dialect.OPENAI, RouteType.MESSAGES: Dialect.ANTHROPIC}
