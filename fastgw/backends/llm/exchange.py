@@ -28,10 +28,10 @@ import orjson
 from fastgw.backends.http import HeldBody, cancel_on_callbacks, fail_on_callbacks, finish_on_callbacks
 from fastgw.backends.llm.stream_tally import StreamTally
 from fastgw.backends.llm.translate import anthropic_from_openai, openai_from_anthropic
-from fastgw.backends.llm.translate.anthropic_from_openai_stream import AnthropicToOpenAIStream
+from fastgw.backends.llm.translate.anthropic_from_openai_stream import AnthropicFromOpenAIStream
 from fastgw.backends.llm.translate.count_tokens import estimate_input_tokens
 from fastgw.backends.llm.translate.errors import translate_error
-from fastgw.backends.llm.translate.openai_from_anthropic_stream import OpenAIToAnthropicStream
+from fastgw.backends.llm.translate.openai_from_anthropic_stream import OpenAIFromAnthropicStream
 from fastgw.backends.llm.usage import (
     AnthropicStreamSniffer,
     BodyEnds,
@@ -147,7 +147,7 @@ class LlmExchange(Exchange):
         self.body: HeldBody
         self.ends: BodyEnds
         self.scanner: SSEScanner
-        self.stream: AnthropicToOpenAIStream | OpenAIToAnthropicStream | None
+        self.stream: AnthropicFromOpenAIStream | OpenAIFromAnthropicStream | None
         self.sniffer: OpenAIStreamSniffer | AnthropicStreamSniffer | None
         self.raw: bool
         self.aligned: bool
@@ -211,9 +211,9 @@ class LlmExchange(Exchange):
         if self.translate:
             self.raw = False
             if self.upstream is Dialect.ANTHROPIC:
-                self.stream = AnthropicToOpenAIStream(int(time.time()), self.client_usage_chunk, model)
+                self.stream = AnthropicFromOpenAIStream(int(time.time()), self.client_usage_chunk, model)
             else:
-                self.stream = OpenAIToAnthropicStream(model)
+                self.stream = OpenAIFromAnthropicStream(model)
         elif not self.sniff:
             pass
         elif self.upstream is Dialect.OPENAI:
@@ -411,7 +411,7 @@ class LlmExchange(Exchange):
         if stream is not None:
             usage = stream.usage if stream.has_usage else None
             model = stream.model or None
-            final = stream.usage_final if isinstance(stream, AnthropicToOpenAIStream) else stream.has_usage
+            final = stream.usage_final if isinstance(stream, AnthropicFromOpenAIStream) else stream.has_usage
         elif sniffer is not None:
             usage = sniffer.usage
             model = sniffer.model

@@ -14,8 +14,8 @@ import msgspec
 import orjson
 
 from fastgw.backends.llm.translate import (
-    AnthropicToOpenAIStream,
-    OpenAIToAnthropicStream,
+    AnthropicFromOpenAIStream,
+    OpenAIFromAnthropicStream,
     anthropic_from_openai,
     openai_from_anthropic,
 )
@@ -28,12 +28,14 @@ CREATED = 1_700_000_000
 
 JsonFn = Callable[[dict[str, Any]], dict[str, Any]]
 
-# (directory = <input format>_to_<output format>, kind) -> translation
+# (directory = the translation module, kind) -> translation. A module `<target>_from_<source>` is
+# named by the request it makes (an Anthropic request from an OpenAI client's); its response and
+# stream cases go the other way, back to the client
 JSON_TRANSLATIONS: dict[tuple[str, str], JsonFn] = {
-    ("openai_to_anthropic", "request"): anthropic_from_openai.request,
-    ("anthropic_to_openai", "request"): openai_from_anthropic.request,
-    ("anthropic_to_openai", "response"): lambda body: anthropic_from_openai.response(body, CREATED),
-    ("openai_to_anthropic", "response"): openai_from_anthropic.response,
+    ("anthropic_from_openai", "request"): anthropic_from_openai.request,
+    ("openai_from_anthropic", "request"): openai_from_anthropic.request,
+    ("anthropic_from_openai", "response"): lambda body: anthropic_from_openai.response(body, CREATED),
+    ("openai_from_anthropic", "response"): openai_from_anthropic.response,
 }
 
 
@@ -53,9 +55,9 @@ class StreamTranslator(Protocol):
 
 
 def stream_translator(direction: str, include_usage: bool = True) -> StreamTranslator:
-    if direction == "anthropic_to_openai":
-        return AnthropicToOpenAIStream(created=CREATED, include_usage=include_usage)
-    return OpenAIToAnthropicStream()
+    if direction == "anthropic_from_openai":
+        return AnthropicFromOpenAIStream(created=CREATED, include_usage=include_usage)
+    return OpenAIFromAnthropicStream()
 
 
 def json_cases() -> list[Path]:

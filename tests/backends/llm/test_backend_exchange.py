@@ -25,8 +25,8 @@ from fastgw.tokens.tokenizer import Tokenizer
 from fastgw.upstream.limits import PoolLimits
 
 GOLDEN = Path(__file__).parent / "golden"
-OPENAI_STREAM = (GOLDEN / "openai_to_anthropic" / "stream_text.in.sse").read_bytes()
-ANTHROPIC_STREAM = (GOLDEN / "anthropic_to_openai" / "stream_tools_parallel.in.sse").read_bytes()
+OPENAI_STREAM = (GOLDEN / "openai_from_anthropic" / "stream_text.in.sse").read_bytes()
+ANTHROPIC_STREAM = (GOLDEN / "anthropic_from_openai" / "stream_tools_parallel.in.sse").read_bytes()
 SSE_HEAD: Headers = [(b"content-type", b"text/event-stream")]
 
 

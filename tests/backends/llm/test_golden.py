@@ -21,7 +21,7 @@ from tests.backends.llm.golden_util import (
 
 def test_fixture_sets_are_complete() -> None:
     directions = {p.parent.name for p in json_cases()} | {p.parent.name for p in stream_cases()}
-    assert directions == {"openai_to_anthropic", "anthropic_to_openai"}
+    assert directions == {"anthropic_from_openai", "openai_from_anthropic"}
     kinds = {(p.parent.name, p.name.split("_", 1)[0]) for p in json_cases()}
     assert kinds == set(JSON_TRANSLATIONS)
     assert len(stream_cases()) >= 8

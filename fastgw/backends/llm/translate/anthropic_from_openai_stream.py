@@ -34,7 +34,7 @@ _TEXT_START: Final = b'{"content":'
 _TEXT_END: Final = b"}" + _CHUNK_MIDDLE + b"null" + _CHUNK_END
 
 
-class AnthropicToOpenAIStream:
+class AnthropicFromOpenAIStream:
     """State machine for one streamed response. ``created`` is injected so output is reproducible."""
 
     __slots__ = (

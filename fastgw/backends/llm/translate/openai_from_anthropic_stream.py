@@ -41,7 +41,7 @@ _STOP_END: Final = b"}\n\n"
 _MESSAGE_STOP: Final = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 
 
-class OpenAIToAnthropicStream:
+class OpenAIFromAnthropicStream:
     """State machine for one streamed response; ``usage`` and ``model`` are readable at any time."""
 
     __slots__ = (
