@@ -12,6 +12,7 @@ import asyncio
 import ssl
 import time
 from collections import deque
+from collections.abc import Callable
 
 from fastgw.errors import UpstreamConnectError, UpstreamPoolTimeout, UpstreamTimeout
 from fastgw.upstream.connection import UpstreamConnection
@@ -29,8 +30,10 @@ class _OriginState:
 
 
 class Pool:
-    def __init__(self, limits: PoolLimits) -> None:
+    def __init__(self, limits: PoolLimits, clock: Callable[[], float] = time.monotonic) -> None:
+        """`clock` dates idle connections for expiry (a test passes its loop's fake clock)."""
         self.limits = limits
+        self._clock = clock
         self._origins: dict[Origin, _OriginState] = {}
         self._total = 0
         self._ssl: dict[tuple[bool, bool, str | None, str | None, str | None], ssl.SSLContext] = {}
@@ -167,7 +170,7 @@ class Pool:
             conn.close()
             self._wake(st)
             return
-        conn.idle_since = time.monotonic()
+        conn.idle_since = self._clock()
         st.idle.append(conn)
 
     def _others_wait(self, st: _OriginState) -> bool:
@@ -228,7 +231,7 @@ class Pool:
 
     def _sweep(self) -> None:
         self._sweeper = None
-        cutoff = time.monotonic() - self.limits.idle_timeout
+        cutoff = self._clock() - self.limits.idle_timeout
         for st in self._origins.values():
             while st.idle and st.idle[0].idle_since < cutoff:
                 st.idle.pop(0).close()

@@ -10,7 +10,9 @@ Modes, chosen from the response head:
   it passes for when the provider's usage never comes (``stream_tally.py``);
 - buffer: a whole JSON response that must be translated (bounded: maxBufferedBodyBytes -> 502);
 - error: a non-2xx answer, held (bounded), scrubbed of the provider credential, translated into the
-  client's dialect when it is in the other one.
+  client's dialect when it is in the other one;
+- held: a status the route retries (its retry codes, not on the last try): read and dropped,
+  nothing reaches the client.
 
 The upstream socket is paused whenever the client's buffer is full, in every mode that writes as it
 reads (proxy, stream); the others hold at most the bounded body.
