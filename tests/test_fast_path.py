@@ -21,10 +21,9 @@ from fastgw.config.compile import load_runtime
 from fastgw.context import RequestContext
 from fastgw.http.connection import HttpConnection, ServerState
 from fastgw.http.errors import api_error
-from fastgw.process.worker import _bind_dispatch, _bind_handler
+from fastgw.pipeline import dispatcher
 from fastgw.telemetry.access_log import AccessLog
 from fastgw.upstream.connection import UpstreamConnection
-from fastgw.upstream.pool import _OriginState
 from fastgw.worker_state import WorkerState
 from tests.http.fakes import FakeTransport, parse_responses
 from tests.local_server import LocalServer
@@ -81,9 +80,7 @@ class Gateway:
         bind = runtime.binds[0]
         self.log_fd = os.open(os.devnull, os.O_WRONLY)
         self.worker = WorkerState(runtime, 0, AccessLog(True, "text", fd=self.log_fd))
-        state = ServerState(
-            _bind_handler(self.worker, bind), api_error, runtime.limits, _bind_dispatch(self.worker, bind)
-        )
+        state = ServerState(dispatcher(self.worker, bind), api_error, runtime.limits)
         self.conn = HttpConnection(state)
         self.client = FakeTransport()
         self.conn.connection_made(self.client)  # type: ignore[arg-type]
@@ -93,13 +90,10 @@ class Gateway:
     def idle_upstream(self) -> tuple[UpstreamConnection, FakeTransport]:
         """An idle keep-alive connection in the pool, on a fake transport."""
         pool = self.worker.pool
-        st = pool._origins.setdefault(self.origin, _OriginState())
         up = UpstreamConnection(pool, self.origin)
         transport = FakeTransport()
         up.connection_made(transport)  # type: ignore[arg-type]
-        st.count += 1
-        pool._total += 1
-        st.idle.append(up)
+        pool.adopt(up)
         return up, transport
 
     def send(self, body: bytes = CHAT, fields: bytes = b"") -> None:
@@ -136,14 +130,14 @@ async def test_a_reused_connection_closed_by_the_upstream_is_retried_on_a_new_on
         up, up_transport = gw.idle_upstream()
         gw.send()
         assert up_transport.out, "the request went out on the idle connection, without a task"
-        assert gw.conn._task is None
+        assert not gw.conn.on_task
         up.connection_lost(None)  # the upstream had closed it: nothing was answered
         await gw.until(lambda: parse_responses(bytes(gw.client.out)), "the retried answer")
         (resp,) = parse_responses(bytes(gw.client.out))
         assert resp.status == 200 and b'"hello"' in resp.body
         assert len(provider.requests) == 1, "the retry reached the real upstream once"
         assert b'"messages"' in provider.requests[0]
-        await gw.until(lambda: gw.conn._active is None, "the request to finish")
+        await gw.until(lambda: not gw.conn.serving, "the request to finish")
     finally:
         gw.close()
 
@@ -165,7 +159,7 @@ async def test_a_client_that_goes_away_aborts_the_upstream_request(kind: str) ->
         assert up_transport.out and not up_transport.closed
         gw.conn.connection_lost(None)
         assert up_transport.aborted, "the upstream connection is dropped, never reused"
-        assert up.closed and not gw.worker.pool._origins[gw.origin].idle
+        assert up.closed and not gw.worker.pool.idle(gw.origin)
         assert records == ["client_disconnected"], "the request is recorded once"
     finally:
         gw.close()
@@ -179,7 +173,7 @@ async def test_an_invalid_llm_body_is_refused_and_the_idle_connection_kept() -> 
         (resp,) = parse_responses(bytes(gw.client.out))
         assert resp.status == 400 and b'"invalid_request_error"' in resp.body
         assert not up_transport.out, "nothing reached the upstream"
-        assert gw.worker.pool._origins[gw.origin].idle == [up], "the connection went back to the pool"
+        assert gw.worker.pool.idle(gw.origin) == [up], "the connection went back to the pool"
     finally:
         gw.close()
 
@@ -248,6 +242,6 @@ async def test_forwarding_fields_reach_every_backend_kind(
             (n, v) for n, v in _fields(provider.requests[0]) if n == b"forwarded" or n.startswith(b"x-forwarded-")
         ]
         assert forwarding == expected
-        await gw.until(lambda: gw.conn._active is None, "the request to finish")
+        await gw.until(lambda: not gw.conn.serving, "the request to finish")
     finally:
         gw.close()

@@ -47,8 +47,9 @@ from fastgw.native import request_fields
 log = logging.getLogger("fastgw.http")
 
 Handler = Callable[[Request, ResponseWriter], Awaitable[None]]
-#: Like a Handler, but may finish (or go on through callbacks) without a task: it returns None
-#: then, or an awaitable to run as the request's task.
+#: What serves a connection's requests: it may finish (or go on through callbacks) without a
+#: task, returning None, or return an awaitable to run as the request's task. Every Handler is
+#: one (the admin endpoints); the pipeline's dispatch is the other kind.
 Dispatcher = Callable[[Request, ResponseWriter], Awaitable[None] | None]
 #: renders an error answered by the connection itself (before or instead of the pipeline), given
 #: the request path (or the part of the target read so far)
@@ -62,17 +63,15 @@ class ServerState:
     """What every connection of one listening socket shares (injected, never global). `cap` is the
     worker's connection cap, shared by its traffic listeners (a private one when not given)."""
 
-    __slots__ = ("cap", "connections", "date", "dispatch", "draining", "handler", "limits", "render_error")
+    __slots__ = ("cap", "connections", "date", "dispatch", "draining", "limits", "render_error")
 
     def __init__(
         self,
-        handler: Handler,
+        dispatch: Dispatcher,
         render_error: ErrorRenderer,
         limits: HttpLimits,
-        dispatch: Dispatcher | None = None,
         cap: ConnectionCap | None = None,
     ) -> None:
-        self.handler = handler
         self.dispatch = dispatch
         self.render_error = render_error
         self.limits = limits
@@ -411,23 +410,19 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
             # no read deadline while the request runs; the timer is left to expire (re-arming a
             # timer on every request costs more than letting it fire once in a while)
             self._deadline = 0.0
-        dispatch = self.server.dispatch
-        if dispatch is not None:
-            # the fast path: a request that needs no awaiting runs on callbacks, without a task
-            try:
-                pending = dispatch(req, writer)
-            except Exception:
-                log.exception("unhandled error while serving %s %s", req.method.decode(), req.path.decode("latin-1"))
-                self._respond_error(req, writer, GatewayError("internal error"))
-                return
-            if pending is not None:
-                self._task = self._loop.create_task(self._run(req, writer, pending))
-            return
-        self._task = self._loop.create_task(self._run(req, writer))
-
-    async def _run(self, req: Request, writer: ResponseWriter, pending: Awaitable[None] | None = None) -> None:
+        # the fast path: a request that needs no awaiting runs on callbacks, without a task
         try:
-            await (pending if pending is not None else self.server.handler(req, writer))
+            pending = self.server.dispatch(req, writer)
+        except Exception:
+            log.exception("unhandled error while serving %s %s", req.method.decode(), req.path.decode("latin-1"))
+            self._respond_error(req, writer, GatewayError("internal error"))
+            return
+        if pending is not None:
+            self._task = self._loop.create_task(self._run(req, writer, pending))
+
+    async def _run(self, req: Request, writer: ResponseWriter, pending: Awaitable[None]) -> None:
+        try:
+            await pending
         except asyncio.CancelledError:
             if not writer.ended:
                 writer.abort()
@@ -541,6 +536,16 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         writer = self._active
         if writer is not None and not writer.started and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    @property
+    def on_task(self) -> bool:
+        """Whether the request in progress runs as a task (False on the fast path, or when idle)."""
+        return self._task is not None
+
+    @property
+    def serving(self) -> bool:
+        """Whether a request is in progress."""
+        return self._active is not None
 
     def drain_gracefully(self) -> None:
         """Finish the current response with `connection: close`. An idle keep-alive connection

@@ -17,21 +17,18 @@ import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import partial
 
 import uvloop
 
 from fastgw import pipeline
 from fastgw.http.capacity import ConnectionCap
-from fastgw.http.connection import Dispatcher, Handler, ServerState, protocol_factory
+from fastgw.http.connection import Handler, ServerState, protocol_factory
 from fastgw.http.errors import api_error, plain_error
-from fastgw.http.request import Request
-from fastgw.http.response import ResponseWriter
 from fastgw.process.drain import drain
 from fastgw.process.exits import EXIT_BOOT, EXIT_OK
 from fastgw.process.sockets import Addr, parse_addr
 from fastgw.process.status import StatusRegion
-from fastgw.runtime import BindRuntime, Runtime
+from fastgw.runtime import Runtime
 from fastgw.telemetry import admin
 from fastgw.telemetry.access_log import AccessLog
 from fastgw.worker_state import WorkerState
@@ -139,8 +136,7 @@ async def _serve(spec: WorkerSpec) -> int:
         handler = mgmt.get(addr)
         if handler is None:
             bind = binds[addr]  # the supervisor hands over this config's addresses only
-            handler, dispatch = _bind_handler(worker, bind), _bind_dispatch(worker, bind)
-            state = ServerState(handler, api_error, runtime.limits, dispatch, cap)
+            state = ServerState(pipeline.dispatcher(worker, bind), api_error, runtime.limits, cap)
             states.append(state)
             traffic.append(await loop.create_server(protocol_factory(state), sock=sock, backlog=2048))
             continue
@@ -163,18 +159,6 @@ async def _serve(spec: WorkerSpec) -> int:
     access.flush()
     worker.close()
     return EXIT_OK
-
-
-def _bind_dispatch(worker: WorkerState, bind: BindRuntime) -> Dispatcher:
-    # a partial, not a closure: one Python frame less on every request
-    return partial(pipeline.dispatch, worker, bind)
-
-
-def _bind_handler(worker: WorkerState, bind: BindRuntime) -> Handler:
-    async def handle(req: Request, writer: ResponseWriter) -> None:
-        await pipeline.handle(worker, bind, req, writer)
-
-    return handle
 
 
 def _management(runtime: Runtime, status: StatusRegion, worker: WorkerState) -> dict[Addr, Handler]:

@@ -41,6 +41,19 @@ class Pool:
         self._closed = False
 
     # -- acquire / release ----------------------------------------------------------------------
+    def adopt(self, conn: UpstreamConnection) -> None:
+        """Keep an already connected `conn` as idle and counted (the in-process tests and bench
+        put a connection on a fake transport in the pool this way)."""
+        st = self._origins.setdefault(conn.origin, _OriginState())
+        st.count += 1
+        self._total += 1
+        st.idle.append(conn)
+
+    def idle(self, origin: Origin) -> list[UpstreamConnection]:
+        """The idle connections kept for `origin`, the warmest last (a copy)."""
+        st = self._origins.get(origin)
+        return list(st.idle) if st is not None else []
+
     def take_idle(self, origin: Origin) -> UpstreamConnection | None:
         """An idle connection to `origin` if one is ready (the common case, no await)."""
         st = self._origins.get(origin)

@@ -27,7 +27,7 @@ from typing import Any, Final
 import msgspec
 import orjson
 
-from fastgw.backends.http import HeldBody, cancel_on_callbacks, fail_on_callbacks, finish_on_callbacks
+from fastgw.backends.http import HeldBody, cancel_on_callbacks, fail_on_callbacks
 from fastgw.backends.llm.stream_tally import StreamTally
 from fastgw.backends.llm.translate import anthropic_from_openai, openai_from_anthropic
 from fastgw.backends.llm.translate.anthropic_from_openai_stream import AnthropicFromOpenAIStream
@@ -322,7 +322,7 @@ class LlmExchange(Exchange):
         if call is not None:
             call.response_model = model
         if self.callback is not None:
-            finish_on_callbacks(ctx)
+            ctx.complete()
 
     def on_error(self, exc: GatewayError) -> None:
         if self.mode == _STREAM:

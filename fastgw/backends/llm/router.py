@@ -88,6 +88,9 @@ class LlmRouter:
                 return target
         return None
 
+    def start_fast(self, ctx: RequestContext) -> bool:
+        return False  # the model is in the body: it must be read first
+
     async def serve(self, ctx: RequestContext) -> None:
         ctx.dialect = Dialect.OPENAI
         path = ctx.path.decode("latin-1")
