@@ -10,6 +10,7 @@ the Structs bottom-up from the checked values (durations become float seconds). 
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import re
 from collections.abc import Callable
@@ -34,10 +35,17 @@ _SECRET_KEY_WORDS = ("key", "token", "secret", "password", "htpasswd", "authoriz
 def validate(data: Any, cls: type[Spec], report: Report, is_secret: IsSecret) -> Any:
     """Check `data` against `cls`; return the built Struct, or None when any problem was reported."""
     walker = _Walker(report, is_secret)
-    result = walker.check(data, mi.type_info(cls), ())
+    result = walker.check(data, _type_info(cls), ())
     if walker.failed or result is _INVALID:
         return None
     return result
+
+
+@functools.cache
+def _type_info(cls: type[Spec]) -> mi.Type:
+    """msgspec's description of a schema class: ~0.2 s for Config, the same for every load (the
+    walker only reads it), so a process computes it once."""
+    return mi.type_info(cls)
 
 
 class _Walker:
