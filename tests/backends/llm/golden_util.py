@@ -19,6 +19,7 @@ from fastgw.backends.llm.translate import (
     anthropic_from_openai,
     openai_from_anthropic,
 )
+from fastgw.native import SSEEvent
 from fastgw.telemetry.usage import Usage
 from tests.backends.llm.sse_util import parse_all
 
@@ -50,6 +51,8 @@ class StreamTranslator(Protocol):
     def has_usage(self) -> bool: ...
 
     def feed(self, event: str, data: bytes) -> bytes: ...
+
+    def feed_events(self, events: list[SSEEvent]) -> bytes: ...
 
     def finish(self) -> bytes: ...
 
