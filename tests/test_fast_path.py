@@ -245,3 +245,58 @@ async def test_forwarding_fields_reach_every_backend_kind(
         await gw.until(lambda: not gw.conn.serving, "the request to finish")
     finally:
         gw.close()
+
+
+def _recording(gw: Gateway) -> list[str]:
+    """The reasons of the requests the worker records (settle), in order."""
+    records: list[str] = []
+    original = gw.worker.metrics.record
+    gw.worker.metrics.record = lambda ctx, d: (records.append(_reason(ctx)), original(ctx, d))  # type: ignore[method-assign]
+    return records
+
+
+@pytest.mark.parametrize("kind", list(BACKENDS))
+async def test_each_way_a_request_ends_is_recorded_once_and_answers_once(kind: str) -> None:
+    """The completion contract on the fast path: success (the exchange's callbacks complete it),
+    failure before the head (fail, then complete: a 502 in the client's dialect), failure after
+    the head (the response is cut), each recorded exactly once, none leaving a task behind."""
+    gw = Gateway(BACKENDS[kind].format(port=9))
+    try:
+        records = _recording(gw)
+        up, up_transport = gw.idle_upstream()
+        gw.send()
+        assert not gw.conn.on_task and up_transport.out
+        up.data_received(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(ANSWER)
+        )
+        up.data_received(ANSWER)
+        assert records == ["upstream"]
+        [ok] = parse_responses(bytes(gw.client.out))
+        assert ok.status == 200 and ok.complete
+
+        # before the head: the upstream answers garbage
+        gw.client.out.clear()
+        up2, _ = gw.idle_upstream()
+        gw.send()
+        up2.data_received(b"NOT HTTP\r\n\r\n")
+        await gw.until(lambda: len(records) == 2, "the failed request to be recorded")
+        assert records[1] == "upstream_protocol"
+        [bad] = parse_responses(bytes(gw.client.out))
+        assert bad.status == 502 and bad.complete
+
+        # after the head: the upstream dies mid-body; the client's response is cut, never completed
+        gw.client.out.clear()
+        up3, _ = gw.idle_upstream()
+        gw.send()
+        # (a body of unknown length is forwarded as it comes, by both kinds)
+        up3.data_received(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n1\r\n{"
+        )
+        up3.connection_lost(None)
+        await gw.until(lambda: len(records) == 3, "the cut request to be recorded")
+        assert records[2] == "upstream_protocol"
+        [cut] = parse_responses(bytes(gw.client.out))
+        assert cut.status == 200 and not cut.complete and gw.client.closed
+        assert not gw.conn.on_task
+    finally:
+        gw.close()
