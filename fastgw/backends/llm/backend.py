@@ -33,6 +33,13 @@ from fastgw.telemetry.genai import GenAiCall
 from fastgw.telemetry.usage import Usage
 from fastgw.upstream.client import send
 
+# the plan's actions as module names: an enum member read off its class costs a class-attribute
+# lookup through the enum's metaclass on every request
+_SEND: Final = Action.SEND
+_RAW: Final = Action.RAW
+_MODELS: Final = Action.MODELS_501
+_COUNT_LOCALLY: Final = Action.COUNT_LOCALLY
+
 
 class InvalidBody(BadRequest):
     reason = "invalid_request_body"
@@ -78,7 +85,7 @@ class AiBackend:
         if route_type is None:
             return False
         plan = target.plans[route_type]
-        if plan.action is not Action.SEND or (target.tokenize and ctx.reserve_tokens is not None):
+        if plan.action is not _SEND or (target.tokenize and ctx.reserve_tokens is not None):
             return False
         pool = ctx.worker.pool
         conn = pool.take_idle(target.origin)
@@ -146,20 +153,20 @@ async def serve_target(
     plan = target.plans[route_type]
     ctx.dialect = plan.client
     action = plan.action
-    if action is Action.RAW:
+    if action is _RAW:
         await passthrough(ctx, target, body)
         return
-    if action is Action.MODELS_501:
+    if action is _MODELS:
         ctx.respond(501, [_JSON], _MODELS_501)
         return
     if body is None:
         # the pipeline keeps the body for replay when the route retries
         body = ctx.body_bytes if ctx.body_bytes is not None else await ctx.request.body.read_all()
-    if action is not Action.SEND:
+    if action is not _SEND:
         if view is None:
             view = read_view(body)
         ctx.llm = GenAiCall(plan.genai, view.model or "")
-        if action is Action.COUNT_LOCALLY:
+        if action is _COUNT_LOCALLY:
             count_locally(ctx, body)
             return
         raise RouteNotServed(f"{target.spec.key} does not serve {route_type} requests")
