@@ -164,3 +164,12 @@ def _add_k8s() -> None:
 
 
 _add_k8s()
+
+
+def _add_keys() -> None:
+    from fastgw.keys_cli import keys
+
+    main.add_command(keys)
+
+
+_add_keys()

@@ -12,6 +12,7 @@ from fastgw.http.response import ResponseWriter
 from fastgw.native import field_lines
 
 if TYPE_CHECKING:
+    from fastgw.backends.mcp.call import McpCall
     from fastgw.cel.vars import Vars
     from fastgw.runtime import BindRuntime, RouteRuntime
     from fastgw.telemetry.genai import GenAiCall
@@ -33,6 +34,7 @@ class RequestContext:
         "held",
         "llm",
         "matched_prefix",
+        "mcp",
         "path",
         "reason",
         "request",
@@ -78,6 +80,8 @@ class RequestContext:
         self.llm: GenAiCall | None = None
         #: an LLM request's token usage, once known (logs, metrics and token rate limits read it)
         self.usage: Usage | None = None
+        #: an MCP request's method, target, tool and session (access log, metrics)
+        self.mcp: McpCall | None = None
         #: the request's CEL variables (fastgw.cel.vars_of makes them on first use)
         self.vars: Vars | None = None
         #: a response transformation, applied as the head is written (policies/transformations.py)

@@ -20,6 +20,7 @@ from fastgw.upstream.limits import PoolLimits
 
 if TYPE_CHECKING:
     from fastgw.context import RequestContext
+    from fastgw.redis_limits.vkeys import VirtualKeyStore
 
 
 class Backend(Protocol):
@@ -134,6 +135,8 @@ class Runtime:
     #: the instance's shared rate-limit buckets (workers sweep it; None: no table)
     buckets: BucketTable | None = None
     metric_labels: LabelLimits = field(default_factory=LabelLimits)
+    #: `config.virtualKeys`: where keys created at run time live (the admin API's `/keys`)
+    virtual_keys: VirtualKeyStore | None = None
 
     @property
     def ports(self) -> tuple[int, ...]:

@@ -35,6 +35,10 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# The MCP tests also drive the gateway with the 1.x line of the official Python SDK, which cannot
+# share .venv with the 2.x line: it has a venv of its own (tests/e2e/test_mcp_sdk1.py).
+[ -x .venv-mcp1/bin/python ] || "$python" -m venv .venv-mcp1
+.venv-mcp1/bin/python -m pip install -q --disable-pip-version-check 'mcp>=1.9,<2'
 
 # The Docker image test (tests/docker) needs an engine; in CI one is started when none is running
 # (elsewhere that test skips without one, and fails in CI).

@@ -20,6 +20,8 @@ from fastgw.backends.http import HttpBackend
 from fastgw.backends.llm.backend import AiBackend
 from fastgw.backends.llm.build import binds_target, check_backend_policies, llm_target
 from fastgw.backends.llm.router import LlmRouter
+from fastgw.backends.mcp.build import build_mcp, mcp_rules, session_codec
+from fastgw.backends.mcp.session import SessionCodec
 from fastgw.backends.scrub import secret_forms
 from fastgw.config.dump import redacted_dump
 from fastgw.config.errors import ConfigError, Path
@@ -35,9 +37,12 @@ from fastgw.http.headers import Headers
 from fastgw.http.limits import HttpLimits
 from fastgw.native import BucketTable
 from fastgw.policies.headers import build_modifier, chain
+from fastgw.policies.key_budgets import KeyServices
 from fastgw.policies.kind import Site
 from fastgw.policies.layers import ListenerLayer, request_policies
 from fastgw.policies.ratelimit_local import SharedBuckets
+from fastgw.policies.virtual_keys import virtual_key_store
+from fastgw.redis_limits.prices import PriceTable
 from fastgw.routing import (
     EXACT,
     PREFIX,
@@ -107,11 +112,21 @@ def compile_config(
     proc = cfg.config
     table_spec = proc.local_rate_limit if proc is not None else LocalRateLimitTable()
     table = (buckets or SharedBuckets()).get(table_spec.max_buckets)
-    ctx = _Compile(table, table_spec.failure_mode == "failOpen", errors)
+    virtual_keys = virtual_key_store(proc.virtual_keys) if proc is not None and proc.virtual_keys else None
+    prices = virtual_keys.prices if virtual_keys is not None else PriceTable()
+    ctx = _Compile(
+        table,
+        table_spec.failure_mode == "failOpen",
+        errors,
+        KeyServices(table, prices, virtual_keys),
+        session_codec(proc, errors),
+    )
     binds = tuple(_bind(b, i, ctx) for i, b in enumerate(cfg.binds))
     llm = cfg.llm
     if llm is not None:
         binds += (_llm_bind(llm, {b.port for b in binds}, errors),)
+    if cfg.mcp is not None:
+        binds += (_mcp_bind(cfg.mcp, ctx),)
     tokenizer = _tokenizer(cfg.config, errors)
     _check_listen_addrs(cfg.config, binds, errors)
     _partly_supported(cfg, errors)
@@ -131,6 +146,7 @@ def compile_config(
         dump=redacted_dump(cfg, from_env),
         buckets=table,
         metric_labels=_metric_labels(proc),
+        virtual_keys=virtual_keys,
     )
 
 
@@ -155,6 +171,8 @@ class _Compile:
     buckets: BucketTable
     fail_open: bool  # config.localRateLimit.failureMode
     errors: list[str]
+    keys: KeyServices
+    mcp_sessions: SessionCodec
 
 
 def _workers(proc: schema.ProcessConfig | None) -> int | None:
@@ -216,7 +234,9 @@ def _bind(bind: schema.Bind, index: int, cc: _Compile) -> BindRuntime:
         fwd = lst.forwarded_headers
         rule = ForwardedRule(fwd.add, fwd.trust) if fwd is not None else DEFAULT_FORWARDED
         lpath = f"binds[{index}].listeners[{li}]"
-        layer = ListenerLayer(lst.policies, f"{lpath}.policies", cc.errors) if lst.policies is not None else None
+        layer = None
+        if lst.policies is not None:
+            layer = ListenerLayer(lst.policies, f"{lpath}.policies", cc.errors, cc.keys)
         entries: list[Entry[RouteRuntime]] = []
         for ri, route in enumerate(lst.routes):
             path = f"binds[{index}].listeners[{li}].routes[{ri}]"
@@ -277,6 +297,8 @@ def _route(
         identity=f"{gateway}/{listener}/{name}",
         buckets=cc.buckets,
         fail_open=cc.fail_open,
+        keys=cc.keys,
+        mcp=any(b.mcp is not None for b in route.backends or []),
     )
     policies = request_policies(pol, site, layer)
     req_mod: HeaderEdit | None = None
@@ -306,7 +328,17 @@ def _route(
             req_mod = chain(req_mod, auth)
     backends: list[Backend] = []
     weights: list[float] = []
+    has_mcp = any(b.mcp is not None for b in route.backends or [])
+    if pol is not None and pol.mcp_authorization is not None and not has_mcp:
+        errors.append(f"{path}.policies.mcpAuthorization: only applies to routes with mcp backends")
     for bi, b in enumerate(route.backends or []):
+        if b.mcp is not None:
+            rules = mcp_rules(pol, f"{path}.policies", errors)
+            mcp = build_mcp(b.mcp, "mcp", f"{path}.backends[{bi}].mcp", errors, cc.mcp_sessions, rules)
+            if mcp is not None:
+                backends.append(mcp)
+                weights.append(float(b.weight if b.weight is not None else 1))
+            continue
         be = _backend(b, pol, f"{path}.backends[{bi}]", errors)
         if be is not None:
             backends.append(be)
@@ -427,6 +459,33 @@ def _llm_bind(llm: schema.LlmConfig, taken: set[int], errors: list[str]) -> Bind
     )
     listener = ListenerRoutes(HostPattern.parse(None), [Entry(route, (), Match())])
     return BindRuntime(port=llm.port, name=f"bind/{llm.port}", routes=BindRoutes([listener]))
+
+
+def _mcp_bind(mcp: schema.McpConfig, cc: _Compile) -> BindRuntime:
+    """The `mcp:` block: one port, every path served by the multiplexer (`/mcp` and the others),
+    behind the block's policies."""
+    rules = mcp_rules(mcp.policies, "mcp.policies", cc.errors)
+    backend = build_mcp(mcp, "mcp", "mcp", cc.errors, cc.mcp_sessions, rules)
+    auth = mcp.policies.backend_auth if mcp.policies is not None else None
+    site = Site(
+        "mcp.policies",
+        cc.errors,
+        passthrough=auth is not None and auth.passthrough is not None,
+        identity=f"bind/{mcp.port}/mcp/mcp",
+        buckets=cc.buckets,
+        fail_open=cc.fail_open,
+        mcp=True,
+    )
+    route = RouteRuntime(
+        name="mcp",
+        rule="mcp/default",
+        listener="mcp",
+        gateway=f"bind/{mcp.port}",
+        policies=request_policies(mcp.policies, site),
+        backends=(backend,) if backend is not None else (),
+    )
+    listener = ListenerRoutes(HostPattern.parse(None), [Entry(route, (), Match())])
+    return BindRuntime(port=mcp.port, name=f"bind/{mcp.port}", routes=BindRoutes([listener]))
 
 
 # -- process-level settings ----------------------------------------------------------------------

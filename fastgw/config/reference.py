@@ -116,6 +116,9 @@ SUPPORT_TABLE: tuple[tuple[str, str], ...] = (
     ("`policies.ai`", "AiPolicy"),
     ("`llm:`", "LlmConfig"),
     ("`llm.models[]`", "LlmModel"),
+    ("`mcp` backend", "McpBackend"),
+    ("`mcp:`", "McpConfig"),
+    ("MCP `targets[]`", "McpTarget"),
 )
 
 

@@ -157,7 +157,7 @@ class RouteBackend(Spec, frozen=True, kw_only=True):
     """Where a route sends traffic: exactly one of host, ai, mcp, backend."""
 
     NOT_SUPPORTED = frozenset({"service", "dynamic", "aws", "internal", "routeGroup"})
-    NOT_SUPPORTED_CHECKED = frozenset({"mcp", "backend"})
+    NOT_SUPPORTED_CHECKED = frozenset({"backend"})
     ONE_OF = (("host", "ai", "mcp", "backend", "service", "dynamic", "aws", "internal", "routeGroup"),)
     host: HostPort | None = None
     """A plain HTTP upstream "host:port" (TLS only with `policies.backendTLS`)."""
@@ -305,7 +305,7 @@ class Config(Spec, frozen=True, kw_only=True):
     """Root of a config file (agentgateway standalone format, generations A and B)."""
 
     NOT_SUPPORTED = frozenset({"workloads", "services", "routeGroups", "gateways", "routes", "tcpRoutes", "ui"})
-    NOT_SUPPORTED_CHECKED = frozenset({"policies", "backends", "mcp"})
+    NOT_SUPPORTED_CHECKED = frozenset({"policies", "backends"})
     config: ProcessConfig | None = None
     """Process settings."""
     binds: list[Bind] = []

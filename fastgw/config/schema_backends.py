@@ -256,10 +256,21 @@ class OpenApiTarget(RemoteTarget, frozen=True, kw_only=True):
     """The OpenAPI document: inline, `{file}` or `{url}`."""
 
 
+class ToolFilter(Spec, frozen=True, kw_only=True):
+    """fastgw: which of a target's tools clients see and may call (names as the target gives them)."""
+
+    include: list[str] | None = None
+    """Only these tools (absent: all)."""
+    exclude: list[str] = []
+    """Never these tools."""
+
+
 class McpTarget(Spec, frozen=True, kw_only=True):
     """One MCP server behind the multiplexer; its tools are exposed as `<name>_<tool>`."""
 
     ONE_OF = (("stdio", "sse", "mcp", "openapi"),)
+    NOT_SUPPORTED_CHECKED = frozenset({"openapi"})
+    PARTLY_SUPPORTED = {"policies": "backendAuth (a key string) and backendTLS, on mcp and sse targets"}
     name: str
     """Target name (tool-name prefix)."""
     stdio: StdioTarget | None = None
@@ -272,6 +283,8 @@ class McpTarget(Spec, frozen=True, kw_only=True):
     """REST API via OpenAPI."""
     policies: TransportPolicies | None = None
     """TLS/auth/headers towards a remote target (not for stdio)."""
+    tools: ToolFilter | None = None
+    """fastgw: tool include/exclude lists."""
 
     def problems(self) -> Problems:
         if self.stdio is not None and self.policies is not None:

@@ -156,39 +156,172 @@ class DescriptorEntry(Spec, frozen=True, kw_only=True):
     key: str
     """Descriptor key."""
     value: str
-    """CEL expression giving the value."""
+    """CEL expression giving the value. A request for which it yields nothing (an error, a missing
+    header) is not limited by this descriptor (counted in `fastgw_remote_ratelimit_events{event="no_key"}`)."""
+
+
+class RedisBucket(Spec, frozen=True, kw_only=True):
+    """fastgw (`redis:` only): a token bucket kept in Redis, as localRateLimit's: starts full with
+    `maxTokens`, gains `tokensPerFill` every `fillInterval` (fills counted from the bucket's first use)."""
+
+    max_tokens: int = 0
+    """Bucket capacity."""
+    tokens_per_fill: int = 0
+    """Tokens added each interval (must be <= maxTokens)."""
+    fill_interval: Duration
+    """Refill period (at least 1ms)."""
+
+    def problems(self) -> Problems:
+        if self.max_tokens < 1:
+            yield "maxTokens", "must be at least 1"
+        if self.tokens_per_fill < 1:
+            yield "tokensPerFill", "must be at least 1"
+        if self.tokens_per_fill > self.max_tokens:
+            yield "tokensPerFill", f"must be <= maxTokens ({self.tokens_per_fill} > {self.max_tokens})"
+        if self.fill_interval < 0.001:
+            yield "fillInterval", "must be at least 1ms"
+
+
+class RedisWindow(Spec, frozen=True, kw_only=True):
+    """fastgw (`redis:` only): at most `limit` per window of `size`, windows aligned to the epoch
+    (Redis' clock). Fixed windows never admit more than `limit` in a window; `sliding: true` weighs
+    the previous window by the part of it still inside the last `size` (an approximation that
+    smooths the burst at a window's edge)."""
+
+    limit: int = 0
+    """Requests (or tokens) per window."""
+    size: Duration
+    """Window length (at least 1ms)."""
+    sliding: bool = False
+    """Sliding (weighted previous window) instead of fixed."""
+
+    def problems(self) -> Problems:
+        if self.limit < 1:
+            yield "limit", "must be at least 1"
+        if self.size < 0.001:
+            yield "size", "must be at least 1ms"
+
+
+class RedisLease(Spec, frozen=True, kw_only=True):
+    """fastgw (`redis:`, `type: requests` only): each worker takes up to `size` tokens from Redis at
+    once and admits from them locally until they run out or `ttl` passes (what is left then goes
+    back). Never admits more than the limit; a request may be refused while up to
+    `size` x (workers of every instance) tokens sit in other workers' leases, for at most `ttl`."""
+
+    size: int = 0
+    """Tokens taken per Redis call (2..10000)."""
+    ttl: Duration = 0.1
+    """How long a worker keeps tokens it has not used."""
+
+    def problems(self) -> Problems:
+        if not 2 <= self.size <= 10000:
+            yield "size", "must be between 2 and 10000"
+        if self.ttl <= 0:
+            yield "ttl", "must be greater than 0"
 
 
 class Descriptor(Spec, frozen=True, kw_only=True):
-    """A descriptor sent to the rate-limit service."""
+    """A descriptor: the entries name the bucket (each distinct set of values is its own)."""
 
+    NOT_SUPPORTED_CHECKED = frozenset({"limitOverride"})
+    AT_MOST_ONE = (("limit", "window"),)
     entries: list[DescriptorEntry]
     """Key/value entries."""
     type: Literal["requests", "tokens"] = "requests"
-    """What is counted."""
+    """What is counted. `tokens`: a request is admitted while the budget is not exhausted, and the
+    LLM tokens it used (input + output) are charged once its response is done."""
     cost: str | None = None
-    """CEL cost expression (default 1 per request, or total tokens)."""
+    """CEL cost expression (default 1 per request, or total tokens after the response)."""
     limit_override: str | None = None
     """CEL expression giving a dynamic limit."""
+    limit: RedisBucket | None = None
+    """fastgw, `redis:` only: a token bucket."""
+    window: RedisWindow | None = None
+    """fastgw, `redis:` only: a fixed or sliding window."""
+    lease: RedisLease | None = None
+    """fastgw, `redis:` only: bounded-error local leases for hot keys (see RedisLease)."""
+
+    def problems(self) -> Problems:
+        if not self.entries:
+            yield "entries", "must list at least one entry"
+        if self.lease is not None and self.type != "requests":
+            yield "lease", "only with type: requests"
+
+
+class RedisTarget(Spec, frozen=True, kw_only=True):
+    """fastgw: the Redis that holds the limits (shared by every instance that points at it)."""
+
+    url: Secret
+    """`redis://[:password@]host:port/db`, `rediss://...` (TLS) or `unix:///path/to/socket`: one
+    server (Redis Cluster and Sentinel are not supported yet; every key already carries a hash
+    tag, so each bucket would live on one slot)."""
+    connect_timeout: Duration = 0.05
+    """Connecting (and reconnecting) to Redis."""
+    command_timeout: Duration = 0.05
+    """One round trip (a batch of the worker's concurrent requests)."""
+    key_prefix: str = "fastgw:rl:"
+    """Prefix of every key written."""
+    max_connections: int = 4
+    """Connections per worker (batches in flight at once)."""
+    breaker_failures: int = 3
+    """Consecutive failures that open the circuit breaker (requests then skip Redis and follow
+    `failureMode` at once)."""
+    breaker_open_for: Duration = 1.0
+    """How long the breaker stays open before one batch probes Redis again (doubles while the probe
+    fails, up to 8 times this)."""
+
+    def problems(self) -> Problems:
+        if not self.url.startswith(("redis://", "rediss://", "unix://")):
+            yield "url", "expected redis://, rediss:// or unix://"
+        for key, v in (("connectTimeout", self.connect_timeout), ("commandTimeout", self.command_timeout)):
+            if v <= 0:
+                yield key, "must be greater than 0"
+        if not 1 <= self.max_connections <= 64:
+            yield "maxConnections", "must be between 1 and 64"
+        if self.breaker_failures < 1:
+            yield "breakerFailures", "must be at least 1"
+        if self.breaker_open_for <= 0:
+            yield "breakerOpenFor", "must be greater than 0"
 
 
 class RemoteRateLimit(Spec, frozen=True, kw_only=True):
-    """Global rate limiting through an Envoy RLS-compatible service."""
+    """Global rate limiting: agentgateway's Envoy RLS client (`host`), or fastgw's limits kept in
+    Redis (`redis`), shared by every instance and worker that uses the same Redis."""
 
     NOT_SUPPORTED = frozenset({"service"})
-    ONE_OF = (("host", "backend", "service"),)
+    NOT_SUPPORTED_CHECKED = frozenset({"host", "backend", "policies"})
+    ONE_OF = (("host", "backend", "service", "redis"),)
     host: HostPort | None = None
     """Rate-limit service address."""
     backend: str | None = None
     """Name of a top-level backend."""
-    domain: str
-    """RLS domain."""
+    redis: RedisTarget | None = None
+    """fastgw: keep the limits in this Redis (each descriptor gives its `limit` or `window`)."""
+    domain: str | None = None
+    """RLS domain (with `host`); with `redis`, a namespace added to every key."""
     descriptors: list[Descriptor]
-    """Descriptors sent per request."""
+    """Descriptors checked per request (all must allow it)."""
     failure_mode: Literal["failClosed", "failOpen", "FailClosed", "FailOpen"] = "failClosed"
-    """On service failure: deny with 500 (failClosed) or allow (failOpen)."""
+    """When the limit cannot be checked: deny (failClosed; fastgw answers 503 "rate limit service
+    unavailable" in the route's error format, where agentgateway answers 500 "rate limit failed":
+    503 tells clients and SDKs the failure is temporary) or allow (failOpen). Counted either way."""
+    dialect: Literal["plain", "client"] = "plain"
+    """fastgw: how 429/503 bodies are written. `plain`: agentgateway's text (`rate limit
+    exceeded`); `client`: the error object of the API the request path belongs to (OpenAI or
+    Anthropic JSON), so SDKs show it and back off on `retry-after`."""
     policies: TransportPolicies | None = None
     """TLS/auth for reaching the service."""
+
+    def problems(self) -> Problems:
+        if not self.descriptors:
+            yield "descriptors", "must list at least one descriptor"
+        for i, d in enumerate(self.descriptors):
+            if self.redis is not None and d.limit is None and d.window is None:
+                yield ("descriptors", i), "with redis: give the limit (limit: {maxTokens, ...} or window: {...})"
+            if self.redis is None and (d.limit is not None or d.window is not None or d.lease is not None):
+                yield ("descriptors", i), "limit, window and lease need redis: (an RLS service holds its own limits)"
+        if self.host is not None and self.domain is None:
+            yield "domain", "required with host"
 
 
 class Retry(Spec, frozen=True, kw_only=True):
@@ -430,6 +563,29 @@ class JwtAuth(Spec, frozen=True, kw_only=True):
             yield "jwks", "required with issuer"
 
 
+class KeyBudget(Spec, frozen=True, kw_only=True):
+    """fastgw: what one API key may spend: tokens and/or USD per window. For keys of the config
+    the budget is kept in the instance's shared memory (one instance; windows start at the key's
+    first use); keys created at run time keep theirs in Redis (`config.virtualKeys`)."""
+
+    name: str | None = None
+    """Named in the refusal (default: the window)."""
+    window: Literal["1h", "1d", "30d", "total"] = "total"
+    """How long a budget lasts before it starts again (`total`: never)."""
+    tokens: int | None = None
+    """LLM tokens (input + output)."""
+    usd: float | None = None
+    """Cost in USD (the model's price: built-in table, `config.virtualKeys.prices`)."""
+
+    def problems(self) -> Problems:
+        if self.tokens is None and self.usd is None:
+            yield "", "give tokens and/or usd"
+        if self.tokens is not None and self.tokens < 1:
+            yield "tokens", "must be at least 1"
+        if self.usd is not None and self.usd <= 0:
+            yield "usd", "must be greater than 0"
+
+
 class ApiKey(Spec, frozen=True, kw_only=True):
     """One accepted API key (inline or as a hash)."""
 
@@ -442,6 +598,8 @@ class ApiKey(Spec, frozen=True, kw_only=True):
     """Exposed to CEL as `apiKey.*` (e.g. team, name)."""
     allowed_models: list[str] | None = None
     """Model patterns this key may use (`[]` denies all); not supported yet."""
+    budgets: list[KeyBudget] | None = None
+    """fastgw: budgets of this key (a request is refused once one is spent; see KeyBudget)."""
 
 
 class ApiKeys(Spec, frozen=True, kw_only=True):
@@ -449,12 +607,20 @@ class ApiKeys(Spec, frozen=True, kw_only=True):
 
     Keys are compared in constant time and not forwarded upstream."""
 
-    keys: list[ApiKey]
+    keys: list[ApiKey] = []
     """Accepted keys."""
     mode: AuthMode = "optional"
     """strict: key required; optional (the default): checked when present; permissive: never rejects."""
     location: KeyLocation | None = None
     """Where the key is read (default `Authorization: Bearer`)."""
+    virtual_keys: bool = False
+    """fastgw: also accept the keys created at run time (`config.virtualKeys`), and enforce their
+    budgets: a request is refused (429, or 403 for a `total` budget) once a budget is spent, and
+    each response's tokens and cost are charged to every budget of its key."""
+
+    def problems(self) -> Problems:
+        if not self.keys and not self.virtual_keys:
+            yield "keys", "must list at least one key (or set virtualKeys: true)"
 
 
 class BasicAuth(Spec, frozen=True, kw_only=True):

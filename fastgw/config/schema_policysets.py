@@ -49,10 +49,8 @@ class RoutePolicies(Spec, frozen=True, kw_only=True):
         {
             "requestRedirect",
             "requestMirror",
-            "mcpAuthorization",
             "mcpAuthentication",
             "a2a",
-            "remoteRateLimit",
             "csrf",
             "buffer",
             "delay",
@@ -64,7 +62,11 @@ class RoutePolicies(Spec, frozen=True, kw_only=True):
             "request headers, body and metadata, response headers"
             " (`replace`, response body and metadata are not supported yet)"
         ),
-        "apiKey": "keys with metadata (`allowedModels` is not supported yet)",
+        "apiKey": ("keys with metadata, fastgw's budgets and virtual keys (`allowedModels` is not supported yet)"),
+        "remoteRateLimit": (
+            "limits kept in one Redis server (`redis:`); the Envoy RLS client (`host:`, `backend:`),"
+            " Redis Cluster/Sentinel and `limitOverride` are not supported yet"
+        ),
     }
     request_header_modifier: HeaderModifier | None = None
     """Edit request headers before forwarding."""

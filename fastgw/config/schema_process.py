@@ -7,7 +7,7 @@ from typing import Literal
 import msgspec
 
 from fastgw.config.schema_base import Duration, Problems, Secret, Spec
-from fastgw.config.schema_policies import Keepalives
+from fastgw.config.schema_policies import Keepalives, RedisTarget
 
 MiB = 1024 * 1024
 
@@ -259,6 +259,39 @@ class LocalRateLimitTable(Spec, frozen=True, kw_only=True):
             yield "maxBuckets", "must be between 1 and 16777216"
 
 
+class ModelPrice(Spec, frozen=True, kw_only=True):
+    """USD per 1M tokens of one model."""
+
+    input: float
+    """Input (prompt) tokens not read from a cache."""
+    output: float
+    """Output tokens."""
+    cache_read: float | None = None
+    """Input tokens read from the provider's cache (default: the input price)."""
+    cache_write: float | None = None
+    """Input tokens written to the provider's cache (default: the input price)."""
+
+    def problems(self) -> Problems:
+        for key, v in (
+            ("input", self.input),
+            ("output", self.output),
+            ("cacheRead", self.cache_read),
+            ("cacheWrite", self.cache_write),
+        ):
+            if v is not None and v < 0:
+                yield key, "must not be negative"
+
+
+class VirtualKeys(Spec, frozen=True, kw_only=True):
+    """fastgw: API keys created at run time (admin API `/keys`, `fastgw keys`), stored hashed in
+    Redis with their metadata and budgets; an `apiKey` policy with `virtualKeys: true` accepts them."""
+
+    redis: RedisTarget
+    """Where the keys and their spend live (shared by every instance using it)."""
+    prices: dict[str, ModelPrice] = {}
+    """Model prices (USD per 1M tokens) on top of the built-in table; a name ending in `*` is a prefix."""
+
+
 class ProcessConfig(Spec, frozen=True, kw_only=True):
     """`config:`: process-level settings; read at startup."""
 
@@ -287,11 +320,12 @@ class ProcessConfig(Spec, frozen=True, kw_only=True):
             "hbone",
         }
     )
-    NOT_SUPPORTED_CHECKED = frozenset({"tracing", "session", "mcp", "connectionMinTerminationDeadline"})
+    NOT_SUPPORTED_CHECKED = frozenset({"tracing", "connectionMinTerminationDeadline"})
     PARTLY_SUPPORTED = {
         "enableIpv6": "false only: binds listen on IPv4",
         "histograms": "classic only",
         "sensitiveHeaders": "accepted; fastgw logs no request headers at all",
+        "mcp": "sessionTtl counts from the session's initialize, not from its last request",
     }
     admin_addr: str = "127.0.0.1:15000"
     """Admin API address ("ip:port" or "off")."""
@@ -329,6 +363,8 @@ class ProcessConfig(Spec, frozen=True, kw_only=True):
     """fastgw: local token counting (vocabulary file or estimator)."""
     local_rate_limit: LocalRateLimitTable = msgspec.field(default_factory=LocalRateLimitTable)
     """fastgw: the shared table behind every `localRateLimit` policy (size, what a full one does)."""
+    virtual_keys: VirtualKeys | None = None
+    """fastgw: API keys created at run time, with budgets (kept in Redis)."""
 
     def problems(self) -> Problems:
         if isinstance(self.worker_threads, int) and self.worker_threads < 1:

@@ -50,6 +50,11 @@ class ResponseWriter:
         self.on_disconnect: Callable[[], object] | None = None
 
     @property
+    def draining(self) -> bool:
+        """The worker is stopping: a response that would run on (an event stream) should end."""
+        return self._conn.server.draining
+
+    @property
     def paused(self) -> bool:
         """True while the client's socket buffer is full (stop producing, see `drain`)."""
         return self._conn.flow.paused

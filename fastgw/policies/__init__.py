@@ -15,6 +15,7 @@ from fastgw.policies import (
     ext_authz,
     jwt_auth,
     ratelimit_local,
+    ratelimit_remote,
     rewrite,
     transformations,
 )
@@ -34,6 +35,7 @@ REGISTRY: Final[tuple[PolicyKind[Any], ...]] = (
     # rate limits after auth, so anonymous floods are rejected before they spend tokens
     # (a remote rate limit goes after the local one: the local check is cheaper)
     ratelimit_local.KIND,
+    ratelimit_remote.KIND,
     # CEL edits of the request (they may read what authentication found), before the static ones
     transformations.KIND,
     # request edits, then the responses that replace forwarding

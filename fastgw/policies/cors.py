@@ -10,6 +10,8 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+import msgspec
+
 from fastgw.errors import CORS_RESPONSE
 from fastgw.http.headers import Headers
 from fastgw.policies.kind import PolicyKind, Site
@@ -99,7 +101,18 @@ class Cors:
         return out
 
 
+#: request fields a browser MCP client sends (MCP Inspector): allowed on MCP routes
+MCP_HEADERS: Final = ("mcp-session-id", "mcp-protocol-version", "last-event-id")
+
+
 def build(spec: CorsSpec, site: Site) -> Cors:
+    if site.mcp:
+        # the session id must be sent and read by browser clients, whatever the policy lists
+        allow = [*spec.allow_headers, *(h for h in MCP_HEADERS if h not in {a.lower() for a in spec.allow_headers})]
+        expose = list(spec.expose_headers)
+        if "mcp-session-id" not in {e.lower() for e in expose}:
+            expose.append("mcp-session-id")
+        spec = msgspec.structs.replace(spec, allow_headers=allow, expose_headers=expose)
     return Cors.of(spec)
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 if TYPE_CHECKING:
     from fastgw.config.schema_policysets import ListenerPolicies, RoutePolicies
     from fastgw.native import BucketTable
+    from fastgw.policies.key_budgets import KeyServices
     from fastgw.runtime import RequestPolicy
 
 __all__ = ["PolicyKind", "Site"]
@@ -33,6 +34,10 @@ class Site:
     #: the instance's shared rate-limit buckets (config.localRateLimit), and its failure mode
     buckets: BucketTable | None = None
     fail_open: bool = False
+    #: what apiKey policies share: the bucket table, model prices, the virtual keys' Redis
+    keys: KeyServices | None = None
+    #: the route serves MCP (browser clients send and read the session id: cors adds it)
+    mcp: bool = False
 
     def error(self, message: str, key: str = "") -> None:
         self.errors.append(f"{self.path}{'.' + key if key else ''}: {message}")

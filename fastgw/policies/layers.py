@@ -16,16 +16,18 @@ from fastgw.policies.kind import Site
 
 if TYPE_CHECKING:
     from fastgw.config.schema_policysets import ListenerPolicies, RoutePolicies
+    from fastgw.policies.key_budgets import KeyServices
     from fastgw.runtime import RequestPolicy
 
 __all__ = ["ListenerLayer", "request_policies"]
 
 
 class ListenerLayer:
-    __slots__ = ("_built", "_errors", "_path", "_spec")
+    __slots__ = ("_built", "_errors", "_keys", "_path", "_spec")
 
-    def __init__(self, spec: ListenerPolicies, path: str, errors: list[str]) -> None:
+    def __init__(self, spec: ListenerPolicies, path: str, errors: list[str], keys: KeyServices | None = None) -> None:
         self._spec = spec
+        self._keys = keys
         self._path = path
         self._errors = errors
         self._built: dict[tuple[bool, bool], dict[str, RequestPolicy]] = {}
@@ -37,7 +39,7 @@ class ListenerLayer:
         if built is None:
             # compile errors are reported once, by the first variant built
             errors = self._errors if not self._built else []
-            site = Site(self._path, errors, llm=llm, passthrough=passthrough)
+            site = Site(self._path, errors, llm=llm, passthrough=passthrough, keys=self._keys)
             built = self._built[key] = _build(self._spec, site)
         return built
 

@@ -90,6 +90,8 @@ class AccessLog:
             head = self._prefix(ctx)
         call = ctx.llm
         tail = b"" if call is None else self._genai.of(call, ctx.usage)
+        if ctx.mcp is not None:
+            tail += log_fields(ctx.mcp.log_fields())
         if ctx.error is not None:
             tail += log_fields({"error": ctx.error.message, "reason": ctx.error.reason})
         elif ctx.reason is not UPSTREAM:
@@ -154,6 +156,8 @@ def fields_of(ctx: RequestContext) -> dict[str, object]:
     f["http.status"] = ctx.writer.status
     if ctx.llm is not None:
         f.update(genai.fields(ctx.llm, ctx.usage))
+    if ctx.mcp is not None:
+        f.update(ctx.mcp.log_fields())
     if ctx.error is not None:
         f["error"] = ctx.error.message
         f["reason"] = ctx.error.reason

@@ -1,5 +1,5 @@
 """The management listeners served by every worker: readiness (`/healthz/ready`), stats
-(`/metrics`, `/stats/prometheus`) and admin (`/config_dump`, `/healthz`)."""
+(`/metrics`, `/stats/prometheus`) and admin (`/config_dump`, `/healthz`, `/keys`: admin_keys.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from fastgw.http.connection import Handler
 from fastgw.http.request import Request
 from fastgw.http.response import ResponseWriter
 from fastgw.process.status import StatusRegion
+from fastgw.redis_limits.vkeys_admin import KeyAdmin
 from fastgw.runtime import Runtime
-from fastgw.telemetry import metrics
+from fastgw.telemetry import admin_keys, metrics
 from fastgw.telemetry.metrics import Metrics
 
 _TEXT = [(b"content-type", b"text/plain")]
@@ -42,8 +43,14 @@ def stats_handler(own: Metrics) -> Handler:
 
 
 def admin_handler(runtime: Runtime, status: StatusRegion) -> Handler:
+    keys: list[KeyAdmin] = []  # made on the first /keys request, in the worker
+
     async def handle(req: Request, writer: ResponseWriter) -> None:
-        if req.path == b"/config_dump":
+        if req.path == b"/keys" or req.path.startswith(b"/keys/"):
+            if not keys and runtime.virtual_keys is not None:
+                keys.append(KeyAdmin(runtime.virtual_keys))
+            await admin_keys.serve(keys[0] if keys else None, req, writer)
+        elif req.path == b"/config_dump":
             writer.respond(200, _JSON, orjson.dumps(runtime.dump, option=orjson.OPT_INDENT_2))
         elif req.path in (b"/healthz", b"/healthz/ready"):
             code = 200 if status.ready else 503

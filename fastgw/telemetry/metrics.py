@@ -154,6 +154,12 @@ class Metrics:
             registry=None,
         )
         self._bytes = Counter("agentgateway_response_bytes", "Response body bytes sent", HTTP_LABELS, registry=None)
+        self._mcp_requests = Counter(
+            "agentgateway_mcp_requests",
+            "MCP requests",
+            ("method", "resource_type", "server", "resource", *ROUTE_LABELS),
+            registry=None,
+        )
         self._tokens = Histogram(
             "agentgateway_gen_ai_client_token_usage",
             "LLM tokens used per request",
@@ -206,6 +212,27 @@ class Metrics:
         )
         # rate-limit table full decisions since the last flush: [deny, allow]
         self._table_full = [0, 0]
+        self._remote_counter = Counter(
+            "fastgw_remote_ratelimit_events",
+            "remoteRateLimit (redis) decisions and failures: allowed, denied, no_key, fail_open, fail_closed,"
+            " timeout, error, garbage, breaker_open, breaker_opened, dropped, lease_local, bad_cost",
+            ("event",),
+            registry=None,
+        )
+        self._remote: dict[str, int] = {}
+        self._key_tokens = Counter(
+            "fastgw_virtual_key_tokens",
+            "LLM tokens charged to virtual API keys (config.virtualKeys), by key name and model",
+            ("key", "model"),
+            registry=None,
+        )
+        self._key_usd = Counter(
+            "fastgw_virtual_key_cost_usd",
+            "Cost in USD charged to virtual API keys, by key name and model (models with a known price)",
+            ("key", "model"),
+            registry=None,
+        )
+        self._key_spend: dict[tuple[str, str], list[float]] = {}
         # per-request tallies, keyed by what identifies a label set without formatting it (route
         # identity, endpoint, llm?, method, status, reason); the labels are built once per key
         self._http: dict[tuple[Any, ...], list[Any]] = {}
@@ -214,6 +241,10 @@ class Metrics:
         self._genai: dict[tuple[Any, ...], list[Any]] = {}
         self._genai_labels: dict[tuple[Any, ...], tuple[str, ...]] = {}
         self._route_labels: dict[int, tuple[str, ...]] = {}
+        # MCP requests since the last flush, by their label values; names clients choose are capped
+        self._mcp: dict[tuple[str, ...], int] = {}
+        self._mcp_methods = CappedLabel("mcp_method", limits)
+        self._mcp_resources = CappedLabel("mcp_resource", limits)
 
     # -- hot path ------------------------------------------------------------------------------
     def record(self, ctx: RequestContext, duration: float) -> None:
@@ -223,7 +254,7 @@ class Metrics:
         short = (
             id(route),
             ctx.endpoint,
-            call is not None,
+            "llm" if call is not None else "mcp" if ctx.mcp is not None else "http",
             ctx.request.method,
             ctx.writer.status,
             error.metric_reason if error is not None else ctx.reason.metric,
@@ -241,6 +272,20 @@ class Metrics:
         usage = ctx.usage
         if call is not None and usage is not None:
             self._record_tokens(call, usage, ctx)
+        if ctx.mcp is not None:
+            self._record_mcp(ctx)
+
+    def _record_mcp(self, ctx: RequestContext) -> None:
+        m = ctx.mcp
+        assert m is not None
+        key = (
+            self._mcp_methods.value(m.method),
+            m.resource_type or "unknown",
+            m.target or "unknown",
+            self._mcp_resources.value(m.resource),
+            *self._route(ctx),
+        )
+        self._mcp[key] = self._mcp.get(key, 0) + 1
 
     def _route(self, ctx: RequestContext) -> tuple[str, ...]:
         route = ctx.route
@@ -248,10 +293,10 @@ class Metrics:
         return rl if rl is not None else self._route_tuple(ctx)
 
     def _label_values(self, ctx: RequestContext, short: tuple[Any, ...]) -> tuple[str, ...]:
-        _, endpoint, llm, method, status, reason = short
+        _, endpoint, protocol, method, status, reason = short
         return (
             endpoint or "unknown",
-            "llm" if llm else "http",
+            protocol,
             method.decode("latin-1"),
             str(status),
             reason,
@@ -296,6 +341,20 @@ class Metrics:
         """A rate-limit bucket found no slot in the shared table; `allowed`: failOpen let it by."""
         self._table_full[allowed] += 1
 
+    def remote_rate_limit(self, event: str) -> None:
+        """One remoteRateLimit decision or failure (see the counter's help for the events)."""
+        self._remote[event] = self._remote.get(event, 0) + 1
+
+    def key_spend(self, key: str, model: str, tokens: int, usd: float) -> None:
+        """What a virtual key's response cost (names cut to 100 characters)."""
+        label = (key[:100], model[:100])
+        tally = self._key_spend.get(label)
+        if tally is None:
+            self._key_spend[label] = [tokens, usd]
+        else:
+            tally[0] += tokens
+            tally[1] += usd
+
     def _route_tuple(self, ctx: RequestContext) -> tuple[str, ...]:
         route = ctx.route
         gw = ctx.bind.name
@@ -318,13 +377,16 @@ class Metrics:
             if nbytes:
                 self._bytes.labels(*key).inc(nbytes)
             _add(self._duration.labels(*key), h)
+        mcp, self._mcp = self._mcp, {}
+        for labels, n in mcp.items():
+            self._mcp_requests.labels(*labels).inc(n)
         genai, self._genai = self._genai, {}
         for short, histos in genai.items():
             labels = self._genai_labels[short]
             for token_type, h in zip(_TOKEN_TYPES, histos, strict=True):
                 if h is not None:
                     _add(self._tokens.labels(token_type, *labels), h)
-        for label in (self._request_models, self._response_models):
+        for label in (self._request_models, self._response_models, self._mcp_methods, self._mcp_resources):
             if label.overflow:
                 self._overflow.labels(label.name).inc(label.overflow)
                 label.overflow = 0
@@ -332,6 +394,16 @@ class Metrics:
             if n:
                 self._table_full_counter.labels(decision).inc(n)
         self._table_full = [0, 0]
+        if self._remote:
+            remote, self._remote = self._remote, {}
+            for event, n in remote.items():
+                self._remote_counter.labels(event).inc(n)
+        if self._key_spend:
+            spend, self._key_spend = self._key_spend, {}
+            for names, (tokens, usd) in spend.items():
+                self._key_tokens.labels(*names).inc(tokens)
+                if usd:
+                    self._key_usd.labels(*names).inc(usd)
 
 
 def _observe_cache(histos: list[Any], slot: int, value: int) -> None:

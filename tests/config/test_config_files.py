@@ -26,7 +26,6 @@ REFUSED = {
         f"33: {_SEED_ROUTE}.backends[0].ai.groups[0].providers[1]: not supported yet: failover "
         "(more than one group or provider); give one provider",
     ],
-    "seeds/004-mcp-endpoint.yaml": [f"7: {_SEED_ROUTE}.backends[0].mcp: not supported yet: mcp"],
     "seeds/004-metrics-testing.yaml": [
         "3: config.tracing: not supported yet: tracing",
         "16: config.metrics.fields: not supported yet: fields",

@@ -48,20 +48,22 @@ def test_committed_reference_and_readme_table_are_current() -> None:
 
 def test_refused_keys_are_marked_where_they_are_documented() -> None:
     md = reference_document()
-    for row in ("| `remoteRateLimit` | RemoteRateLimit |", "| `requestMirror` | RequestMirror |"):
+    for row in ("| `requestMirror` | RequestMirror |",):
         line = next(ln for ln in md.splitlines() if ln.startswith(row))
         assert "**Not supported yet.**" in line, line
+    line = next(ln for ln in md.splitlines() if ln.startswith("| `remoteRateLimit` | RemoteRateLimit |"))
+    assert "**Supported:** limits kept in one Redis server" in line, line
     for row in ("| `jwtAuth` | JwtAuth |", "| `basicAuth` | BasicAuth |"):  # enforced now
         line = next(ln for ln in md.splitlines() if ln.startswith(row))
         assert "Not supported yet" not in line, line
     assert "| `tracing` | Tracing |  | **Not supported yet.**" in md
-    assert "| `mcp` | McpConfig |  | **Not supported yet.**" in md
+    assert "| `openapi` | OpenApiTarget |  | **Not supported yet.**" in md
     assert "**Supported:** one group with one provider" in md  # groups
     assert "**Supported:** the HTTP protocol" in md  # extAuthz, partly
     table = support_table_markdown()
     route_row = next(ln for ln in table.splitlines() if ln.startswith("| route `policies` |"))
     supported, refused = route_row.split(" | ")[1:3]
-    for key in ("remoteRateLimit", "requestMirror", "mcpAuthorization"):
+    for key in ("requestMirror", "mcpAuthentication"):
         assert f"`{key}`" in refused and f"`{key}`" not in supported
     for key in ("jwtAuth", "basicAuth", "authorization", "extAuthz", "apiKey", "transformations"):
         assert f"`{key}`" in supported, key

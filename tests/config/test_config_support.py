@@ -85,7 +85,7 @@ backends:
         ),
         (
             _route("remoteRateLimit: {host: 'rls:1', domain: d, descriptors: [{entries: [{key: k, value: v}]}]}"),
-            f"7: {ROUTE}.policies.remoteRateLimit",
+            f"7: {ROUTE}.policies.remoteRateLimit.host",
         ),
         (_route("retry: {codes: [503], condition: 'true'}"), f"7: {ROUTE}.policies.retry.condition"),
         (_route("backendAuth: {key: k, credentials: []}"), f"7: {ROUTE}.policies.backendAuth.credentials"),
@@ -94,10 +94,13 @@ backends:
             f"5: {ROUTE}.backends[0].policies.backendAuth",
         ),
         (_route(backend=GROUPS), f"11: {ROUTE}.backends[0].ai.groups[1].providers[0]"),
-        (_route("mcpAuthorization: {rules: ['true']}"), f"7: {ROUTE}.policies.mcpAuthorization"),
+        (
+            _route("mcpAuthentication: {issuer: i, audiences: [a], resourceMetadata: {}, jwks: {url: u}}"),
+            f"7: {ROUTE}.policies.mcpAuthentication",
+        ),
         ("config:\n  tracing: {otlpEndpoint: 'http://c:4317'}\n" + _route(), "2: config.tracing"),
         ("config:\n  enableIpv6: true\n" + _route(), "2: config.enableIpv6"),
-        ("mcp:\n  targets: [{name: t, stdio: {cmd: x}}]\n", "1: mcp"),
+        ("mcp:\n  targets:\n  - {name: t, openapi: {host: h, schema: {}}}\n", "3: mcp.targets[0].openapi"),
         (
             "llm:\n  models: [{name: m, provider: openAI, params: {apiKey: k}}]\n"
             "  virtualModels: [{name: v, routing: {weighted: {targets: [{model: m}]}}}]\n",
