@@ -116,11 +116,10 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_foreve
 async def run_case(case: str, n: int, profile: bool, tracing: str | None = None) -> float:
     from fastgw.config.compile import load_runtime
     from fastgw.http.connection import ServerState, protocol_factory
-    from fastgw.process.worker import _bind_dispatch, _bind_handler
-    from fastgw.telemetry import admin
+    from fastgw.http.errors import api_error
+    from fastgw.pipeline import dispatcher
     from fastgw.telemetry.access_log import AccessLog
     from fastgw.upstream.connection import UpstreamConnection
-    from fastgw.upstream.pool import _OriginState
     from fastgw.worker_state import WorkerState
 
     backend, canned = CASES[case]
@@ -138,7 +137,7 @@ async def run_case(case: str, n: int, profile: bool, tracing: str | None = None)
     worker = WorkerState(runtime, 0, access)
 
     # the worker's own wiring (fastgw/process/worker.py)
-    state = ServerState(_bind_handler(worker, bind), admin.api_error, runtime.limits, _bind_dispatch(worker, bind))
+    state = ServerState(dispatcher(worker, bind), api_error, runtime.limits)
     conn = protocol_factory(state)()
     client = Transport()
     conn.connection_made(client)  # type: ignore[arg-type]
@@ -152,12 +151,9 @@ async def run_case(case: str, n: int, profile: bool, tracing: str | None = None)
     # the backend's own Origin object, as the pool sees it in a worker (an equal but distinct
     # object would cost a dataclass __eq__ per lookup that production never pays)
     origin = backend_obj.origin if hasattr(backend_obj, "origin") else backend_obj.target.origin
-    st = pool._origins.setdefault(origin, _OriginState())
     upstream = UpstreamConnection(pool, origin)
     upstream.connection_made(up_transport)  # type: ignore[arg-type]
-    st.count = 1
-    pool._total = 1
-    st.idle.append(upstream)
+    pool.adopt(upstream)
 
     async def one() -> bytes:
         up_transport.out.clear()

@@ -19,8 +19,8 @@ from typing import Any
 import orjson
 
 from fastgw.backends.llm.translate import (
-    AnthropicToOpenAIStream,
-    OpenAIToAnthropicStream,
+    AnthropicFromOpenAIStream,
+    OpenAIFromAnthropicStream,
     anthropic_from_openai,
     openai_from_anthropic,
 )
@@ -140,8 +140,8 @@ def _response_to_anthropic(body: bytes) -> bytes:
     return orjson.dumps(openai_from_anthropic.response(orjson.loads(body)))
 
 
-def _anthropic_to_openai_stream() -> AnthropicToOpenAIStream:
-    return AnthropicToOpenAIStream(created=0, include_usage=True)
+def _anthropic_from_openai_stream() -> AnthropicFromOpenAIStream:
+    return AnthropicFromOpenAIStream(created=0, include_usage=True)
 
 
 def main() -> None:
@@ -161,18 +161,18 @@ def main() -> None:
         bench("anthropic -> openai request (loads, translate, dumps)", partial(_request_to_openai, an), seconds)
     print("-- responses (loads, translate, dumps)")
     responses = (
-        ("anthropic_to_openai", _response_to_openai),
-        ("openai_to_anthropic", _response_to_anthropic),
+        ("anthropic_from_openai", _response_to_openai),
+        ("openai_from_anthropic", _response_to_anthropic),
     )
     for direction, fn in responses:
         for path in sorted((GOLDEN / direction).glob("response_*.in.json")):
             bench(f"{direction} {path.name.split('.')[0]}", partial(fn, path.read_bytes()), seconds)
     print("-- streams (whole recorded transcripts, fresh state each time)")
     cases: list[tuple[str, Callable[[], Any], Callable[[Callable[[], Any], list[tuple[str, bytes]]], None]]] = [
-        ("anthropic_to_openai", _anthropic_to_openai_stream, run_stream),
-        ("openai_to_anthropic", OpenAIToAnthropicStream, run_stream),
-        ("anthropic_to_openai", AnthropicStreamSniffer, run_sniffer),
-        ("openai_to_anthropic", OpenAIStreamSniffer, run_sniffer),
+        ("anthropic_from_openai", _anthropic_from_openai_stream, run_stream),
+        ("openai_from_anthropic", OpenAIFromAnthropicStream, run_stream),
+        ("anthropic_from_openai", AnthropicStreamSniffer, run_sniffer),
+        ("openai_from_anthropic", OpenAIStreamSniffer, run_sniffer),
     ]
     for direction, factory, runner in cases:
         for path in sorted((GOLDEN / direction).glob("stream_*.in.sse")):

@@ -3,7 +3,7 @@
 The corpus is whatever text the machine has lying around (Python's standard library sources and
 docstrings, JSON data files, the CJK codec test texts), deliberately not tests/native/data/, which the
 tests use to measure the estimator's error. Prints the tables for native/tokens_estimate.h and
-fastgw/tokens_twin.py.
+fastgw/_twins/tokens.py.
 
     python bench/tokens_calibrate.py --vocab .../cl100k_base.tiktoken
 """
@@ -22,7 +22,7 @@ import sysconfig
 
 import numpy as np
 
-from fastgw import tokens_twin
+from fastgw._twins import tokens as tokens_twin
 from fastgw.tokens import Vocabulary
 
 WORD_MAX = 24

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Set
+from collections.abc import Callable, Coroutine, Iterable, Set
 from typing import TYPE_CHECKING, Any
 
 from fastgw.errors import UPSTREAM, ClientAborted, Dialect, DrainCut, GatewayError, Outcome, render, sse_error_event
@@ -12,13 +12,13 @@ from fastgw.http.response import ResponseWriter
 from fastgw.native import field_lines
 
 if TYPE_CHECKING:
-    from fastgw.backends.llm.usage import Usage
     from fastgw.backends.mcp.call import McpCall
     from fastgw.balance.select import Endpoint
     from fastgw.cel.vars import Vars
     from fastgw.runtime import BindRuntime, RouteRuntime
     from fastgw.telemetry.genai import GenAiCall
     from fastgw.telemetry.tracing import RequestTrace
+    from fastgw.telemetry.usage import Usage
     from fastgw.worker_state import WorkerState
 
 
@@ -178,8 +178,29 @@ class RequestContext:
     def respond(self, status: int, headers: Headers, body: bytes) -> None:
         self.writer.respond(status, self.response_headers(headers, status), body)
 
+    # -- completion: the one contract by which a request ends, on a task or on callbacks alone ------
+    # success: complete(). failure before the head: fail(err) renders it, then complete(). failure
+    # after the head: fail(err) cuts the response (or ends an SSE stream with one error event),
+    # then complete(). client gone: abandon(). retry on a new connection from callbacks:
+    # continue_as_task(coro), which then ends the request by these same methods. settle() records
+    # it (token settlement, metrics, access log), exactly once, whichever way it ended.
+    def complete(self) -> None:
+        """The request is over: record it, then end the response (which may start the
+        connection's next request)."""
+        writer = self.writer
+        writer.on_disconnect = None
+        self.settle()
+        writer.end()
+
+    def continue_as_task(self, work: Coroutine[Any, Any, None]) -> None:
+        """Go on as a task (an await is needed: a new upstream connection); a client that leaves
+        cancels it."""
+        task = self.worker.loop.create_task(work)
+        self.writer.on_disconnect = task.cancel
+
     def fail(self, err: GatewayError) -> None:
-        """Answer `err` in the client's dialect (or cut the response if its head went out)."""
+        """Answer `err` in the client's dialect (or cut the response if its head went out); the
+        request still ends with complete()."""
         self.error = err
         writer = self.writer
         if writer.started:
@@ -199,14 +220,18 @@ class RequestContext:
             self.writer.keep_alive = False
         self.respond(err.status, headers, body)
 
-    def abandoned(self) -> None:
-        """The client left before its response was complete: the access log's error and reason,
-        the metrics' reason label say so (unless the request had already failed on its own)."""
+    def abandon(self) -> None:
+        """The client left before its response was complete: the response is dropped, and the
+        access log's error and reason, the metrics' reason label say so (unless the request had
+        already failed on its own)."""
         if self.error is None:
             self.error = ClientAborted()
+        self.writer.on_disconnect = None
+        self.writer.abort()
+        self.settle()
 
-    def finish(self) -> None:
-        """The request is over (answered, failed or abandoned): settle and record it, once."""
+    def settle(self) -> None:
+        """Record the request (token settlement hooks, metrics, access log), once."""
         if self.finished:
             return
         self.finished = True

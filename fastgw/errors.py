@@ -7,7 +7,7 @@ with `render()` in the client's API dialect. Each class carries the HTTP status,
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Final, NamedTuple
 
 import orjson
@@ -29,8 +29,8 @@ CORS_RESPONSE: Final = Outcome("cors", "DirectResponse")
 DENIED: Final = Outcome("authorization", "Authorization")
 
 
-class Dialect(Enum):
-    """The API family a client speaks; errors are rendered in its shape."""
+class Dialect(StrEnum):
+    """The API family a client speaks: the shape of its error bodies, and of translated output."""
 
     PLAIN = "plain"
     OPENAI = "openai"
@@ -154,7 +154,10 @@ class UpstreamConnectError(GatewayError, ConnectionError):
     text = "upstream connect error"
 
 
-class UpstreamProtocolError(GatewayError):
+class UpstreamProtocolError(GatewayError, ValueError):
+    """An upstream answer that breaks its protocol: HTTP framing, or a body or stream event that is
+    not the JSON its API defines (the translators raise it; a ValueError, as a malformed value)."""
+
     status = 502
     reason = "upstream_protocol"
     metric_reason = "UpstreamFailure"

@@ -173,7 +173,7 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------------------------------
-# Token counting (native/tokens.c and tokens_*.h; twin: fastgw/tokens_twin.py; API: fastgw/tokens.py)
+# Token counting (native/tokens.c and tokens_*.h; twin: fastgw/_twins/tokens.py; API: fastgw/tokens/__init__.py)
 #
 #   fastgw.tokens.Vocabulary.load(path, "cl100k_base").count(text) / .stream().feed(delta)
 #   fastgw.tokens.estimate_tokens(text)          # no rank file needed

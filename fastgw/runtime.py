@@ -8,15 +8,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from fastgw.http.connection import HttpLimits
 from fastgw.http.forwarded import DEFAULT as DEFAULT_FORWARDED
 from fastgw.http.forwarded import ForwardedRule
 from fastgw.http.headers import Headers
+from fastgw.http.limits import HttpLimits
 from fastgw.native import BucketTable
 from fastgw.routing import BindRoutes
 from fastgw.telemetry.metrics import LabelLimits
-from fastgw.tokenizer import Tokenizer
-from fastgw.upstream.pool import PoolLimits
+from fastgw.tokens.tokenizer import Tokenizer
+from fastgw.upstream.limits import PoolLimits
 
 if TYPE_CHECKING:
     from fastgw.cel import Expression
@@ -28,10 +28,25 @@ if TYPE_CHECKING:
 
 
 class Backend(Protocol):
+    """What a route sends its requests to. A backend ends a request only through the context's
+    completion contract (`RequestContext.complete/fail/abandon/continue_as_task`; ARCHITECTURE.md,
+    "Who ends a request"): on the task path `serve` returns (or raises a GatewayError) and the
+    pipeline completes; on the fast path the exchange's callbacks complete it themselves."""
+
     @property
     def name(self) -> str: ...
 
-    async def serve(self, ctx: RequestContext) -> None: ...
+    async def serve(self, ctx: RequestContext) -> None:
+        """One try, as the request's task: answer through ctx.writer, or raise a GatewayError
+        (before the head: rendered; retryable ones are tried again by the route's retry policy).
+        A try that must not reach the client (a status the route retries) sets `ctx.held`."""
+        ...
+
+    def start_fast(self, ctx: RequestContext) -> bool:
+        """Start the request without a task (an idle upstream connection is ready and nothing
+        needs awaiting) and let the exchange's callbacks end it; False (having done nothing) when
+        the request must take the task path instead."""
+        ...
 
 
 class RequestPolicy(Protocol):

@@ -5,7 +5,7 @@ almost entirely on whether cl100k_base learnt it as one token (common characters
 bytes (2-3 tokens). Per-script averages were off by up to 30% between Chinese, Japanese and Korean
 samples; this table of "tokens for this character alone" (2 bits each) fixes that for 10 KB.
 
-Writes native/tokens_cjk.h and fastgw/tokens_cjk.py from a cl100k_base rank file:
+Writes native/tokens_cjk.h and fastgw/_twins/tokens_cjk.py from a cl100k_base rank file:
 
     python native/gen_cjk_costs.py --vocab .../tiktoken_ext/data/cl100k_base.tiktoken
 """
@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--vocab", required=True)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from fastgw.tokens_twin import merge_count, parse_ranks
+    from fastgw._twins.tokens import merge_count, parse_ranks
 
     with open(args.vocab, "rb") as f:
         ranks = parse_ranks(f.read())
@@ -72,7 +72,7 @@ def main() -> None:
     for i in range(0, len(hexed), 100):
         py.append(f'    "{hexed[i : i + 100]}"')
     py += [")", ""]
-    (ROOT / "fastgw" / "tokens_cjk.py").write_text("\n".join(py))
+    (ROOT / "fastgw" / "_twins" / "tokens_cjk.py").write_text("\n".join(py))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Generate the code point class tables used by the token counter's pre-tokenizer.
 
-Writes native/tokens_unicode.h (two-stage lookup table for C) and fastgw/tokens_unicode.py (sorted
+Writes native/tokens_unicode.h (two-stage lookup table for C) and fastgw/_twins/tokens_unicode.py (sorted
 ranges for the pure-Python twin) from the same data, so both implementations classify identically.
 
 The classes are exactly what the cl100k_base and o200k_base split patterns ask about: \\s (the Unicode
@@ -24,7 +24,7 @@ from types import ModuleType
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BLOCK = 128
 
-# Class numbers, shared with tokens.c (TK_* macros) and fastgw/tokens.py.
+# Class numbers, shared with tokens.c (TK_* macros) and fastgw/tokens/__init__.py.
 OTHER, SPACE, NUMBER, UPPER, LOWER, MODIFIER_OTHER, MARK = range(7)
 CLASS_NAMES = ("OTHER", "SPACE", "NUMBER", "UPPER", "LOWER", "MODIFIER_OTHER", "MARK")
 
@@ -126,7 +126,7 @@ def write_python(classes: list[int], version: str) -> None:
     for i in range(0, len(values), 30):
         lines.append("        " + ", ".join(str(v) for v in values[i : i + 30]) + ",")
     lines += ["    )", ")", ""]
-    (ROOT / "fastgw" / "tokens_unicode.py").write_text("\n".join(lines))
+    (ROOT / "fastgw" / "_twins" / "tokens_unicode.py").write_text("\n".join(lines))
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
  * Each cl100k_base piece costs a number of milli-tokens looked up by its kind: ASCII words by shape
  * and letter count, punctuation runs by length, numbers and whitespace 1 token, and pieces with
  * non-ASCII characters by per-character weights, CJK characters through tokens_cjk.h. The tables
- * come from bench/tokens_calibrate.py; fastgw/tokens_twin.py holds the same numbers (tests check
+ * come from bench/tokens_calibrate.py; fastgw/_twins/tokens.py holds the same numbers (tests check
  * the two agree). Integer arithmetic so that both round identically. */
 #ifndef FASTGW_TOKENS_ESTIMATE_H
 #define FASTGW_TOKENS_ESTIMATE_H

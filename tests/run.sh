@@ -69,5 +69,7 @@ echo "== ruff"
 .venv/bin/python -m ruff format --check fastgw tests bench
 echo "== mypy"
 .venv/bin/python -m mypy
+echo "== import-linter"
+.venv/bin/lint-imports
 echo "== pytest"
 .venv/bin/python -m pytest -q "$@"

@@ -20,11 +20,10 @@ import pytest
 from fastgw.config.compile import load_runtime
 from fastgw.context import RequestContext
 from fastgw.http.connection import HttpConnection, ServerState
-from fastgw.process.worker import _bind_dispatch, _bind_handler
-from fastgw.telemetry import admin
+from fastgw.http.errors import api_error
+from fastgw.pipeline import dispatcher
 from fastgw.telemetry.access_log import AccessLog
 from fastgw.upstream.connection import UpstreamConnection
-from fastgw.upstream.pool import _OriginState
 from fastgw.worker_state import WorkerState
 from tests.http.fakes import FakeTransport, parse_responses
 from tests.local_server import LocalServer
@@ -81,9 +80,7 @@ class Gateway:
         bind = runtime.binds[0]
         self.log_fd = os.open(os.devnull, os.O_WRONLY)
         self.worker = WorkerState(runtime, 0, AccessLog(True, "text", fd=self.log_fd))
-        state = ServerState(
-            _bind_handler(self.worker, bind), admin.api_error, runtime.limits, _bind_dispatch(self.worker, bind)
-        )
+        state = ServerState(dispatcher(self.worker, bind), api_error, runtime.limits)
         self.conn = HttpConnection(state)
         self.client = FakeTransport()
         self.conn.connection_made(self.client)  # type: ignore[arg-type]
@@ -93,13 +90,10 @@ class Gateway:
     def idle_upstream(self) -> tuple[UpstreamConnection, FakeTransport]:
         """An idle keep-alive connection in the pool, on a fake transport."""
         pool = self.worker.pool
-        st = pool._origins.setdefault(self.origin, _OriginState())
         up = UpstreamConnection(pool, self.origin)
         transport = FakeTransport()
         up.connection_made(transport)  # type: ignore[arg-type]
-        st.count += 1
-        pool._total += 1
-        st.idle.append(up)
+        pool.adopt(up)
         return up, transport
 
     def send(self, body: bytes = CHAT, fields: bytes = b"") -> None:
@@ -136,14 +130,14 @@ async def test_a_reused_connection_closed_by_the_upstream_is_retried_on_a_new_on
         up, up_transport = gw.idle_upstream()
         gw.send()
         assert up_transport.out, "the request went out on the idle connection, without a task"
-        assert gw.conn._task is None
+        assert not gw.conn.on_task
         up.connection_lost(None)  # the upstream had closed it: nothing was answered
         await gw.until(lambda: parse_responses(bytes(gw.client.out)), "the retried answer")
         (resp,) = parse_responses(bytes(gw.client.out))
         assert resp.status == 200 and b'"hello"' in resp.body
         assert len(provider.requests) == 1, "the retry reached the real upstream once"
         assert b'"messages"' in provider.requests[0]
-        await gw.until(lambda: gw.conn._active is None, "the request to finish")
+        await gw.until(lambda: not gw.conn.serving, "the request to finish")
     finally:
         gw.close()
 
@@ -165,7 +159,7 @@ async def test_a_client_that_goes_away_aborts_the_upstream_request(kind: str) ->
         assert up_transport.out and not up_transport.closed
         gw.conn.connection_lost(None)
         assert up_transport.aborted, "the upstream connection is dropped, never reused"
-        assert up.closed and not gw.worker.pool._origins[gw.origin].idle
+        assert up.closed and not gw.worker.pool.idle(gw.origin)
         assert records == ["client_disconnected"], "the request is recorded once"
     finally:
         gw.close()
@@ -179,7 +173,7 @@ async def test_an_invalid_llm_body_is_refused_and_the_idle_connection_kept() -> 
         (resp,) = parse_responses(bytes(gw.client.out))
         assert resp.status == 400 and b'"invalid_request_error"' in resp.body
         assert not up_transport.out, "nothing reached the upstream"
-        assert gw.worker.pool._origins[gw.origin].idle == [up], "the connection went back to the pool"
+        assert gw.worker.pool.idle(gw.origin) == [up], "the connection went back to the pool"
     finally:
         gw.close()
 
@@ -248,6 +242,61 @@ async def test_forwarding_fields_reach_every_backend_kind(
             (n, v) for n, v in _fields(provider.requests[0]) if n == b"forwarded" or n.startswith(b"x-forwarded-")
         ]
         assert forwarding == expected
-        await gw.until(lambda: gw.conn._active is None, "the request to finish")
+        await gw.until(lambda: not gw.conn.serving, "the request to finish")
+    finally:
+        gw.close()
+
+
+def _recording(gw: Gateway) -> list[str]:
+    """The reasons of the requests the worker records (settle), in order."""
+    records: list[str] = []
+    original = gw.worker.metrics.record
+    gw.worker.metrics.record = lambda ctx, d: (records.append(_reason(ctx)), original(ctx, d))  # type: ignore[method-assign]
+    return records
+
+
+@pytest.mark.parametrize("kind", list(BACKENDS))
+async def test_each_way_a_request_ends_is_recorded_once_and_answers_once(kind: str) -> None:
+    """The completion contract on the fast path: success (the exchange's callbacks complete it),
+    failure before the head (fail, then complete: a 502 in the client's dialect), failure after
+    the head (the response is cut), each recorded exactly once, none leaving a task behind."""
+    gw = Gateway(BACKENDS[kind].format(port=9))
+    try:
+        records = _recording(gw)
+        up, up_transport = gw.idle_upstream()
+        gw.send()
+        assert not gw.conn.on_task and up_transport.out
+        up.data_received(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(ANSWER)
+        )
+        up.data_received(ANSWER)
+        assert records == ["upstream"]
+        [ok] = parse_responses(bytes(gw.client.out))
+        assert ok.status == 200 and ok.complete
+
+        # before the head: the upstream answers garbage
+        gw.client.out.clear()
+        up2, _ = gw.idle_upstream()
+        gw.send()
+        up2.data_received(b"NOT HTTP\r\n\r\n")
+        await gw.until(lambda: len(records) == 2, "the failed request to be recorded")
+        assert records[1] == "upstream_protocol"
+        [bad] = parse_responses(bytes(gw.client.out))
+        assert bad.status == 502 and bad.complete
+
+        # after the head: the upstream dies mid-body; the client's response is cut, never completed
+        gw.client.out.clear()
+        up3, _ = gw.idle_upstream()
+        gw.send()
+        # (a body of unknown length is forwarded as it comes, by both kinds)
+        up3.data_received(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n1\r\n{"
+        )
+        up3.connection_lost(None)
+        await gw.until(lambda: len(records) == 3, "the cut request to be recorded")
+        assert records[2] == "upstream_protocol"
+        [cut] = parse_responses(bytes(gw.client.out))
+        assert cut.status == 200 and not cut.complete and gw.client.closed
+        assert not gw.conn.on_task
     finally:
         gw.close()

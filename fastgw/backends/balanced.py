@@ -18,6 +18,9 @@ class BalancedHttp:
     name: str
     balancer: Balancer[HttpBackend]
 
+    def start_fast(self, ctx: RequestContext) -> bool:
+        return False  # selection, eviction and retries run on the request's task
+
     async def serve(self, ctx: RequestContext) -> None:
         ep = choose(ctx, self.balancer)
         await attempt(ctx, self.balancer, ep, lambda: ep.value.serve(ctx))

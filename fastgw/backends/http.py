@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from fastgw.http.headers import HOP_BY_HOP, Headers, response_skip, strip_hop_by
 from fastgw.native import proxy_request_head
 from fastgw.upstream.client import request_head, send
 from fastgw.upstream.connection import Exchange
-from fastgw.upstream.pool import Origin
+from fastgw.upstream.origin import Origin
 
 _NONE: list[tuple[bytes, bytes]] = []  # (no extra fields; never mutated)
 
@@ -169,7 +170,7 @@ class CallbackExchange(ProxyExchange):
     def on_end(self) -> None:
         if self.error_body is not None:
             self._send_scrubbed()
-        finish_on_callbacks(self.ctx)
+        self.ctx.complete()
 
     def on_error(self, exc: GatewayError) -> None:
         fresh = lambda: ProxyExchange(self.ctx, secrets=self.secrets)  # noqa: E731
@@ -180,13 +181,6 @@ class CallbackExchange(ProxyExchange):
 
 
 # -- the callback-only fast path, shared by every backend that starts one (http, ai) ---------------
-def finish_on_callbacks(ctx: RequestContext) -> None:
-    """The response ended: record the request, then end it (which may start the next one)."""
-    ctx.writer.on_disconnect = None
-    ctx.finish()
-    ctx.writer.end()
-
-
 def fail_on_callbacks(
     ex: Exchange,
     ctx: RequestContext,
@@ -199,39 +193,36 @@ def fail_on_callbacks(
     """The exchange failed. A reused keep-alive connection that the upstream had closed before
     answering gets one more try on a new connection, as a task (connecting must be awaited) with
     the exchange `fresh()` makes; anything else is answered in the client's dialect."""
-    writer = ctx.writer
-    writer.on_disconnect = None
     if ex.status == 0 and not ex.got_bytes and isinstance(exc, UpstreamConnectError):
-        task = ctx.worker.loop.create_task(_retry_as_task(ctx, fresh(), origin, head, body))
-        writer.on_disconnect = task.cancel
+        ctx.continue_as_task(_retry(ctx, fresh(), origin, head, body))
         return
     ctx.fail(exc)
-    ctx.finish()
+    ctx.complete()
 
 
-async def _retry_as_task(ctx: RequestContext, ex: Exchange, origin: Origin, head: bytes, body: bytes) -> None:
+async def _retry(ctx: RequestContext, ex: Exchange, origin: Origin, head: bytes, body: bytes) -> None:
     route = ctx.route
     try:
         await send(ctx.worker.pool, origin, head, body, ex, route.backend_timeout if route is not None else None)
     except GatewayError as err:
         ctx.fail(err)
-    else:
-        ctx.writer.end()
-    finally:
-        ctx.finish()
+    except asyncio.CancelledError:
+        ctx.abandon()
+        raise
+    ctx.complete()
 
 
 def cancel_on_callbacks(ex: Exchange, ctx: RequestContext) -> None:
-    """The client went away: drop the upstream connection (never reused) and finish."""
+    """The client went away: drop the upstream connection (never reused), tell the exchange (a
+    stream records the tokens so far), and end the request as abandoned."""
     conn = ex.conn
-    ctx.abandoned()
     if conn is not None and conn.exchange is ex:
         conn.exchange = None
         conn.abort()
     if not ex.finished:
         ex.finished = True
         ex.on_cancel()
-    ctx.finish()
+    ctx.abandon()
 
 
 def body_framing(ctx: RequestContext) -> int:

@@ -40,10 +40,10 @@ from fastgw.config.schema_process import LocalRateLimitTable
 from fastgw.config.support import not_covered, unsupported_settings
 from fastgw.config.upstream import backend_key, split_host_port
 from fastgw.config.upstream import origin as upstream_origin
-from fastgw.http.connection import HttpLimits
 from fastgw.http.forwarded import DEFAULT as DEFAULT_FORWARDED
 from fastgw.http.forwarded import ForwardedRule
 from fastgw.http.headers import Headers
+from fastgw.http.limits import HttpLimits
 from fastgw.native import BucketTable
 from fastgw.policies.headers import build_modifier, chain
 from fastgw.policies.key_budgets import KeyServices
@@ -75,8 +75,8 @@ from fastgw.runtime import (
     Runtime,
 )
 from fastgw.telemetry.metrics import LabelLimits
-from fastgw.tokenizer import Tokenizer
-from fastgw.upstream.pool import PoolLimits
+from fastgw.tokens.tokenizer import Tokenizer
+from fastgw.upstream.limits import PoolLimits
 
 
 class CompileError(Exception):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from fastgw.config.schema_base import FileRef, HeaderLocation, SecretOrFile
 from fastgw.config.schema_policies import BackendAuth, BackendTls
-from fastgw.upstream.pool import Origin
+from fastgw.upstream.origin import Origin
 
 __all__ = ["BackendKey", "backend_key", "origin", "read_secret_file", "secret_text", "split_host_port"]
 

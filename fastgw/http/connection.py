@@ -20,7 +20,6 @@ import logging
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import NoReturn
 
 import httptools
@@ -40,6 +39,7 @@ from fastgw.errors import (
 from fastgw.http.capacity import BODY_READER, HEAD_READER, IDLE, ConnectionCap
 from fastgw.http.flow import FlowControlled, WriteFlow
 from fastgw.http.headers import DateCache, Headers, connection_tokens, status_line
+from fastgw.http.limits import HttpLimits
 from fastgw.http.path import normalize_path
 from fastgw.http.request import Body, ClientDisconnected, Request
 from fastgw.http.response import ResponseWriter
@@ -48,8 +48,9 @@ from fastgw.native import request_fields
 log = logging.getLogger("fastgw.http")
 
 Handler = Callable[[Request, ResponseWriter], Awaitable[None]]
-#: Like a Handler, but may finish (or go on through callbacks) without a task: it returns None
-#: then, or an awaitable to run as the request's task.
+#: What serves a connection's requests: it may finish (or go on through callbacks) without a
+#: task, returning None, or return an awaitable to run as the request's task. Every Handler is
+#: one (the admin endpoints); the pipeline's dispatch is the other kind.
 Dispatcher = Callable[[Request, ResponseWriter], Awaitable[None] | None]
 #: renders an error answered by the connection itself (before or instead of the pipeline), given
 #: the request path (or the part of the target read so far)
@@ -59,42 +60,19 @@ ErrorRenderer = Callable[[bytes, GatewayError], tuple[Headers, bytes]]
 # ---------------------------------------------------------------------------------------------
 # limits and state
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class HttpLimits:
-    max_request_line: int = 8192
-    max_header_bytes: int = 65536
-    max_headers: int = 100
-    max_body_bytes: int = 32 * 1024 * 1024
-    header_read_timeout: float = 10.0
-    body_read_timeout: float = 60.0
-    idle_timeout: float = 60.0
-    max_pipelined: int = 16
-    body_high_water: int = 256 * 1024
-    #: bytes per second a body must keep up over each window while it is read (0: no rule)
-    min_body_rate: int = 1024
-    body_rate_window: float = 10.0
-    #: downstream connections per worker (None: derived from the open-file limit)
-    max_connections: int | None = None
-    #: path normalization options (http/path.py)
-    merge_slashes: bool = False
-    reject_escaped_slashes: bool = False
-
-
 class ServerState:
     """What every connection of one listening socket shares (injected, never global). `cap` is the
     worker's connection cap, shared by its traffic listeners (a private one when not given)."""
 
-    __slots__ = ("cap", "connections", "date", "dispatch", "draining", "handler", "limits", "render_error")
+    __slots__ = ("cap", "connections", "date", "dispatch", "draining", "limits", "render_error")
 
     def __init__(
         self,
-        handler: Handler,
+        dispatch: Dispatcher,
         render_error: ErrorRenderer,
         limits: HttpLimits,
-        dispatch: Dispatcher | None = None,
         cap: ConnectionCap | None = None,
     ) -> None:
-        self.handler = handler
         self.dispatch = dispatch
         self.render_error = render_error
         self.limits = limits
@@ -435,23 +413,19 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
             # no read deadline while the request runs; the timer is left to expire (re-arming a
             # timer on every request costs more than letting it fire once in a while)
             self._deadline = 0.0
-        dispatch = self.server.dispatch
-        if dispatch is not None:
-            # the fast path: a request that needs no awaiting runs on callbacks, without a task
-            try:
-                pending = dispatch(req, writer)
-            except Exception:
-                log.exception("unhandled error while serving %s %s", req.method.decode(), req.path.decode("latin-1"))
-                self._respond_error(req, writer, GatewayError("internal error"))
-                return
-            if pending is not None:
-                self._task = self._loop.create_task(self._run(req, writer, pending))
-            return
-        self._task = self._loop.create_task(self._run(req, writer))
-
-    async def _run(self, req: Request, writer: ResponseWriter, pending: Awaitable[None] | None = None) -> None:
+        # the fast path: a request that needs no awaiting runs on callbacks, without a task
         try:
-            await (pending if pending is not None else self.server.handler(req, writer))
+            pending = self.server.dispatch(req, writer)
+        except Exception:
+            log.exception("unhandled error while serving %s %s", req.method.decode(), req.path.decode("latin-1"))
+            self._respond_error(req, writer, GatewayError("internal error"))
+            return
+        if pending is not None:
+            self._task = self._loop.create_task(self._run(req, writer, pending))
+
+    async def _run(self, req: Request, writer: ResponseWriter, pending: Awaitable[None]) -> None:
+        try:
+            await pending
         except asyncio.CancelledError:
             if not writer.ended:
                 writer.abort()
@@ -565,6 +539,16 @@ class HttpConnection(FlowControlled, asyncio.Protocol):
         writer = self._active
         if writer is not None and not writer.started and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    @property
+    def on_task(self) -> bool:
+        """Whether the request in progress runs as a task (False on the fast path, or when idle)."""
+        return self._task is not None
+
+    @property
+    def serving(self) -> bool:
+        """Whether a request is in progress."""
+        return self._active is not None
 
     def drain_gracefully(self) -> None:
         """Finish the current response with `connection: close`. An idle keep-alive connection

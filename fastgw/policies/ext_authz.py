@@ -33,7 +33,7 @@ from fastgw.policies.kind import PolicyKind, Site
 from fastgw.policies.transformations import compile_expression, value_bytes
 from fastgw.upstream.client import request_head, send
 from fastgw.upstream.connection import Exchange
-from fastgw.upstream.pool import Origin
+from fastgw.upstream.origin import Origin
 
 if TYPE_CHECKING:
     from fastgw.config.schema_policies import ExtAuthz as ExtAuthzSpec

@@ -17,20 +17,18 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import partial
 
 import uvloop
 
 from fastgw import pipeline
 from fastgw.http.capacity import ConnectionCap
-from fastgw.http.connection import Dispatcher, Handler, ServerState, protocol_factory
-from fastgw.http.request import Request
-from fastgw.http.response import ResponseWriter
+from fastgw.http.connection import Handler, ServerState, protocol_factory
+from fastgw.http.errors import api_error, plain_error
 from fastgw.process.drain import drain
 from fastgw.process.exits import EXIT_BOOT, EXIT_OK
 from fastgw.process.sockets import Addr, parse_addr
 from fastgw.process.status import StatusRegion
-from fastgw.runtime import BindRuntime, Runtime
+from fastgw.runtime import Runtime
 from fastgw.telemetry import admin
 from fastgw.telemetry.access_log import AccessLog
 from fastgw.worker_state import WorkerState
@@ -138,13 +136,12 @@ async def _serve(spec: WorkerSpec) -> int:
         handler = mgmt.get(addr)
         if handler is None:
             bind = binds[addr]  # the supervisor hands over this config's addresses only
-            handler, dispatch = _bind_handler(worker, bind), _bind_dispatch(worker, bind)
-            state = ServerState(handler, admin.api_error, runtime.limits, dispatch, cap)
+            state = ServerState(pipeline.dispatcher(worker, bind), api_error, runtime.limits, cap)
             states.append(state)
             factory = _counted(protocol_factory(state), worker, bind.name)
             traffic.append(await loop.create_server(factory, sock=sock, backlog=2048))
             continue
-        state = ServerState(handler, admin.plain_error, runtime.limits)
+        state = ServerState(handler, plain_error, runtime.limits)
         management.append(await loop.create_server(protocol_factory(state), sock=sock))
 
     _heartbeat(loop, spec)
@@ -165,11 +162,6 @@ async def _serve(spec: WorkerSpec) -> int:
     return EXIT_OK
 
 
-def _bind_dispatch(worker: WorkerState, bind: BindRuntime) -> Dispatcher:
-    # a partial, not a closure: one Python frame less on every request
-    return partial(pipeline.dispatch, worker, bind)
-
-
 def _counted(factory: Callable[[], asyncio.Protocol], worker: WorkerState, name: str) -> Callable[[], asyncio.Protocol]:
     """The protocol factory, counting each accepted connection
     (`agentgateway_downstream_connections_total`)."""
@@ -180,13 +172,6 @@ def _counted(factory: Callable[[], asyncio.Protocol], worker: WorkerState, name:
         return factory()
 
     return make
-
-
-def _bind_handler(worker: WorkerState, bind: BindRuntime) -> Handler:
-    async def handle(req: Request, writer: ResponseWriter) -> None:
-        await pipeline.handle(worker, bind, req, writer)
-
-    return handle
 
 
 def _management(runtime: Runtime, status: StatusRegion, worker: WorkerState) -> dict[Addr, Handler]:

@@ -7,9 +7,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from fastgw.errors import GatewayError, dialect_for_path, render
 from fastgw.http.connection import Handler
-from fastgw.http.headers import Headers
 from fastgw.http.request import Request
 from fastgw.http.response import ResponseWriter
 from fastgw.process.status import StatusRegion
@@ -87,14 +85,3 @@ def _logging(req: Request, writer: ResponseWriter, control: LogControl) -> None:
         writer.respond(400, _TEXT, f"{exc}\n".encode())
         return
     writer.respond(200, _TEXT, f"level={spec} (every worker within a second)\n".encode())
-
-
-def plain_error(path: bytes, err: GatewayError) -> tuple[Headers, bytes]:
-    return [(b"content-type", b"text/plain")], err.message.encode()
-
-
-def api_error(path: bytes, err: GatewayError) -> tuple[Headers, bytes]:
-    """Errors found before routing (413 from Content-Length, 431, 408...) on a traffic port, in
-    the dialect the request path implies (an Anthropic client gets an Anthropic error object)."""
-    ctype, body = render(err, dialect_for_path(path))
-    return [(b"content-type", ctype), *err.extra_headers], body

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Final
 from fastgw.native import log_fields
 
 if TYPE_CHECKING:
-    from fastgw.backends.llm.usage import Usage
+    from fastgw.telemetry.usage import Usage
 
 # the text of a call's models, kept per (kind, request model, response model); the models come
 # from clients and providers, so the cache is emptied when it grows past this many entries, and a

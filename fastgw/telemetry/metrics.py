@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any, Final
 from fastgw import __version__
 
 if TYPE_CHECKING:
-    from fastgw.backends.llm.usage import Usage
     from fastgw.context import RequestContext
     from fastgw.telemetry.fields import CelFields
     from fastgw.telemetry.genai import GenAiCall
+    from fastgw.telemetry.usage import Usage
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 

@@ -8,7 +8,8 @@ from fastgw.errors import UpstreamConnectError
 from fastgw.http.request import Body
 from fastgw.native import request_head as native_request_head
 from fastgw.upstream.connection import Exchange, UpstreamConnection
-from fastgw.upstream.pool import Origin, Pool
+from fastgw.upstream.origin import Origin
+from fastgw.upstream.pool import Pool
 
 
 async def send(

@@ -16,7 +16,7 @@ from fastgw.native import head_fields
 
 if TYPE_CHECKING:
     from fastgw.telemetry.tracing import Attempt, RequestTrace
-    from fastgw.upstream.pool import Origin
+    from fastgw.upstream.origin import Origin
 
 
 class ConnectionOwner(Protocol):

@@ -12,61 +12,12 @@ import asyncio
 import ssl
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 from fastgw.errors import BackendOverloaded, UpstreamConnectError, UpstreamPoolTimeout, UpstreamTimeout
 from fastgw.upstream.connection import UpstreamConnection
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a connection goes. Two requests share connections only if their Origin is equal."""
-
-    host: str
-    port: int
-    tls: bool = False
-    sni: str | None = None
-    verify: bool = True  # check the certificate chain
-    verify_host: bool = True  # check the certificate's name
-    ca: str | None = None  # a CA bundle file instead of the system roots
-    cert: str | None = None  # client certificate (mTLS)
-    key: str | None = None
-    _hash: int = field(init=False, repr=False, compare=False, default=0)
-    #: "host[:port]" (the port only when it is not the scheme's default)
-    authority: str = field(init=False, repr=False, compare=False, default="")
-
-    def __post_init__(self) -> None:
-        # pool lookups hash the origin on every request, logs and metrics name it: compute once
-        fields = (self.host, self.port, self.tls, self.sni, self.verify, self.verify_host, self.ca, self.cert, self.key)
-        object.__setattr__(self, "_hash", hash(fields))
-        default = 443 if self.tls else 80
-        h = f"[{self.host}]" if ":" in self.host else self.host
-        object.__setattr__(self, "authority", h if self.port == default else f"{h}:{self.port}")
-
-    def __hash__(self) -> int:
-        return self._hash
-
-
-@dataclass(frozen=True, slots=True)
-class PoolLimits:
-    """The upstream side's limits (`config.backend`)."""
-
-    max_connections: int = 4096
-    #: connections open to one origin at once (busy + idle + connecting)
-    max_per_origin: int = 1024
-    #: idle keep-alive connections kept per origin
-    max_idle_per_origin: int = 1024
-    idle_timeout: float = 90.0
-    #: connecting, and waiting for a connection to free up, each end after this
-    connect_timeout: float = 10.0
-    #: requests waiting for a connection to one origin; one more fails at once (503)
-    max_pending_per_origin: int = 1024
-    #: a streamed LLM answer's head must arrive within this (each try)
-    first_byte_timeout: float | None = 120.0
-    #: largest response head (status line and fields, interim heads included)
-    max_head_bytes: int = 64 * 1024
-    #: largest answer an exchange holds whole (translation, scrubbed error bodies)
-    max_buffered_body: int = 32 * 1024 * 1024
+from fastgw.upstream.limits import PoolLimits
+from fastgw.upstream.origin import Origin
 
 
 class _OriginState:
@@ -79,8 +30,10 @@ class _OriginState:
 
 
 class Pool:
-    def __init__(self, limits: PoolLimits) -> None:
+    def __init__(self, limits: PoolLimits, clock: Callable[[], float] = time.monotonic) -> None:
+        """`clock` dates idle connections for expiry (a test passes its loop's fake clock)."""
         self.limits = limits
+        self._clock = clock
         self._origins: dict[Origin, _OriginState] = {}
         self._total = 0
         self._ssl: dict[tuple[bool, bool, str | None, str | None, str | None], ssl.SSLContext] = {}
@@ -88,6 +41,19 @@ class Pool:
         self._closed = False
 
     # -- acquire / release ----------------------------------------------------------------------
+    def adopt(self, conn: UpstreamConnection) -> None:
+        """Keep an already connected `conn` as idle and counted (the in-process tests and bench
+        put a connection on a fake transport in the pool this way)."""
+        st = self._origins.setdefault(conn.origin, _OriginState())
+        st.count += 1
+        self._total += 1
+        st.idle.append(conn)
+
+    def idle(self, origin: Origin) -> list[UpstreamConnection]:
+        """The idle connections kept for `origin`, the warmest last (a copy)."""
+        st = self._origins.get(origin)
+        return list(st.idle) if st is not None else []
+
     def take_idle(self, origin: Origin) -> UpstreamConnection | None:
         """An idle connection to `origin` if one is ready (the common case, no await)."""
         st = self._origins.get(origin)
@@ -222,7 +188,7 @@ class Pool:
             conn.close()
             self._wake(st)
             return
-        conn.idle_since = time.monotonic()
+        conn.idle_since = self._clock()
         st.idle.append(conn)
 
     def _others_wait(self, st: _OriginState) -> bool:
@@ -283,7 +249,7 @@ class Pool:
 
     def _sweep(self) -> None:
         self._sweeper = None
-        cutoff = time.monotonic() - self.limits.idle_timeout
+        cutoff = self._clock() - self.limits.idle_timeout
         for st in self._origins.values():
             while st.idle and st.idle[0].idle_since < cutoff:
                 st.idle.pop(0).close()

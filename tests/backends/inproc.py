@@ -12,9 +12,9 @@ from typing import Any
 
 from fastgw.config.compile import load_runtime
 from fastgw.http.connection import HttpConnection, ServerState
+from fastgw.http.errors import api_error
 from fastgw.native import SSEScanner
-from fastgw.process.worker import _bind_dispatch, _bind_handler
-from fastgw.telemetry import admin
+from fastgw.pipeline import dispatcher
 from fastgw.telemetry.access_log import AccessLog
 from fastgw.worker_state import WorkerState
 from tests.http.fakes import FakeTransport, Response, parse_responses
@@ -56,10 +56,7 @@ class InProcGateway:
         self.runtime = runtime
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         self.worker = WorkerState(runtime, 0, AccessLog(True, "text", fd=self._log.fileno()))
-        self.states = [
-            ServerState(_bind_handler(self.worker, b), admin.api_error, runtime.limits, _bind_dispatch(self.worker, b))
-            for b in runtime.binds
-        ]
+        self.states = [ServerState(dispatcher(self.worker, b), api_error, runtime.limits) for b in runtime.binds]
 
     def client(self, bind: int = 0) -> Client:
         return Client(self.states[bind])

@@ -18,12 +18,11 @@ import orjson
 import pytest
 
 from fastgw.backends.llm.exchange import LlmExchange
-from fastgw.backends.llm.types import Dialect
 from fastgw.context import RequestContext
-from fastgw.errors import UpstreamTooLarge
+from fastgw.errors import Dialect, UpstreamTooLarge
 from fastgw.native import SSEScanner
-from fastgw.tokenizer import Tokenizer
-from fastgw.upstream.pool import PoolLimits
+from fastgw.tokens.tokenizer import Tokenizer
+from fastgw.upstream.limits import PoolLimits
 from tests.backends.inproc import InProcGateway, sse_events
 from tests.backends.llm.test_backend_exchange import FakeCtx
 from tests.backends.provider import ANTHROPIC_ANSWER, Provider, Request, http_response
@@ -32,7 +31,7 @@ OPENAI_KEY = "sk-test-openai-key-0001"
 ANTHROPIC_KEY = "sk-ant-test-key-000002"
 PLAIN_KEY = "plain-backend-key-0003"
 GOLDEN = Path(__file__).parent / "llm" / "golden"
-ANTHROPIC_STREAM = (GOLDEN / "anthropic_to_openai" / "stream_text.in.sse").read_bytes()
+ANTHROPIC_STREAM = (GOLDEN / "anthropic_from_openai" / "stream_text.in.sse").read_bytes()
 CHAT = b'{"model":"gpt-x","messages":[{"role":"user","content":"hi"}]}'
 STREAM_CHAT = b'{"model":"gpt-x","stream":true,"messages":[{"role":"user","content":"hi"}]}'
 MESSAGES = b'{"model":"claude-x","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}'

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from fastgw.backends.llm.usage import Usage
 from fastgw.cel import NO_VALUE, CelSyntaxError, Expression, vars_of
 from fastgw.cel.vars import RequestMap
 from fastgw.context import RequestContext
 from fastgw.http.request import Request
 from fastgw.telemetry.genai import GenAiCall, GenAiKind
+from fastgw.telemetry.usage import Usage
 
 
 def make_ctx(headers: list[tuple[bytes, bytes]] | None = None, body: bytes | None = None) -> RequestContext:

@@ -22,11 +22,6 @@ from tests.e2e.procs import Gateway, Upstream, free_port, wait_until
 
 
 @pytest.fixture(scope="module")
-def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("downstream")
-
-
-@pytest.fixture(scope="module")
 def upstream(tmp: Path) -> Iterator[Upstream]:
     up = Upstream(tmp, "tests.e2e.raw_upstream")
     yield up

@@ -47,11 +47,6 @@ def _route(name: str, backend: dict[str, Any], **policies: Any) -> dict[str, Any
 
 
 @pytest.fixture(scope="module")
-def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("llm")
-
-
-@pytest.fixture(scope="module")
 def fake(tmp: Path) -> Iterator[FakeProvider]:
     proc = FakeProvider(tmp)
     yield proc

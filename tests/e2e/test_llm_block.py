@@ -22,11 +22,6 @@ ANTHROPIC_KEY = "sk-llm-anthropic"
 
 
 @pytest.fixture(scope="module")
-def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("llm-block")
-
-
-@pytest.fixture(scope="module")
 def fake(tmp: Path) -> Iterator[FakeProvider]:
     proc = FakeProvider(tmp)
     yield proc

@@ -38,11 +38,6 @@ PATHS = {
 
 
 @pytest.fixture(scope="module")
-def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("llm-malformed")
-
-
-@pytest.fixture(scope="module")
 def fake(tmp: Path) -> Iterator[FakeProvider]:
     proc = FakeProvider(tmp)
     yield proc

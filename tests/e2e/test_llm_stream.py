@@ -64,11 +64,6 @@ class SlowServer(socketserver.ThreadingTCPServer):
 
 
 @pytest.fixture(scope="module")
-def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("llm-stream")
-
-
-@pytest.fixture(scope="module")
 def fake(tmp: Path) -> Iterator[FakeProvider]:
     proc = FakeProvider(tmp)
     yield proc

@@ -8,26 +8,12 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import yaml
 
 from tests.e2e.procs import Gateway, Upstream, bind_config, free_port, wait_until
 from tests.e2e.test_reload import get, refused
-
-
-@pytest.fixture(scope="module")
-def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("ports")
-
-
-@pytest.fixture(scope="module")
-def upstream(tmp: Path) -> Iterator[Upstream]:
-    up = Upstream(tmp)
-    yield up
-    up.stop()
 
 
 def routes(upstream: Upstream) -> list[dict[str, object]]:

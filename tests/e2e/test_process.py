@@ -6,25 +6,10 @@ import http.client
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.e2e.load import KeepAliveLoad
 from tests.e2e.procs import Gateway, Upstream, bind_config, free_port, http_status, wait_until
-
-
-@pytest.fixture(scope="module")
-def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("process")
-
-
-@pytest.fixture(scope="module")
-def upstream(tmp: Path) -> Iterator[Upstream]:
-    up = Upstream(tmp)
-    yield up
-    up.stop()
 
 
 def make(tmp: Path, upstream: Upstream, workers: int = 2, header: str = "v1", **kw: object) -> Gateway:

@@ -16,18 +16,6 @@ from tests.e2e.procs import Gateway, Upstream, bind_config, free_port
 
 
 @pytest.fixture(scope="module")
-def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("proxy")
-
-
-@pytest.fixture(scope="module")
-def upstream(tmp: Path) -> Iterator[Upstream]:
-    up = Upstream(tmp)
-    yield up
-    up.stop()
-
-
-@pytest.fixture(scope="module")
 def gw(tmp: Path, upstream: Upstream) -> Iterator[Gateway]:
     port = free_port()
     routes = [

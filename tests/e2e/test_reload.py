@@ -10,26 +10,11 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from fastgw.process.supervisor import MAX_GENERATIONS
 from tests.e2e.load import FreshLoad, KeepAliveLoad
 from tests.e2e.procs import Gateway, Upstream, bind_config, free_port, wait_until
-
-
-@pytest.fixture(scope="module")
-def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("reload")
-
-
-@pytest.fixture(scope="module")
-def upstream(tmp: Path) -> Iterator[Upstream]:
-    up = Upstream(tmp)
-    yield up
-    up.stop()
 
 
 def config(g: Gateway | None, port: int, upstream: Upstream, version: str, **bind: object) -> dict[str, object]:

@@ -8,25 +8,10 @@ import os
 import signal
 import socketserver
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.e2e.procs import Gateway, Upstream, bind_config, free_port, http_status, wait_until
 from tests.e2e.test_reload import refused
-
-
-@pytest.fixture(scope="module")
-def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("shutdown")
-
-
-@pytest.fixture(scope="module")
-def upstream(tmp: Path) -> Iterator[Upstream]:
-    up = Upstream(tmp)
-    yield up
-    up.stop()
 
 
 def gateway(tmp: Path, upstream: Upstream, **process: object) -> Gateway:

@@ -8,9 +8,9 @@ from typing import Any
 
 import httptools
 
-from fastgw.errors import GatewayError
-from fastgw.http.connection import HttpConnection, HttpLimits, ServerState
-from fastgw.http.headers import Headers
+from fastgw.http.connection import HttpConnection, ServerState
+from fastgw.http.errors import plain_error
+from fastgw.http.limits import HttpLimits
 from fastgw.http.request import Request
 from fastgw.http.response import ResponseWriter
 
@@ -93,10 +93,6 @@ def parse_responses(data: bytes) -> list[Response]:
     except httptools.HttpParserError:
         pass
     return out
-
-
-def plain_error(path: bytes, err: GatewayError) -> tuple[Headers, bytes]:
-    return [(b"content-type", b"text/plain")], err.message.encode()
 
 
 Handler = Callable[[Request, ResponseWriter], Awaitable[None]]

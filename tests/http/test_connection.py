@@ -15,7 +15,8 @@ import orjson
 import pytest
 
 from fastgw.http.capacity import ConnectionCap
-from fastgw.http.connection import HttpConnection, HttpLimits, ServerState
+from fastgw.http.connection import HttpConnection, ServerState
+from fastgw.http.limits import HttpLimits
 from fastgw.http.request import Request
 from fastgw.http.response import ResponseWriter
 from tests.http.fakes import ClockLoop, FakeTransport, Harness, plain_error

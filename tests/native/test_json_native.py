@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from fastgw import native
 from fastgw.backends.llm.types import ANTHROPIC_RESPONSE_VIEW_DECODER, OPENAI_RESPONSE_VIEW_DECODER
-from fastgw.backends.llm.usage import Usage, _from_anthropic_view, _from_openai_view
+from fastgw.backends.llm.usage import _from_anthropic_view, _from_openai_view
+from fastgw.telemetry.usage import Usage
 
 NATIVE = native.implementation("native")
 TWIN = native.implementation("python")

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastgw import tokens_twin
+from fastgw._twins import tokens as tokens_twin
 from fastgw.tokens import TokenStream, Vocabulary, estimate_tokens
 
 if os.environ.get("CI") == "true":

@@ -14,7 +14,7 @@ import unicodedata
 
 import pytest
 
-from fastgw import tokens_unicode
+from fastgw._twins import tokens_unicode
 from fastgw.tokens import Vocabulary
 
 if os.environ.get("CI") == "true":

@@ -8,7 +8,8 @@ import socket
 
 import uvloop
 
-from fastgw.http.connection import HttpLimits, ServerState, protocol_factory
+from fastgw.http.connection import ServerState, protocol_factory
+from fastgw.http.limits import HttpLimits
 from fastgw.http.request import Request
 from fastgw.http.response import ResponseWriter
 from fastgw.process.drain import drain

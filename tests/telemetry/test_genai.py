@@ -6,10 +6,10 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fastgw.backends.llm.usage import Usage
 from fastgw.native import log_fields
 from fastgw.telemetry import genai
 from fastgw.telemetry.genai import GenAiCall, GenAiKind, LogText
+from fastgw.telemetry.usage import Usage
 
 CHAT = GenAiKind("chat", "openai")
 COUNT = GenAiKind("count_tokens", "anthropic", input_only=True)

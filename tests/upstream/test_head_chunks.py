@@ -11,7 +11,7 @@ import pytest
 
 from fastgw.http.headers import Headers
 from fastgw.upstream.connection import Exchange, UpstreamConnection
-from fastgw.upstream.pool import Origin
+from fastgw.upstream.origin import Origin
 from tests.http.fakes import FakeTransport
 
 RESPONSE = (

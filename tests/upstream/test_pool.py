@@ -12,7 +12,10 @@ from fastgw.errors import UpstreamConnectError, UpstreamPoolTimeout
 from fastgw.http.headers import Headers
 from fastgw.upstream.client import request_head, send
 from fastgw.upstream.connection import Exchange
-from fastgw.upstream.pool import Origin, Pool, PoolLimits
+from fastgw.upstream.limits import PoolLimits
+from fastgw.upstream.origin import Origin
+from fastgw.upstream.pool import Pool
+from tests.http.fakes import ClockLoop
 from tests.local_server import LocalServer
 
 
@@ -103,14 +106,31 @@ async def test_cancelled_waiter_does_not_leak_a_slot(server: Server) -> None:
     pool.close()
 
 
-async def test_idle_connections_expire(server: Server) -> None:
-    pool = Pool(PoolLimits(idle_timeout=0.2))
-    origin = Origin("127.0.0.1", server.port)
-    await get(pool, origin)
-    assert pool.stats["idle"] == 1
-    await asyncio.sleep(1.5)
-    assert pool.stats == {"total": 0, "idle": 0}
-    pool.close()
+def test_idle_connections_expire(clock_loop: ClockLoop) -> None:
+    """On the loop's fake clock: kept until idle past the timeout, closed by the next sweep."""
+
+    async def scenario() -> None:
+        server = Server()
+        await server.start()
+        pool = Pool(PoolLimits(idle_timeout=5.0), clock=clock_loop.time)
+        try:
+            await get(pool, Origin("127.0.0.1", server.port))
+            assert pool.stats["idle"] == 1
+            clock_loop.now += 4.5  # a sweep runs (every second), the connection is not idle long enough
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert pool.stats["idle"] == 1
+            clock_loop.now += 1.5  # past the idle timeout: the next sweep closes it
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert pool.stats == {"total": 0, "idle": 0}
+        finally:
+            pool.close()
+            server.close()
+            for w in server.writers:
+                w.close()
+
+    clock_loop.run_until_complete(scenario())
 
 
 async def test_stale_keepalive_connection_is_retried_once(server: Server) -> None:

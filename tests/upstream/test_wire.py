@@ -12,7 +12,9 @@ from fastgw.errors import UpstreamConnectError, UpstreamProtocolError, UpstreamT
 from fastgw.http.headers import Headers
 from fastgw.upstream.client import request_head, send
 from fastgw.upstream.connection import Exchange
-from fastgw.upstream.pool import Origin, Pool, PoolLimits
+from fastgw.upstream.limits import PoolLimits
+from fastgw.upstream.origin import Origin
+from fastgw.upstream.pool import Pool
 
 
 class Collect(Exchange):

@@ -17,7 +17,7 @@ import orjson
 from fastgw.backends.http import ProxyExchange, retry_fields, upstream_head
 from fastgw.backends.llm.exchange import LlmExchange
 from fastgw.backends.llm.providers import CLIENT_CREDENTIAL_HEADERS
-from fastgw.backends.llm.route_plan import COUNT_LOCALLY, ERROR_DIALECT, MODELS_501, RAW, SEND, RoutePlan
+from fastgw.backends.llm.route_plan import Action, RoutePlan
 from fastgw.backends.llm.routes import RouteType
 from fastgw.backends.llm.target import Target
 from fastgw.backends.llm.translate.chat_from_responses import tool_namespaces
@@ -25,14 +25,21 @@ from fastgw.backends.llm.translate.count_tokens import count_tokens_response, es
 from fastgw.backends.llm.translate.edits import apply_model, force_stream_usage
 from fastgw.backends.llm.translate.errors import MALFORMED, InvalidRequestBody
 from fastgw.backends.llm.translate.plan import translate_request
-from fastgw.backends.llm.types import Dialect, RequestView, decode_request_view
-from fastgw.backends.llm.usage import Usage
+from fastgw.backends.llm.types import RequestView, decode_request_view
 from fastgw.context import RequestContext
-from fastgw.errors import BadRequest, GatewayError, RouteNotFound
+from fastgw.errors import BadRequest, Dialect, GatewayError, RouteNotFound
 from fastgw.http.headers import HOP_BY_HOP, strip_hop_by_hop
 from fastgw.native import proxy_request_head
 from fastgw.telemetry.genai import GenAiCall
+from fastgw.telemetry.usage import Usage
 from fastgw.upstream.client import send
+
+# the plan's actions as module names: an enum member read off its class costs a class-attribute
+# lookup through the enum's metaclass on every request
+_SEND: Final = Action.SEND
+_RAW: Final = Action.RAW
+_MODELS: Final = Action.MODELS_501
+_COUNT_LOCALLY: Final = Action.COUNT_LOCALLY
 
 
 class InvalidBody(BadRequest):
@@ -79,14 +86,14 @@ class AiBackend:
         if route_type is None:
             return False
         plan = target.plans[route_type]
-        if plan.action != SEND or (target.tokenize and ctx.reserve_tokens is not None):
+        if plan.action is not _SEND or (target.tokenize and ctx.reserve_tokens is not None):
             return False
         pool = ctx.worker.pool
         conn = pool.take_idle(target.origin)
         if conn is None:
             return False
         try:
-            ctx.dialect = plan.error_dialect
+            ctx.dialect = plan.client
             body = ctx.request.body.take()
             head, payload, ex = prepare(ctx, target, plan, body, None)
         except BaseException:
@@ -142,25 +149,25 @@ async def serve_target(
 ) -> None:
     """Serve one request with ``target``; ``body``/``view`` are given when a router already read them."""
     if route_type is None:
-        ctx.dialect = ERROR_DIALECT[target.spec.chat_dialect]
+        ctx.dialect = target.spec.chat_dialect
         raise RouteNotFound()
     plan = target.plans[route_type]
-    ctx.dialect = plan.error_dialect
+    ctx.dialect = plan.client
     action = plan.action
-    if action == RAW:
+    if action is _RAW:
         await passthrough(ctx, target, body)
         return
-    if action == MODELS_501:
+    if action is _MODELS:
         ctx.respond(501, [_JSON], _MODELS_501)
         return
     if body is None:
         # the pipeline keeps the body for replay when the route retries
         body = ctx.body_bytes if ctx.body_bytes is not None else await ctx.request.body.read_all()
-    if action != SEND:
+    if action is not _SEND:
         if view is None:
             view = read_view(body)
         ctx.llm = GenAiCall(plan.genai, view.model or "")
-        if action == COUNT_LOCALLY:
+        if action is _COUNT_LOCALLY:
             count_locally(ctx, body)
             return
         raise RouteNotServed(f"{target.spec.key} does not serve {route_type} requests")

@@ -35,7 +35,7 @@ from fastgw.config.schema_policysets import BackendPolicies, RoutePolicies
 from fastgw.config.support import reject_unsupported
 from fastgw.config.upstream import backend_key, secret_text, split_host_port
 from fastgw.config.upstream import origin as upstream_origin
-from fastgw.upstream.pool import Origin
+from fastgw.upstream.origin import Origin
 
 # Backend-policy keys an ai backend enforces; any other one set is a compile error.
 _SUPPORTED_BACKEND_POLICIES: Final = frozenset({"backend_auth", "backend_tls", "ai", "health"})

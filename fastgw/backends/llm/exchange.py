@@ -10,7 +10,9 @@ Modes, chosen from the response head:
   it passes for when the provider's usage never comes (``stream_tally.py``);
 - buffer: a whole JSON response that must be translated (bounded: maxBufferedBodyBytes -> 502);
 - error: a non-2xx answer, held (bounded), scrubbed of the provider credential, translated into the
-  client's dialect when it is in the other one.
+  client's dialect when it is in the other one;
+- held: a status the route retries (its retry codes, not on the last try): read and dropped,
+  nothing reaches the client.
 
 The upstream socket is paused whenever the client's buffer is full, in every mode that writes as it
 reads (proxy, stream); the others hold at most the bounded body.
@@ -25,27 +27,26 @@ from typing import Any, Final
 import msgspec
 import orjson
 
-from fastgw.backends.http import HeldBody, cancel_on_callbacks, fail_on_callbacks, finish_on_callbacks
+from fastgw.backends.http import HeldBody, cancel_on_callbacks, fail_on_callbacks
 from fastgw.backends.llm.stream_tally import StreamTally
 from fastgw.backends.llm.translate.count_tokens import estimate_input_tokens
 from fastgw.backends.llm.translate.errors import translate_error
 from fastgw.backends.llm.translate.plan import StreamTranslator, stream_translator, translate_response
-from fastgw.backends.llm.types import Dialect
 from fastgw.backends.llm.usage import (
     AnthropicStreamSniffer,
     BodyEnds,
     OpenAIStreamSniffer,
     ResponsesStreamSniffer,
-    Usage,
     body_usage_in,
 )
 from fastgw.backends.scrub import scrub_encoded
 from fastgw.context import RequestContext
-from fastgw.errors import GatewayError, UpstreamProtocolError, UpstreamTooLarge
+from fastgw.errors import Dialect, GatewayError, UpstreamProtocolError, UpstreamTooLarge
 from fastgw.http.headers import RESPONSE_DROP, Headers, response_skip
 from fastgw.native import SSEEvent, SSEEventTooLarge, SSEScanner
+from fastgw.telemetry.usage import Usage
 from fastgw.upstream.connection import Exchange
-from fastgw.upstream.pool import Origin
+from fastgw.upstream.origin import Origin
 
 _PROXY: Final = 0
 _STREAM: Final = 1
@@ -328,7 +329,7 @@ class LlmExchange(Exchange):
         if call is not None:
             call.response_model = model
         if self.callback is not None:
-            finish_on_callbacks(ctx)
+            ctx.complete()
 
     def on_error(self, exc: GatewayError) -> None:
         if self.mode == _STREAM:

@@ -35,6 +35,9 @@ class FailoverAi:
     name: str
     balancer: Balancer[Target]
 
+    def start_fast(self, ctx: RequestContext) -> bool:
+        return False  # selection, eviction and retries run on the request's task
+
     async def serve(self, ctx: RequestContext) -> None:
         ep = self.choose(ctx)
         target = ep.value

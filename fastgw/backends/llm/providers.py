@@ -14,7 +14,8 @@ from types import MappingProxyType
 from typing import Final
 
 from fastgw.backends.llm.routes import RouteType
-from fastgw.backends.llm.types import Dialect, WireFormat
+from fastgw.backends.llm.types import WireFormat
+from fastgw.errors import Dialect
 
 
 class AuthStyle(StrEnum):

@@ -9,29 +9,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import IntEnum
 from types import MappingProxyType
 from typing import Final
 
 from fastgw.backends.llm.providers import ProviderSpec
 from fastgw.backends.llm.routes import RouteType
-from fastgw.backends.llm.types import Dialect, WireFormat
-from fastgw.errors import Dialect as ErrorDialect
+from fastgw.backends.llm.types import WireFormat
+from fastgw.errors import Dialect
 from fastgw.telemetry.genai import GenAiKind
 
-# what serve_target does with a request
-SEND: Final = 0  # read the body, maybe edit/translate it, send it to the provider's endpoint
-RAW: Final = 1  # forward as received (passthrough, detect, realtime, ...)
-MODELS_501: Final = 2  # binds mode: `models` is not implemented (agentgateway answers 501)
-COUNT_LOCALLY: Final = 3  # count_tokens on a provider that cannot count
-NOT_SERVED: Final = 4  # the provider has no endpoint for this route type
 
-ERROR_DIALECT: Final[Mapping[Dialect, ErrorDialect]] = MappingProxyType(
-    {
-        Dialect.OPENAI: ErrorDialect.OPENAI,
-        Dialect.ANTHROPIC: ErrorDialect.ANTHROPIC,
-        Dialect.RESPONSES: ErrorDialect.RESPONSES,
-    }
-)
+class Action(IntEnum):
+    """What serve_target does with a request."""
+
+    SEND = 0  # read the body, maybe edit/translate it, send it to the provider's endpoint
+    RAW = 1  # forward as received (passthrough, detect, realtime, ...)
+    MODELS_501 = 2  # binds mode: `models` is not implemented (agentgateway answers 501)
+    COUNT_LOCALLY = 3  # count_tokens on a provider that cannot count
+    NOT_SERVED = 4  # the provider has no endpoint for this route type
+
+
 _ANTHROPIC_CLIENT: Final = frozenset({RouteType.MESSAGES, RouteType.ANTHROPIC_TOKEN_COUNT})
 _CHAT: Final = frozenset({RouteType.COMPLETIONS, RouteType.MESSAGES, RouteType.RESPONSES})
 _RAW_TYPES: Final = frozenset(
@@ -68,9 +66,9 @@ def format_dialect(wire: WireFormat | None) -> Dialect:
 @dataclass(frozen=True, slots=True)
 class RoutePlan:
     route_type: RouteType
-    action: int
+    action: Action
+    #: the client's dialect (its errors are rendered in it)
     client: Dialect
-    error_dialect: ErrorDialect
     upstream: Dialect
     chat: bool
     #: the client's and the provider's chat formats differ: translate body, response, stream, errors
@@ -103,13 +101,13 @@ def route_plan(spec: ProviderSpec, route_type: RouteType, path: bytes | None) ->
     upstream = format_dialect(upstream_format)
     chat = route_type in _CHAT
     if route_type is RouteType.MODELS:
-        action = MODELS_501
+        action = Action.MODELS_501
     elif route_type in _RAW_TYPES:
-        action = RAW
+        action = Action.RAW
     elif upstream_format is None:
-        action = COUNT_LOCALLY if route_type is RouteType.ANTHROPIC_TOKEN_COUNT else NOT_SERVED
+        action = Action.COUNT_LOCALLY if route_type is RouteType.ANTHROPIC_TOKEN_COUNT else Action.NOT_SERVED
     else:
-        action = SEND
+        action = Action.SEND
     genai = GenAiKind(
         _OPERATION.get(route_type, str(route_type)),
         spec.telemetry_name,
@@ -119,7 +117,6 @@ def route_plan(spec: ProviderSpec, route_type: RouteType, path: bytes | None) ->
         route_type=route_type,
         action=action,
         client=client,
-        error_dialect=ERROR_DIALECT[client],
         upstream=upstream,
         chat=chat,
         translate=chat and client is not upstream,

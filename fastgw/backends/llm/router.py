@@ -23,8 +23,7 @@ from fastgw.backends.llm.types import WireFormat
 from fastgw.balance.select import Balancer
 from fastgw.cel.vars import vars_of
 from fastgw.context import RequestContext
-from fastgw.errors import Dialect as ErrorDialect
-from fastgw.errors import GatewayError
+from fastgw.errors import Dialect, GatewayError
 
 if TYPE_CHECKING:
     from fastgw.cel.expression import Expression
@@ -131,8 +130,11 @@ class LlmRouter:
                 return target
         return None
 
+    def start_fast(self, ctx: RequestContext) -> bool:
+        return False  # the model is in the body: it must be read first
+
     async def serve(self, ctx: RequestContext) -> None:
-        ctx.dialect = ErrorDialect.OPENAI
+        ctx.dialect = Dialect.OPENAI
         path = ctx.path.decode("latin-1")
         if path in ("/v1/models", "/models"):
             ctx.respond(200, [_JSON], self._list)

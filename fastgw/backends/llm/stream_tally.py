@@ -16,8 +16,8 @@ from typing import Any, Final, Protocol
 
 import orjson
 
-from fastgw.backends.llm.types import Dialect
-from fastgw.tokenizer import Tokenizer
+from fastgw.errors import Dialect
+from fastgw.tokens.tokenizer import Tokenizer
 
 # bytes of stream held before their text is counted and the events dropped
 BATCH: Final = 64 * 1024

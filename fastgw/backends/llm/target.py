@@ -19,9 +19,9 @@ from fastgw.backends.llm.translate.edits import (
     apply_overrides,
     apply_prompts,
 )
-from fastgw.backends.llm.types import Dialect
 from fastgw.backends.scrub import secret_forms
-from fastgw.upstream.pool import Origin
+from fastgw.errors import Dialect
+from fastgw.upstream.origin import Origin
 
 # The part of each provider's paths that `pathPrefix` replaces.
 _BASE_PATHS: Final[Mapping[str, str]] = MappingProxyType(

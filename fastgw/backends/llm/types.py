@@ -13,15 +13,6 @@ from typing import Final
 import msgspec
 
 
-class Dialect(StrEnum):
-    """The API family a client speaks: decides the shape of error bodies and of translated output."""
-
-    OPENAI = "openai"
-    ANTHROPIC = "anthropic"
-    #: OpenAI's Responses API (``/v1/responses``): its own request, answer and event stream
-    RESPONSES = "responses"
-
-
 class WireFormat(StrEnum):
     """A concrete request/response format on the wire (agentgateway ``InputFormat``)."""
 

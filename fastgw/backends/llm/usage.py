@@ -19,27 +19,11 @@ from fastgw.backends.llm.types import (
     ANTHROPIC_RESPONSE_VIEW_DECODER,
     OPENAI_RESPONSE_VIEW_DECODER,
     AnthropicUsageView,
-    Dialect,
     OpenAIUsageView,
 )
+from fastgw.errors import Dialect
 from fastgw.native import body_usage
-
-
-class Usage(msgspec.Struct, gc=False):
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
-
-    @property
-    def uncached_input_tokens(self) -> int:
-        """Anthropic's ``input_tokens``: prompt tokens neither read from nor written to the cache."""
-        return max(0, self.input_tokens - self.cache_read_tokens - self.cache_write_tokens)
+from fastgw.telemetry.usage import Usage
 
 
 def _int(value: Any) -> int:

@@ -204,6 +204,9 @@ class McpBackend:
         return link
 
     # -- HTTP ------------------------------------------------------------------------------
+    def start_fast(self, ctx: RequestContext) -> bool:
+        return False  # a JSON-RPC message is read and answered on the request's task
+
     async def serve(self, ctx: RequestContext) -> None:
         ctx.dialect = Dialect.JSONRPC
         req = ctx.request

@@ -14,8 +14,8 @@ import msgspec
 import orjson
 
 from fastgw.backends.llm.translate import (
-    AnthropicToOpenAIStream,
-    OpenAIToAnthropicStream,
+    AnthropicFromOpenAIStream,
+    OpenAIFromAnthropicStream,
     anthropic_from_openai,
     chat_from_responses,
     messages_from_responses,
@@ -23,9 +23,10 @@ from fastgw.backends.llm.translate import (
     responses_from_chat,
     responses_from_messages,
 )
-from fastgw.backends.llm.translate.responses_from_chat_stream import ChatToResponsesStream
-from fastgw.backends.llm.translate.responses_from_messages_stream import MessagesToResponsesStream
-from fastgw.backends.llm.usage import Usage
+from fastgw.backends.llm.translate.responses_from_chat_stream import ResponsesFromChatStream
+from fastgw.backends.llm.translate.responses_from_messages_stream import ResponsesFromMessagesStream
+from fastgw.native import SSEEvent
+from fastgw.telemetry.usage import Usage
 from tests.backends.llm.sse_util import parse_all
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -34,12 +35,14 @@ CREATED = 1_700_000_000
 
 JsonFn = Callable[[dict[str, Any]], dict[str, Any]]
 
-# (directory = <input format>_to_<output format>, kind) -> translation
+# (directory = the translation module, kind) -> translation. A module `<target>_from_<source>` is
+# named by the request it makes (an Anthropic request from an OpenAI client's); its response and
+# stream cases go the other way, back to the client
 JSON_TRANSLATIONS: dict[tuple[str, str], JsonFn] = {
-    ("openai_to_anthropic", "request"): anthropic_from_openai.request,
-    ("anthropic_to_openai", "request"): openai_from_anthropic.request,
-    ("anthropic_to_openai", "response"): lambda body: anthropic_from_openai.response(body, CREATED),
-    ("openai_to_anthropic", "response"): openai_from_anthropic.response,
+    ("anthropic_from_openai", "request"): anthropic_from_openai.request,
+    ("openai_from_anthropic", "request"): openai_from_anthropic.request,
+    ("anthropic_from_openai", "response"): lambda body: anthropic_from_openai.response(body, CREATED),
+    ("openai_from_anthropic", "response"): openai_from_anthropic.response,
     # the OpenAI Responses API (`openai` is chat completions)
     ("responses_to_anthropic", "request"): messages_from_responses.request,
     ("responses_to_openai", "request"): chat_from_responses.request,
@@ -60,17 +63,19 @@ class StreamTranslator(Protocol):
 
     def feed(self, event: str, data: bytes) -> bytes: ...
 
+    def feed_events(self, events: list[SSEEvent]) -> bytes: ...
+
     def finish(self) -> bytes: ...
 
 
 def stream_translator(direction: str, include_usage: bool = True) -> StreamTranslator:
-    if direction == "anthropic_to_openai":
-        return AnthropicToOpenAIStream(created=CREATED, include_usage=include_usage)
+    if direction == "anthropic_from_openai":
+        return AnthropicFromOpenAIStream(created=CREATED, include_usage=include_usage)
     if direction == "anthropic_to_responses":
-        return MessagesToResponsesStream(CREATED)
+        return ResponsesFromMessagesStream(CREATED)
     if direction == "openai_to_responses":
-        return ChatToResponsesStream(CREATED)
-    return OpenAIToAnthropicStream()
+        return ResponsesFromChatStream(CREATED)
+    return OpenAIFromAnthropicStream()
 
 
 def json_cases() -> list[Path]:

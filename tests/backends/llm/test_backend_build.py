@@ -13,9 +13,9 @@ from fastgw.backends.llm.backend import AiBackend
 from fastgw.backends.llm.router import LlmRouter, ModelNotFound, ModelPattern
 from fastgw.backends.llm.routes import RouteType
 from fastgw.backends.llm.target import Target
-from fastgw.backends.llm.types import Dialect
 from fastgw.config.compile import CompileError, compile_config
 from fastgw.config.load import load_config
+from fastgw.errors import Dialect
 from fastgw.runtime import Runtime
 
 

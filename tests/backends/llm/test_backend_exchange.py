@@ -15,19 +15,18 @@ import orjson
 import pytest
 
 from fastgw.backends.llm.exchange import LlmExchange
-from fastgw.backends.llm.types import Dialect
-from fastgw.backends.llm.usage import Usage
 from fastgw.context import RequestContext
-from fastgw.errors import GatewayError
+from fastgw.errors import Dialect, GatewayError
 from fastgw.http.headers import Headers
 from fastgw.telemetry import genai
 from fastgw.telemetry.genai import GenAiCall, GenAiKind
-from fastgw.tokenizer import Tokenizer
-from fastgw.upstream.pool import PoolLimits
+from fastgw.telemetry.usage import Usage
+from fastgw.tokens.tokenizer import Tokenizer
+from fastgw.upstream.limits import PoolLimits
 
 GOLDEN = Path(__file__).parent / "golden"
-OPENAI_STREAM = (GOLDEN / "openai_to_anthropic" / "stream_text.in.sse").read_bytes()
-ANTHROPIC_STREAM = (GOLDEN / "anthropic_to_openai" / "stream_tools_parallel.in.sse").read_bytes()
+OPENAI_STREAM = (GOLDEN / "openai_from_anthropic" / "stream_text.in.sse").read_bytes()
+ANTHROPIC_STREAM = (GOLDEN / "anthropic_from_openai" / "stream_tools_parallel.in.sse").read_bytes()
 SSE_HEAD: Headers = [(b"content-type", b"text/event-stream")]
 
 

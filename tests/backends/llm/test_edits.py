@@ -14,7 +14,7 @@ from fastgw.backends.llm.translate.edits import (
     force_stream_usage,
     normalize_max_tokens,
 )
-from fastgw.backends.llm.types import Dialect
+from fastgw.errors import Dialect
 
 
 def test_configured_model_replaces_an_empty_one() -> None:

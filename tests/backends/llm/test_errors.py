@@ -5,13 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from fastgw.backends.llm.translate.errors import (
-    anthropic_error_type,
-    openai_error_type,
-    render_error,
-    translate_error,
-)
-from fastgw.backends.llm.types import Dialect
+from fastgw.backends.llm.translate.errors import anthropic_error_type, openai_error_type, render_error, translate_error
+from fastgw.errors import Dialect
 
 ANTHROPIC_429 = (
     b'{"type":"error","error":{"type":"rate_limit_error",'

@@ -8,6 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from fastgw.native import SSEScanner
 from tests.backends.llm.golden_util import (
     JSON_TRANSLATIONS,
     case_id,
@@ -15,6 +16,7 @@ from tests.backends.llm.golden_util import (
     json_cases,
     run_stream,
     stream_cases,
+    stream_translator,
     usage_document,
 )
 
@@ -22,8 +24,8 @@ from tests.backends.llm.golden_util import (
 def test_fixture_sets_are_complete() -> None:
     directions = {p.parent.name for p in json_cases()} | {p.parent.name for p in stream_cases()}
     assert directions == {
-        "openai_to_anthropic",
-        "anthropic_to_openai",
+        "anthropic_from_openai",
+        "openai_from_anthropic",
         "responses_to_anthropic",
         "anthropic_to_responses",
         "responses_to_openai",
@@ -49,3 +51,20 @@ def test_stream_golden(path: Path) -> None:
     output, translator = run_stream(path)
     check_golden(path.with_name(path.name.replace(".in.sse", ".out.sse")), output)
     check_golden(path.with_name(path.name.replace(".in.sse", ".usage.json")), usage_document(translator))
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 64, 1 << 20], ids=lambda n: f"reads of {n} B")
+@pytest.mark.parametrize("path", stream_cases(), ids=case_id)
+def test_stream_golden_through_the_production_entry(path: Path, chunk_size: int) -> None:
+    """The way the exchange drives a translator: the native SSE scanner on each upstream read,
+    then `feed_events` with that read's events (its fast paths over runs of text deltas), then
+    `finish` at the end of the body; the same bytes as the reviewed transcript, however the
+    reads fall."""
+    data = path.read_bytes()
+    translator = stream_translator(path.parent.name)
+    scanner = SSEScanner()
+    out = b"".join(
+        translator.feed_events(scanner.feed(data[i : i + chunk_size])) for i in range(0, len(data), chunk_size)
+    )
+    out += translator.feed_events(scanner.close()) + translator.finish()
+    check_golden(path.with_name(path.name.replace(".in.sse", ".out.sse")), out)

@@ -10,13 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastgw.backends.llm.translate import (
-    AnthropicToOpenAIStream,
-    OpenAIToAnthropicStream,
+    AnthropicFromOpenAIStream,
+    OpenAIFromAnthropicStream,
     anthropic_from_openai,
     openai_from_anthropic,
 )
-from fastgw.backends.llm.translate.errors import InvalidRequestBody, UpstreamProtocolError
+from fastgw.backends.llm.translate.errors import InvalidRequestBody
 from fastgw.backends.llm.usage import AnthropicStreamSniffer, OpenAIStreamSniffer
+from fastgw.errors import UpstreamProtocolError
 
 KEYS = st.sampled_from(
     [
@@ -90,8 +91,8 @@ def test_responses_translate_or_raise_protocol_error(body: dict[str, Any]) -> No
 @given(st.lists(st.tuples(EVENTS, JSON), max_size=8))
 def test_streams_emit_bytes_or_raise_protocol_error(events: list[tuple[str, Any]]) -> None:
     translators: list[Any] = [
-        AnthropicToOpenAIStream(created=0, include_usage=True),
-        OpenAIToAnthropicStream(),
+        AnthropicFromOpenAIStream(created=0, include_usage=True),
+        OpenAIFromAnthropicStream(),
     ]
     sniffers: list[Any] = [AnthropicStreamSniffer(), OpenAIStreamSniffer(drop_usage_chunk=True)]
     for event, payload in events:

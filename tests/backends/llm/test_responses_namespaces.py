@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 
 from fastgw.backends.llm.translate import chat_from_responses, messages_from_responses, responses_from_messages
-from fastgw.backends.llm.translate.responses_from_chat_stream import ChatToResponsesStream
-from fastgw.backends.llm.translate.responses_from_messages_stream import MessagesToResponsesStream
+from fastgw.backends.llm.translate.responses_from_chat_stream import ResponsesFromChatStream
+from fastgw.backends.llm.translate.responses_from_messages_stream import ResponsesFromMessagesStream
 
 REQUEST: Any = {
     "model": "m",
@@ -59,13 +59,13 @@ def test_calls_are_split_back_only_for_declared_namespaces() -> None:
 
 
 def test_streamed_calls_are_split_back() -> None:
-    anthropic = MessagesToResponsesStream(0, namespaces=frozenset({"agents"}))
+    anthropic = ResponsesFromMessagesStream(0, namespaces=frozenset({"agents"}))
     start = {"type": "tool_use", "id": "t1", "name": "agents__spawn_agent", "input": {}}
     anthropic.feed("message_start", orjson.dumps({"message": {"id": "msg_1", "model": "m", "usage": {}}}))
     out = anthropic.feed("content_block_start", orjson.dumps({"index": 0, "content_block": start}))
     out += anthropic.feed("content_block_stop", b'{"index":0}') + anthropic.finish()
     assert b'"name":"spawn_agent","arguments":"{}","status":"completed","namespace":"agents"' in out
-    chat = ChatToResponsesStream(0, namespaces=frozenset({"agents"}))
+    chat = ResponsesFromChatStream(0, namespaces=frozenset({"agents"}))
     call = {"index": 0, "id": "c", "function": {"name": "agents__spawn_agent", "arguments": "{}"}}
     out = chat.feed("", orjson.dumps({"id": "x", "choices": [{"index": 0, "delta": {"tool_calls": [call]}}]}))
     out += chat.feed("", b"[DONE]")

@@ -10,12 +10,13 @@ import yaml
 
 from fastgw.backends.llm.backend import AiBackend
 from fastgw.backends.llm.providers import ANTHROPIC, GEMINI, OPENAI, custom_spec
-from fastgw.backends.llm.route_plan import RAW, SEND, route_plan
+from fastgw.backends.llm.route_plan import Action, route_plan
 from fastgw.backends.llm.routes import RouteType, compile_routes, llm_mode_routes
 from fastgw.backends.llm.target import Target
-from fastgw.backends.llm.types import Dialect, WireFormat
+from fastgw.backends.llm.types import WireFormat
 from fastgw.config.compile import load_runtime
 from fastgw.config.load import ConfigError
+from fastgw.errors import Dialect
 
 
 @pytest.mark.parametrize("table", [compile_routes(None), llm_mode_routes()], ids=["binds", "llm"])
@@ -54,7 +55,7 @@ def test_binds_default_map_keeps_everything_else_completions() -> None:
 )
 def test_responses_plan_per_provider(spec: Any, upstream: Dialect, translate: bool, path: str) -> None:
     plan = route_plan(spec, RouteType.RESPONSES, spec.paths[RouteType.RESPONSES].encode())
-    assert plan.action == SEND and plan.chat
+    assert plan.action == Action.SEND and plan.chat
     assert plan.client is Dialect.RESPONSES and plan.upstream is upstream
     assert plan.translate is translate
     assert plan.path == path.encode()
@@ -62,7 +63,7 @@ def test_responses_plan_per_provider(spec: Any, upstream: Dialect, translate: bo
 
 
 def test_stored_response_operations_are_raw() -> None:
-    assert route_plan(OPENAI, RouteType.PASSTHROUGH, None).action == RAW
+    assert route_plan(OPENAI, RouteType.PASSTHROUGH, None).action == Action.RAW
 
 
 def _target(provider: dict[str, Any]) -> Target:
@@ -85,7 +86,7 @@ def test_custom_provider_from_config() -> None:
     assert target.spec.telemetry_name == "vllm"
     assert target.plans[RouteType.RESPONSES].translate
     assert target.plans[RouteType.MESSAGES].path == b"/v1/chat/completions"
-    assert target.plans[RouteType.EMBEDDINGS].action != SEND  # not a format it listed
+    assert target.plans[RouteType.EMBEDDINGS].action != Action.SEND  # not a format it listed
 
 
 @pytest.mark.parametrize(

@@ -84,7 +84,7 @@ def anthropic_items(body: dict[str, Any]) -> list[tuple[Any, ...]]:
     return items
 
 
-@pytest.mark.parametrize("path", sorted(GOLDEN.glob("openai_to_anthropic/request_*.in.json")), ids=case_id)
+@pytest.mark.parametrize("path", sorted(GOLDEN.glob("anthropic_from_openai/request_*.in.json")), ids=case_id)
 def test_openai_conversation_round_trips_through_anthropic(path: Path) -> None:
     body = orjson.loads(path.read_bytes())
     anthropic = anthropic_from_openai.request(body)
@@ -92,7 +92,7 @@ def test_openai_conversation_round_trips_through_anthropic(path: Path) -> None:
     assert openai_items(openai_from_anthropic.request(anthropic)) == openai_items(body)
 
 
-@pytest.mark.parametrize("path", sorted(GOLDEN.glob("anthropic_to_openai/request_*.in.json")), ids=case_id)
+@pytest.mark.parametrize("path", sorted(GOLDEN.glob("openai_from_anthropic/request_*.in.json")), ids=case_id)
 def test_anthropic_conversation_round_trips_through_openai(path: Path) -> None:
     body = orjson.loads(path.read_bytes())
     openai = openai_from_anthropic.request(body)

@@ -13,7 +13,8 @@ from fastgw.backends.llm.providers import (
     upstream_path,
 )
 from fastgw.backends.llm.routes import RouteType, compile_routes, llm_mode_routes
-from fastgw.backends.llm.types import Dialect, WireFormat, decode_request_view
+from fastgw.backends.llm.types import WireFormat, decode_request_view
+from fastgw.errors import Dialect
 
 
 def test_no_map_means_everything_is_completions() -> None:

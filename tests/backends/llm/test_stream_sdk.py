@@ -56,7 +56,7 @@ def _anthropic_expectation(raw: bytes) -> dict[str, Any]:
     return {"text": "".join(text), "thinking": "".join(thinking), "calls": calls, "stop": stop}
 
 
-@pytest.mark.parametrize("path", _complete_cases("anthropic_to_openai"), ids=case_id)
+@pytest.mark.parametrize("path", _complete_cases("anthropic_from_openai"), ids=case_id)
 def test_openai_sdk_reads_translated_stream(path: Path) -> None:
     expected = _anthropic_expectation(path.read_bytes())
     output, translator = run_stream(path)
@@ -115,7 +115,7 @@ def _openai_expectation(raw: bytes) -> dict[str, Any]:
     not HAVE_ACCUMULATOR and os.environ.get("CI", "").lower() not in ("1", "true", "yes"),
     reason="anthropic SDK without the stream accumulator",
 )
-@pytest.mark.parametrize("path", _complete_cases("openai_to_anthropic"), ids=case_id)
+@pytest.mark.parametrize("path", _complete_cases("openai_from_anthropic"), ids=case_id)
 def test_anthropic_sdk_reads_translated_stream(path: Path) -> None:
     assert HAVE_ACCUMULATOR, "the anthropic SDK stream accumulator is required in CI"
     expected = _openai_expectation(path.read_bytes())

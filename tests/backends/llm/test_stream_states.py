@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 import pytest
 
-from fastgw.backends.llm.translate import AnthropicToOpenAIStream, OpenAIToAnthropicStream
-from fastgw.backends.llm.translate.errors import UpstreamProtocolError
-from fastgw.backends.llm.usage import Usage
+from fastgw.backends.llm.translate import AnthropicFromOpenAIStream, OpenAIFromAnthropicStream
+from fastgw.errors import UpstreamProtocolError
+from fastgw.telemetry.usage import Usage
 from tests.backends.llm.golden_util import GOLDEN, run_stream
 from tests.backends.llm.sse_util import parse_all
 
@@ -24,7 +24,7 @@ def _anthropic_events(output: bytes) -> list[dict[str, Any]]:
 
 
 def test_arguments_before_the_name_are_held() -> None:
-    stream = OpenAIToAnthropicStream()
+    stream = OpenAIFromAnthropicStream()
     out = stream.feed("", _chunk({"tool_calls": [{"index": 0, "id": "call_1", "function": {"arguments": '{"a"'}}]}))
     assert b"content_block_start" not in out
     out += stream.feed("", _chunk({"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": ":1}"}}]}))
@@ -34,7 +34,7 @@ def test_arguments_before_the_name_are_held() -> None:
 
 
 def test_finish_waits_for_usage_then_done_is_silent() -> None:
-    stream = OpenAIToAnthropicStream()
+    stream = OpenAIFromAnthropicStream()
     stream.feed("", _chunk({"content": "hi"}))
     held = stream.feed("", _chunk({}, "stop"))
     assert b"message_delta" not in held
@@ -50,7 +50,7 @@ def test_finish_waits_for_usage_then_done_is_silent() -> None:
 
 
 def test_finish_flushes_a_stream_cut_short() -> None:
-    stream = OpenAIToAnthropicStream()
+    stream = OpenAIFromAnthropicStream()
     stream.feed("", _chunk({"content": "partial"}))
     events = _anthropic_events(stream.finish())
     assert [e["type"] for e in events] == ["content_block_stop", "message_delta", "message_stop"]
@@ -59,13 +59,13 @@ def test_finish_flushes_a_stream_cut_short() -> None:
 
 
 def test_empty_upstream_stream_is_an_error_event() -> None:
-    events = parse_all([OpenAIToAnthropicStream(model="m").finish()])
+    events = parse_all([OpenAIFromAnthropicStream(model="m").finish()])
     assert events[0][0] == "error"
     assert orjson.loads(events[0][1])["error"]["type"] == "api_error"
 
 
 def test_include_usage_false_omits_only_the_usage_chunk() -> None:
-    path = GOLDEN / "anthropic_to_openai/stream_tools_parallel.in.sse"
+    path = GOLDEN / "anthropic_from_openai/stream_tools_parallel.in.sse"
     with_usage, translator = run_stream(path, include_usage=True)
     without, plain = run_stream(path, include_usage=False)
     removed = [e for e in parse_all([with_usage]) if e not in parse_all([without])]
@@ -75,7 +75,7 @@ def test_include_usage_false_omits_only_the_usage_chunk() -> None:
 
 
 def test_anthropic_error_event_ends_without_done() -> None:
-    stream = AnthropicToOpenAIStream(created=1)
+    stream = AnthropicFromOpenAIStream(created=1)
     start = {"message": {"id": "msg_1", "model": "c", "usage": {"input_tokens": 3, "output_tokens": 1}}}
     stream.feed("message_start", orjson.dumps(start))
     out = stream.feed("error", b'{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}')
@@ -92,13 +92,13 @@ def test_anthropic_error_event_ends_without_done() -> None:
 
 
 def test_unknown_events_are_skipped_and_malformed_ones_raise() -> None:
-    stream = AnthropicToOpenAIStream(created=1, model="fallback")
+    stream = AnthropicFromOpenAIStream(created=1, model="fallback")
     with pytest.raises(UpstreamProtocolError, match="content_block_delta"):
         stream.feed("content_block_delta", b"{truncated")
     with pytest.raises(UpstreamProtocolError):
         stream.feed("content_block_delta", b'{"delta": 5}')
     with pytest.raises(UpstreamProtocolError):
-        OpenAIToAnthropicStream().feed("", b'{"choices": [1]}')
+        OpenAIFromAnthropicStream().feed("", b'{"choices": [1]}')
     assert stream.feed("future_event", b'{"type":"future_event"}') == b""
     delta = b'{"type":"content_block_delta","index":0,"delta":{"type":"citations_delta","citation":{}}}'
     assert stream.feed("content_block_delta", delta) == b""

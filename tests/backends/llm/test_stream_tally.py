@@ -10,10 +10,10 @@ import orjson
 import pytest
 
 from fastgw.backends.llm.stream_tally import StreamTally, anthropic_texts, openai_texts
-from fastgw.backends.llm.types import Dialect
+from fastgw.errors import Dialect
 from fastgw.native import SSEEvent, SSEScanner
-from fastgw.tokenizer import Tokenizer
 from fastgw.tokens import Vocabulary
+from fastgw.tokens.tokenizer import Tokenizer
 from tests.backends.llm.test_backend_exchange import run
 from tests.native.test_tokens import vocab_path
 

@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 
 from fastgw import native
 from fastgw.backends.llm.translate import anthropic_from_openai
-from fastgw.backends.llm.translate.anthropic_from_openai_stream import AnthropicToOpenAIStream
-from fastgw.backends.llm.translate.errors import InvalidRequestBody, UpstreamProtocolError
+from fastgw.backends.llm.translate.anthropic_from_openai_stream import AnthropicFromOpenAIStream
+from fastgw.backends.llm.translate.errors import InvalidRequestBody
 from fastgw.backends.llm.translate.wire import openai_usage_block
-from fastgw.backends.llm.usage import Usage, update_from_anthropic, usage_from_anthropic
+from fastgw.backends.llm.usage import update_from_anthropic, usage_from_anthropic
+from fastgw.errors import UpstreamProtocolError
+from fastgw.telemetry.usage import Usage
 from tests.backends.llm.golden_util import GOLDEN, case_id
 
 USER = {"role": "user", "content": "hi"}
@@ -106,7 +108,7 @@ def test_stream_delta_shortcut_writes_what_the_decoder_path_writes(text: str, ki
     )
     outputs = []
     for data in (plain, escaped):
-        stream = AnthropicToOpenAIStream(1, False, "m")
+        stream = AnthropicFromOpenAIStream(1, False, "m")
         stream._blocks[0] = [0, False]  # (an open tool block, for input_json deltas)
         outputs.append(stream.feed("content_block_delta", data))
     assert outputs[0] == outputs[1]
@@ -128,7 +130,7 @@ def _slow(body: bytes, created: int) -> tuple[bytes, Usage, str | None]:
     return orjson.dumps(out), usage, model if isinstance(model, str) else None
 
 
-@pytest.mark.parametrize("path", sorted((GOLDEN / "anthropic_to_openai").glob("response_*.in.json")), ids=case_id)
+@pytest.mark.parametrize("path", sorted((GOLDEN / "anthropic_from_openai").glob("response_*.in.json")), ids=case_id)
 def test_encoded_response_is_the_translation_encoded(path: Path) -> None:
     body = orjson.dumps(orjson.loads(path.read_bytes()))  # (compact, as a provider sends it)
     assert anthropic_from_openai.encoded_response(body, 1700000000) == _slow(body, 1700000000)

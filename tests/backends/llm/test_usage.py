@@ -10,12 +10,12 @@ import pytest
 from fastgw.backends.llm.usage import (
     AnthropicStreamSniffer,
     OpenAIStreamSniffer,
-    Usage,
     anthropic_body_usage,
     openai_body_usage,
     usage_from_anthropic,
     usage_from_openai,
 )
+from fastgw.telemetry.usage import Usage
 from tests.backends.llm.golden_util import GOLDEN, case_id, run_stream
 from tests.backends.llm.sse_util import parse_all
 
@@ -49,11 +49,11 @@ def test_openai_usage_with_details_and_nulls() -> None:
 
 
 def test_body_usage_uses_the_view_decoders() -> None:
-    body = (GOLDEN / "openai_to_anthropic/response_text.in.json").read_bytes()
+    body = (GOLDEN / "openai_from_anthropic/response_text.in.json").read_bytes()
     usage, model = openai_body_usage(body)
     assert model == "gpt-4.1-2025-04-14"
     assert usage == usage_from_openai(orjson.loads(body)["usage"])
-    body = (GOLDEN / "anthropic_to_openai/response_text.in.json").read_bytes()
+    body = (GOLDEN / "anthropic_from_openai/response_text.in.json").read_bytes()
     usage, model = anthropic_body_usage(body)
     assert model == "claude-sonnet-4-5-20250929"
     assert usage == usage_from_anthropic(orjson.loads(body)["usage"])
@@ -61,7 +61,7 @@ def test_body_usage_uses_the_view_decoders() -> None:
     assert anthropic_body_usage(b'{"model":"m"}') == (None, "m")
 
 
-@pytest.mark.parametrize("path", sorted(GOLDEN.glob("anthropic_to_openai/stream_*.in.sse")), ids=case_id)
+@pytest.mark.parametrize("path", sorted(GOLDEN.glob("anthropic_from_openai/stream_*.in.sse")), ids=case_id)
 def test_anthropic_sniffer_matches_translator(path: Path) -> None:
     sniffer = AnthropicStreamSniffer()
     events = parse_all([path.read_bytes()])
@@ -71,7 +71,7 @@ def test_anthropic_sniffer_matches_translator(path: Path) -> None:
     assert sniffer.model == translator.model
 
 
-@pytest.mark.parametrize("path", sorted(GOLDEN.glob("openai_to_anthropic/stream_*.in.sse")), ids=case_id)
+@pytest.mark.parametrize("path", sorted(GOLDEN.glob("openai_from_anthropic/stream_*.in.sse")), ids=case_id)
 def test_openai_sniffer_matches_translator(path: Path) -> None:
     sniffer = OpenAIStreamSniffer()
     events = parse_all([path.read_bytes()])
@@ -83,7 +83,7 @@ def test_openai_sniffer_matches_translator(path: Path) -> None:
 
 
 def test_openai_sniffer_drops_only_the_forced_usage_chunk() -> None:
-    events = parse_all([(GOLDEN / "openai_to_anthropic/stream_text.in.sse").read_bytes()])
+    events = parse_all([(GOLDEN / "openai_from_anthropic/stream_text.in.sse").read_bytes()])
     sniffer = OpenAIStreamSniffer(drop_usage_chunk=True)
     forwarded = [data for event, data in events if sniffer.observe(event, data)]
     dropped = [data for event, data in events if data not in forwarded]

@@ -1,7 +1,9 @@
 """Pure OpenAI <-> Anthropic translation: no I/O, no clock, no globals (see README.md beside ``llm``).
 
-Module naming is ``<upstream>_from_<client>``: ``anthropic_from_openai`` serves an OpenAI client from
-an Anthropic provider (request out, response and stream back).
+Naming is ``<target>_from_<source>``, by the request: ``anthropic_from_openai`` makes an Anthropic
+request from an OpenAI client's, and turns the answer back (``response``; the stream half is
+``anthropic_from_openai_stream.AnthropicFromOpenAIStream``). The golden files of a module sit in
+the folder of its name.
 """
 
 from fastgw.backends.llm.translate import (
@@ -12,7 +14,7 @@ from fastgw.backends.llm.translate import (
     responses_from_chat,
     responses_from_messages,
 )
-from fastgw.backends.llm.translate.anthropic_from_openai_stream import AnthropicToOpenAIStream
+from fastgw.backends.llm.translate.anthropic_from_openai_stream import AnthropicFromOpenAIStream
 from fastgw.backends.llm.translate.count_tokens import (
     count_tokens_response,
     count_tokens_text,
@@ -29,15 +31,12 @@ from fastgw.backends.llm.translate.edits import (
     normalize_max_tokens,
 )
 from fastgw.backends.llm.translate.errors import render_error, translate_error
-from fastgw.backends.llm.translate.openai_from_anthropic_stream import OpenAIToAnthropicStream
-from fastgw.backends.llm.translate.plan import ChatTranslation, StreamTranslator, chat_translation
+from fastgw.backends.llm.translate.openai_from_anthropic_stream import OpenAIFromAnthropicStream
 
 __all__ = [
-    "AnthropicToOpenAIStream",
-    "ChatTranslation",
+    "AnthropicFromOpenAIStream",
     "ModelAliases",
-    "OpenAIToAnthropicStream",
-    "StreamTranslator",
+    "OpenAIFromAnthropicStream",
     "anthropic_from_openai",
     "apply_defaults",
     "apply_model",

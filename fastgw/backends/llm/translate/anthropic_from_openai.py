@@ -14,15 +14,17 @@ from typing import Any, Final
 
 import orjson
 
-from fastgw.backends.llm.translate.errors import MALFORMED, InvalidRequestBody, UpstreamProtocolError
+from fastgw.backends.llm.translate.errors import MALFORMED, InvalidRequestBody
 from fastgw.backends.llm.translate.wire import (
     FINISH_FROM_STOP,
     dumps_str,
     openai_usage_block,
     parse_arguments,
 )
-from fastgw.backends.llm.usage import Usage, usage_from_anthropic
+from fastgw.backends.llm.usage import usage_from_anthropic
+from fastgw.errors import UpstreamProtocolError
 from fastgw.native import text_message
+from fastgw.telemetry.usage import Usage
 
 DEFAULT_MAX_TOKENS: Final = 4096  # Anthropic requires max_tokens; OpenAI clients often omit it.
 MIN_THINKING_BUDGET: Final = 1024  # Anthropic's documented minimum budget_tokens.

@@ -18,14 +18,12 @@ from typing import Any, Final
 
 import orjson
 
-from fastgw.backends.llm.translate.errors import (
-    MALFORMED,
-    UpstreamProtocolError,
-    openai_error_object_from_anthropic,
-)
+from fastgw.backends.llm.translate.errors import MALFORMED, openai_error_object_from_anthropic
 from fastgw.backends.llm.translate.wire import DONE, FINISH_FROM_STOP, openai_event, openai_usage_block
-from fastgw.backends.llm.usage import Usage, update_from_anthropic
+from fastgw.backends.llm.usage import update_from_anthropic
+from fastgw.errors import UpstreamProtocolError
 from fastgw.native import SSEEvent, delta_chunks, json_get
+from fastgw.telemetry.usage import Usage
 
 _CHUNK_MIDDLE: Final = b',"logprobs":null,"finish_reason":'
 _CHUNK_END: Final = b"}]}\n\n"
@@ -36,7 +34,7 @@ _TEXT_START: Final = b'{"content":'
 _TEXT_END: Final = b"}" + _CHUNK_MIDDLE + b"null" + _CHUNK_END
 
 
-class AnthropicToOpenAIStream:
+class AnthropicFromOpenAIStream:
     """State machine for one streamed response. ``created`` is injected so output is reproducible."""
 
     __slots__ = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fastgw.backends.llm.types import Dialect
+from fastgw.errors import Dialect
 
 
 def apply_model(body: dict[str, Any], model: str | None) -> bool:

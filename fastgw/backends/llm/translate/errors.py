@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import orjson
 
-from fastgw.backends.llm.types import Dialect
+from fastgw.errors import Dialect
 
 
 class TranslationError(ValueError):
@@ -22,10 +22,6 @@ class TranslationError(ValueError):
 
 class InvalidRequestBody(TranslationError):
     """The client's request body: render 400 ``invalid_request_error`` in the client's dialect."""
-
-
-class UpstreamProtocolError(TranslationError):
-    """The provider's response or stream event: 502 before the head, a terminal error event after."""
 
 
 # What reading a malformed JSON document as a dict raises: .get on a list, iterating an int, ...

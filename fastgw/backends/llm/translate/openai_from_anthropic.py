@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
-from fastgw.backends.llm.translate.errors import MALFORMED, InvalidRequestBody, UpstreamProtocolError
+from fastgw.backends.llm.translate.errors import MALFORMED, InvalidRequestBody
 from fastgw.backends.llm.translate.wire import (
     STOP_FROM_FINISH,
     anthropic_usage_block,
@@ -18,6 +18,7 @@ from fastgw.backends.llm.translate.wire import (
     parse_arguments,
 )
 from fastgw.backends.llm.usage import usage_from_openai
+from fastgw.errors import UpstreamProtocolError
 
 _COPIED: Final = ("temperature", "top_p", "stream")
 _TOOL_CHOICE: Final[Mapping[str, str]] = MappingProxyType({"auto": "auto", "any": "required", "none": "none"})

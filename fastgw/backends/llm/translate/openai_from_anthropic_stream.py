@@ -19,20 +19,17 @@ from typing import Any, Final
 
 import orjson
 
-from fastgw.backends.llm.translate.errors import (
-    MALFORMED,
-    UpstreamProtocolError,
-    anthropic_error,
-    anthropic_error_object_from_openai,
-)
+from fastgw.backends.llm.translate.errors import MALFORMED, anthropic_error, anthropic_error_object_from_openai
 from fastgw.backends.llm.translate.wire import (
     DONE_PAYLOAD,
     STREAM_STOP_FROM_FINISH,
     anthropic_event,
     anthropic_usage_block,
 )
-from fastgw.backends.llm.usage import Usage, usage_from_openai
+from fastgw.backends.llm.usage import usage_from_openai
+from fastgw.errors import UpstreamProtocolError
 from fastgw.native import SSEEvent
+from fastgw.telemetry.usage import Usage
 
 _DELTA_HEAD: Final = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
 _TEXT: Final = b',"delta":{"type":"text_delta","text":'
@@ -44,7 +41,7 @@ _STOP_END: Final = b"}\n\n"
 _MESSAGE_STOP: Final = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 
 
-class OpenAIToAnthropicStream:
+class OpenAIFromAnthropicStream:
     """State machine for one streamed response; ``usage`` and ``model`` are readable at any time."""
 
     __slots__ = (

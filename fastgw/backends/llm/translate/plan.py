@@ -23,14 +23,15 @@ from fastgw.backends.llm.translate import (
     responses_from_chat,
     responses_from_messages,
 )
-from fastgw.backends.llm.translate.anthropic_from_openai_stream import AnthropicToOpenAIStream
-from fastgw.backends.llm.translate.errors import UpstreamProtocolError, translate_error
-from fastgw.backends.llm.translate.openai_from_anthropic_stream import OpenAIToAnthropicStream
-from fastgw.backends.llm.translate.responses_from_chat_stream import ChatToResponsesStream
-from fastgw.backends.llm.translate.responses_from_messages_stream import MessagesToResponsesStream
-from fastgw.backends.llm.types import Dialect
-from fastgw.backends.llm.usage import Usage, usage_from_openai
+from fastgw.backends.llm.translate.anthropic_from_openai_stream import AnthropicFromOpenAIStream
+from fastgw.backends.llm.translate.errors import translate_error
+from fastgw.backends.llm.translate.openai_from_anthropic_stream import OpenAIFromAnthropicStream
+from fastgw.backends.llm.translate.responses_from_chat_stream import ResponsesFromChatStream
+from fastgw.backends.llm.translate.responses_from_messages_stream import ResponsesFromMessagesStream
+from fastgw.backends.llm.usage import usage_from_openai
+from fastgw.errors import Dialect, UpstreamProtocolError
 from fastgw.native import SSEEvent
+from fastgw.telemetry.usage import Usage
 
 _CLIENT_DIALECT: Final[Mapping[RouteType, Dialect]] = MappingProxyType(
     {RouteType.COMPLETIONS: Dialect.OPENAI, RouteType.MESSAGES: Dialect.ANTHROPIC}
@@ -90,8 +91,8 @@ class ChatTranslation:
         if self.client is self.upstream:
             return None
         if self.upstream is Dialect.ANTHROPIC:
-            return AnthropicToOpenAIStream(created=created, include_usage=include_usage, model=model)
-        return OpenAIToAnthropicStream(model=model)
+            return AnthropicFromOpenAIStream(created=created, include_usage=include_usage, model=model)
+        return OpenAIFromAnthropicStream(model=model)
 
     def error(self, status: int, body: bytes) -> bytes:
         return translate_error(status, body, self.upstream, self.client)
@@ -150,8 +151,8 @@ def stream_translator(
     """A fresh stream state machine from the provider's events to the client's."""
     if client is Dialect.RESPONSES:
         if upstream is Dialect.ANTHROPIC:
-            return MessagesToResponsesStream(created, model, namespaces)
-        return ChatToResponsesStream(created, model, namespaces)
+            return ResponsesFromMessagesStream(created, model, namespaces)
+        return ResponsesFromChatStream(created, model, namespaces)
     if upstream is Dialect.ANTHROPIC:
-        return AnthropicToOpenAIStream(created=created, include_usage=include_usage, model=model)
-    return OpenAIToAnthropicStream(model=model)
+        return AnthropicFromOpenAIStream(created=created, include_usage=include_usage, model=model)
+    return OpenAIFromAnthropicStream(model=model)

@@ -20,7 +20,7 @@ from typing import Any, Final
 import orjson
 
 from fastgw.backends.llm.translate.chat_from_responses import split_tool_name
-from fastgw.backends.llm.usage import Usage
+from fastgw.telemetry.usage import Usage
 
 _TEXT: Final = 0
 _TOOL: Final = 1

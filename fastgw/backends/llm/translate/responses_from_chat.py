@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
-from fastgw.backends.llm.translate.errors import MALFORMED, UpstreamProtocolError
+from fastgw.backends.llm.translate.errors import MALFORMED
 from fastgw.backends.llm.translate.responses_events import (
     function_call_item,
     message_item,
@@ -21,7 +21,9 @@ from fastgw.backends.llm.translate.responses_events import (
     response_id,
     response_object,
 )
-from fastgw.backends.llm.usage import Usage, usage_from_openai
+from fastgw.backends.llm.usage import usage_from_openai
+from fastgw.errors import UpstreamProtocolError
+from fastgw.telemetry.usage import Usage
 
 INCOMPLETE_FROM_FINISH: Final[Mapping[str, str]] = MappingProxyType(
     {"length": "max_output_tokens", "content_filter": "content_filter"}

@@ -15,15 +15,17 @@ from typing import Any
 
 import orjson
 
-from fastgw.backends.llm.translate.errors import MALFORMED, UpstreamProtocolError
+from fastgw.backends.llm.translate.errors import MALFORMED
 from fastgw.backends.llm.translate.responses_events import ResponsesEmitter
 from fastgw.backends.llm.translate.responses_from_chat import INCOMPLETE_FROM_FINISH, REASONING_KEYS
 from fastgw.backends.llm.translate.wire import DONE_PAYLOAD
-from fastgw.backends.llm.usage import Usage, usage_from_openai
+from fastgw.backends.llm.usage import usage_from_openai
+from fastgw.errors import UpstreamProtocolError
 from fastgw.native import SSEEvent
+from fastgw.telemetry.usage import Usage
 
 
-class ChatToResponsesStream:
+class ResponsesFromChatStream:
     """State machine for one streamed answer. ``created`` is injected so output is reproducible."""
 
     __slots__ = ("_emitter", "finish_reason", "has_usage", "usage", "usage_final")

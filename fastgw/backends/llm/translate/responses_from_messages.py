@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
-from fastgw.backends.llm.translate.errors import MALFORMED, UpstreamProtocolError
+from fastgw.backends.llm.translate.errors import MALFORMED
 from fastgw.backends.llm.translate.responses_events import (
     function_call_item,
     message_item,
@@ -22,7 +22,9 @@ from fastgw.backends.llm.translate.responses_events import (
     response_object,
 )
 from fastgw.backends.llm.translate.wire import dumps_str
-from fastgw.backends.llm.usage import Usage, usage_from_anthropic
+from fastgw.backends.llm.usage import usage_from_anthropic
+from fastgw.errors import UpstreamProtocolError
+from fastgw.telemetry.usage import Usage
 
 # Anthropic stop_reason -> Responses incomplete_details.reason (absent: completed)
 INCOMPLETE_FROM_STOP: Final[Mapping[str, str]] = MappingProxyType(

@@ -16,14 +16,16 @@ from typing import Any
 
 import orjson
 
-from fastgw.backends.llm.translate.errors import MALFORMED, UpstreamProtocolError
+from fastgw.backends.llm.translate.errors import MALFORMED
 from fastgw.backends.llm.translate.responses_events import ResponsesEmitter
 from fastgw.backends.llm.translate.responses_from_messages import INCOMPLETE_FROM_STOP
-from fastgw.backends.llm.usage import Usage, update_from_anthropic
+from fastgw.backends.llm.usage import update_from_anthropic
+from fastgw.errors import UpstreamProtocolError
 from fastgw.native import SSEEvent
+from fastgw.telemetry.usage import Usage
 
 
-class MessagesToResponsesStream:
+class ResponsesFromMessagesStream:
     """State machine for one streamed answer. ``created`` is injected so output is reproducible."""
 
     __slots__ = ("_blocks", "_emitter", "has_usage", "stop_reason", "usage", "usage_final")

@@ -8,7 +8,7 @@ from typing import Any, Final
 
 import orjson
 
-from fastgw.backends.llm.usage import Usage
+from fastgw.telemetry.usage import Usage
 
 DONE: Final = b"data: [DONE]\n\n"
 DONE_PAYLOAD: Final = b"[DONE]"

@@ -8,8 +8,8 @@ from __future__ import annotations
 import base64
 import bisect
 
-from fastgw import tokens_cjk
-from fastgw import tokens_unicode as uc
+from fastgw._twins import tokens_cjk
+from fastgw._twins import tokens_unicode as uc
 
 END = 100  # past the end of a text that is complete
 MORE = 101  # past the end of a buffer that may still grow

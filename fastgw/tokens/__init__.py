@@ -2,7 +2,7 @@
 
 Exact BPE counts need the encoding's `.tiktoken` rank file; its path comes from config, fastgw never
 downloads one. Without it, `estimate_tokens` gives a vocabulary-free estimate (see native/README.md
-for its measured error). The C extension does the work; the pure-Python twin in tokens_twin.py is
+for its measured error). The C extension does the work; the pure-Python twin in fastgw/_twins/tokens.py is
 used when the extension is missing or FASTGW_NO_NATIVE=1.
 
     vocab = Vocabulary.load("/etc/fastgw/cl100k_base.tiktoken")   # once, before fork: shared pages
@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from typing import Protocol, cast
 
-from fastgw import tokens_twin
+from fastgw._twins import tokens as tokens_twin
 from fastgw.native import native_tokens
 
 PATTERNS = tokens_twin.PATTERNS
