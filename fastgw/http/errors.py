@@ -15,4 +15,4 @@ def api_error(path: bytes, err: GatewayError) -> tuple[Headers, bytes]:
     """Errors found before routing (413 from Content-Length, 431, 408...) on a traffic port, in
     the dialect the request path implies (an Anthropic client gets an Anthropic error object)."""
     ctype, body = render(err, dialect_for_path(path))
-    return [(b"content-type", ctype)], body
+    return [(b"content-type", ctype), *err.extra_headers], body
